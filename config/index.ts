@@ -1,0 +1,155 @@
+// The one place the environment is read. Everything else receives a frozen `AppConfig`.
+import path from 'node:path';
+import { BlockList, isIP } from 'node:net';
+import { z } from 'zod';
+
+const port = z.coerce.number().int().min(0).max(65535);
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
+const optionalUrl = optionalString.pipe(z.url().optional());
+
+/** '30m', '90s', '1h', '250ms' or a bare number of milliseconds. */
+export function parseDuration(text: string): number | undefined {
+  const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/.exec(text.trim());
+  if (!match) return undefined;
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] ?? 'ms'] ?? 1;
+  return Math.round(Number(match[1]) * unit);
+}
+
+const duration = z.string().transform((text, ctx) => {
+  const ms = parseDuration(text);
+  if (ms === undefined || ms <= 0) {
+    ctx.addIssue({ code: 'custom', message: `expected a duration like 30m, 90s or 1h, got "${text}"` });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+/** A comma-separated list of CIDRs (or single addresses); validated here so a typo stops start-up. */
+const cidrList = z
+  .string()
+  .default('')
+  .transform((text, ctx) => {
+    const entries = text.split(',').map((s) => s.trim()).filter(Boolean);
+    for (const entry of entries) {
+      const [address, prefix] = entry.split('/');
+      const family = isIP(address ?? '');
+      const max = family === 6 ? 128 : 32;
+      const prefixOk = prefix === undefined || (/^\d+$/.test(prefix) && Number(prefix) <= max);
+      if (family === 0 || !prefixOk) {
+        ctx.addIssue({ code: 'custom', message: `"${entry}" is not an IP address or CIDR` });
+        return z.NEVER;
+      }
+    }
+    return entries;
+  });
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no', ''])
+  .default('')
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+export const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  HOST: z.string().default('127.0.0.1'),
+  API_PORT: port.default(8080),
+  GATEWAY_PORT: port.default(8081),
+  PUBLIC_HOST: optionalString,
+  DATABASE_URL: optionalString.pipe(
+    z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
+      .optional(),
+  ),
+  EMBEDDED_PG_PORT: port.default(5433),
+  TEMPORAL_ADDRESS: optionalString,
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  TEMPORAL_TASK_QUEUE: z.string().min(1).default('ai-sessions'),
+  TEMPORAL_TLS: bool,
+  TEMPORAL_TLS_CERT_PATH: optionalString,
+  TEMPORAL_TLS_KEY_PATH: optionalString,
+  TEMPORAL_TLS_CA_PATH: optionalString,
+  TEMPORAL_API_KEY: optionalString,
+  TEMPORAL_CLI_PATH: optionalString,
+  TEMPORAL_DEV_PORT: port.default(7233),
+  TEMPORAL_UI_PORT: port.default(8233),
+  DATA_DIR: z.string().min(1).default('./data'),
+  JWT_SECRET: optionalString.pipe(z.string().min(32, 'must be at least 32 characters').optional()),
+  JWT_JWKS_URL: optionalUrl,
+  JWT_ISSUER: optionalString,
+  JWT_AUDIENCE: optionalString,
+  CONFIG_ENCRYPTION_KEY: optionalString,
+  CONFIG_ENCRYPTION_OLD_KEYS: optionalString,
+  TEMPORAL_PAYLOAD_KEY: optionalString,
+  ROUTER_LLM_BASE_URL: optionalUrl,
+  ROUTER_LLM_API_KEY: optionalString,
+  ROUTER_LLM_MODEL: optionalString,
+  SESSION_IDLE_TTL: duration.default(30 * 60_000),
+  EGRESS_ALLOW: cidrList,
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  MAX_CONFIGS_PER_USER: z.coerce.number().int().min(1).default(200),
+  RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(600),
+  BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(256 * 1024),
+  WS_MAX_FRAME_BYTES: z.coerce.number().int().min(256).default(64 * 1024),
+  WS_MESSAGES_PER_MINUTE: z.coerce.number().int().min(1).default(120),
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+export interface AppConfig extends Env {
+  /** Absolute data directory. */
+  dataDir: string;
+  /** True when no DATABASE_URL is given: the app starts its own PostgreSQL and keeps generated secrets under DATA_DIR. */
+  embeddedDatabase: boolean;
+  /** True when no TEMPORAL_ADDRESS is given: the app starts a Temporal dev server. */
+  embeddedTemporal: boolean;
+  egressAllow: BlockList;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: { variable: string; message: string }[]) {
+    super(
+      'Invalid environment:\n' + problems.map((p) => `  ${p.variable}: ${p.message}`).join('\n'),
+    );
+    this.name = 'ConfigError';
+  }
+}
+
+export function buildBlockList(cidrs: readonly string[]): BlockList {
+  const list = new BlockList();
+  for (const entry of cidrs) {
+    const [address = '', prefix] = entry.split('/');
+    const type = isIP(address) === 6 ? 'ipv6' : 'ipv4';
+    if (prefix === undefined) list.addAddress(address, type);
+    else list.addSubnet(address, Number(prefix), type);
+  }
+  return list;
+}
+
+/** Parse and validate the environment once; a bad value throws a ConfigError naming the variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<AppConfig> {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => ({
+        variable: String(issue.path[0] ?? '?'),
+        message: issue.message,
+      })),
+    );
+  }
+  const values = parsed.data;
+  const problems: { variable: string; message: string }[] = [];
+  if (values.ROUTER_LLM_BASE_URL && !values.ROUTER_LLM_MODEL) {
+    problems.push({ variable: 'ROUTER_LLM_MODEL', message: 'required when ROUTER_LLM_BASE_URL is set' });
+  }
+  if (problems.length) throw new ConfigError(problems);
+  return Object.freeze({
+    ...values,
+    dataDir: path.resolve(values.DATA_DIR),
+    embeddedDatabase: values.DATABASE_URL === undefined,
+    embeddedTemporal: values.TEMPORAL_ADDRESS === undefined,
+    egressAllow: buildBlockList(values.EGRESS_ALLOW),
+  });
+}

@@ -1,0 +1,56 @@
+// Secrets that may be generated on first run: outside production a missing JWT secret or
+// encryption key is created once under DATA_DIR/secrets (mode 0600) and reused on later runs,
+// so `npm start` works with no setup and tokens survive restarts.
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import path from 'node:path';
+import { ConfigError, type AppConfig } from './index';
+
+export interface Secrets {
+  jwtSecret: string | undefined;
+  /** Current key first, then older keys still accepted for decryption. */
+  encryptionKeys: Buffer[];
+}
+
+function readOrCreate(file: string, create: () => string): string {
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  const value = create();
+  writeFileSync(file, value + '\n', { mode: 0o600, flag: 'wx' });
+  return value;
+}
+
+/** Accepts 32 bytes as base64 or hex. */
+export function parseEncryptionKey(text: string, variable: string): Buffer {
+  const raw = text.trim();
+  const key = /^[0-9a-fA-F]{64}$/.test(raw) ? Buffer.from(raw, 'hex') : Buffer.from(raw, 'base64');
+  if (key.length !== 32) {
+    throw new ConfigError([{ variable, message: 'must be 32 bytes, base64 or hex (openssl rand -base64 32)' }]);
+  }
+  return key;
+}
+
+export function resolveSecrets(config: AppConfig): Secrets {
+  const generate = config.NODE_ENV !== 'production';
+  const secretsDir = path.join(config.dataDir, 'secrets');
+  let jwtSecret = config.JWT_SECRET;
+  if (!jwtSecret && !config.JWT_JWKS_URL) {
+    if (!generate) {
+      throw new ConfigError([{ variable: 'JWT_SECRET', message: 'required in production unless JWT_JWKS_URL is set' }]);
+    }
+    jwtSecret = readOrCreate(path.join(secretsDir, 'jwt-secret'), () => randomBytes(48).toString('base64url'));
+  }
+  let current = config.CONFIG_ENCRYPTION_KEY;
+  if (!current) {
+    if (!generate) {
+      throw new ConfigError([{ variable: 'CONFIG_ENCRYPTION_KEY', message: 'required in production' }]);
+    }
+    current = readOrCreate(path.join(secretsDir, 'config-encryption-key'), () => randomBytes(32).toString('base64'));
+  }
+  const old = (config.CONFIG_ENCRYPTION_OLD_KEYS ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((k) => parseEncryptionKey(k, 'CONFIG_ENCRYPTION_OLD_KEYS'));
+  return { jwtSecret, encryptionKeys: [parseEncryptionKey(current, 'CONFIG_ENCRYPTION_KEY'), ...old] };
+}

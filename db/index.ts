@@ -1,0 +1,47 @@
+// Database access: one Sequelize instance per process, models bound to it, umzug migrations.
+import { Sequelize } from 'sequelize';
+import { Umzug, SequelizeStorage } from 'umzug';
+import type { Logger } from '../lib/logger';
+import { defineModels, type Models } from './models';
+import * as initial from './migrations/0001-initial';
+
+export * from './models';
+
+export interface Database {
+  sequelize: Sequelize;
+  models: Models;
+  close(): Promise<void>;
+}
+
+/** Migrations in order; listed explicitly so bundling and tsx need no glob. */
+const migrations = [{ name: '0001-initial', ...initial }];
+
+export function createDatabase(url: string, options: { logger?: Logger; schema?: string } = {}): Database {
+  const sequelize = new Sequelize(url, {
+    dialect: 'postgres',
+    logging: options.logger ? (sql: string) => options.logger?.trace({ sql }, 'sql') : false,
+    pool: { max: 10, min: 0, idle: 10_000 },
+    define: options.schema ? { schema: options.schema } : {},
+  });
+  const models = defineModels(sequelize);
+  return { sequelize, models, close: () => sequelize.close() };
+}
+
+export function createMigrator(sequelize: Sequelize, logger?: Logger): Umzug<ReturnType<Sequelize['getQueryInterface']>> {
+  return new Umzug({
+    migrations: migrations.map((m) => ({
+      name: m.name,
+      up: ({ context }) => m.up({ context }),
+      down: ({ context }) => m.down({ context }),
+    })),
+    context: sequelize.getQueryInterface(),
+    storage: new SequelizeStorage({ sequelize, tableName: 'schema_migrations' }),
+    logger: logger
+      ? { info: (m) => logger.info(m), warn: (m) => logger.warn(m), error: (m) => logger.error(m), debug: (m) => logger.debug(m) }
+      : undefined,
+  });
+}
+
+export async function migrateUp(sequelize: Sequelize, logger?: Logger): Promise<void> {
+  await createMigrator(sequelize, logger).up();
+}

@@ -1,0 +1,89 @@
+// One error hierarchy for REST and WebSocket alike: every user-facing failure is an AppError
+// with an HTTP status and a stable machine-readable code. Anything else is an internal error,
+// answered generically and logged.
+
+export interface FieldError {
+  field: string;
+  message: string;
+}
+
+export class AppError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details: { errors?: FieldError[]; headers?: Record<string, string> } = {},
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+export class ValidationError extends AppError {
+  constructor(errors: FieldError[], message = 'Validation failed: ' + errors.map((e) => e.field).join(', ')) {
+    super(400, 'validation_failed', message, { errors });
+  }
+}
+
+export class BadRequestError extends AppError {
+  constructor(message: string, code = 'bad_request') {
+    super(400, code, message);
+  }
+}
+
+export class UnauthorizedError extends AppError {
+  constructor(message = 'Missing or invalid credentials') {
+    super(401, 'unauthorized', message, { headers: { 'WWW-Authenticate': 'Bearer' } });
+  }
+}
+
+export class ForbiddenError extends AppError {
+  constructor(message = 'Forbidden') {
+    super(403, 'forbidden', message);
+  }
+}
+
+export class NotFoundError extends AppError {
+  constructor(what = 'Resource') {
+    super(404, 'not_found', `${what} not found`);
+  }
+}
+
+export class ConflictError extends AppError {
+  constructor(message: string, code = 'conflict', errors?: FieldError[]) {
+    super(409, code, message, errors ? { errors } : {});
+  }
+}
+
+export class PayloadTooLargeError extends AppError {
+  constructor(limit: number) {
+    super(413, 'payload_too_large', `Request body exceeds ${limit} bytes`);
+  }
+}
+
+export class UnsupportedMediaTypeError extends AppError {
+  constructor() {
+    super(415, 'unsupported_media_type', 'Content-Type must be application/json');
+  }
+}
+
+export class RateLimitedError extends AppError {
+  constructor(retryAfterSeconds: number) {
+    super(429, 'rate_limited', `Too many requests; retry after ${retryAfterSeconds}s`, {
+      headers: { 'Retry-After': String(retryAfterSeconds) },
+    });
+  }
+}
+
+export class ServiceUnavailableError extends AppError {
+  constructor(message: string) {
+    super(503, 'unavailable', message);
+  }
+}
+
+/** Raised by the egress policy; a 400 at validation time, a non-retryable failure at call time. */
+export class EgressDeniedError extends AppError {
+  constructor(field: string, message: string) {
+    super(400, 'egress_denied', message, { errors: [{ field, message }] });
+  }
+}

@@ -1,0 +1,35 @@
+// One pino logger for the process. Anything that could carry a credential is redacted by path,
+// and message text is never built from secrets in the first place.
+import pino, { type Logger } from 'pino';
+
+export type { Logger };
+
+export const redactPaths = [
+  'api_key',
+  '*.api_key',
+  '*.*.api_key',
+  'apiKey',
+  '*.apiKey',
+  'authorization',
+  '*.authorization',
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'token',
+  '*.token',
+  'password',
+  '*.password',
+  'secret',
+  '*.secret',
+];
+
+export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
+  return pino(
+    {
+      level,
+      base: { service: 'switchboard' },
+      redact: { paths: redactPaths, censor: '[redacted]' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+    },
+    destination,
+  );
+}

