@@ -1,0 +1,37 @@
+// What every role (api, gateway, worker) is built from. main.ts assembles it once per process;
+// tests assemble it from the test database and Temporal server.
+import type { Client, Connection } from '@temporalio/client';
+import type { AppConfig } from '../config';
+import type { Secrets } from '../config/secrets';
+import type { Database } from '../db';
+import type { TokenVerifier } from '../lib/auth';
+import type { Logger } from '../lib/logger';
+import type { SecretBox } from '../lib/secret-box';
+
+export interface TemporalHandles {
+  connection: Connection;
+  client: Client;
+}
+
+export interface AppContext {
+  config: Readonly<AppConfig>;
+  secrets: Secrets;
+  logger: Logger;
+  db: Database;
+  secretBox: SecretBox;
+  verifier: TokenVerifier;
+  /** Absent only where a role runs without Temporal (API tests of the config routes). */
+  temporal?: TemporalHandles;
+}
+
+/** A started role: `close` stops it gracefully. */
+export interface RunningRole {
+  name: string;
+  urls: Record<string, string>;
+  close(): Promise<void>;
+}
+
+/** Told by the API after any change to a user's configs; signals that user's open sessions to refresh. */
+export interface ConfigChangeNotifier {
+  configsChanged(userId: string): Promise<void>;
+}
