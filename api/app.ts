@@ -1,0 +1,66 @@
+// The Koa application, built from its dependencies; it never listens by itself.
+import Koa from 'koa';
+import type Router from '@koa/router';
+import type { AppConfig } from '../config';
+import type { TokenVerifier } from '../lib/auth';
+import type { Logger } from '../lib/logger';
+import { createConfigsRouter } from './configs.routes';
+import type { ConfigService } from './configs.service';
+import { createHealthRouter, type ReadinessCheck } from './health.routes';
+import { authenticate } from './middleware/authenticate';
+import { errorHandler } from './middleware/error-handler';
+import { jsonBody } from './middleware/json-body';
+import { createHttpMetrics } from './middleware/metrics';
+import { rateLimit } from './middleware/rate-limit';
+import { requestContext } from './middleware/request-context';
+import { buildOpenApi } from './openapi';
+import { RouteDocs } from './route-docs';
+import packageJson from '../package.json';
+
+export interface ApiDeps {
+  config: Pick<AppConfig, 'BODY_LIMIT_BYTES' | 'RATE_LIMIT_PER_MINUTE'>;
+  logger: Logger;
+  verifier: TokenVerifier;
+  configs: ConfigService;
+  readiness: Record<string, ReadinessCheck>;
+  /** Extra authenticated routers under /api/v1 (sessions), built with the same RouteDocs. */
+  extraRouters?: (docs: RouteDocs) => Router[];
+}
+
+export function createApp(deps: ApiDeps): Koa {
+  const app = new Koa({ proxy: false });
+  const docs = new RouteDocs();
+  const metrics = createHttpMetrics();
+  const apiRouters = [createConfigsRouter(deps.configs, docs), ...(deps.extraRouters?.(docs) ?? [])];
+  let openapi: Record<string, unknown> | undefined;
+  const health = createHealthRouter({
+    docs,
+    checks: deps.readiness,
+    registry: metrics.registry,
+    openapi: () => (openapi ??= buildOpenApi([health, ...apiRouters], docs, { version: packageJson.version })),
+  });
+
+  app.use(metrics.middleware);
+  app.use(requestContext(deps.logger));
+  app.use(errorHandler);
+  app.use(health.routes());
+  app.use(health.allowedMethods());
+  const requireUser = authenticate(deps.verifier);
+  const limit = rateLimit(deps.config.RATE_LIMIT_PER_MINUTE);
+  app.use(async function apiGuard(ctx, next) {
+    if (!ctx.path.startsWith('/api/')) return next();
+    await requireUser(ctx, () => limit(ctx, next));
+  });
+  app.use(jsonBody(deps.config.BODY_LIMIT_BYTES));
+  for (const router of apiRouters) {
+    app.use(router.routes());
+    app.use(router.allowedMethods());
+  }
+  app.on('error', (error: unknown, ctx?: Koa.Context) => {
+    (ctx?.state.log ?? deps.logger).error({ err: error }, 'unhandled error');
+  });
+  return app;
+}
+
+/** Exposed for tests: the routers' layers, to compare with the OpenAPI document. */
+export type { RouteDocs };

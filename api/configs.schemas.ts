@@ -1,0 +1,198 @@
+// Request schemas for AI configs. The same zod schemas validate requests and generate the
+// OpenAPI document. Input is first normalised from the seed's spellings (`name`, `ai_type`,
+// nested `parameters: {temperature, max_tokens, api_key, base_url}`) to the canonical one.
+import type { BlockList } from 'node:net';
+import { Ajv } from 'ajv';
+import { z } from 'zod';
+import { checkUrlStatic } from '../lib/egress';
+import { ValidationError, type FieldError } from '../lib/errors';
+import { LLM_TYPE_NAMES } from '../llm/providers';
+import type { ConfigType } from '../db';
+
+export const FUNCTION_NAME_PATTERN = /^[a-zA-Z_][a-zA-Z0-9_]{0,63}$/;
+const MAX_PARAMETERS_JSON = 32 * 1024;
+
+/** Fields a client may send back from a response; ignored, never stored. */
+const READ_ONLY_FIELDS = ['id', 'user_id', 'created_at', 'updated_at', 'has_api_key', 'api_key_hint'];
+/** LLM settings the seed nests under `parameters`; lifted to their columns. */
+const NESTED_LLM_FIELDS = ['temperature', 'max_tokens', 'api_key', 'base_url', 'system_prompt', 'model_name', 'llm_type'];
+
+const name = z.string().trim().min(1, 'must not be empty').max(255, 'at most 255 characters');
+const text = (max: number) => z.string().max(max, `at most ${max} characters`);
+const nullable = <T extends z.ZodType>(schema: T) => schema.nullable().optional();
+const between = (min: number, max: number, integer = false) =>
+  (integer ? z.number().int('must be an integer') : z.number())
+    .min(min, `must be between ${min} and ${max}`)
+    .max(max, `must be between ${min} and ${max}`);
+
+const jsonSchemaValidator = new Ajv({ strict: false, validateSchema: true });
+
+/** A JSON Schema for function parameters: an object schema that is itself valid JSON Schema. */
+export const functionParametersSchema = z
+  .record(z.string(), z.unknown())
+  .superRefine((schema, ctx) => {
+    if (JSON.stringify(schema).length > MAX_PARAMETERS_JSON) {
+      ctx.addIssue({ code: 'custom', message: `at most ${MAX_PARAMETERS_JSON} bytes of JSON` });
+      return;
+    }
+    if (schema.type !== 'object') {
+      ctx.addIssue({ code: 'custom', message: 'must be a JSON Schema with "type": "object"' });
+      return;
+    }
+    if (!jsonSchemaValidator.validateSchema(schema)) {
+      const detail = jsonSchemaValidator.errors?.[0];
+      ctx.addIssue({
+        code: 'custom',
+        message: `is not a valid JSON Schema${detail ? `: ${detail.instancePath || '/'} ${detail.message ?? ''}` : ''}`.trim(),
+      });
+    }
+  })
+  .meta({ description: 'JSON Schema (type object) of the function arguments' });
+
+/** Extra OpenAI-compatible sampling options an LLM config may carry in `parameters`. */
+export const llmOptionsSchema = z
+  .strictObject({
+    top_p: between(0, 1).optional(),
+    presence_penalty: between(-2, 2).optional(),
+    frequency_penalty: between(-2, 2).optional(),
+    stop: z.union([text(200), z.array(text(200)).max(4)]).optional(),
+    seed: z.number().int().optional(),
+  })
+  .meta({ description: 'Extra sampling options passed to the provider' });
+
+function urlField(allow: BlockList, field: string) {
+  return text(2048).superRefine((value, ctx) => {
+    try {
+      checkUrlStatic(field, value, allow);
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: (error as Error).message });
+    }
+  });
+}
+
+export function createConfigSchemas(allow: BlockList) {
+  const common = {
+    config_name: name,
+    description: nullable(text(4000)),
+    is_active: z.boolean().optional(),
+    priority: between(-1_000_000, 1_000_000, true).optional(),
+  };
+  const llm = z
+    .strictObject({
+      ...common,
+      config_type: z.literal('llm'),
+      llm_type: z.enum(LLM_TYPE_NAMES, { message: `must be one of ${LLM_TYPE_NAMES.join(', ')} (see GET /api/v1/llm-types)` }).optional(),
+      model_name: name,
+      api_key: nullable(z.string().min(1, 'must not be empty').max(4096)),
+      base_url: nullable(urlField(allow, 'base_url')),
+      max_tokens: nullable(between(1, 1_000_000, true)),
+      temperature: nullable(between(0, 2)),
+      system_prompt: nullable(text(32_000)),
+      parameters: nullable(llmOptionsSchema),
+    })
+    .superRefine((value, ctx) => {
+      if (value.llm_type === 'custom' && !value.base_url) {
+        ctx.addIssue({ code: 'custom', path: ['base_url'], message: 'required when llm_type is custom' });
+      }
+    });
+  const fn = z
+    .strictObject({
+      ...common,
+      config_type: z.literal('function_call'),
+      description: text(4000).min(1, 'must not be empty'),
+      function_name: z.string().regex(FUNCTION_NAME_PATTERN, 'must match ^[a-zA-Z_][a-zA-Z0-9_]{0,63}$'),
+      parameters: functionParametersSchema,
+      mcp_server_url: nullable(urlField(allow, 'mcp_server_url')),
+      webhook_url: nullable(urlField(allow, 'webhook_url')),
+    })
+    .superRefine((value, ctx) => {
+      if (value.mcp_server_url && value.webhook_url) {
+        ctx.addIssue({ code: 'custom', path: ['webhook_url'], message: 'give either mcp_server_url or webhook_url, not both' });
+      }
+    });
+  const config = z.discriminatedUnion('config_type', [llm, fn]);
+  const toggle = z.strictObject({ is_active: z.boolean() });
+  const priority = z.strictObject({ priority: common.priority.unwrap() });
+  const listQuery = z.strictObject({
+    type: z.enum(['llm', 'function_call', 'function']).transform((t) => (t === 'function' ? 'function_call' : t)).optional(),
+    active: z.enum(['true', 'false']).transform((v) => v === 'true').optional(),
+  });
+  return { llm, fn, config, toggle, priority, listQuery };
+}
+
+export type ConfigSchemas = ReturnType<typeof createConfigSchemas>;
+export type ConfigInput = z.output<ConfigSchemas['config']>;
+
+const LLM_ONLY = new Set(['llm_type', 'model_name', 'api_key', 'base_url', 'max_tokens', 'temperature', 'system_prompt']);
+const FUNCTION_ONLY = new Set(['function_name', 'mcp_server_url', 'webhook_url']);
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function setCanonical(target: Record<string, unknown>, canonical: string, alias: string, value: unknown, errors: FieldError[]): void {
+  if (canonical in target && JSON.stringify(target[canonical]) !== JSON.stringify(value)) {
+    errors.push({ field: alias, message: `conflicts with ${canonical}; send one of them` });
+    return;
+  }
+  target[canonical] = value;
+}
+
+/**
+ * Seed spellings to canonical fields. `type` is the config type if the body or the stored
+ * config says; LLM settings nested in `parameters` are lifted only for LLM configs.
+ */
+export function normaliseConfigBody(raw: unknown, storedType?: ConfigType): Record<string, unknown> {
+  if (!isObject(raw)) throw new ValidationError([{ field: '(body)', message: 'must be a JSON object' }]);
+  const errors: FieldError[] = [];
+  const body: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(raw)) {
+    if (READ_ONLY_FIELDS.includes(key) || key === 'name' || key === 'ai_type') continue;
+    body[key] = value;
+  }
+  if ('name' in raw) setCanonical(body, 'config_name', 'name', raw.name, errors);
+  if ('ai_type' in raw) setCanonical(body, 'config_type', 'ai_type', raw.ai_type, errors);
+  if (body.config_type === 'function') body.config_type = 'function_call';
+  const type = body.config_type ?? storedType;
+  if (type === 'llm' && isObject(body.parameters)) {
+    const options: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(body.parameters)) {
+      if (NESTED_LLM_FIELDS.includes(key)) setCanonical(body, key, `parameters.${key}`, value, errors);
+      else options[key] = value;
+    }
+    // Nothing left but lifted settings: the body did not set extra options.
+    if (Object.keys(options).length) body.parameters = options;
+    else delete body.parameters;
+  }
+  if (errors.length) throw new ValidationError(errors);
+  return body;
+}
+
+/** Validates a canonical body; explains fields that belong to the other config type. */
+export function parseConfig(schemas: ConfigSchemas, body: Record<string, unknown>): ConfigInput {
+  if (body.config_type !== 'llm' && body.config_type !== 'function_call') {
+    throw new ValidationError([
+      {
+        field: 'config_type',
+        message: body.config_type === undefined ? 'required: llm or function_call (or ai_type: llm | function)' : 'must be llm or function_call',
+      },
+    ]);
+  }
+  const wrongType = body.config_type === 'llm' ? FUNCTION_ONLY : LLM_ONLY;
+  // A response sent back as-is carries the other type's fields as null: nothing to object to.
+  const own = Object.fromEntries(Object.entries(body).filter(([key, value]) => !(wrongType.has(key) && value === null)));
+  const result = schemas.config.safeParse(own);
+  if (result.success) return result.data;
+  const errors = result.error.issues.flatMap((issue): FieldError[] => {
+    if (issue.code === 'unrecognized_keys') {
+      return issue.keys.map((key) => ({
+        field: [...issue.path, key].join('.'),
+        message: issue.path.length === 0 && wrongType.has(key) ? `not allowed for ${String(body.config_type)} configs` : 'unknown field',
+      }));
+    }
+    const field = issue.path.map(String).join('.') || '(body)';
+    const missing = issue.code === 'invalid_type' && issue.input === undefined;
+    return [{ field, message: missing ? 'required' : issue.message }];
+  });
+  throw new ValidationError(errors);
+}

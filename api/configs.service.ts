@@ -1,0 +1,234 @@
+// AI config use cases for one user at a time. Every query is scoped by user id, so another
+// user's config is indistinguishable from a missing one (404).
+import { Op, UniqueConstraintError, type WhereOptions } from 'sequelize';
+import type { AppConfig } from '../config';
+import type { ConfigType, Database, UserAIConfig } from '../db';
+import { toPublicConfig } from '../db/public-config';
+import { ConflictError, NotFoundError, ValidationError } from '../lib/errors';
+import type { Logger } from '../lib/logger';
+import { maskApiKey, type SecretBox } from '../lib/secret-box';
+import type { ConfigChangeNotifier } from '../runtime/context';
+import type { PublicConfig } from '../workflows/definitions';
+import { createConfigSchemas, normaliseConfigBody, parseConfig, type ConfigInput } from './configs.schemas';
+import { parseOrThrow } from './validate';
+
+export interface ConfigServiceDeps {
+  db: Database;
+  secretBox: SecretBox;
+  config: Pick<AppConfig, 'egressAllow' | 'MAX_CONFIGS_PER_USER'>;
+  notifier: ConfigChangeNotifier;
+  logger: Logger;
+}
+
+type Attributes = Partial<Omit<UserAIConfig['_creationAttributes'], 'id' | 'user_id' | 'created_at' | 'updated_at'>>;
+
+/** Which unique index a conflict hit, as the field a client should change. */
+const UNIQUE_FIELDS: Record<string, string> = {
+  user_ai_configs_user_name_unique: 'config_name',
+  user_ai_configs_user_function_unique: 'function_name',
+};
+
+export function createConfigService(deps: ConfigServiceDeps) {
+  const { UserAIConfig } = deps.db.models;
+  const schemas = createConfigSchemas(deps.config.egressAllow);
+
+  function parseId(raw: string): number {
+    const id = Number(raw);
+    if (!/^\d{1,10}$/.test(raw) || !Number.isSafeInteger(id) || id > 2_147_483_647) throw new NotFoundError('Config');
+    return id;
+  }
+
+  async function find(userId: string, rawId: string): Promise<UserAIConfig> {
+    const row = await UserAIConfig.findOne({ where: { id: parseId(rawId), user_id: userId } });
+    if (!row) throw new NotFoundError('Config');
+    return row;
+  }
+
+  /** Column values for a validated input; `keep` lists the fields a replace leaves as stored when omitted. */
+  function toAttributes(input: ConfigInput, mode: 'create' | 'replace'): Attributes {
+    const base = {
+      config_name: input.config_name,
+      config_type: input.config_type,
+      description: input.description ?? null,
+      ...(input.is_active !== undefined || mode === 'create' ? { is_active: input.is_active ?? true } : {}),
+      ...(input.priority !== undefined || mode === 'create' ? { priority: input.priority ?? 0 } : {}),
+    };
+    if (input.config_type === 'llm') {
+      return {
+        ...base,
+        llm_type: input.llm_type ?? 'openai',
+        model_name: input.model_name,
+        base_url: input.base_url ?? null,
+        max_tokens: input.max_tokens ?? null,
+        temperature: input.temperature ?? null,
+        system_prompt: input.system_prompt ?? null,
+        parameters: input.parameters ?? null,
+        ...apiKeyAttributes(input.api_key, mode),
+        function_name: null,
+        mcp_server_url: null,
+        webhook_url: null,
+      };
+    }
+    return {
+      ...base,
+      function_name: input.function_name,
+      parameters: input.parameters,
+      mcp_server_url: input.mcp_server_url ?? null,
+      webhook_url: input.webhook_url ?? null,
+      llm_type: null,
+      model_name: null,
+      api_key: null,
+      api_key_hint: null,
+      base_url: null,
+      max_tokens: null,
+      temperature: null,
+      system_prompt: null,
+    };
+  }
+
+  /** A key is write-only: omitted keeps the stored one (clients never see it to send it back), null clears it. */
+  function apiKeyAttributes(apiKey: string | null | undefined, mode: 'create' | 'replace'): Attributes {
+    if (apiKey === undefined) return mode === 'create' ? { api_key: null, api_key_hint: null } : {};
+    if (apiKey === null) return { api_key: null, api_key_hint: null };
+    return { api_key: deps.secretBox.encrypt(apiKey), api_key_hint: maskApiKey(apiKey) };
+  }
+
+  /** The stored config as a canonical input body, for PATCH to merge into (the key stays out). */
+  function storedBody(row: UserAIConfig): Record<string, unknown> {
+    const view = toPublicConfig(row);
+    const body: Record<string, unknown> = {
+      config_name: view.config_name,
+      config_type: view.config_type,
+      description: view.description,
+      parameters: view.parameters,
+    };
+    const fields =
+      view.config_type === 'llm'
+        ? (['llm_type', 'model_name', 'base_url', 'max_tokens', 'temperature', 'system_prompt'] as const)
+        : (['function_name', 'mcp_server_url', 'webhook_url'] as const);
+    for (const field of fields) body[field] = view[field];
+    return body;
+  }
+
+  function assertSameType(row: UserAIConfig, body: Record<string, unknown>): void {
+    if (body.config_type !== undefined && body.config_type !== row.config_type) {
+      throw new ValidationError([
+        { field: 'config_type', message: `cannot change the type of a config (it is ${row.config_type}); create a new one` },
+      ]);
+    }
+  }
+
+  async function save<T>(userId: string, work: () => Promise<T>): Promise<T> {
+    let result: T;
+    try {
+      result = await work();
+    } catch (error) {
+      if (error instanceof UniqueConstraintError) {
+        const constraint = (error.parent as { constraint?: string } | undefined)?.constraint ?? '';
+        const field = UNIQUE_FIELDS[constraint] ?? 'config_name';
+        throw new ConflictError(`A config with this ${field} already exists`, 'duplicate', [
+          { field, message: 'already used by another of your configs' },
+        ]);
+      }
+      throw error;
+    }
+    void deps.notifier.configsChanged(userId);
+    return result;
+  }
+
+  async function update(userId: string, row: UserAIConfig, attributes: Attributes): Promise<PublicConfig> {
+    await save(userId, () => row.update(attributes));
+    return toPublicConfig(row);
+  }
+
+  return {
+    schemas,
+
+    async list(userId: string, rawQuery: unknown): Promise<PublicConfig[]> {
+      const query = parseOrThrow(schemas.listQuery, rawQuery);
+      const where: WhereOptions = { user_id: userId };
+      if (query.type) Object.assign(where, { config_type: query.type });
+      if (query.active !== undefined) Object.assign(where, { is_active: query.active });
+      const rows = await UserAIConfig.findAll({
+        where,
+        order: [
+          ['priority', 'DESC'],
+          ['created_at', 'DESC'],
+          ['id', 'DESC'],
+        ],
+      });
+      return rows.map(toPublicConfig);
+    },
+
+    async get(userId: string, rawId: string): Promise<PublicConfig> {
+      return toPublicConfig(await find(userId, rawId));
+    },
+
+    async create(userId: string, raw: unknown): Promise<PublicConfig> {
+      const input = parseConfig(schemas, normaliseConfigBody(raw));
+      const row = await save(userId, () =>
+        deps.db.sequelize.transaction(async (transaction) => {
+          // Serialise creates per user so the cap holds under concurrent requests.
+          await deps.db.sequelize.query('SELECT pg_advisory_xact_lock(hashtext(:userId))', {
+            replacements: { userId },
+            transaction,
+          });
+          const count = await UserAIConfig.count({ where: { user_id: userId }, transaction });
+          if (count >= deps.config.MAX_CONFIGS_PER_USER) {
+            throw new ConflictError(
+              `A user may have at most ${deps.config.MAX_CONFIGS_PER_USER} configs; delete one first`,
+              'config_limit_reached',
+            );
+          }
+          return UserAIConfig.create({ user_id: userId, ...toAttributes(input, 'create') } as UserAIConfig['_creationAttributes'], {
+            transaction,
+          });
+        }),
+      );
+      return toPublicConfig(row);
+    },
+
+    async replace(userId: string, rawId: string, raw: unknown): Promise<PublicConfig> {
+      const row = await find(userId, rawId);
+      const body = normaliseConfigBody(raw, row.config_type);
+      assertSameType(row, body);
+      const input = parseConfig(schemas, { ...body, config_type: row.config_type });
+      return update(userId, row, toAttributes(input, 'replace'));
+    },
+
+    async patch(userId: string, rawId: string, raw: unknown): Promise<PublicConfig> {
+      const row = await find(userId, rawId);
+      const body = normaliseConfigBody(raw, row.config_type);
+      assertSameType(row, body);
+      const merged: Record<string, unknown> = { ...storedBody(row), ...body, config_type: row.config_type };
+      const input = parseConfig(schemas, merged);
+      return update(userId, row, toAttributes(input, 'replace'));
+    },
+
+    async remove(userId: string, rawId: string): Promise<void> {
+      const row = await find(userId, rawId);
+      await save(userId, () => row.destroy());
+    },
+
+    async setActive(userId: string, rawId: string, raw: unknown): Promise<PublicConfig> {
+      const { is_active } = parseOrThrow(schemas.toggle, raw ?? {});
+      return update(userId, await find(userId, rawId), { is_active });
+    },
+
+    async setPriority(userId: string, rawId: string, raw: unknown): Promise<PublicConfig> {
+      const { priority } = parseOrThrow(schemas.priority, raw ?? {});
+      return update(userId, await find(userId, rawId), { priority });
+    },
+
+    /** Only ids that exist and belong to the user; used by the sessions API for default_llm_id. */
+    async ownedLlmIds(userId: string, ids: number[]): Promise<number[]> {
+      const rows = await UserAIConfig.findAll({
+        where: { user_id: userId, config_type: 'llm', id: { [Op.in]: ids } },
+        attributes: ['id'],
+      });
+      return rows.map((r) => r.id);
+    },
+  };
+}
+
+export type ConfigService = ReturnType<typeof createConfigService>;

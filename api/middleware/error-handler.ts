@@ -1,0 +1,41 @@
+// Mounted first: every failure leaves as one JSON envelope. AppErrors carry their status and code;
+// anything else is a 500 with a generic message, logged with the request id.
+import type { Context, Next } from 'koa';
+import { AppError } from '../../lib/errors';
+
+export interface ErrorBody {
+  code: number;
+  message: string;
+  data: null;
+  error: string;
+  errors?: { field: string; message: string }[];
+  request_id?: string;
+}
+
+export async function errorHandler(ctx: Context, next: Next): Promise<void> {
+  try {
+    await next();
+    // Statuses set without a body (no route, router.allowedMethods) still get the envelope.
+    if (ctx.body === undefined && ctx.status >= 400) {
+      const allow = ctx.response.get('Allow');
+      throw ctx.status === 404
+        ? new AppError(404, 'not_found', `No route for ${ctx.method} ${ctx.path}`)
+        : new AppError(ctx.status, ctx.status === 405 ? 'method_not_allowed' : 'not_implemented', `${ctx.method} is not supported here${allow ? `; allowed: ${allow}` : ''}`);
+    }
+  } catch (caught) {
+    const error = caught instanceof AppError ? caught : undefined;
+    const status = error?.status ?? 500;
+    const body: ErrorBody = {
+      code: status,
+      message: error?.message ?? 'Internal server error',
+      data: null,
+      error: error?.code ?? 'internal',
+      request_id: ctx.state.requestId as string | undefined,
+    };
+    if (error?.details.errors) body.errors = error.details.errors;
+    for (const [name, value] of Object.entries(error?.details.headers ?? {})) ctx.set(name, value);
+    ctx.status = status;
+    ctx.body = body;
+    if (!error) ctx.app.emit('error', caught, ctx);
+  }
+}

@@ -1,0 +1,42 @@
+// Prometheus counters and latency histograms per route. Routes are labelled by their pattern
+// (`/api/v1/ai-configs/:id`), never the raw path, so label cardinality stays bounded.
+import type { Context, Next } from 'koa';
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface HttpMetrics {
+  registry: Registry;
+  middleware: (ctx: Context, next: Next) => Promise<void>;
+}
+
+export function createHttpMetrics(): HttpMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const labelNames = ['method', 'route', 'status'] as const;
+  const requests = new Counter({
+    name: 'http_requests_total',
+    help: 'HTTP requests by route and status',
+    labelNames,
+    registers: [registry],
+  });
+  const latency = new Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'HTTP request latency by route',
+    labelNames,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+  return {
+    registry,
+    async middleware(ctx, next) {
+      const end = latency.startTimer();
+      try {
+        await next();
+      } finally {
+        const route = (ctx as Context & { _matchedRoute?: string })._matchedRoute ?? 'unmatched';
+        const labels = { method: ctx.method, route: String(route), status: String(ctx.status) };
+        requests.inc(labels);
+        end(labels);
+      }
+    },
+  };
+}

@@ -1,0 +1,120 @@
+// The OpenAPI 3.1 document, built from the mounted routers (so no route can be missing) and the
+// zod schemas recorded by `route()` (so the document and the validation cannot drift apart).
+import type Router from '@koa/router';
+import { z } from 'zod';
+import type { PublicConfig } from '../workflows/definitions';
+import type { RouteDocs } from './route-docs';
+
+export const publicConfigSchema = z
+  .object({
+    id: z.number().int(),
+    config_name: z.string(),
+    config_type: z.enum(['llm', 'function_call']),
+    description: z.string().nullable(),
+    llm_type: z.string().nullable(),
+    model_name: z.string().nullable(),
+    base_url: z.string().nullable(),
+    has_api_key: z.boolean(),
+    api_key_hint: z.string().nullable().meta({ description: 'Masked, e.g. sk-…abcd; the key itself is never returned' }),
+    max_tokens: z.number().int().nullable(),
+    temperature: z.number().nullable(),
+    system_prompt: z.string().nullable(),
+    function_name: z.string().nullable(),
+    parameters: z.record(z.string(), z.unknown()).nullable(),
+    mcp_server_url: z.string().nullable(),
+    webhook_url: z.string().nullable(),
+    is_active: z.boolean(),
+    priority: z.number().int(),
+    created_at: z.string(),
+    updated_at: z.string(),
+  })
+  .meta({ id: 'Config' });
+
+// Compile-time guard: the documented shape is exactly what toPublicConfig returns.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : never) : never;
+const _sameShape: Same<z.infer<typeof publicConfigSchema>, PublicConfig> = true;
+
+const errorSchema = z.object({
+  code: z.number().int(),
+  message: z.string(),
+  data: z.null(),
+  error: z.string().meta({ description: 'Machine-readable code, e.g. validation_failed, not_found' }),
+  errors: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
+  request_id: z.string().optional(),
+});
+
+const STATUS_TEXT: Record<number, string> = {
+  400: 'Invalid request (see errors[])',
+  401: 'Missing or invalid token',
+  403: 'Not your resource',
+  404: 'Not found (also for another user\'s resource)',
+  409: 'Conflict (duplicate name, config cap)',
+  413: 'Body too large',
+  415: 'Body is not JSON',
+  429: 'Rate limited; see Retry-After',
+  503: 'Not ready',
+};
+
+function jsonSchema(schema: z.ZodType): unknown {
+  return z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any', target: 'draft-2020-12' });
+}
+
+interface Layer {
+  path: string;
+  methods: string[];
+}
+
+export function buildOpenApi(routers: Router[], docs: RouteDocs, info: { version: string }): Record<string, unknown> {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const router of routers) {
+    for (const layer of router.stack as unknown as Layer[]) {
+      for (const method of layer.methods.filter((m) => m !== 'HEAD')) {
+        const doc = docs.get(method, layer.path);
+        const openPath = layer.path.replace(/:(\w+)/g, '{$1}');
+        const parameters = [...layer.path.matchAll(/:(\w+)/g)].map((m) => ({
+          name: m[1],
+          in: 'path',
+          required: true,
+          schema: { type: 'string' },
+        }));
+        if (doc?.query) {
+          const query = jsonSchema(doc.query) as { properties?: Record<string, unknown> };
+          for (const [name, schema] of Object.entries(query.properties ?? {})) parameters.push({ name, in: 'query', required: false, schema: schema as { type: string } });
+        }
+        const success = doc?.successStatus ?? 200;
+        const responses: Record<string, unknown> = {
+          [success]: {
+            description: 'Success',
+            content: doc?.response
+              ? { 'application/json': { schema: jsonSchema(z.object({ code: z.number(), message: z.string(), data: doc.response })) } }
+              : { 'application/json': {} },
+          },
+        };
+        const errorStatuses = [...(doc?.errors ?? []), ...(doc?.public ? [] : [401, 429])];
+        for (const status of errorStatuses) {
+          responses[status] = { description: STATUS_TEXT[status] ?? 'Error', content: { 'application/json': { schema: jsonSchema(errorSchema) } } };
+        }
+        (paths[openPath] ??= {})[method.toLowerCase()] = {
+          summary: doc?.summary,
+          tags: doc?.tag ? [doc.tag] : [],
+          security: doc?.public ? [] : [{ bearer: [] }],
+          parameters,
+          ...(doc?.body ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(doc.body) } } } } : {}),
+          responses,
+        };
+      }
+    }
+  }
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'Switchboard API',
+      version: info.version,
+      description:
+        'Per-user AI configurations. Inputs also accept the seed spellings: name for config_name, ai_type (llm | function) for config_type, and LLM settings nested in parameters.',
+    },
+    servers: [{ url: '/' }],
+    components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+    paths,
+  };
+}

@@ -1,0 +1,69 @@
+// The api role: the Koa app on API_PORT, wired from the application context.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { AppContext, ConfigChangeNotifier, RunningRole } from '../runtime/context';
+import { createApp } from './app';
+import { createConfigService } from './configs.service';
+import type { ReadinessCheck } from './health.routes';
+
+export interface ApiOptions {
+  host: string;
+  port: number;
+  /** Signals open sessions after a config change; a no-op where Temporal is absent. */
+  notifier?: ConfigChangeNotifier;
+}
+
+export function readinessChecks(ctx: AppContext): Record<string, ReadinessCheck> {
+  const checks: Record<string, ReadinessCheck> = {
+    database: async () => {
+      await ctx.db.sequelize.query('SELECT 1');
+    },
+  };
+  const temporal = ctx.temporal;
+  if (temporal) {
+    checks.temporal = async () => {
+      await temporal.connection.healthService.check({});
+    };
+  }
+  return checks;
+}
+
+export function createApiFromContext(ctx: AppContext, notifier: ConfigChangeNotifier) {
+  const configs = createConfigService({
+    db: ctx.db,
+    secretBox: ctx.secretBox,
+    config: ctx.config,
+    notifier,
+    logger: ctx.logger,
+  });
+  return createApp({
+    config: ctx.config,
+    logger: ctx.logger,
+    verifier: ctx.verifier,
+    configs,
+    readiness: readinessChecks(ctx),
+  });
+}
+
+export const noopNotifier: ConfigChangeNotifier = { configsChanged: async () => undefined };
+
+export async function startApi(ctx: AppContext, options: ApiOptions): Promise<RunningRole> {
+  const app = createApiFromContext(ctx, options.notifier ?? noopNotifier);
+  const server = http.createServer(app.callback());
+  server.requestTimeout = 30_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  const host = options.host === '0.0.0.0' || options.host === '::' ? '127.0.0.1' : options.host;
+  return {
+    name: 'api',
+    urls: { api: `http://${host}:${port}/api/v1`, openapi: `http://${host}:${port}/openapi.json` },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      }),
+  };
+}

@@ -1,0 +1,79 @@
+// A real API server on an ephemeral port, on the run's test database, with its own JWT secret
+// and encryption key. `logs` collects every log line the API wrote, for secret-leak checks.
+import http from 'node:http';
+import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
+import { loadConfig, type AppConfig } from '../../config';
+import type { Database } from '../../db';
+import { createTokenVerifier, mintToken } from '../../lib/auth';
+import { createLogger } from '../../lib/logger';
+import { createSecretBox, type SecretBox } from '../../lib/secret-box';
+import { createApp } from '../../api/app';
+import { createConfigService } from '../../api/configs.service';
+import { readinessChecks, noopNotifier } from '../../api/server';
+import type { AppContext, ConfigChangeNotifier } from '../../runtime/context';
+import { openTestDatabase } from './database';
+
+export interface TestApi {
+  url: string;
+  db: Database;
+  secretBox: SecretBox;
+  config: AppConfig;
+  jwtSecret: string;
+  logs: string[];
+  token(userId: string): Promise<string>;
+  /** fetch against the API with a JSON body and a bearer token for `user`. */
+  request(method: string, path: string, options?: { user?: string; token?: string; body?: unknown; raw?: string; headers?: Record<string, string> }): Promise<{ status: number; headers: Headers; body: any }>; // eslint-disable-line @typescript-eslint/no-explicit-any -- test responses are asserted field by field
+  close(): Promise<void>;
+}
+
+export async function startTestApi(env: Record<string, string> = {}, notifier: ConfigChangeNotifier = noopNotifier): Promise<TestApi> {
+  const jwtSecret = randomBytes(32).toString('base64url');
+  const config = loadConfig({ NODE_ENV: 'test', EGRESS_ALLOW: '127.0.0.0/8', JWT_SECRET: jwtSecret, ...env });
+  const db = await openTestDatabase();
+  const secretBox = createSecretBox([randomBytes(32)]);
+  const logs: string[] = [];
+  const logger = createLogger('debug', new Writable({ write(chunk, _enc, done) { logs.push(String(chunk)); done(); } }));
+  const verifier = createTokenVerifier(config, { jwtSecret });
+  const ctx: AppContext = { config, secrets: { jwtSecret, encryptionKeys: [] }, logger, db, secretBox, verifier };
+  const configs = createConfigService({ db, secretBox, config, notifier, logger });
+  const app = createApp({ config, logger, verifier, configs, readiness: readinessChecks(ctx) });
+  const server = http.createServer(app.callback());
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const token = (userId: string) => mintToken(jwtSecret, userId);
+  return {
+    url,
+    db,
+    secretBox,
+    config,
+    jwtSecret,
+    logs,
+    token,
+    async request(method, path, options = {}) {
+      const headers: Record<string, string> = { ...options.headers };
+      const bearer = options.token ?? (options.user ? await token(options.user) : undefined);
+      if (bearer) headers.authorization = `Bearer ${bearer}`;
+      let body: string | undefined = options.raw;
+      if (options.body !== undefined) body = JSON.stringify(options.body);
+      if (body !== undefined && !headers['content-type']) headers['content-type'] = 'application/json';
+      const response = await fetch(url + path, { method, headers, body });
+      const text = await response.text();
+      let parsed: unknown = text;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        // non-JSON (metrics) stays text
+      }
+      return { status: response.status, headers: response.headers, body: parsed as never };
+    },
+    async close() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      await db.close();
+    },
+  };
+}
