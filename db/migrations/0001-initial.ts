@@ -1,8 +1,8 @@
-import { DataTypes, type QueryInterface } from 'sequelize';
+import { DataTypes, literal, type QueryInterface } from 'sequelize';
 
 const timestamps = {
-  created_at: { type: DataTypes.DATE, allowNull: false, defaultValue: DataTypes.NOW },
-  updated_at: { type: DataTypes.DATE, allowNull: false, defaultValue: DataTypes.NOW },
+  created_at: { type: DataTypes.DATE, allowNull: false, defaultValue: literal('now()') },
+  updated_at: { type: DataTypes.DATE, allowNull: false, defaultValue: literal('now()') },
 };
 
 export async function up({ context: qi }: { context: QueryInterface }): Promise<void> {
