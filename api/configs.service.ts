@@ -2,7 +2,7 @@
 // user's config is indistinguishable from a missing one (404).
 import { Op, UniqueConstraintError, type WhereOptions } from 'sequelize';
 import type { AppConfig } from '../config';
-import type { ConfigType, Database, UserAIConfig } from '../db';
+import type { Database, UserAIConfig } from '../db';
 import { toPublicConfig } from '../db/public-config';
 import { ConflictError, NotFoundError, ValidationError } from '../lib/errors';
 import type { Logger } from '../lib/logger';

@@ -2,7 +2,7 @@
 // signal, query and search-attribute definitions declared once, plus the frame types the
 // workflow produces. No Node imports: this module is bundled into the workflow sandbox.
 import { defineQuery, defineSignal } from '@temporalio/workflow';
-import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import { defineSearchAttributeKey, SearchAttributeType, type Duration } from '@temporalio/common';
 
 // ---------------------------------------------------------------------------------------------
 // Identifiers
@@ -65,6 +65,24 @@ export interface SessionWorkflowInput {
   idleTtlMs: number;
   /** Carried over continue-as-new; absent on a brand-new session. */
   carried?: CarriedState;
+  /** Overrides of the timeouts and limits below (tests use short ones); production leaves it out. */
+  tuning?: Partial<SessionTuning>;
+}
+
+/** Timeouts and limits of a session; `DEFAULT_SESSION_TUNING` in workflows/session.ts. */
+export interface SessionTuning {
+  /** StartToClose of one LLM call (router or provider), e.g. '60 seconds'. */
+  llmTimeout: Duration;
+  /** Attempts per LLM config before the next config answers. */
+  llmMaxAttempts: number;
+  /** Attempts of the router LLM before the fallback routing takes over. */
+  routeMaxAttempts: number;
+  /** First retry delay; doubles per attempt. */
+  retryInitialInterval: Duration;
+  /** How many LLM configs may try one message (the chosen one and its fallbacks). */
+  maxConfigsPerMessage: number;
+  /** Messages handled before the workflow continues as new (also when the server suggests it). */
+  continueAsNewAfter: number;
 }
 
 export interface CarriedState {
@@ -75,6 +93,8 @@ export interface CarriedState {
   handledIds: string[];
   attached: AttachInfo | null;
   transcript: TranscriptEntry[];
+  /** Messages handled by all earlier runs of this session. */
+  handledCount?: number;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -107,11 +127,13 @@ export const refreshConfigsSignal = defineSignal<[]>('refreshConfigs');
 export const updateSessionConfigSignal = defineSignal<[SessionConfigUpdate]>('updateSessionConfig');
 export const closeSignal = defineSignal<[{ reason: string }]>('close');
 
+export type SessionStatus = 'active' | 'closed' | 'expired';
+
 export interface SessionState {
   userId: string;
   sessionId: string;
   deviceId: string | null;
-  status: 'active' | 'closed' | 'expired';
+  status: SessionStatus;
   settings: SessionSettings;
   configs: PublicConfig[];
   pendingIds: string[];
@@ -137,7 +159,7 @@ export const transcriptQuery = defineQuery<TranscriptEntry[]>('transcript');
 // Routing
 
 export type RoutingDecision =
-  | { kind: 'llm_config'; configId: number; tool: string; question: string; routedBy: RoutedBy }
+  | { kind: 'llm_config'; configId: number; tool: string; question: string; routedBy: RoutedBy; reason?: string }
   | { kind: 'function'; configId: number; functionName: string; arguments: Record<string, unknown>; routedBy: RoutedBy }
   | { kind: 'builtin'; name: BuiltinFunctionName; arguments: Record<string, unknown>; routedBy: RoutedBy }
   | { kind: 'direct_answer'; answer: string; routedBy: RoutedBy }
