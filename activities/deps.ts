@@ -1,0 +1,12 @@
+import type { AppConfig } from '../config';
+import type { Database } from '../db';
+import type { Logger } from '../lib/logger';
+import type { SecretBox } from '../lib/secret-box';
+
+/** What the activities need; the worker passes its AppContext's parts. */
+export interface ActivityDeps {
+  db: Database;
+  secretBox: SecretBox;
+  config: Pick<AppConfig, 'ROUTER_LLM_BASE_URL' | 'ROUTER_LLM_API_KEY' | 'ROUTER_LLM_MODEL' | 'egressAllow'>;
+  logger: Logger;
+}

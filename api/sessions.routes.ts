@@ -1,0 +1,82 @@
+// /sessions: the caller's WebSocket sessions (status, cached configs, transcript), their settings
+// and closing them. Thin: the session service does the work.
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import { z } from 'zod';
+import { SESSION_STATUSES } from '../db';
+import { sessionSettingsUpdateSchema } from '../sessions/session.schemas';
+import type { SessionService } from '../sessions/sessions.service';
+import { publicConfigSchema } from './openapi';
+import { respond } from './respond';
+import { route, type RouteDocs } from './route-docs';
+
+function userOf(ctx: Context): string {
+  const user = ctx.state.user;
+  if (!user) throw new Error('authenticate middleware must run before session routes');
+  return user.userId;
+}
+
+const sessionSummarySchema = z
+  .object({
+    id: z.string(),
+    status: z.enum(SESSION_STATUSES),
+    device_id: z.string().nullable(),
+    created_at: z.string(),
+    last_activity_at: z.string().nullable(),
+    expires_at: z.string().nullable(),
+  })
+  .meta({ id: 'SessionSummary' });
+
+const resultFrameSchema = z.object({
+  type: z.literal('function_call_result'),
+  id: z.string(),
+  config_id: z.number().int(),
+  config_name: z.string(),
+  result: z.string(),
+  execute_time: z.number(),
+  status: z.enum(['success', 'failed']),
+  error: z.string().optional(),
+  routed_by: z.enum(['router_llm', 'fallback']).optional(),
+  fallback_from: z.object({ config_id: z.number().int(), config_name: z.string(), error: z.string() }).optional(),
+});
+
+const sessionDetailSchema = sessionSummarySchema
+  .extend({
+    settings: z.object({
+      default_llm_id: z.number().int().nullable(),
+      enabled_functions: z.array(z.string()).nullable(),
+      role: z.string().nullable(),
+    }),
+    configs: z.array(publicConfigSchema),
+    transcript: z.array(
+      z.object({
+        id: z.string(),
+        text: z.string(),
+        receivedAt: z.number(),
+        routing: z.record(z.string(), z.unknown()).nullable().meta({ description: 'How the router decided' }),
+        result: resultFrameSchema.nullable(),
+      }),
+    ),
+    pending_ids: z.array(z.string()),
+    unacked_results: z.number().int(),
+    source: z.enum(['workflow', 'database']),
+  })
+  .meta({ id: 'SessionDetail' });
+
+export function createSessionsRouter(service: SessionService, docs: RouteDocs): Router {
+  const router = new Router({ prefix: '/api/v1' });
+  const tag = 'Sessions';
+  route(router, docs, 'get', '/sessions', { summary: 'List your sessions, newest first', tag, response: z.array(sessionSummarySchema) }, async (ctx) => {
+    respond(ctx, await service.list(userOf(ctx)));
+  });
+  route(router, docs, 'get', '/sessions/:id', { summary: 'One session: settings, cached configs, transcript', tag, response: sessionDetailSchema, errors: [404] }, async (ctx) => {
+    respond(ctx, await service.get(userOf(ctx), ctx.params.id!));
+  });
+  route(router, docs, 'patch', '/sessions/:id', { summary: 'Set default_llm_id / enabled_functions (forwarded to the live session)', tag, body: sessionSettingsUpdateSchema, response: sessionDetailSchema, errors: [400, 404, 409, 503] }, async (ctx) => {
+    respond(ctx, await service.update(userOf(ctx), ctx.params.id!, ctx.request.body), { message: 'updated' });
+  });
+  route(router, docs, 'delete', '/sessions/:id', { summary: 'Close a session', tag, response: sessionSummarySchema, errors: [404, 503] }, async (ctx) => {
+    respond(ctx, await service.close(userOf(ctx), ctx.params.id!), { message: 'closed' });
+  });
+  return router;
+}

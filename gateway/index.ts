@@ -1,0 +1,313 @@
+// The WebSocket gateway (DESIGN section 5): authenticates before the upgrade, binds each socket to
+// a session workflow (signal-with-start for a new session, `attach` to resume), turns client
+// frames into signals, and runs a small Temporal worker on its own task queue whose only activity,
+// `deliver`, writes the workflow's frames to the right socket. Several gateways share one cluster.
+import { randomBytes } from 'node:crypto';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { Worker } from '@temporalio/worker';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { loadPublicConfigs } from '../activities/configs';
+import { AppError, ServiceUnavailableError } from '../lib/errors';
+import { connectWorkerTemporal } from '../lib/temporal-connection';
+import type { AppContext, RunningRole } from '../runtime/context';
+import {
+  findUserSession,
+  isUsersLlmConfig,
+  isWorkflowGone,
+  markGone,
+  newSessionId,
+  requireTemporal,
+  sessionHandle,
+  startSession,
+  withTemporalDeadline,
+} from '../sessions/session-store';
+import {
+  attachSignal,
+  detachSignal,
+  gatewayTaskQueue,
+  sessionWorkflowId,
+  stateQuery,
+  type PublicConfig,
+  type ServerFrame,
+} from '../workflows/definitions';
+import { ClientConnection, CloseCode, type ConnectionLimits } from './connection';
+import { createGatewayActivities } from './deliver';
+import {
+  isWebSocketUpgrade,
+  readHandshake,
+  rejectUpgrade,
+  SessionEndedError,
+  SessionNotFoundError,
+  WS_PATH,
+} from './handshake';
+
+export interface GatewayOptions {
+  host: string;
+  port: number;
+  /** Names this gateway's task queue (gateway-<id>); random per process unless given. */
+  instanceId?: string;
+  /** Protocol-level ping interval that finds dead peers; 0 turns it off. */
+  heartbeatMs?: number;
+}
+
+const BAD_FRAMES_PER_MINUTE = 10;
+/** Frames up to this size are read and answered with `frame_too_large`; beyond it ws drops the socket (1009). */
+const HARD_FRAME_LIMIT_FACTOR = 16;
+/** How long close() lets clients answer the 1001 close frame before cutting them off. */
+const SHUTDOWN_GRACE_MS = 3_000;
+
+export async function startGateway(ctx: AppContext, options: GatewayOptions): Promise<RunningRole> {
+  const temporal = requireTemporal(ctx);
+  const instanceId = options.instanceId ?? randomBytes(6).toString('hex');
+  const taskQueue = gatewayTaskQueue(instanceId);
+  const log = ctx.logger.child({ role: 'gateway', instanceId });
+  const limits: ConnectionLimits = {
+    maxFrameBytes: ctx.config.WS_MAX_FRAME_BYTES,
+    messagesPerMinute: ctx.config.WS_MESSAGES_PER_MINUTE,
+    badFramesPerMinute: BAD_FRAMES_PER_MINUTE,
+  };
+
+  const connections = new Map<string, ClientConnection>();
+  const detaches = new Set<Promise<void>>();
+  let closing = false;
+
+  const nativeConnection = await connectWorkerTemporal(ctx.config);
+  let worker: Worker;
+  try {
+    worker = await Worker.create({
+      connection: nativeConnection,
+      namespace: ctx.config.TEMPORAL_NAMESPACE,
+      taskQueue,
+      activities: createGatewayActivities(connections),
+    });
+  } catch (error) {
+    await nativeConnection.close();
+    throw error;
+  }
+  const workerDone = worker.run().catch((error: unknown) => {
+    log.error({ err: error }, 'gateway deliver worker stopped with an error');
+  });
+  /** A worker that already failed (or is stopping) must not be asked again: shutdown() would throw. */
+  const stopWorker = (): void => {
+    if (worker.getState() === 'RUNNING') worker.shutdown();
+  };
+
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: limits.maxFrameBytes * HARD_FRAME_LIMIT_FACTOR,
+    perMessageDeflate: false,
+  });
+
+  function detach(connection: ClientConnection): void {
+    if (connection.sessionEnded) return;
+    const done = withTemporalDeadline(temporal, () =>
+      temporal.client.workflow
+        .getHandle(connection.workflowId)
+        .signal(detachSignal, { connectionId: connection.id }),
+    )
+      .catch((error: unknown) => {
+        // Best effort: a later attach replaces the gateway queue anyway, and delivery to a gone
+        // socket is answered `delivered: false`, so a lost detach costs nothing but a wasted call.
+        log.debug({ err: error, sessionId: connection.sessionId }, 'detach signal failed');
+      })
+      .finally(() => detaches.delete(done));
+    detaches.add(done);
+  }
+
+  /**
+   * A brand-new workflow may not have loaded its cache yet when the query arrives, so a new session
+   * shows what its `loadConfigs` activity reads (the same function, the same rows); a resumed one
+   * shows its cache as the `state` query reports it.
+   */
+  async function helloConfigs(connection: ClientConnection, resumed: boolean): Promise<PublicConfig[]> {
+    if (resumed) {
+      try {
+        const state = await withTemporalDeadline(temporal, () =>
+          temporal.client.workflow.getHandle(connection.workflowId).query(stateQuery),
+        );
+        return state.configs;
+      } catch (error) {
+        // The socket is usable without the query (signals still work); show the stored configs.
+        log.warn({ err: error, sessionId: connection.sessionId }, 'state query failed; hello shows configs from the database');
+      }
+    }
+    return loadPublicConfigs(ctx.db, { userId: connection.userId });
+  }
+
+  async function bindSocket(connection: ClientConnection, ws: WebSocket, resumed: boolean): Promise<void> {
+    connection.bind(ws);
+    ws.on('message', (data, isBinary) => connection.receive(data, isBinary));
+    ws.on('pong', () => {
+      connection.alive = true;
+    });
+    ws.on('error', (error) => log.debug({ err: error, connectionId: connection.id }, 'socket error'));
+    ws.on('close', () => {
+      connections.delete(connection.id);
+      connection.markClosed();
+      detach(connection);
+    });
+    const hello: ServerFrame = {
+      type: 'hello',
+      session_id: connection.sessionId,
+      resumed,
+      configs: await helloConfigs(connection, resumed),
+    };
+    connection.open(hello);
+  }
+
+  /** Start or resume the session before the upgrade, so every failure is still an HTTP answer. */
+  async function attachSession(req: IncomingMessage, url: URL): Promise<{ connection: ClientConnection; resumed: boolean }> {
+    const { principal, deviceId, sessionId: requested } = await readHandshake(req, url, ctx.verifier);
+    const existing = requested === null ? null : await findUserSession(ctx.db, principal.userId, requested);
+    if (requested !== null && !existing) throw new SessionNotFoundError();
+    if (existing && existing.status !== 'active') throw new SessionEndedError(existing.status);
+
+    const sessionId = existing?.session_id ?? newSessionId();
+    const connection = new ClientConnection({
+      userId: principal.userId,
+      sessionId,
+      workflowId: existing?.workflow_id ?? sessionWorkflowId(principal.userId, sessionId),
+      temporal,
+      limits,
+      logger: log,
+      checkSettings: async (update) =>
+        typeof update.default_llm_id === 'number' && !(await isUsersLlmConfig(ctx.db, principal.userId, update.default_llm_id))
+          ? 'default_llm_id: is not one of your LLM configs'
+          : null,
+    });
+    // Registered before the workflow hears of it: `deliver` may run before the upgrade completes
+    // (it waits for hello).
+    connections.set(connection.id, connection);
+    const attach = { taskQueue, connectionId: connection.id };
+    try {
+      if (existing) {
+        await withTemporalDeadline(temporal, () => sessionHandle(temporal, existing).signal(attachSignal, attach));
+      } else {
+        await startSession(ctx, { userId: principal.userId, sessionId, deviceId, attach });
+      }
+    } catch (error) {
+      connections.delete(connection.id);
+      if (existing && isWorkflowGone(error)) {
+        await markGone(existing);
+        throw new SessionEndedError('closed');
+      }
+      throw error;
+    }
+    return { connection, resumed: existing !== null };
+  }
+
+  function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', (error) => log.debug({ err: error }, 'upgrade socket error'));
+    const url = requestUrl(req);
+    if (!url) return rejectUpgrade(socket, new AppError(400, 'bad_request', 'Malformed request URL'));
+    if (closing) return rejectUpgrade(socket, new ServiceUnavailableError('Gateway is shutting down'));
+    if (url.pathname !== WS_PATH) return rejectUpgrade(socket, new AppError(404, 'not_found', `WebSocket path is ${WS_PATH}`));
+    if (!isWebSocketUpgrade(req)) return rejectUpgrade(socket, new AppError(400, 'bad_request', 'Not a WebSocket upgrade'));
+    void attachSession(req, url).then(
+      ({ connection, resumed }) => {
+        if (socket.destroyed || !socket.writable || closing) {
+          // The client left (or we are shutting down) while the workflow was attached: undo that.
+          connections.delete(connection.id);
+          connection.markClosed();
+          detach(connection);
+          if (!socket.destroyed) rejectUpgrade(socket, new ServiceUnavailableError('Gateway is shutting down'));
+          return;
+        }
+        wss.handleUpgrade(req, socket, head, (ws) => {
+          bindSocket(connection, ws, resumed).catch((error: unknown) => {
+            log.error({ err: error }, 'could not greet a new socket');
+            connection.close(CloseCode.tryAgainLater, 'session unavailable');
+          });
+        });
+      },
+      (error: unknown) => {
+        if (error instanceof AppError) return rejectUpgrade(socket, error);
+        log.warn({ err: error }, 'could not start or attach a session');
+        rejectUpgrade(socket, new ServiceUnavailableError('Sessions are unavailable right now; retry shortly'));
+      },
+    );
+  }
+
+  const server = http.createServer((req: IncomingMessage, res: ServerResponse) => {
+    const path = requestUrl(req)?.pathname;
+    const [status, body] =
+      path === '/healthz'
+        ? [closing ? 503 : 200, { code: closing ? 503 : 200, message: closing ? 'closing' : 'ok', data: { instance: instanceId } }]
+        : path === WS_PATH
+          ? [426, { code: 426, message: 'Connect with a WebSocket upgrade', data: null, error: 'upgrade_required' }]
+          : [404, { code: 404, message: 'Not found', data: null, error: 'not_found' }];
+    res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8' }).end(JSON.stringify(body));
+  });
+  server.on('upgrade', handleUpgrade);
+
+  const heartbeatMs = options.heartbeatMs ?? 30_000;
+  const heartbeat =
+    heartbeatMs > 0
+      ? setInterval(() => {
+          for (const connection of connections.values()) connection.heartbeat();
+        }, heartbeatMs).unref()
+      : undefined;
+
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port, options.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (error) {
+    clearInterval(heartbeat);
+    stopWorker();
+    await workerDone;
+    await nativeConnection.close();
+    throw error;
+  }
+  const address = server.address() as AddressInfo;
+  // A wildcard bind is reachable on loopback; print an address a client can use.
+  const shown = address.address === '0.0.0.0' || address.address === '::' ? '127.0.0.1' : address.address;
+  const host = shown.includes(':') ? `[${shown}]` : shown;
+  const wsUrl = `ws://${host}:${address.port}${WS_PATH}`;
+  log.info({ url: wsUrl, taskQueue }, 'gateway listening');
+
+  return {
+    name: 'gateway',
+    urls: { websocket: wsUrl },
+    async close() {
+      if (closing) return;
+      closing = true;
+      clearInterval(heartbeat);
+      const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
+      const open = [...connections.values()];
+      for (const connection of open) connection.close(CloseCode.goingAway, 'gateway shutting down');
+      await waitUntil(() => connections.size === 0, SHUTDOWN_GRACE_MS);
+      for (const connection of connections.values()) connection.terminate();
+      await waitUntil(() => connections.size === 0, SHUTDOWN_GRACE_MS);
+      await Promise.allSettled([...detaches]);
+      wss.close();
+      server.closeAllConnections();
+      await serverClosed;
+      stopWorker();
+      await workerDone;
+      await nativeConnection.close();
+      log.info('gateway stopped');
+    },
+  };
+}
+
+/** The request target as a URL; undefined when it cannot be parsed (never a throw inside an event handler). */
+function requestUrl(req: IncomingMessage): URL | undefined {
+  try {
+    return new URL(req.url ?? '/', 'http://gateway.invalid');
+  } catch {
+    return undefined;
+  }
+}
+
+/** Polls a condition (socket close events are asynchronous) until it holds or the time is up. */
+async function waitUntil(condition: () => boolean, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+}

@@ -1,0 +1,74 @@
+// How every role reaches Temporal: TEMPORAL_ADDRESS (a cluster or Temporal Cloud, with optional
+// mTLS and API key) or, in embedded mode, the dev server this process started on TEMPORAL_DEV_PORT.
+// One options builder serves the client Connection and the worker's NativeConnection alike.
+import { readFileSync } from 'node:fs';
+import { Client, Connection, type TLSConfig } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
+import type { AppConfig } from '../config';
+import type { TemporalHandles } from '../runtime/context';
+
+type TemporalConfig = Pick<
+  AppConfig,
+  | 'TEMPORAL_ADDRESS'
+  | 'TEMPORAL_DEV_PORT'
+  | 'TEMPORAL_NAMESPACE'
+  | 'TEMPORAL_TLS'
+  | 'TEMPORAL_TLS_CERT_PATH'
+  | 'TEMPORAL_TLS_KEY_PATH'
+  | 'TEMPORAL_TLS_CA_PATH'
+  | 'TEMPORAL_API_KEY'
+>;
+
+export interface TemporalConnectionOptions {
+  address: string;
+  tls: TLSConfig | boolean;
+  apiKey?: string;
+}
+
+export function temporalAddress(config: TemporalConfig): string {
+  return config.TEMPORAL_ADDRESS ?? `127.0.0.1:${config.TEMPORAL_DEV_PORT}`;
+}
+
+function readPem(file: string, variable: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new Error(`${variable}: cannot read ${file}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** Options shared by `Connection.connect` and `NativeConnection.connect`. */
+export function temporalConnectionOptions(config: TemporalConfig): TemporalConnectionOptions {
+  const { TEMPORAL_TLS_CERT_PATH: cert, TEMPORAL_TLS_KEY_PATH: key, TEMPORAL_TLS_CA_PATH: ca } = config;
+  if (Boolean(cert) !== Boolean(key)) {
+    throw new Error('TEMPORAL_TLS_CERT_PATH and TEMPORAL_TLS_KEY_PATH must be set together');
+  }
+  // An API key (Temporal Cloud) is only ever sent over TLS.
+  const useTls = config.TEMPORAL_TLS || Boolean(cert) || Boolean(ca) || Boolean(config.TEMPORAL_API_KEY);
+  let tls: TLSConfig | boolean = useTls;
+  if (cert || ca) {
+    tls = {
+      ...(cert && key
+        ? { clientCertPair: { crt: readPem(cert, 'TEMPORAL_TLS_CERT_PATH'), key: readPem(key, 'TEMPORAL_TLS_KEY_PATH') } }
+        : {}),
+      ...(ca ? { serverRootCACertificate: readPem(ca, 'TEMPORAL_TLS_CA_PATH') } : {}),
+    };
+  }
+  return { address: temporalAddress(config), tls, ...(config.TEMPORAL_API_KEY ? { apiKey: config.TEMPORAL_API_KEY } : {}) };
+}
+
+/** Client-side handles for the API and the gateway (signals, queries, signal-with-start). */
+export async function connectTemporal(config: TemporalConfig): Promise<TemporalHandles> {
+  const connection = await Connection.connect(temporalConnectionOptions(config));
+  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  return { connection, client };
+}
+
+export async function closeTemporal(handles: TemporalHandles): Promise<void> {
+  await handles.connection.close();
+}
+
+/** The worker side needs its own native (Rust core) connection. */
+export function connectWorkerTemporal(config: TemporalConfig): Promise<NativeConnection> {
+  return NativeConnection.connect(temporalConnectionOptions(config));
+}

@@ -1,0 +1,97 @@
+// The router: one chat completion with the user's active LLM configs and the enabled built-ins as
+// tools (`tool_choice: auto`). A tool call is the routing decision; a plain answer is the direct
+// answer. The router never decides to run a config that was not offered.
+//
+// User function configs (MCP / webhook) are not offered yet: they cannot be executed before the
+// issue that brings MCP and webhook execution, and offering a tool that can only fail would
+// turn answerable questions into failures.
+import type OpenAI from 'openai';
+import { BUILTIN_FUNCTIONS, type BuiltinFunctionName, type PublicConfig, type RoutingDecision } from '../workflows/definitions';
+import type { RouteInput } from '../workflows/activity-types';
+import { activeLLMConfigs, enabledBuiltins, fallbackDecision, llmConfigToolName, parseLLMConfigToolName } from '../workflows/routing';
+import { BUILTIN_TOOL_SPECS } from './builtins';
+
+export const ROUTER_SYSTEM_PROMPT = [
+  'You route a user message to the best tool.',
+  'Tools named use_ai_config_<id> hand the question to one of the user\'s AI models; pick the one whose description fits the question best and pass the question on.',
+  'Use a built-in function only when the user asks for what it does.',
+  'If the message is small talk or you can answer it in a sentence yourself, answer directly without a tool.',
+].join(' ');
+
+type Tool = OpenAI.Chat.Completions.ChatCompletionFunctionTool;
+
+function llmConfigTool(config: PublicConfig): Tool {
+  const what = config.description?.trim() || `General assistant "${config.config_name}"`;
+  return {
+    type: 'function',
+    function: {
+      name: llmConfigToolName(config.id),
+      description: `${what} (model ${config.model_name ?? 'unknown'})`,
+      parameters: {
+        type: 'object',
+        properties: { question: { type: 'string', description: "The user's question, in their words" } },
+      },
+    },
+  };
+}
+
+function builtinTool(name: BuiltinFunctionName): Tool {
+  const spec = BUILTIN_TOOL_SPECS[name];
+  return { type: 'function', function: { name, description: spec.description, parameters: spec.parameters } };
+}
+
+export function buildRouterTools(input: Pick<RouteInput, 'configs' | 'settings'>): Tool[] {
+  return [
+    ...activeLLMConfigs(input.configs).map(llmConfigTool),
+    ...enabledBuiltins(input.settings, BUILTIN_FUNCTIONS).map(builtinTool),
+  ];
+}
+
+function parseArguments(text: string | undefined): Record<string, unknown> {
+  try {
+    const parsed: unknown = JSON.parse(text || '{}');
+    return parsed && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
+}
+
+/** Turn the router's reply into a decision; anything unusable becomes the fallback decision. */
+export function decisionFromReply(message: OpenAI.Chat.Completions.ChatCompletionMessage, input: RouteInput, tools: Tool[]): RoutingDecision {
+  const call = message.tool_calls?.find((c) => c.type === 'function');
+  if (!call) {
+    const answer = message.content?.trim();
+    if (answer) return { kind: 'direct_answer', answer, routedBy: 'router_llm' };
+    return fallbackDecision(input.configs, input.settings, input.text, 'the router gave neither a tool call nor an answer');
+  }
+  const name = call.function.name;
+  if (!tools.some((t) => t.function.name === name)) {
+    return fallbackDecision(input.configs, input.settings, input.text, `the router chose ${JSON.stringify(name.slice(0, 80))}, which was not offered`);
+  }
+  const args = parseArguments(call.function.arguments);
+  const configId = parseLLMConfigToolName(name);
+  if (configId !== undefined) {
+    const question = typeof args.question === 'string' && args.question.trim() ? args.question : input.text;
+    return { kind: 'llm_config', configId, tool: name, question, routedBy: 'router_llm' };
+  }
+  return { kind: 'builtin', name: name as BuiltinFunctionName, arguments: args, routedBy: 'router_llm' };
+}
+
+export async function askRouter(client: OpenAI, model: string, input: RouteInput, signal?: AbortSignal): Promise<RoutingDecision> {
+  const tools = buildRouterTools(input);
+  const completion = await client.chat.completions.create(
+    {
+      model,
+      messages: [
+        { role: 'system', content: ROUTER_SYSTEM_PROMPT },
+        { role: 'user', content: input.text },
+      ],
+      ...(tools.length ? { tools, tool_choice: 'auto' as const } : {}),
+      temperature: 0,
+    },
+    { signal },
+  );
+  const message = completion.choices[0]?.message;
+  if (!message) return fallbackDecision(input.configs, input.settings, input.text, 'the router returned no choices');
+  return decisionFromReply(message, input, tools);
+}

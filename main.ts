@@ -1,0 +1,165 @@
+// The one entry point: `npm start` (every role, embedded PostgreSQL and Temporal when no
+// DATABASE_URL / TEMPORAL_ADDRESS is set) and, in production, `--role api|gateway|worker` in any
+// combination. Start-up order: config, ports, PostgreSQL and Temporal (in parallel), migrations,
+// roles. Shutdown on SIGINT/SIGTERM/SIGHUP runs it backwards; a second signal forces the exit.
+import { parseArgs } from 'node:util';
+import { ConfigError, type AppConfig } from './config';
+import { createTokenVerifier } from './lib/auth';
+import { createLogger, type Logger } from './lib/logger';
+import { createSecretBox } from './lib/secret-box';
+import { closeTemporal, connectTemporal, temporalAddress } from './lib/temporal-connection';
+import { renderBanner } from './runtime/banner';
+import { exitWith, loadConfigOrExit } from './runtime/cli';
+import type { AppContext, RunningRole } from './runtime/context';
+import { migrate, openDatabase, provideDatabase, type DatabaseServer } from './runtime/database';
+import { markNodeModulesInUse } from './runtime/in-use';
+import { Lifecycle } from './runtime/lifecycle';
+import { assertPortsFree, describeListenError, type PortClaim } from './runtime/ports';
+import { parseRoles, prepareRoles, RoleArgumentError, ROLE_NAMES, startRole, type RoleName } from './runtime/roles';
+import { StartupError, redactUrl } from './runtime/startup-error';
+import { startTemporalDevServer, type TemporalDevServer } from './runtime/temporal-dev-server';
+
+const USAGE = `usage: npm start [-- --role ${ROLE_NAMES.join(',')}]
+
+Runs the given roles (default: all) in one process. Configuration comes from the environment;
+see README.md, "Environment".`;
+
+function readArguments(): RoleName[] {
+  try {
+    const { values } = parseArgs({
+      options: { role: { type: 'string', multiple: true }, help: { type: 'boolean', short: 'h' } },
+      allowPositionals: false,
+    });
+    if (values.help) {
+      process.stdout.write(USAGE + '\n');
+      process.exit(0);
+    }
+    return parseRoles(values.role ?? []);
+  } catch (error) {
+    if (error instanceof RoleArgumentError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      exitWith(`switchboard: ${(error as Error).message}\n${USAGE}`, 2);
+    }
+    throw error;
+  }
+}
+
+function portClaims(config: AppConfig, roles: readonly RoleName[]): PortClaim[] {
+  const claims: PortClaim[] = [];
+  if (roles.includes('api')) claims.push({ variable: 'API_PORT', host: config.HOST, port: config.API_PORT });
+  if (roles.includes('gateway')) claims.push({ variable: 'GATEWAY_PORT', host: config.HOST, port: config.GATEWAY_PORT });
+  if (config.embeddedDatabase) claims.push({ variable: 'EMBEDDED_PG_PORT', host: '127.0.0.1', port: config.EMBEDDED_PG_PORT });
+  if (config.embeddedTemporal) {
+    claims.push(
+      { variable: 'TEMPORAL_DEV_PORT', host: '127.0.0.1', port: config.TEMPORAL_DEV_PORT },
+      { variable: 'TEMPORAL_UI_PORT', host: '127.0.0.1', port: config.TEMPORAL_UI_PORT },
+    );
+  }
+  return claims;
+}
+
+/** Starts the embedded PostgreSQL and Temporal side by side (each takes seconds on a first run). */
+async function startDependencies(
+  config: Readonly<AppConfig>,
+  logger: Logger,
+  lifecycle: Lifecycle,
+  signal: AbortSignal,
+): Promise<{ database: DatabaseServer; temporal?: TemporalDevServer }> {
+  const [database, temporal] = await Promise.allSettled([
+    provideDatabase(config, logger),
+    config.embeddedTemporal ? startTemporalDevServer({ config, logger, signal }) : Promise.resolve(undefined),
+  ]);
+  // Registered in this order so shutdown stops Temporal before PostgreSQL.
+  if (database.status === 'fulfilled') lifecycle.add('postgresql', database.value.stop);
+  if (temporal.status === 'fulfilled' && temporal.value) lifecycle.add('temporal dev server', temporal.value.stop);
+  if (database.status === 'rejected') throw database.reason;
+  if (temporal.status === 'rejected') throw temporal.reason;
+  return { database: database.value, temporal: temporal.value };
+}
+
+async function main(): Promise<void> {
+  const roleNames = readArguments();
+  const { config, secrets } = loadConfigOrExit('switchboard: ');
+  const logger = createLogger(config.LOG_LEVEL);
+  const lifecycle = new Lifecycle(logger);
+  const stopping = new AbortController();
+  let started = false;
+
+  const shutdown = async (exitCode: number) => {
+    const clean = await lifecycle.closeAll();
+    logger.info('switchboard stopped');
+    process.exit(clean ? exitCode : 1);
+  };
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping.signal.aborted) {
+      // Exit handlers still kill the Temporal server and PostgreSQL.
+      process.stderr.write(`switchboard: ${signal} again, exiting now\n`);
+      process.exit(1);
+    }
+    stopping.abort();
+    logger.info({ signal }, 'shutting down');
+    // During start-up the start sequence notices the abort and unwinds itself.
+    if (started) void shutdown(0);
+  };
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, onSignal);
+  markNodeModulesInUse();
+
+  const checkpoint = () => {
+    if (stopping.signal.aborted) throw new StartupError('start-up interrupted');
+  };
+  const claims = portClaims(config, roleNames);
+  try {
+    await assertPortsFree(claims);
+    prepareRoles(roleNames, logger);
+    const { database, temporal } = await startDependencies(config, logger, lifecycle, stopping.signal);
+    checkpoint();
+
+    const db = await openDatabase(database.url, logger);
+    lifecycle.add('database connections', () => db.close());
+    // The API owns the schema; an embedded database is ours, so any role may migrate it.
+    if (roleNames.includes('api') || database.embedded) await migrate(database.url, db, logger);
+    checkpoint();
+
+    const handles = await connectTemporal(config).catch((error: unknown) => {
+      throw new StartupError(`cannot connect to Temporal at ${temporalAddress(config)}: ${(error as Error).message}`, { cause: error });
+    });
+    lifecycle.add('temporal connection', () => closeTemporal(handles));
+    checkpoint();
+
+    const ctx: AppContext = {
+      config,
+      secrets,
+      logger,
+      db,
+      secretBox: createSecretBox(secrets.encryptionKeys),
+      verifier: createTokenVerifier(config, secrets),
+      temporal: handles,
+    };
+    // Workers first and the API last in the shutdown stack: on the way down the API and the
+    // gateway stop taking work before the worker stops doing it.
+    const roles: RunningRole[] = [];
+    for (const name of [...roleNames].reverse()) {
+      const role = await startRole(name, ctx);
+      lifecycle.add(`${name} role`, role.close);
+      roles.unshift(role);
+      checkpoint();
+    }
+
+    started = true;
+    logger.info({ roles: roleNames, database: redactUrl(database.url) }, 'switchboard started');
+    process.stdout.write(renderBanner({ config, roles, temporalUiUrl: temporal?.uiUrl, seconds: process.uptime() }) + '\n');
+  } catch (error) {
+    const interrupted = stopping.signal.aborted;
+    if (!interrupted) {
+      const known = error instanceof StartupError || error instanceof ConfigError ? error : describeListenError(error, claims);
+      if (known) process.stderr.write(`switchboard: ${known.message}\n`);
+      else logger.fatal({ err: error }, 'start-up failed');
+    }
+    await lifecycle.closeAll();
+    process.exit(interrupted ? 0 : 1);
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`switchboard: ${(error as Error).stack ?? String(error)}\n`);
+  process.exit(1);
+});

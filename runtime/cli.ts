@@ -1,0 +1,44 @@
+// What the entry points share (main.ts and the scripts): the configuration `npm start` reads,
+// with configuration and usage errors printed as one readable line instead of a stack trace.
+import { mkdirSync } from 'node:fs';
+import { ConfigError, loadConfig, type AppConfig } from '../config';
+import { resolveSecrets, type Secrets } from '../config/secrets';
+
+export class UsageError extends Error {}
+
+export function exitWith(message: string, code = 1): never {
+  process.stderr.write(`${message}\n`);
+  process.exit(code);
+}
+
+/** Config and secrets, or exit 1 with the message naming the bad variable. */
+export function loadConfigOrExit(prefix = ''): { config: Readonly<AppConfig>; secrets: Secrets } {
+  try {
+    const config = loadConfig(process.env);
+    // Created here with the usual mode: resolveSecrets creates missing parents of its 0700
+    // secrets folder as 0700 too, and an embedded PostgreSQL running as another user (we are
+    // root) must be able to traverse DATA_DIR.
+    mkdirSync(config.dataDir, { recursive: true });
+    return { config, secrets: resolveSecrets(config) };
+  } catch (error) {
+    if (error instanceof ConfigError) exitWith(prefix + error.message);
+    // Generated secrets live under DATA_DIR: an unwritable directory is the likely cause.
+    if ((error as NodeJS.ErrnoException).code) exitWith(`${prefix}cannot prepare DATA_DIR: ${(error as Error).message}`);
+    throw error;
+  }
+}
+
+function isUsageError(error: unknown): boolean {
+  return error instanceof UsageError || Boolean((error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS'));
+}
+
+/** Runs a script's main; known errors become a message and an exit code (2 for usage). */
+export function runCli(main: () => Promise<void>, usage: string): void {
+  main().then(
+    () => process.exit(0),
+    (error: unknown) => {
+      if (isUsageError(error)) exitWith(`${(error as Error).message}\n${usage}`, 2);
+      exitWith((error as Error).message || String(error));
+    },
+  );
+}

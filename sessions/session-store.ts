@@ -1,0 +1,120 @@
+// What the gateway and the sessions API share about a session: its row in user_session_configs
+// (always looked up together with the user, so another user's id is simply "not found"), and the
+// Temporal calls that start it or reach its workflow.
+import { randomBytes } from 'node:crypto';
+import { WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
+import type { Database, UserSessionConfig } from '../db';
+import { ServiceUnavailableError } from '../lib/errors';
+import type { AppContext, TemporalHandles } from '../runtime/context';
+import {
+  attachSignal,
+  deviceIdSearchAttribute,
+  SESSION_WORKFLOW_TYPE,
+  sessionWorkflowId,
+  userIdSearchAttribute,
+  type AttachInfo,
+  type SessionWorkflowInput,
+} from '../workflows/definitions';
+
+/** Session ids are ours (random, URL-safe); this also bounds what a client may send to resume. */
+export const SESSION_ID_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
+
+/** Signals and queries are answered in milliseconds; a bound keeps a sick cluster from hanging a request. */
+export const TEMPORAL_CALL_TIMEOUT_MS = 10_000;
+
+type SessionWorkflowFn = (input: SessionWorkflowInput) => Promise<unknown>;
+
+export function newSessionId(): string {
+  return randomBytes(16).toString('base64url');
+}
+
+export function requireTemporal(ctx: Pick<AppContext, 'temporal'>): TemporalHandles {
+  if (!ctx.temporal) throw new ServiceUnavailableError('Sessions need Temporal, which this process is not connected to');
+  return ctx.temporal;
+}
+
+/** The user's own session row, or null (for a missing id and for another user's id alike). */
+export async function findUserSession(db: Database, userId: string, sessionId: string): Promise<UserSessionConfig | null> {
+  if (!SESSION_ID_PATTERN.test(sessionId)) return null;
+  return db.models.UserSessionConfig.findOne({ where: { user_id: userId, session_id: sessionId } });
+}
+
+export function sessionHandle(temporal: TemporalHandles, row: Pick<UserSessionConfig, 'workflow_id'>): WorkflowHandle {
+  return temporal.client.workflow.getHandle(row.workflow_id);
+}
+
+/** Runs one Temporal call with a deadline, so an unreachable cluster fails fast instead of hanging. */
+export function withTemporalDeadline<T>(temporal: TemporalHandles, fn: () => Promise<T>, ms = TEMPORAL_CALL_TIMEOUT_MS): Promise<T> {
+  return temporal.connection.withDeadline(Date.now() + ms, fn);
+}
+
+/** The workflow has completed (closed, expired, terminated): signals to it fail with this. */
+export function isWorkflowGone(error: unknown): boolean {
+  return error instanceof WorkflowNotFoundError;
+}
+
+export interface StartSessionInput {
+  userId: string;
+  /** From newSessionId(); the caller needs it before the workflow exists. */
+  sessionId: string;
+  deviceId: string | null;
+  attach: AttachInfo;
+}
+
+/**
+ * A brand-new session: the row first (so the workflow's bookkeeping finds it), then
+ * signal-with-start carrying `attach`. If Temporal refuses, the row is removed again.
+ */
+export async function startSession(ctx: AppContext, input: StartSessionInput): Promise<UserSessionConfig> {
+  const temporal = requireTemporal(ctx);
+  const { sessionId } = input;
+  const workflowId = sessionWorkflowId(input.userId, sessionId);
+  const now = Date.now();
+  const row = await ctx.db.models.UserSessionConfig.create({
+    user_id: input.userId,
+    session_id: sessionId,
+    workflow_id: workflowId,
+    device_id: input.deviceId,
+    status: 'active',
+    expires_at: new Date(now + ctx.config.SESSION_IDLE_TTL),
+    last_activity_at: new Date(now),
+  });
+  const workflowInput: SessionWorkflowInput = {
+    userId: input.userId,
+    sessionId,
+    deviceId: input.deviceId,
+    idleTtlMs: ctx.config.SESSION_IDLE_TTL,
+  };
+  try {
+    await withTemporalDeadline(temporal, () =>
+      temporal.client.workflow.signalWithStart<SessionWorkflowFn, [AttachInfo]>(SESSION_WORKFLOW_TYPE, {
+        workflowId,
+        taskQueue: ctx.config.TEMPORAL_TASK_QUEUE,
+        args: [workflowInput],
+        signal: attachSignal,
+        signalArgs: [input.attach],
+        typedSearchAttributes: [
+          { key: userIdSearchAttribute, value: input.userId },
+          ...(input.deviceId ? [{ key: deviceIdSearchAttribute, value: input.deviceId }] : []),
+        ],
+      }),
+    );
+  } catch (error) {
+    await row.destroy().catch((cleanupError: unknown) => {
+      ctx.logger.warn({ err: cleanupError, sessionId }, 'could not remove the row of a session that failed to start');
+    });
+    throw error;
+  }
+  return row;
+}
+
+/** A row still says active but its workflow is gone (terminated by an operator, say): record that. */
+export async function markGone(row: UserSessionConfig): Promise<void> {
+  if (row.status === 'active') await row.update({ status: 'closed' });
+}
+
+/** A session's default LLM must be one of the user's own LLM configs (active or not). */
+export async function isUsersLlmConfig(db: Database, userId: string, configId: number): Promise<boolean> {
+  const count = await db.models.UserAIConfig.count({ where: { id: configId, user_id: userId, config_type: 'llm' } });
+  return count > 0;
+}

@@ -1,0 +1,218 @@
+// The caller's sessions for the REST API: the rows for lists, the live workflow (state and
+// transcript queries) for one session, signals for changes. Every lookup is scoped by user, so
+// another user's session answers 404 exactly like a missing one.
+import { ConflictError, NotFoundError, ServiceUnavailableError, ValidationError } from '../lib/errors';
+import type { UserSessionConfig, SessionStatus } from '../db';
+import type { AppContext, ConfigChangeNotifier, TemporalHandles } from '../runtime/context';
+import {
+  closeSignal,
+  refreshConfigsSignal,
+  stateQuery,
+  transcriptQuery,
+  updateSessionConfigSignal,
+  type PublicConfig,
+  type SessionSettings,
+  type TranscriptEntry,
+} from '../workflows/definitions';
+import { parseOrThrow } from '../api/validate';
+import { sessionSettingsUpdateSchema } from './session.schemas';
+import {
+  findUserSession,
+  isUsersLlmConfig,
+  isWorkflowGone,
+  markGone,
+  requireTemporal,
+  sessionHandle,
+  withTemporalDeadline,
+} from './session-store';
+
+export interface SessionSummary {
+  id: string;
+  status: SessionStatus;
+  device_id: string | null;
+  created_at: string;
+  last_activity_at: string | null;
+  expires_at: string | null;
+}
+
+export interface SessionDetail extends SessionSummary {
+  settings: SessionSettings;
+  /** The session's cached configs (public view: no API keys). */
+  configs: PublicConfig[];
+  transcript: TranscriptEntry[];
+  /** Ids of messages received but not answered yet. */
+  pending_ids: string[];
+  /** Results not acknowledged by a client yet. */
+  unacked_results: number;
+  /** `workflow`: live from the workflow's queries; `database`: from the stored row (session ended or Temporal unreachable). */
+  source: 'workflow' | 'database';
+}
+
+/** How many sessions a list returns, newest first. */
+const LIST_LIMIT = 100;
+/** A config change must never hold up the API request for long; refreshing is best effort. */
+const NOTIFY_TIMEOUT_MS = 3_000;
+
+function iso(value: Date | number | null | undefined): string | null {
+  return value === null || value === undefined ? null : new Date(value).toISOString();
+}
+
+function summaryOf(row: UserSessionConfig): SessionSummary {
+  return {
+    id: row.session_id,
+    status: row.status,
+    device_id: row.device_id ?? null,
+    created_at: new Date(row.created_at).toISOString(),
+    last_activity_at: iso(row.last_activity_at),
+    expires_at: iso(row.expires_at),
+  };
+}
+
+/** The row's view of a session: settings columns and the snapshot the workflow stored (no transcript). */
+function detailFromRow(row: UserSessionConfig): SessionDetail {
+  const data = row.session_data ?? {};
+  return {
+    ...summaryOf(row),
+    settings: {
+      default_llm_id: row.default_llm_id ?? null,
+      enabled_functions: row.enabled_functions ?? null,
+      role: typeof data.role === 'string' ? data.role : null,
+    },
+    configs: Array.isArray(data.configs) ? (data.configs as PublicConfig[]) : [],
+    transcript: [],
+    pending_ids: [],
+    unacked_results: 0,
+    source: 'database',
+  };
+}
+
+export function createSessionService(ctx: AppContext) {
+  const { UserSessionConfig } = ctx.db.models;
+  const log = ctx.logger.child({ component: 'sessions' });
+
+  async function requireRow(userId: string, sessionId: string): Promise<UserSessionConfig> {
+    const row = await findUserSession(ctx.db, userId, sessionId);
+    if (!row) throw new NotFoundError('Session');
+    return row;
+  }
+
+  /** One signal to an active session; a finished workflow is a 409, an unreachable cluster a 503. */
+  async function signalActive(row: UserSessionConfig, send: (temporal: TemporalHandles) => Promise<void>): Promise<void> {
+    if (row.status !== 'active') throw new ConflictError(`Session is ${row.status}`, 'session_ended');
+    const temporal = requireTemporal(ctx);
+    try {
+      await withTemporalDeadline(temporal, () => send(temporal));
+    } catch (error) {
+      if (isWorkflowGone(error)) {
+        await markGone(row);
+        throw new ConflictError('Session has ended', 'session_ended');
+      }
+      log.warn({ err: error, sessionId: row.session_id }, 'signal to a session failed');
+      throw new ServiceUnavailableError('Sessions are unavailable right now; retry shortly');
+    }
+  }
+
+  async function detail(row: UserSessionConfig): Promise<SessionDetail> {
+    // Ended sessions are read from the row: querying a closed workflow would replay its history.
+    if (row.status !== 'active' || !ctx.temporal) return detailFromRow(row);
+    const temporal = ctx.temporal;
+    const handle = sessionHandle(temporal, row);
+    try {
+      const [state, transcript] = await withTemporalDeadline(temporal, () =>
+        Promise.all([handle.query(stateQuery), handle.query(transcriptQuery)]),
+      );
+      return {
+        ...summaryOf(row),
+        status: state.status,
+        last_activity_at: iso(state.lastActivityAt),
+        settings: state.settings,
+        configs: state.configs,
+        transcript,
+        pending_ids: state.pendingIds,
+        unacked_results: state.outbox.length,
+        source: 'workflow',
+      };
+    } catch (error) {
+      log.warn({ err: error, sessionId: row.session_id }, 'session queries failed; answering from the database row');
+      return detailFromRow(row);
+    }
+  }
+
+  return {
+    async list(userId: string): Promise<SessionSummary[]> {
+      const rows = await UserSessionConfig.findAll({
+        where: { user_id: userId },
+        order: [
+          ['created_at', 'DESC'],
+          ['id', 'DESC'],
+        ],
+        limit: LIST_LIMIT,
+      });
+      return rows.map(summaryOf);
+    },
+
+    async get(userId: string, sessionId: string): Promise<SessionDetail> {
+      return detail(await requireRow(userId, sessionId));
+    },
+
+    /** Forwarded to the workflow as a signal; the answer shows the session with the new settings applied. */
+    async update(userId: string, sessionId: string, body: unknown): Promise<SessionDetail> {
+      const input = parseOrThrow(sessionSettingsUpdateSchema, body);
+      const row = await requireRow(userId, sessionId);
+      if (typeof input.default_llm_id === 'number' && !(await isUsersLlmConfig(ctx.db, userId, input.default_llm_id))) {
+        throw new ValidationError([{ field: 'default_llm_id', message: 'is not one of your LLM configs' }]);
+      }
+      await signalActive(row, (temporal) => sessionHandle(temporal, row).signal(updateSessionConfigSignal, input));
+      const current = await detail(row);
+      // The signal is recorded; the workflow may not have applied it yet when the query ran.
+      return { ...current, settings: { ...current.settings, ...input } };
+    },
+
+    async close(userId: string, sessionId: string): Promise<SessionSummary> {
+      const row = await requireRow(userId, sessionId);
+      if (row.status !== 'active') return summaryOf(row);
+      await signalActive(row, (temporal) =>
+        sessionHandle(temporal, row).signal(closeSignal, { reason: 'closed through the API' }),
+      ).catch((error: unknown) => {
+        // Already over is what the caller wanted.
+        if (!(error instanceof ConflictError)) throw error;
+      });
+      return { ...summaryOf(row), status: 'closed' };
+    },
+  };
+}
+
+export type SessionService = ReturnType<typeof createSessionService>;
+
+/**
+ * Told by the config API after any change to a user's configs: every active session of that user
+ * reloads its cache and tells its client (`configs_updated`). Best effort: failures are logged,
+ * never thrown into the API request that changed the config.
+ */
+export function createConfigChangeNotifier(ctx: AppContext): ConfigChangeNotifier {
+  const log = ctx.logger.child({ component: 'config-change-notifier' });
+  return {
+    async configsChanged(userId) {
+      const temporal = ctx.temporal;
+      if (!temporal) return;
+      try {
+        const rows = await ctx.db.models.UserSessionConfig.findAll({ where: { user_id: userId, status: 'active' } });
+        const results = await Promise.allSettled(
+          rows.map((row) =>
+            withTemporalDeadline(temporal, () => sessionHandle(temporal, row).signal(refreshConfigsSignal), NOTIFY_TIMEOUT_MS),
+          ),
+        );
+        await Promise.all(
+          results.map(async (result, i) => {
+            if (result.status === 'fulfilled') return;
+            const row = rows[i]!;
+            if (isWorkflowGone(result.reason)) return markGone(row);
+            log.warn({ err: result.reason, sessionId: row.session_id }, 'could not tell a session to refresh its configs');
+          }),
+        );
+      } catch (error) {
+        log.warn({ err: error, userId }, 'could not notify sessions of a config change');
+      }
+    },
+  };
+}

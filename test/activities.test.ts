@@ -1,0 +1,336 @@
+// The activities on their own: real PostgreSQL, real HTTP to the scripted fake LLM, run inside
+// Temporal's activity context (MockActivityEnvironment supplies the context, nothing of ours is
+// replaced). Covers what the workflow tests see only indirectly: the error classification, the
+// scrubbing, the call-time egress check, the public config view.
+import assert from 'node:assert/strict';
+import { ApplicationFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { DefaultLogger } from '@temporalio/worker';
+import { createActivities } from '../activities';
+import { buildBlockList } from '../config';
+import { toPublicConfig } from '../db/public-config';
+import { createSecretBox, maskApiKey } from '../lib/secret-box';
+import { LLM_FAILURE } from '../llm/errors';
+import { scrubSecrets } from '../llm/scrub';
+import type { SessionActivities } from '../workflows/activity-types';
+import type { PublicConfig, SessionSettings } from '../workflows/definitions';
+import { llmConfigToolName } from '../workflows/routing';
+import { createTestContext, uniqueId, type TestContext } from './support/context';
+import { startFakeLLM, type FakeLLM } from './support/fake-llm';
+import { freePort } from './support/net';
+import { randomKey } from './support/session-harness';
+
+const quiet = new DefaultLogger('ERROR');
+const settings: SessionSettings = { default_llm_id: null, enabled_functions: null, role: null };
+
+/** Runs an activity in a fresh activity context with the given StartToClose timeout. */
+function run<A extends unknown[], R>(fn: (...args: A) => Promise<R>, args: A, startToCloseTimeoutMs = 5000): Promise<R> {
+  return new MockActivityEnvironment({ startToCloseTimeoutMs }, { logger: quiet }).run(fn, ...args);
+}
+
+async function failureOf(promise: Promise<unknown>): Promise<ApplicationFailure> {
+  try {
+    await promise;
+  } catch (err) {
+    assert.ok(err instanceof ApplicationFailure, `expected an ApplicationFailure, got ${String(err)}`);
+    return err;
+  }
+  assert.fail('expected the activity to fail');
+}
+
+describe('activities', function () {
+  this.timeout(30_000);
+  let t: TestContext;
+  let llm: FakeLLM;
+  let acts: SessionActivities;
+  let routed: SessionActivities;
+  const routerKey = randomKey();
+  const routerModel = uniqueId('router');
+
+  before(async () => {
+    llm = await startFakeLLM();
+    t = await createTestContext({ temporal: false, env: { EGRESS_ALLOW: '127.0.0.0/8' } });
+    const deps = { db: t.ctx.db, secretBox: t.ctx.secretBox, logger: t.ctx.logger };
+    acts = createActivities({ ...deps, config: t.ctx.config });
+    routed = createActivities({
+      ...deps,
+      config: { ...t.ctx.config, ROUTER_LLM_BASE_URL: llm.baseUrl, ROUTER_LLM_MODEL: routerModel, ROUTER_LLM_API_KEY: routerKey },
+    });
+  });
+  after(async () => {
+    await t?.close();
+    await llm?.close();
+  });
+
+  async function llmConfig(userId: string, fields: { model: string; key?: string | null; baseUrl?: string; active?: boolean; priority?: number; extra?: object }) {
+    const key = fields.key === undefined ? randomKey() : fields.key;
+    const row = await t.ctx.db.models.UserAIConfig.create({
+      user_id: userId,
+      config_name: uniqueId('cfg'),
+      config_type: 'llm',
+      llm_type: 'openai',
+      model_name: fields.model,
+      api_key: key ? t.ctx.secretBox.encrypt(key) : null,
+      api_key_hint: key ? maskApiKey(key) : null,
+      base_url: fields.baseUrl ?? llm.baseUrl,
+      is_active: fields.active ?? true,
+      priority: fields.priority ?? 0,
+      ...fields.extra,
+    });
+    return { row, key, config: toPublicConfig(row) };
+  }
+
+  describe('loadConfigs and toPublicConfig', () => {
+    it('returns the public view only, priority first', async () => {
+      const userId = uniqueId('user');
+      const low = await llmConfig(userId, { model: 'm-low', priority: 1 });
+      const high = await llmConfig(userId, { model: 'm-high', priority: 9, key: null });
+      await llmConfig(uniqueId('other-user'), { model: 'm-other' });
+
+      const configs = await run(acts.loadConfigs, [{ userId }]);
+
+      assert.deepEqual(configs.map((c) => c.id), [high.row.id, low.row.id]);
+      const [h, l] = configs as [PublicConfig, PublicConfig];
+      assert.equal(l.has_api_key, true);
+      assert.equal(l.api_key_hint, maskApiKey(low.key!));
+      assert.equal(h.has_api_key, false);
+      assert.equal(h.api_key_hint, null);
+      assert.ok(configs.every((c) => !('api_key' in c)));
+      assert.ok(!JSON.stringify(configs).includes(low.row.api_key!), 'no ciphertext either');
+      assert.equal(l.created_at, new Date(low.row.created_at).toISOString());
+    });
+  });
+
+  describe('executeLLMConfig', () => {
+    it('sends the decrypted key, model, sampling settings, prompts and history', async () => {
+      const userId = uniqueId('user');
+      const model = uniqueId('exec');
+      const { row, key } = await llmConfig(userId, { model, extra: { temperature: 0.3, max_tokens: 77, system_prompt: 'Be brief.' } });
+
+      const out = await run(acts.executeLLMConfig, [
+        { userId, configId: row.id, question: 'And now?', role: 'a chef', history: [{ question: 'Before?', answer: 'Yes.' }] },
+      ]);
+
+      assert.deepEqual(out, { answer: `[${model}] And now?`, model });
+      const [req] = llm.requests(model);
+      assert.equal(req?.authorization, `Bearer ${key}`);
+      assert.equal(req?.body.temperature, 0.3);
+      assert.equal(req?.body.max_tokens, 77);
+      assert.deepEqual(req?.body.messages, [
+        { role: 'system', content: 'Be brief.' },
+        { role: 'system', content: 'From now on you act as: a chef' },
+        { role: 'user', content: 'Before?' },
+        { role: 'assistant', content: 'Yes.' },
+        { role: 'user', content: 'And now?' },
+      ]);
+    });
+
+    it("refuses another user's config and a disabled config without retrying or calling out", async () => {
+      const owner = uniqueId('owner');
+      const model = uniqueId('private');
+      const { row } = await llmConfig(owner, { model });
+      const foreign = await failureOf(run(acts.executeLLMConfig, [{ userId: uniqueId('thief'), configId: row.id, question: 'x', role: null, history: [] }]));
+      assert.equal(foreign.type, LLM_FAILURE.configUnavailable);
+      assert.equal(foreign.nonRetryable, true);
+
+      const disabled = await llmConfig(owner, { model, active: false });
+      const off = await failureOf(run(acts.executeLLMConfig, [{ userId: owner, configId: disabled.row.id, question: 'x', role: null, history: [] }]));
+      assert.equal(off.nonRetryable, true);
+      assert.match(off.message, /disabled/);
+      assert.equal(llm.hits(model), 0);
+    });
+
+    it('checks the base URL against the egress policy at call time, after DNS', async () => {
+      const userId = uniqueId('user');
+      const model = uniqueId('egress');
+      const strict = createActivities({ db: t.ctx.db, secretBox: t.ctx.secretBox, logger: t.ctx.logger, config: { ...t.ctx.config, egressAllow: buildBlockList([]) } });
+      const viaName = await llmConfig(userId, { model, baseUrl: llm.baseUrl.replace('127.0.0.1', 'localhost') });
+      const metadata = await llmConfig(userId, { model, baseUrl: 'http://169.254.169.254/v1' });
+      const privateNet = await llmConfig(userId, { model, baseUrl: 'http://10.20.30.40:8000/v1' });
+
+      for (const { row } of [viaName, metadata, privateNet]) {
+        const failure = await failureOf(run(strict.executeLLMConfig, [{ userId, configId: row.id, question: 'x', role: null, history: [] }]));
+        assert.equal(failure.type, LLM_FAILURE.egressDenied);
+        assert.equal(failure.nonRetryable, true);
+      }
+      const metadataAllowed = await failureOf(run(acts.executeLLMConfig, [{ userId, configId: metadata.row.id, question: 'x', role: null, history: [] }]));
+      assert.equal(metadataAllowed.type, LLM_FAILURE.egressDenied, 'metadata addresses are refused even with EGRESS_ALLOW');
+      assert.equal(llm.hits(model), 0);
+    });
+
+    it('classifies provider errors: 429/5xx/timeouts/connection errors retry, 4xx do not', async () => {
+      const userId = uniqueId('user');
+      const cases: { behaviour: Parameters<FakeLLM['script']>[1]; type: string; retryable: boolean }[] = [
+        { behaviour: { fail: 429 }, type: LLM_FAILURE.rateLimited, retryable: true },
+        { behaviour: { fail: 500 }, type: LLM_FAILURE.serverError, retryable: true },
+        { behaviour: { fail: 503 }, type: LLM_FAILURE.serverError, retryable: true },
+        { behaviour: { fail: 400 }, type: LLM_FAILURE.rejected, retryable: false },
+        { behaviour: { fail: 401 }, type: LLM_FAILURE.rejected, retryable: false },
+        { behaviour: { fail: 403 }, type: LLM_FAILURE.rejected, retryable: false },
+        { behaviour: { fail: 404 }, type: LLM_FAILURE.rejected, retryable: false },
+        { behaviour: { hang: true }, type: LLM_FAILURE.timeout, retryable: true },
+      ];
+      for (const c of cases) {
+        const model = uniqueId('classify');
+        const { row } = await llmConfig(userId, { model });
+        llm.script(model, c.behaviour);
+        const failure = await failureOf(run(acts.executeLLMConfig, [{ userId, configId: row.id, question: 'q', role: null, history: [] }], 800));
+        assert.equal(failure.type, c.type, JSON.stringify(c.behaviour));
+        assert.equal(failure.nonRetryable, !c.retryable, JSON.stringify(c.behaviour));
+        assert.equal(llm.hits(model), 1, 'the SDK itself never retries');
+      }
+
+      const closedPort = await freePort();
+      const { row } = await llmConfig(userId, { model: 'nobody-home', baseUrl: `http://127.0.0.1:${closedPort}/v1` });
+      const refused = await failureOf(run(acts.executeLLMConfig, [{ userId, configId: row.id, question: 'q', role: null, history: [] }]));
+      assert.equal(refused.type, LLM_FAILURE.connection);
+      assert.equal(refused.nonRetryable, false);
+    });
+
+    it("honours a provider's Retry-After for the next attempt", async () => {
+      const userId = uniqueId('user');
+      const model = uniqueId('slowdown');
+      const { row } = await llmConfig(userId, { model });
+      llm.script(model, { fail: 429, retryAfterSeconds: 2 });
+      const failure = await failureOf(run(acts.executeLLMConfig, [{ userId, configId: row.id, question: 'q', role: null, history: [] }]));
+      assert.equal(failure.nextRetryDelay, 2000);
+    });
+
+    it('scrubs the key out of a provider error that echoes it', async () => {
+      const userId = uniqueId('user');
+      const model = uniqueId('echoes');
+      const { row, key } = await llmConfig(userId, { model });
+      llm.script(model, { fail: 401, echoKey: true });
+      const failure = await failureOf(run(acts.executeLLMConfig, [{ userId, configId: row.id, question: 'q', role: null, history: [] }]));
+      assert.equal(llm.requests(model)[0]?.authorization, `Bearer ${key}`);
+      assert.ok(!failure.message.includes(key!), failure.message);
+      assert.ok(!(failure.stack ?? '').includes(key!));
+      assert.match(failure.message, /Incorrect API key provided: \[redacted\]/);
+    });
+
+    it('fails without retry and without detail when the stored key cannot be decrypted', async () => {
+      const userId = uniqueId('user');
+      const model = uniqueId('rotated');
+      const other = createSecretBox([Buffer.alloc(32, 7)]);
+      const { row } = await llmConfig(userId, { model, key: null, extra: { api_key: other.encrypt(randomKey()) } });
+      const failure = await failureOf(run(acts.executeLLMConfig, [{ userId, configId: row.id, question: 'q', role: null, history: [] }]));
+      assert.equal(failure.nonRetryable, true);
+      assert.match(failure.message, /cannot be decrypted/);
+      assert.equal(llm.hits(model), 0);
+    });
+  });
+
+  describe('route', () => {
+    async function configsFor(userId: string) {
+      const a = await llmConfig(userId, { model: uniqueId('a'), priority: 2 });
+      const b = await llmConfig(userId, { model: uniqueId('b'), priority: 5 });
+      const off = await llmConfig(userId, { model: uniqueId('off'), priority: 9, active: false });
+      return { a: a.config, b: b.config, off: off.config, all: [a.config, b.config, off.config] };
+    }
+
+    it('without a router LLM, picks the highest-priority active config, or the session default', async () => {
+      const { a, b, all } = await configsFor(uniqueId('user'));
+      const decision = await run(acts.route, [{ userId: 'u', text: 'hi', configs: all, settings }]);
+      assert.deepEqual(decision, { kind: 'llm_config', configId: b.id, tool: llmConfigToolName(b.id), question: 'hi', routedBy: 'fallback', reason: 'no router LLM is configured' });
+      const withDefault = await run(acts.route, [{ userId: 'u', text: 'hi', configs: all, settings: { ...settings, default_llm_id: a.id } }]);
+      assert.equal(withDefault.kind === 'llm_config' && withDefault.configId, a.id);
+    });
+
+    it('asks the router LLM with its own key and turns its tool call into a decision', async () => {
+      const { a, all } = await configsFor(uniqueId('user'));
+      llm.script(routerModel, { toolCall: llmConfigToolName(a.id), arguments: { question: 'rephrased' } });
+      const decision = await run(routed.route, [{ userId: 'u', text: 'original', configs: all, settings }]);
+      assert.deepEqual(decision, { kind: 'llm_config', configId: a.id, tool: llmConfigToolName(a.id), question: 'rephrased', routedBy: 'router_llm' });
+      assert.equal(llm.requests(routerModel).at(-1)?.authorization, `Bearer ${routerKey}`);
+
+      llm.script(routerModel, { toolCall: 'get_time', arguments: { timezone: 'UTC' } });
+      assert.deepEqual(await run(routed.route, [{ userId: 'u', text: 'time?', configs: all, settings }]), {
+        kind: 'builtin',
+        name: 'get_time',
+        arguments: { timezone: 'UTC' },
+        routedBy: 'router_llm',
+      });
+    });
+
+    it('never runs what was not offered: a disabled config or a disabled built-in falls back', async () => {
+      const { b, off, all } = await configsFor(uniqueId('user'));
+      llm.script(routerModel, { toolCall: llmConfigToolName(off.id) });
+      const chosenOff = await run(routed.route, [{ userId: 'u', text: 'x', configs: all, settings }]);
+      assert.equal(chosenOff.routedBy, 'fallback');
+      assert.equal(chosenOff.kind === 'llm_config' && chosenOff.configId, b.id);
+
+      llm.script(routerModel, { toolCall: 'play_music' });
+      const disabledBuiltin = await run(routed.route, [{ userId: 'u', text: 'x', configs: all, settings: { ...settings, enabled_functions: ['get_time'] } }]);
+      assert.equal(disabledBuiltin.routedBy, 'fallback');
+      const tools = llm.requests(routerModel).at(-1)?.body.tools?.map((t) => t.function.name);
+      assert.ok(tools && !tools.includes('play_music') && tools.includes('get_time'));
+    });
+
+    it('a failing router raises a classified, scrubbed failure (the workflow then falls back)', async () => {
+      const { all } = await configsFor(uniqueId('user'));
+      llm.script(routerModel, { fail: 401, echoKey: true });
+      const failure = await failureOf(run(routed.route, [{ userId: 'u', text: 'x', configs: all, settings }]));
+      assert.equal(failure.nonRetryable, true);
+      assert.ok(!failure.message.includes(routerKey));
+      llm.script(routerModel, { fail: 502 });
+      assert.equal((await failureOf(run(routed.route, [{ userId: 'u', text: 'x', configs: all, settings }]))).nonRetryable, false);
+    });
+  });
+
+  describe('executeStandardFunction', () => {
+    it('answers get_time in the asked time zone, falling back to UTC', async () => {
+      const tokyo = await run(acts.executeStandardFunction, [{ name: 'get_time', arguments: { timezone: 'Asia/Tokyo' } }]);
+      assert.match(tokyo.result, /^It is \d{4}-\d\d-\d\d \d\d:\d\d:\d\d in Asia\/Tokyo\./);
+      const bogus = await run(acts.executeStandardFunction, [{ name: 'get_time', arguments: { timezone: 'Mars/Olympus' } }]);
+      assert.match(bogus.result, /in UTC \(unknown time zone "Mars\/Olympus", showing UTC\)/);
+    });
+
+    it('returns the effects the workflow applies', async () => {
+      assert.deepEqual((await run(acts.executeStandardFunction, [{ name: 'end_session', arguments: {} }])).effect, { kind: 'end_session' });
+      assert.deepEqual((await run(acts.executeStandardFunction, [{ name: 'change_role', arguments: { role: ' a poet ' } }])).effect, { kind: 'change_role', role: 'a poet' });
+      assert.deepEqual((await run(acts.executeStandardFunction, [{ name: 'play_music', arguments: { song: 'Clair de lune' } }])).effect, { kind: 'play_music', song: 'Clair de lune' });
+      assert.deepEqual((await run(acts.executeStandardFunction, [{ name: 'play_music', arguments: { song: 42 } }])).effect, { kind: 'play_music', song: 'something relaxing' });
+    });
+  });
+
+  describe('updateSessionRecord', () => {
+    it('creates the row on first write and updates it afterwards', async () => {
+      const userId = uniqueId('user');
+      const sessionId = uniqueId('s');
+      const base = { userId, sessionId, workflowId: `session-${userId}-${sessionId}`, deviceId: 'dev-1' };
+      await run(acts.updateSessionRecord, [{ ...base, status: 'active', lastActivityAt: 1_000, expiresAt: 61_000, settings: { ...settings, enabled_functions: ['get_time'] } }]);
+      await run(acts.updateSessionRecord, [{ ...base, status: 'expired', expiresAt: null, sessionData: { configs: [], role: 'x' } }]);
+
+      const rows = await t.ctx.db.models.UserSessionConfig.findAll({ where: { session_id: sessionId } });
+      assert.equal(rows.length, 1);
+      const [row] = rows;
+      assert.equal(row?.status, 'expired');
+      assert.equal(row?.user_id, userId);
+      assert.equal(row?.device_id, 'dev-1');
+      assert.deepEqual(row?.enabled_functions, ['get_time']);
+      assert.equal(row?.last_activity_at?.getTime(), 1_000);
+      assert.equal(row?.expires_at, null);
+      assert.deepEqual(row?.session_data, { configs: [], role: 'x' });
+    });
+  });
+});
+
+describe('scrubSecrets', () => {
+  it('removes the given secrets and anything key-like, leaving ordinary text', () => {
+    const key = 'my-very-own-secret-value';
+    const text = [
+      `bad key ${key}`,
+      'sk-abcdefghijklmnop1234',
+      'Authorization: Bearer abc.def.ghi',
+      'token=abc123',
+      'hex 0123456789abcdef0123456789abcdef',
+      'b64 QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo0NTY3ODk=',
+      'HTTP 401: Incorrect API key provided',
+    ].join('\n');
+    const out = scrubSecrets(text, [key]);
+    for (const secret of [key, 'sk-abcdefghijklmnop1234', 'abc.def.ghi', 'abc123', '0123456789abcdef0123456789abcdef', 'QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo0NTY3ODk']) {
+      assert.ok(!out.includes(secret), `${secret} survived: ${out}`);
+    }
+    assert.match(out, /HTTP 401: Incorrect API key provided/);
+  });
+});

@@ -1,0 +1,262 @@
+// The sessions REST API (/api/v1/sessions) and the config-change notifier, over real HTTP, with
+// real sockets on the gateway and the real session worker on the shared Temporal dev server.
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Client, Connection } from '@temporalio/client';
+import { createApp } from '../api/app';
+import { createConfigService } from '../api/configs.service';
+import { readinessChecks } from '../api/server';
+import { createSessionsRouter } from '../api/sessions.routes';
+import { startGateway } from '../gateway';
+import type { AppContext, RunningRole } from '../runtime/context';
+import { createConfigChangeNotifier, createSessionService } from '../sessions/sessions.service';
+import { startWorker } from '../worker';
+import type { PublicConfig } from '../workflows/definitions';
+import { createTestContext, insertLLMConfig, uniqueId, type TestContext } from './support/context';
+import { eventually } from './support/eventually';
+import { startFakeLLM, type FakeLLM } from './support/fake-llm';
+import { testTemporal } from './support/temporal';
+import { TestSocket } from './support/ws-client';
+
+/** The API as main.ts mounts it: config routes whose changes notify sessions, plus the sessions router. */
+async function startHttpApi(ctx: AppContext): Promise<{ url: string; close(): Promise<void> }> {
+  const notifier = createConfigChangeNotifier(ctx);
+  const configs = createConfigService({ db: ctx.db, secretBox: ctx.secretBox, config: ctx.config, notifier, logger: ctx.logger });
+  const sessions = createSessionService(ctx);
+  const app = createApp({
+    config: ctx.config,
+    logger: ctx.logger,
+    verifier: ctx.verifier,
+    configs,
+    readiness: readinessChecks(ctx),
+    extraRouters: (docs) => [createSessionsRouter(sessions, docs)],
+  });
+  const server = http.createServer(app.callback());
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+interface Answer {
+  status: number;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies are asserted field by field
+  body: any;
+}
+
+describe('sessions API', function () {
+  let tc: TestContext;
+  let llm: FakeLLM;
+  let worker: RunningRole;
+  let gateway: RunningRole;
+  let api: { url: string; close(): Promise<void> };
+
+  async function call(method: string, path: string, userId: string, body?: unknown): Promise<Answer> {
+    const headers: Record<string, string> = { authorization: `Bearer ${await tc.token(userId)}` };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const response = await fetch(api.url + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    return { status: response.status, body: await response.json() };
+  }
+
+  async function newUser(prefix = 'alice'): Promise<{ userId: string; token: string; configs: PublicConfig[] }> {
+    const userId = uniqueId(prefix);
+    const configs = [
+      await insertLLMConfig(tc.ctx, userId, { name: 'Main', model: uniqueId('main'), baseUrl: llm.baseUrl, priority: 10, apiKey: 'sk-main-0123456789abcdef' }),
+      await insertLLMConfig(tc.ctx, userId, { name: 'Second', model: uniqueId('second'), baseUrl: llm.baseUrl, priority: 1 }),
+    ];
+    return { userId, token: await tc.token(userId), configs };
+  }
+
+  async function open(token: string, deviceId = 'laptop'): Promise<{ socket: TestSocket; sessionId: string }> {
+    const socket = await TestSocket.open(gateway.urls.websocket!, { token, deviceId });
+    return { socket, sessionId: (await socket.next('hello')).session_id };
+  }
+
+  before(async function () {
+    tc = await createTestContext({ env: { EGRESS_ALLOW: '127.0.0.0/8' } });
+    llm = await startFakeLLM();
+    worker = await startWorker(tc.ctx, { connection: (await testTemporal()).nativeConnection });
+    gateway = await startGateway(tc.ctx, { host: '127.0.0.1', port: 0 });
+    api = await startHttpApi(tc.ctx);
+  });
+
+  after(async function () {
+    await api?.close();
+    await gateway?.close();
+    await worker?.close();
+    await llm?.close();
+    await tc?.close();
+  });
+
+  it('lists only the caller\'s sessions, with status, device and times', async function () {
+    const alice = await newUser();
+    const bob = await newUser('bob');
+    const a1 = await open(alice.token, 'laptop');
+    const a2 = await open(alice.token, 'phone');
+    const b1 = await open(bob.token);
+    const { status, body } = await call('GET', '/api/v1/sessions', alice.userId);
+    assert.equal(status, 200);
+    const ids = body.data.map((s: { id: string }) => s.id);
+    assert.deepEqual(new Set(ids), new Set([a1.sessionId, a2.sessionId]));
+    const phone = body.data.find((s: { id: string }) => s.id === a2.sessionId);
+    assert.equal(phone.status, 'active');
+    assert.equal(phone.device_id, 'phone');
+    assert.ok(!Number.isNaN(Date.parse(phone.created_at)));
+    assert.ok(!Number.isNaN(Date.parse(phone.last_activity_at)));
+    await Promise.all([a1.socket.close(), a2.socket.close(), b1.socket.close()]);
+  });
+
+  it('shows one session live: settings, cached configs without secrets, transcript', async function () {
+    const alice = await newUser();
+    const { socket, sessionId } = await open(alice.token);
+    socket.send({ type: 'message', id: 'm-1', text: 'hello there' });
+    const result = await socket.next('function_call_result', (f) => f.id === 'm-1');
+    const { status, body } = await call('GET', `/api/v1/sessions/${sessionId}`, alice.userId);
+    assert.equal(status, 200);
+    const session = body.data;
+    assert.equal(session.id, sessionId);
+    assert.equal(session.source, 'workflow');
+    assert.equal(session.status, 'active');
+    assert.deepEqual(session.settings, { default_llm_id: null, enabled_functions: null, role: null });
+    assert.deepEqual(session.configs.map((c: PublicConfig) => c.config_name).sort(), ['Main', 'Second']);
+    assert.equal(session.transcript.length, 1);
+    assert.equal(session.transcript[0].id, 'm-1');
+    assert.equal(session.transcript[0].text, 'hello there');
+    assert.deepEqual(session.transcript[0].result, result);
+    assert.equal(session.unacked_results, 1);
+    assert.ok(!JSON.stringify(body).includes('sk-main-0123456789abcdef'));
+    assert.ok(!JSON.stringify(body).includes('enc:v1'));
+    await socket.close();
+  });
+
+  it('answers 404 for another user\'s session, exactly as for a missing one', async function () {
+    const alice = await newUser();
+    const bob = await newUser('bob');
+    const { socket, sessionId } = await open(alice.token);
+    for (const [method, body] of [['GET', undefined], ['PATCH', { enabled_functions: [] }], ['DELETE', undefined]] as const) {
+      const stolen = await call(method, `/api/v1/sessions/${sessionId}`, bob.userId, body);
+      const missing = await call(method, `/api/v1/sessions/no-such-session`, bob.userId, body);
+      assert.equal(stolen.status, 404, method);
+      delete stolen.body.request_id;
+      delete missing.body.request_id;
+      assert.deepEqual(stolen.body, missing.body, method);
+    }
+    // Bob's DELETE did nothing to Alice's session.
+    socket.send({ type: 'ping' });
+    await socket.next('pong');
+    assert.equal((await call('GET', `/api/v1/sessions/${sessionId}`, alice.userId)).body.data.status, 'active');
+    await socket.close();
+  });
+
+  it('validates PATCH bodies, naming the field', async function () {
+    const alice = await newUser();
+    const bob = await newUser('bob');
+    const { socket, sessionId } = await open(alice.token);
+    const path = `/api/v1/sessions/${sessionId}`;
+    const cases: [unknown, string][] = [
+      [{ default_llm_id: 'three' }, 'default_llm_id'],
+      [{ enabled_functions: [1] }, 'enabled_functions.0'],
+      [{ enabled_functions: ['not a name'] }, 'enabled_functions.0'],
+      [{ colour: 'blue' }, 'colour'],
+      [{}, '(body)'],
+      [{ default_llm_id: bob.configs[0]!.id }, 'default_llm_id'],
+    ];
+    for (const [body, field] of cases) {
+      const answer = await call('PATCH', path, alice.userId, body);
+      assert.equal(answer.status, 400, JSON.stringify(body));
+      assert.ok(
+        answer.body.errors.some((e: { field: string }) => e.field === field),
+        `${JSON.stringify(body)} names ${field}: ${JSON.stringify(answer.body.errors)}`,
+      );
+    }
+    await socket.close();
+  });
+
+  it('PATCH changes the live session: the new default LLM answers the next message', async function () {
+    const alice = await newUser();
+    const second = alice.configs[1]!;
+    const { socket, sessionId } = await open(alice.token);
+    const answer = await call('PATCH', `/api/v1/sessions/${sessionId}`, alice.userId, {
+      default_llm_id: second.id,
+      enabled_functions: ['get_time'],
+    });
+    assert.equal(answer.status, 200, JSON.stringify(answer.body));
+    assert.equal(answer.body.data.settings.default_llm_id, second.id);
+    assert.deepEqual(answer.body.data.settings.enabled_functions, ['get_time']);
+
+    socket.send({ type: 'message', id: 'after-patch', text: 'who answers?' });
+    const result = await socket.next('function_call_result', (f) => f.id === 'after-patch');
+    assert.equal(result.config_id, second.id);
+    assert.equal(result.config_name, 'Second');
+    await eventually(async () => {
+      const row = await tc.ctx.db.models.UserSessionConfig.findOne({ where: { session_id: sessionId } });
+      assert.equal(row?.default_llm_id, second.id);
+      assert.deepEqual(row?.enabled_functions, ['get_time']);
+    });
+    await socket.close();
+  });
+
+  it('DELETE closes the session: the client is told, the row and the API say closed', async function () {
+    const alice = await newUser();
+    const { socket, sessionId } = await open(alice.token);
+    const path = `/api/v1/sessions/${sessionId}`;
+    const closed = await call('DELETE', path, alice.userId);
+    assert.equal(closed.status, 200);
+    assert.equal(closed.body.data.status, 'closed');
+    await socket.next('session_closed');
+    assert.equal((await socket.closed).code, 1000);
+    await eventually(async () => assert.equal((await call('GET', path, alice.userId)).body.data.status, 'closed'));
+    const after = await call('GET', path, alice.userId);
+    assert.equal(after.body.data.source, 'database');
+    assert.deepEqual(after.body.data.configs.map((c: PublicConfig) => c.config_name).sort(), ['Main', 'Second']);
+    assert.equal((await call('DELETE', path, alice.userId)).status, 200, 'closing twice is fine');
+    const patch = await call('PATCH', path, alice.userId, { enabled_functions: [] });
+    assert.equal(patch.status, 409);
+    assert.equal(patch.body.error, 'session_ended');
+  });
+
+  it('a config change through the REST API refreshes the user\'s open sessions (configs_updated)', async function () {
+    const alice = await newUser();
+    const bob = await newUser('bob');
+    const a = await open(alice.token);
+    const b = await open(bob.token);
+    const created = await call('POST', '/api/v1/ai-configs', alice.userId, {
+      config_name: 'Fresh',
+      config_type: 'llm',
+      model_name: uniqueId('fresh'),
+      base_url: llm.baseUrl,
+      priority: 99,
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const updated = await a.socket.next('configs_updated');
+    assert.ok(updated.configs.some((c) => c.id === created.body.data.id && c.config_name === 'Fresh'));
+
+    // The new config is live: the highest priority now answers.
+    a.socket.send({ type: 'message', id: 'fresh-1', text: 'new config?' });
+    assert.equal((await a.socket.next('function_call_result', (f) => f.id === 'fresh-1')).config_name, 'Fresh');
+
+    // Bob's session heard nothing about Alice's change.
+    b.socket.send({ type: 'ping' });
+    await b.socket.next('pong');
+    assert.ok(!b.socket.received.some((f) => f.type === 'configs_updated'));
+    await Promise.all([a.socket.close(), b.socket.close()]);
+  });
+
+  it('the notifier never throws into the API, even when Temporal refuses', async function () {
+    const alice = await newUser();
+    const { socket } = await open(alice.token);
+    const env = await testTemporal();
+    const connection = await Connection.connect({ address: env.address });
+    await connection.close();
+    const broken = createConfigChangeNotifier({ ...tc.ctx, temporal: { connection, client: new Client({ connection }) } });
+    await broken.configsChanged(alice.userId);
+    await createConfigChangeNotifier({ ...tc.ctx, temporal: undefined }).configsChanged(alice.userId);
+    await socket.close();
+  });
+});

@@ -1,0 +1,82 @@
+// The one way tests build an AppContext: the run's migrated database, the shared Temporal dev
+// server, a random JWT secret and encryption key, and a unique task queue per call so workers of
+// other suites (running at the same time) never take this suite's tasks.
+import { randomBytes } from 'node:crypto';
+import { loadConfig, type AppConfig } from '../../config';
+import type { Secrets } from '../../config/secrets';
+import { createTokenVerifier, mintToken } from '../../lib/auth';
+import { createSecretBox, maskApiKey } from '../../lib/secret-box';
+import { toPublicConfig } from '../../db/public-config';
+import type { PublicConfig } from '../../workflows/definitions';
+import type { AppContext } from '../../runtime/context';
+import { runDatabaseUrlOnce, openTestDatabase } from './database';
+import { testLogger } from './logger';
+import { testTemporal } from './temporal';
+
+export interface TestContext {
+  ctx: AppContext;
+  /** A valid token for the user, signed with this context's secret. */
+  token(userId: string, options?: { expiresIn?: string }): Promise<string>;
+  close(): Promise<void>;
+}
+
+/** A short random suffix for user ids, session ids and queues, so concurrent runs never collide. */
+export function uniqueId(prefix: string): string {
+  return `${prefix}-${randomBytes(5).toString('hex')}`;
+}
+
+export async function createTestContext(
+  options: { env?: Record<string, string>; temporal?: boolean } = {},
+): Promise<TestContext> {
+  const jwtSecret = randomBytes(32).toString('base64url');
+  const encryptionKey = randomBytes(32);
+  const temporalEnv = options.temporal === false ? undefined : await testTemporal();
+  const config: Readonly<AppConfig> = loadConfig({
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'silent',
+    DATABASE_URL: await runDatabaseUrlOnce(),
+    JWT_SECRET: jwtSecret,
+    CONFIG_ENCRYPTION_KEY: encryptionKey.toString('base64'),
+    TEMPORAL_TASK_QUEUE: uniqueId('test-sessions'),
+    ...(temporalEnv ? { TEMPORAL_ADDRESS: temporalEnv.address } : {}),
+    ...options.env,
+  });
+  const secrets: Secrets = { jwtSecret, encryptionKeys: [encryptionKey] };
+  const db = await openTestDatabase();
+  const ctx: AppContext = {
+    config,
+    secrets,
+    logger: testLogger,
+    db,
+    secretBox: createSecretBox(secrets.encryptionKeys),
+    verifier: createTokenVerifier(config, secrets),
+    temporal: temporalEnv ? { connection: temporalEnv.connection, client: temporalEnv.client } : undefined,
+  };
+  return {
+    ctx,
+    token: (userId, tokenOptions = {}) => mintToken(jwtSecret, userId, tokenOptions),
+    close: () => db.close(),
+  };
+}
+
+/** An LLM config row for `userId` (API key encrypted as the API would), answered by `baseUrl`. */
+export async function insertLLMConfig(
+  ctx: AppContext,
+  userId: string,
+  values: { name?: string; model: string; baseUrl: string; priority?: number; apiKey?: string; isActive?: boolean },
+): Promise<PublicConfig> {
+  const row = await ctx.db.models.UserAIConfig.create({
+    user_id: userId,
+    config_name: values.name ?? values.model,
+    config_type: 'llm',
+    description: `Answers questions with ${values.model}`,
+    llm_type: 'openai',
+    model_name: values.model,
+    base_url: values.baseUrl,
+    api_key: values.apiKey ? ctx.secretBox.encrypt(values.apiKey) : null,
+    api_key_hint: values.apiKey ? maskApiKey(values.apiKey) : null,
+    priority: values.priority ?? 0,
+    is_active: values.isActive ?? true,
+  });
+  return toPublicConfig(row);
+}

@@ -1,0 +1,161 @@
+// A scripted OpenAI-compatible chat completions server on 127.0.0.1: the one stand-in tests may
+// use for an LLM provider or the router LLM. Real HTTP (node:http), so the openai SDK, timeouts
+// and error classification are exercised for real.
+//
+//   const llm = await startFakeLLM();
+//   llm.script('router', { toolCall: 'use_ai_config_7', arguments: { question: 'hi' } }); // next call of model "router"
+//   llm.script('gpt-a', { fail: 429 }, { reply: 'ok' });  // first call 429, second answers "ok"
+//   llm.otherwise('gpt-b', { fail: 500 });                // every call once the script is used up
+//   // base URL for configs / ROUTER_LLM_BASE_URL: llm.baseUrl (ends in /v1)
+//   llm.hits('gpt-a'); llm.requests('gpt-a')[0].authorization; await llm.close();
+//
+// Unscripted models echo: the answer is `[<model>] <last user message>`.
+import http from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+
+export type FakeBehaviour =
+  /** An assistant answer with this text. */
+  | { reply: string }
+  /** `[<model>] <last user message>`. */
+  | { echo: true }
+  /** A tool call, as a router LLM makes. */
+  | { toolCall: string; arguments?: Record<string, unknown> }
+  /** An HTTP error in OpenAI's error shape; `echoKey` repeats the bearer token in the message, as some providers do. */
+  | { fail: number; message?: string; echoKey?: boolean; retryAfterSeconds?: number }
+  /** Never answers; the connection stays open until the client gives up or the server closes. */
+  | { hang: true }
+  /** Decide from the request. */
+  | ((request: FakeRequest) => FakeBehaviour);
+
+export interface ChatBody {
+  model: string;
+  messages: { role: string; content: string | null }[];
+  tools?: { type: string; function: { name: string; description?: string; parameters?: unknown } }[];
+  tool_choice?: unknown;
+  temperature?: number;
+  max_tokens?: number;
+}
+
+export interface FakeRequest {
+  path: string;
+  model: string;
+  body: ChatBody;
+  /** The Authorization header as received (`Bearer <key>`). */
+  authorization: string | undefined;
+}
+
+export interface FakeLLM {
+  /** `http://127.0.0.1:<port>/v1`, what a config's base_url or ROUTER_LLM_BASE_URL takes. */
+  baseUrl: string;
+  /** Queue behaviours for the next calls of `model`, one per call. */
+  script(model: string, ...calls: FakeBehaviour[]): void;
+  /** What `model` does once its script is used up (default: echo). */
+  otherwise(model: string, behaviour: FakeBehaviour): void;
+  /** Calls received for `model`, answered or not. */
+  hits(model: string): number;
+  /** Requests received, optionally for one model, oldest first. */
+  requests(model?: string): FakeRequest[];
+  /** Resolves once `model` has had at least `count` calls. */
+  waitForHits(model: string, count: number, timeoutMs?: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+function lastUserMessage(body: ChatBody): string {
+  return [...body.messages].reverse().find((m) => m.role === 'user')?.content ?? '';
+}
+
+function completion(model: string, message: Record<string, unknown>, finishReason: string) {
+  return {
+    id: `chatcmpl-fake-${Date.now()}`,
+    object: 'chat.completion',
+    created: Math.floor(Date.now() / 1000),
+    model,
+    choices: [{ index: 0, message: { role: 'assistant', content: null, ...message }, finish_reason: finishReason, logprobs: null }],
+    usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
+  };
+}
+
+export async function startFakeLLM(): Promise<FakeLLM> {
+  const scripts = new Map<string, FakeBehaviour[]>();
+  const fallbacks = new Map<string, FakeBehaviour>();
+  const received: FakeRequest[] = [];
+  const sockets = new Set<Socket>();
+
+  function behaviourFor(request: FakeRequest): Exclude<FakeBehaviour, (r: FakeRequest) => FakeBehaviour> {
+    let behaviour: FakeBehaviour = scripts.get(request.model)?.shift() ?? fallbacks.get(request.model) ?? { echo: true };
+    while (typeof behaviour === 'function') behaviour = behaviour(request);
+    return behaviour;
+  }
+
+  function send(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+    res.writeHead(status, { 'content-type': 'application/json', ...headers });
+    res.end(JSON.stringify(body));
+  }
+
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const path = (req.url ?? '').split('?')[0] ?? '';
+      if (req.method !== 'POST' || (path !== '/v1/chat/completions' && path !== '/chat/completions')) {
+        send(res, 404, { error: { message: `no route ${req.method} ${path}`, type: 'invalid_request_error' } });
+        return;
+      }
+      let body: ChatBody;
+      try {
+        body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as ChatBody;
+      } catch {
+        send(res, 400, { error: { message: 'invalid JSON', type: 'invalid_request_error' } });
+        return;
+      }
+      const request: FakeRequest = { path, model: body.model, body, authorization: req.headers.authorization };
+      received.push(request);
+      const b = behaviourFor(request);
+      if ('hang' in b) return;
+      if ('fail' in b) {
+        const key = request.authorization?.replace(/^Bearer\s+/i, '') ?? '';
+        const message = b.echoKey ? `Incorrect API key provided: ${key}` : (b.message ?? `fake failure ${b.fail}`);
+        const headers: Record<string, string> = b.retryAfterSeconds !== undefined ? { 'retry-after': String(b.retryAfterSeconds) } : {};
+        send(res, b.fail, { error: { message, type: 'fake_error', code: String(b.fail) } }, headers);
+        return;
+      }
+      if ('toolCall' in b) {
+        const call = { id: `call_${received.length}`, type: 'function', function: { name: b.toolCall, arguments: JSON.stringify(b.arguments ?? {}) } };
+        send(res, 200, completion(body.model, { tool_calls: [call] }, 'tool_calls'));
+        return;
+      }
+      const content = 'reply' in b ? b.reply : `[${body.model}] ${lastUserMessage(body)}`;
+      send(res, 200, completion(body.model, { content }, 'stop'));
+    });
+  });
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+
+  const hits = (model: string) => received.filter((r) => r.model === model).length;
+  return {
+    baseUrl: `http://127.0.0.1:${port}/v1`,
+    script(model, ...calls) {
+      scripts.set(model, [...(scripts.get(model) ?? []), ...calls]);
+    },
+    otherwise(model, behaviour) {
+      fallbacks.set(model, behaviour);
+    },
+    hits,
+    requests: (model) => received.filter((r) => model === undefined || r.model === model),
+    async waitForHits(model, count, timeoutMs = 30_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (hits(model) < count) {
+        if (Date.now() > deadline) throw new Error(`fake LLM: model ${model} had ${hits(model)} calls, expected ${count}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    },
+    async close() {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

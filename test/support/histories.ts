@@ -1,0 +1,67 @@
+// Workflow histories for replay tests: fetched through the client (every run of a session,
+// following continue-as-new), replayed against the current workflow bundle, and kept as JSON
+// fixtures under test/fixtures/histories so later code is replayed against older histories.
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Client, HistoryAndWorkflowId } from '@temporalio/client';
+import type { History } from '@temporalio/common/lib/proto-utils';
+import { temporal } from '@temporalio/proto';
+import { Worker } from '@temporalio/worker';
+import { sessionWorkflowBundle } from '../../worker';
+
+export const HISTORY_FIXTURES_DIR = path.join(__dirname, '..', 'fixtures', 'histories');
+
+/** Every run of the workflow, oldest first. */
+export interface RecordedRun {
+  workflowId: string;
+  history: History;
+}
+
+export async function fetchAllRuns(client: Client, workflowId: string): Promise<RecordedRun[]> {
+  const out: RecordedRun[] = [];
+  let runId: string | undefined = (await client.workflow.getHandle(workflowId).describe()).raw.workflowExecutionInfo?.firstRunId ?? undefined;
+  while (runId) {
+    const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
+    out.push({ workflowId, history });
+    const last = history.events?.[history.events.length - 1];
+    runId = last?.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId ?? undefined;
+  }
+  return out;
+}
+
+/** Replays each history; returns a description of every failure (empty when all replay cleanly). */
+export async function replayFailures(histories: Iterable<HistoryAndWorkflowId>): Promise<string[]> {
+  const failures: string[] = [];
+  const results = Worker.runReplayHistories({ workflowBundle: await sessionWorkflowBundle() }, histories);
+  for await (const result of results) {
+    if (result.error) failures.push(`${result.workflowId} (${result.runId}): ${result.error.message}`);
+  }
+  return failures;
+}
+
+const ProtoHistory = temporal.api.history.v1.History;
+
+/**
+ * Plain JSON (longs and bytes as strings, enums by name) that `History.fromObject` reads back.
+ * (The SDK's historyToJSON trips over two protobufjs copies in node_modules.)
+ */
+function toPlainHistory(history: History): unknown {
+  return ProtoHistory.toObject(ProtoHistory.fromObject(history), { longs: String, enums: String, bytes: String });
+}
+
+export function writeHistoryFixtures(dir: string, named: { name: string; run: RecordedRun }[]): void {
+  mkdirSync(dir, { recursive: true });
+  for (const { name, run } of named) {
+    writeFileSync(path.join(dir, `${name}.json`), JSON.stringify({ workflowId: run.workflowId, history: toPlainHistory(run.history) }) + '\n');
+  }
+}
+
+export function readHistoryFixtures(dir: string): RecordedRun[] {
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .sort()
+    .map((f) => {
+      const parsed = JSON.parse(readFileSync(path.join(dir, f), 'utf8')) as { workflowId: string; history: unknown };
+      return { workflowId: parsed.workflowId, history: ProtoHistory.fromObject(parsed.history as Record<string, unknown>) };
+    });
+}

@@ -1,0 +1,240 @@
+// What the workflow and activity tests share: a test AppContext, the scripted fake LLM, the real
+// session worker on a unique task queue, and a stand-in gateway: a real Temporal worker on its own
+// `gateway-test-…` queue whose `deliver` activity records frames instead of writing to a socket.
+import { randomBytes } from 'node:crypto';
+import type { WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
+import { Worker } from '@temporalio/worker';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { UserAIConfig } from '../../db';
+import { toPublicConfig } from '../../db/public-config';
+import { maskApiKey } from '../../lib/secret-box';
+import type { AppContext, RunningRole } from '../../runtime/context';
+import { startWorker } from '../../worker';
+import {
+  attachSignal,
+  gatewayTaskQueue,
+  messageSignal,
+  sessionWorkflowId,
+  type DeliverInput,
+  type PublicConfig,
+  type ResultFrame,
+  type ServerFrame,
+  type SessionTuning,
+} from '../../workflows/definitions';
+import { sessionWorkflow } from '../../workflows';
+import { createTestContext, uniqueId, type TestContext } from './context';
+import { startFakeLLM, type FakeLLM } from './fake-llm';
+import { testTemporal } from './temporal';
+
+/** Short timeouts so failure paths finish in seconds; individual tests override what they probe. */
+export const FAST_TUNING: Partial<SessionTuning> = {
+  llmTimeout: '5 seconds',
+  retryInitialInterval: '100 milliseconds',
+};
+
+export const ROUTER_MODEL = 'router-model';
+
+export interface RecordedFrame {
+  connectionId: string;
+  frame: ServerFrame;
+}
+
+/** The stand-in gateway: records every frame `deliver` receives. */
+export class FrameRecorder {
+  readonly taskQueue = gatewayTaskQueue(uniqueId('test'));
+  readonly frames: RecordedFrame[] = [];
+  /** Connection ids whose socket is "gone": deliver answers `delivered: false`. */
+  readonly gone = new Set<string>();
+
+  deliver = async (input: DeliverInput): Promise<{ delivered: boolean }> => {
+    if (this.gone.has(input.connectionId)) return { delivered: false };
+    for (const frame of input.frames) this.frames.push({ connectionId: input.connectionId, frame });
+    return { delivered: true };
+  };
+
+  framesFor(connectionId: string): ServerFrame[] {
+    return this.frames.filter((f) => f.connectionId === connectionId).map((f) => f.frame);
+  }
+
+  resultsFor(connectionId: string, messageId?: string): ResultFrame[] {
+    return this.framesFor(connectionId).filter(
+      (f): f is ResultFrame => f.type === 'function_call_result' && (messageId === undefined || f.id === messageId),
+    );
+  }
+
+  async waitFor<T extends ServerFrame>(connectionId: string, match: (f: ServerFrame) => f is T, timeoutMs?: number): Promise<T>;
+  async waitFor(connectionId: string, match: (f: ServerFrame) => boolean, timeoutMs?: number): Promise<ServerFrame>;
+  async waitFor(connectionId: string, match: (f: ServerFrame) => boolean, timeoutMs = 60_000): Promise<ServerFrame> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.framesFor(connectionId).find(match);
+      if (found) return found;
+      if (Date.now() > deadline) {
+        throw new Error(`no matching frame for ${connectionId}; got ${JSON.stringify(this.framesFor(connectionId))}`);
+      }
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+
+  waitForResult(connectionId: string, messageId: string, timeoutMs?: number): Promise<ResultFrame> {
+    return this.waitFor(connectionId, (f): f is ResultFrame => f.type === 'function_call_result' && f.id === messageId, timeoutMs);
+  }
+}
+
+export interface TestSession {
+  handle: WorkflowHandleWithFirstExecutionRunId<typeof sessionWorkflow>;
+  userId: string;
+  sessionId: string;
+  connectionId: string;
+  /** Signal a message; the id defaults to a fresh one. Returns the id. */
+  send(text: string, id?: string): Promise<string>;
+  /** Signal a message and wait for its result frame. */
+  ask(text: string, id?: string): Promise<ResultFrame>;
+}
+
+export interface SessionOptions {
+  userId?: string;
+  deviceId?: string | null;
+  idleTtlMs?: number;
+  tuning?: Partial<SessionTuning>;
+  /** Attach the recorder right away (default true). */
+  attach?: boolean;
+  /** Task queue of the session worker (default: the harness's). */
+  taskQueue?: string;
+  /** Names the recorded history (replay fixtures). */
+  label?: string;
+}
+
+export interface SessionHarness {
+  ctx: AppContext;
+  env: TestWorkflowEnvironment;
+  llm: FakeLLM;
+  gateway: FrameRecorder;
+  taskQueue: string;
+  createLLMConfig(userId: string, fields: Partial<LLMConfigFields> & { model_name: string }): Promise<PublicConfig>;
+  startSession(options?: SessionOptions): Promise<TestSession>;
+  /** Every session workflow this harness started (for history checks and replay). */
+  started: { workflowId: string; label: string }[];
+  close(): Promise<void>;
+}
+
+export interface LLMConfigFields {
+  config_name: string;
+  description: string | null;
+  model_name: string;
+  api_key: string | null;
+  base_url: string;
+  priority: number;
+  is_active: boolean;
+  system_prompt: string | null;
+}
+
+export function randomKey(): string {
+  return `sk-test-${randomBytes(24).toString('base64url')}`;
+}
+
+/**
+ * @param router false: no ROUTER_LLM_* in the worker's config (fallback routing only).
+ * @param env    extra environment for the config.
+ */
+export async function startSessionHarness(options: { router?: boolean; env?: Record<string, string> } = {}): Promise<SessionHarness> {
+  const env = await testTemporal();
+  const llm = await startFakeLLM();
+  const routerEnv: Record<string, string> = options.router === false ? {} : { ROUTER_LLM_BASE_URL: llm.baseUrl, ROUTER_LLM_MODEL: ROUTER_MODEL, ROUTER_LLM_API_KEY: randomKey() };
+  let test: TestContext | undefined;
+  const roles: RunningRole[] = [];
+  try {
+    test = await createTestContext({ env: { EGRESS_ALLOW: '127.0.0.0/8', ...routerEnv, ...options.env } });
+    const { ctx } = test;
+    const gateway = new FrameRecorder();
+    const recorderWorker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue: gateway.taskQueue,
+      activities: { deliver: gateway.deliver },
+    });
+    const recorderRun = recorderWorker.run();
+    roles.push({ name: 'recorder', urls: {}, close: async () => (recorderWorker.shutdown(), await recorderRun) });
+    roles.push(await startWorker(ctx, { connection: env.nativeConnection }));
+    const started: { workflowId: string; label: string }[] = [];
+    const taskQueue = ctx.config.TEMPORAL_TASK_QUEUE;
+
+    const harness: SessionHarness = {
+      ctx,
+      env,
+      llm,
+      gateway,
+      taskQueue,
+      started,
+      async createLLMConfig(userId, fields) {
+        const key = fields.api_key === undefined ? randomKey() : fields.api_key;
+        const row: UserAIConfig = await ctx.db.models.UserAIConfig.create({
+          user_id: userId,
+          config_name: fields.config_name ?? uniqueId(fields.model_name),
+          config_type: 'llm',
+          description: fields.description ?? null,
+          llm_type: 'openai',
+          model_name: fields.model_name,
+          api_key: key === null ? null : ctx.secretBox.encrypt(key),
+          api_key_hint: key === null ? null : maskApiKey(key),
+          base_url: fields.base_url ?? llm.baseUrl,
+          priority: fields.priority ?? 0,
+          is_active: fields.is_active ?? true,
+          system_prompt: fields.system_prompt ?? null,
+        });
+        return toPublicConfig(row);
+      },
+      async startSession(opts = {}) {
+        const userId = opts.userId ?? uniqueId('user');
+        const sessionId = uniqueId('s');
+        const workflowId = sessionWorkflowId(userId, sessionId);
+        const handle = await env.client.workflow.start(sessionWorkflow, {
+          workflowId,
+          taskQueue: opts.taskQueue ?? taskQueue,
+          args: [{ userId, sessionId, deviceId: opts.deviceId ?? 'test-device', idleTtlMs: opts.idleTtlMs ?? 10 * 60_000, tuning: { ...FAST_TUNING, ...opts.tuning } }],
+        });
+        started.push({ workflowId, label: opts.label ?? 'session' });
+        const connectionId = uniqueId('conn');
+        if (opts.attach !== false) await handle.signal(attachSignal, { taskQueue: gateway.taskQueue, connectionId });
+        const send = async (text: string, id = uniqueId('m')) => {
+          await handle.signal(messageSignal, { id, text, receivedAt: Date.now() });
+          return id;
+        };
+        return {
+          handle,
+          userId,
+          sessionId,
+          connectionId,
+          send,
+          ask: async (text, id) => gateway.waitForResult(connectionId, await send(text, id)),
+        };
+      },
+      async close() {
+        for (const role of roles.reverse()) await role.close();
+        await test?.close();
+        await llm.close();
+      },
+    };
+    return harness;
+  } catch (err) {
+    for (const role of roles.reverse()) await role.close();
+    await test?.close();
+    await llm.close();
+    throw err;
+  }
+}
+
+/** Poll until `check` returns a value (not undefined/false), or fail with the last error after `timeoutMs`. */
+export async function eventually<T>(check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined && value !== false) return value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw last instanceof Error ? last : new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

@@ -1,0 +1,89 @@
+// Recovery: the worker process dies with SIGKILL while an LLM call is in flight; a new worker
+// process picks the session up and the result still reaches the socket, exactly once.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { closeSignal, transcriptQuery } from '../workflows/definitions';
+import { runDatabaseUrlOnce } from './support/database';
+import { uniqueId } from './support/context';
+import { startSessionHarness, type SessionHarness } from './support/session-harness';
+
+const WORKER_SCRIPT = path.join(__dirname, 'support', 'worker-process.ts');
+
+/** `node --import tsx`: one process, so SIGKILL really kills the worker (the tsx CLI would leave a child behind). */
+async function spawnWorker(env: Record<string, string>): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', WORKER_SCRIPT], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  await new Promise<void>((resolve, reject) => {
+    child.stdout?.on('data', (chunk: Buffer) => {
+      if (chunk.toString().includes('worker ready')) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`worker process exited (${code}) before it was ready:\n${stderr}`)));
+  });
+  return child;
+}
+
+function exited(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => child.once('exit', () => resolve()));
+}
+
+describe('worker crash', function () {
+  this.timeout(180_000);
+  let h: SessionHarness;
+  const children: ChildProcess[] = [];
+
+  before(async () => {
+    h = await startSessionHarness({ router: false });
+  });
+  after(async () => {
+    for (const child of children) {
+      child.kill('SIGKILL');
+      await exited(child);
+    }
+    await h?.close();
+  });
+
+  it('a worker killed with SIGKILL mid-call is replaced and the result arrives once', async () => {
+    const taskQueue = uniqueId('test-crash');
+    const env = {
+      DATABASE_URL: await runDatabaseUrlOnce(),
+      TEMPORAL_ADDRESS: h.env.address,
+      TEMPORAL_TASK_QUEUE: taskQueue,
+      CONFIG_ENCRYPTION_KEY: h.ctx.secrets.encryptionKeys[0]!.toString('base64'),
+      EGRESS_ALLOW: '127.0.0.0/8',
+      LOG_LEVEL: 'silent',
+      ROUTER_LLM_BASE_URL: '',
+      ROUTER_LLM_MODEL: '',
+    };
+    const userId = uniqueId('user');
+    const model = uniqueId('crashy');
+    await h.createLLMConfig(userId, { model_name: model });
+    h.llm.script(model, { hang: true }); // the first call never answers; later ones echo
+
+    const first = await spawnWorker(env);
+    children.push(first);
+    const s = await h.startSession({ userId, taskQueue, tuning: { llmTimeout: '4 seconds' }, label: 'worker-crash' });
+    const id = await s.send('survive this');
+    await h.llm.waitForHits(model, 1, 60_000);
+
+    first.kill('SIGKILL');
+    await exited(first);
+    assert.equal(first.signalCode, 'SIGKILL');
+    children.push(await spawnWorker(env));
+
+    const result = await h.gateway.waitForResult(s.connectionId, id, 120_000);
+    assert.equal(result.status, 'success');
+    assert.equal(result.result, `[${model}] survive this`);
+
+    await s.ask('barrier');
+    assert.equal(h.gateway.resultsFor(s.connectionId, id).length, 1);
+    assert.equal((await s.handle.query(transcriptQuery)).filter((e) => e.id === id).length, 1);
+    await s.handle.signal(closeSignal, { reason: 'test_done' });
+    assert.equal((await s.handle.result()).status, 'closed');
+  });
+});

@@ -1,0 +1,78 @@
+// The worker role: the session workflow and its activities on TEMPORAL_TASK_QUEUE. The workflow
+// bundle is built once per process and shared by every worker and by replay tests.
+import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { LogLevel, LogMetadata, Logger as TemporalLogger } from '@temporalio/common';
+import { createActivities } from '../activities';
+import type { Logger } from '../lib/logger';
+import { connectWorkerTemporal } from '../lib/temporal-connection';
+import type { AppContext, RunningRole } from '../runtime/context';
+
+/** The directory Temporal bundles: workflows/index.ts and what it imports. */
+export const workflowsPath = require.resolve('../workflows');
+
+/** pino behind Temporal's logger interface (webpack output of the bundler, worker messages). */
+export function temporalLogger(logger: Logger): TemporalLogger {
+  const at = (level: LogLevel) => (message: string, meta?: LogMetadata) => logger[level === 'TRACE' ? 'trace' : level === 'DEBUG' ? 'debug' : level === 'INFO' ? 'info' : level === 'WARN' ? 'warn' : 'error'](meta ?? {}, message);
+  return {
+    log: (level, message, meta) => at(level)(message, meta),
+    trace: at('TRACE'),
+    debug: at('DEBUG'),
+    info: at('INFO'),
+    warn: at('WARN'),
+    error: at('ERROR'),
+  };
+}
+
+let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+
+/** Bundling takes seconds; every worker (and `Worker.runReplayHistories`) in the process reuses one. */
+export function sessionWorkflowBundle(logger?: Logger): Promise<WorkflowBundleWithSourceMap> {
+  bundle ??= bundleWorkflowCode({ workflowsPath, ...(logger ? { logger: temporalLogger(logger) } : {}) }).catch((err: unknown) => {
+    bundle = undefined;
+    throw err;
+  });
+  return bundle;
+}
+
+export type WorkerContext = Pick<AppContext, 'config' | 'logger' | 'db' | 'secretBox'>;
+
+export interface StartWorkerOptions {
+  /** Defaults to TEMPORAL_TASK_QUEUE. */
+  taskQueue?: string;
+  /** An existing native connection (tests share the test server's); otherwise one is opened from the config and closed with the role. */
+  connection?: NativeConnection;
+}
+
+export async function startWorker(ctx: WorkerContext, options: StartWorkerOptions = {}): Promise<RunningRole> {
+  const logger = ctx.logger.child({ role: 'worker' });
+  const taskQueue = options.taskQueue ?? ctx.config.TEMPORAL_TASK_QUEUE;
+  const connection = options.connection ?? (await connectWorkerTemporal(ctx.config));
+  const ownsConnection = !options.connection;
+  try {
+    const worker = await Worker.create({
+      connection,
+      namespace: ctx.config.TEMPORAL_NAMESPACE,
+      taskQueue,
+      workflowBundle: await sessionWorkflowBundle(logger),
+      activities: createActivities({ db: ctx.db, secretBox: ctx.secretBox, config: ctx.config, logger }),
+      // In-flight LLM calls get a moment to finish on shutdown; Temporal retries the rest elsewhere.
+      shutdownGraceTime: '5 seconds',
+    });
+    const running = worker.run().catch((err: unknown) => {
+      logger.error({ err }, 'worker stopped with an error');
+    });
+    logger.info({ taskQueue, namespace: ctx.config.TEMPORAL_NAMESPACE }, 'worker started');
+    return {
+      name: 'worker',
+      urls: {},
+      async close() {
+        if (worker.getState() === 'RUNNING') worker.shutdown();
+        await running;
+        if (ownsConnection) await connection.close();
+      },
+    };
+  } catch (err) {
+    if (ownsConnection) await connection.close();
+    throw err;
+  }
+}

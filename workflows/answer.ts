@@ -1,0 +1,150 @@
+// Answering one message: route it, execute the decision (an LLM config with fallbacks, a built-in,
+// or the router's own answer) and shape the result frame. Deterministic: all I/O is activities.
+import { ActivityFailure, ApplicationFailure, TimeoutFailure, isCancellation } from '@temporalio/workflow';
+import { TimeoutType } from '@temporalio/common';
+import type { StandardFunctionEffect } from './activity-types';
+import type { IncomingMessage, PublicConfig, ResultFrame, RoutingDecision, ServerFrame, SessionTuning } from './definitions';
+import { fallbackDecision, llmAnswerOrder } from './routing';
+import type { SessionProxies } from './session-activities';
+import type { SessionData } from './session-state';
+
+export interface Answer {
+  routing: RoutingDecision;
+  result: ResultFrame;
+  /** Frames sent before the result (a built-in's `play_music`). */
+  extraFrames: ServerFrame[];
+  effect?: StandardFunctionEffect;
+}
+
+export interface AnswerContext {
+  session: SessionData;
+  acts: SessionProxies;
+  tuning: SessionTuning;
+  /** Best-effort progress frame to the attached socket. */
+  progress(frame: ServerFrame): Promise<void>;
+}
+
+/** A readable, secret-free reason from an activity failure (activities scrub their messages). */
+export function describeFailure(err: unknown): string {
+  const cause = err instanceof ActivityFailure ? err.cause : err;
+  if (cause instanceof TimeoutFailure) {
+    return cause.timeoutType === TimeoutType.HEARTBEAT ? 'the worker stopped responding' : 'no answer within the time limit';
+  }
+  if (cause instanceof ApplicationFailure || cause instanceof Error) return cause.message;
+  return 'unknown error';
+}
+
+function rethrowCancellation(err: unknown): void {
+  if (isCancellation(err)) throw err;
+}
+
+async function route(ctx: AnswerContext, message: IncomingMessage): Promise<RoutingDecision> {
+  const { session } = ctx;
+  try {
+    return await ctx.acts.router.route({ userId: session.userId, text: message.text, configs: session.configs, settings: session.settings });
+  } catch (err) {
+    rethrowCancellation(err);
+    return fallbackDecision(session.configs, session.settings, message.text, `the router LLM failed: ${describeFailure(err)}`);
+  }
+}
+
+function frame(message: IncomingMessage, fields: Omit<ResultFrame, 'type' | 'id'>): ResultFrame {
+  return { type: 'function_call_result', id: message.id, ...fields };
+}
+
+/** The chosen LLM config answers; if it fails for good, the next by priority does, up to the tuning's limit. */
+async function answerWithLLM(
+  ctx: AnswerContext,
+  message: IncomingMessage,
+  decision: Extract<RoutingDecision, { kind: 'llm_config' }>,
+  started: number,
+): Promise<ResultFrame> {
+  const { session, tuning } = ctx;
+  const order = llmAnswerOrder(session.configs, session.settings, decision.configId).slice(0, tuning.maxConfigsPerMessage);
+  const failures: { config: PublicConfig; error: string }[] = [];
+  for (const config of order) {
+    try {
+      const reply = await ctx.acts.llm.executeLLMConfig({
+        userId: session.userId,
+        configId: config.id,
+        question: decision.question,
+        role: session.settings.role,
+        history: session.recentTurns(),
+      });
+      const first = failures[0];
+      return frame(message, {
+        config_id: config.id,
+        config_name: config.config_name,
+        result: reply.answer,
+        execute_time: Date.now() - started,
+        status: 'success',
+        routed_by: decision.routedBy,
+        ...(first ? { fallback_from: { config_id: first.config.id, config_name: first.config.config_name, error: first.error } } : {}),
+      });
+    } catch (err) {
+      rethrowCancellation(err);
+      failures.push({ config, error: describeFailure(err) });
+    }
+  }
+  const chosen = order.find((c) => c.id === decision.configId) ?? order[0];
+  return frame(message, {
+    config_id: chosen?.id ?? decision.configId,
+    config_name: chosen?.config_name ?? 'unknown',
+    result: '',
+    execute_time: Date.now() - started,
+    status: 'failed',
+    routed_by: decision.routedBy,
+    error: failures.length
+      ? `No LLM config could answer: ${failures.map((f) => `${f.config.config_name}: ${f.error}`).join('; ')}`
+      : 'No active LLM config could answer',
+  });
+}
+
+async function execute(ctx: AnswerContext, message: IncomingMessage, decision: RoutingDecision, started: number): Promise<Omit<Answer, 'routing'>> {
+  const routed_by = decision.routedBy;
+  switch (decision.kind) {
+    case 'direct_answer':
+      return {
+        result: frame(message, { config_id: 0, config_name: 'direct_answer', result: decision.answer, execute_time: 0, status: 'success', routed_by }),
+        extraFrames: [],
+      };
+    case 'llm_config':
+      return { result: await answerWithLLM(ctx, message, decision, started), extraFrames: [] };
+    case 'builtin': {
+      try {
+        const out = await ctx.acts.local.executeStandardFunction({ name: decision.name, arguments: decision.arguments });
+        const extraFrames: ServerFrame[] = out.effect?.kind === 'play_music' ? [{ type: 'play_music', id: message.id, song: out.effect.song }] : [];
+        const result = frame(message, { config_id: 0, config_name: decision.name, result: out.result, execute_time: Date.now() - started, status: 'success', routed_by });
+        return { result, extraFrames, effect: out.effect };
+      } catch (err) {
+        rethrowCancellation(err);
+        const error = describeFailure(err);
+        return { result: frame(message, { config_id: 0, config_name: decision.name, result: '', execute_time: Date.now() - started, status: 'failed', routed_by, error }), extraFrames: [] };
+      }
+    }
+    case 'function': {
+      // Not offered to the router yet (llm/router.ts); answered plainly should one be chosen anyway.
+      const name = decision.functionName;
+      const error = `Function "${name}" cannot be executed yet: MCP and webhook execution is not available in this version`;
+      return { result: frame(message, { config_id: decision.configId, config_name: name, result: '', execute_time: 0, status: 'failed', routed_by, error }), extraFrames: [] };
+    }
+    case 'none':
+      return { result: frame(message, { config_id: 0, config_name: 'none', result: '', execute_time: 0, status: 'failed', routed_by, error: decision.reason }), extraFrames: [] };
+  }
+}
+
+function executingConfigId(decision: RoutingDecision): number | undefined {
+  return decision.kind === 'llm_config' || decision.kind === 'function' ? decision.configId : undefined;
+}
+
+/** Route and execute one message; progress frames travel alongside, never delaying the work. */
+export async function answer(ctx: AnswerContext, message: IncomingMessage): Promise<Answer> {
+  const [routing] = await Promise.all([route(ctx, message), ctx.progress({ type: 'progress', id: message.id, stage: 'routing' })]);
+  const configId = executingConfigId(routing);
+  const started = Date.now();
+  const [outcome] = await Promise.all([
+    execute(ctx, message, routing, started),
+    ctx.progress({ type: 'progress', id: message.id, stage: 'executing', ...(configId !== undefined ? { config_id: configId } : {}) }),
+  ]);
+  return { routing, ...outcome };
+}

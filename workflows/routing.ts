@@ -1,0 +1,55 @@
+// Pure routing rules shared by the workflow (deterministic) and the route activity: which configs
+// may be offered, in which order LLM configs stand in for each other, and the fallback decision.
+import type { BuiltinFunctionName, PublicConfig, RoutingDecision, SessionSettings } from './definitions';
+
+/** Active LLM configs, highest priority first; ties by id so the order is stable. */
+export function activeLLMConfigs(configs: readonly PublicConfig[]): PublicConfig[] {
+  return configs
+    .filter((c) => c.config_type === 'llm' && c.is_active)
+    .sort((a, b) => b.priority - a.priority || a.id - b.id);
+}
+
+/** `enabled_functions: null` means every function is enabled. */
+export function isFunctionEnabled(settings: SessionSettings, name: string): boolean {
+  return settings.enabled_functions === null || settings.enabled_functions.includes(name);
+}
+
+export function enabledBuiltins(settings: SessionSettings, all: readonly BuiltinFunctionName[]): BuiltinFunctionName[] {
+  return all.filter((name) => isFunctionEnabled(settings, name));
+}
+
+/**
+ * The order in which LLM configs answer: `first` (the router's pick), then the session's
+ * default, then the rest by priority. Only active configs take part.
+ */
+export function llmAnswerOrder(configs: readonly PublicConfig[], settings: SessionSettings, first?: number): PublicConfig[] {
+  const ordered = activeLLMConfigs(configs);
+  const preferred = [first, settings.default_llm_id ?? undefined].filter((id): id is number => id !== undefined);
+  const head = preferred.flatMap((id) => ordered.filter((c) => c.id === id));
+  const rest = ordered.filter((c) => !preferred.includes(c.id));
+  return [...new Map([...head, ...rest].map((c) => [c.id, c])).values()];
+}
+
+/** Without a (working) router: the session's default or the highest-priority active LLM config answers. */
+export function fallbackDecision(
+  configs: readonly PublicConfig[],
+  settings: SessionSettings,
+  text: string,
+  reason: string,
+): RoutingDecision {
+  const chosen = llmAnswerOrder(configs, settings)[0];
+  if (!chosen) return { kind: 'none', reason: `${reason}; no active LLM config to answer`, routedBy: 'fallback' };
+  return { kind: 'llm_config', configId: chosen.id, tool: llmConfigToolName(chosen.id), question: text, routedBy: 'fallback', reason };
+}
+
+const TOOL_PREFIX = 'use_ai_config_';
+
+export function llmConfigToolName(id: number): string {
+  return `${TOOL_PREFIX}${id}`;
+}
+
+export function parseLLMConfigToolName(name: string): number | undefined {
+  if (!name.startsWith(TOOL_PREFIX)) return undefined;
+  const id = Number(name.slice(TOOL_PREFIX.length));
+  return Number.isSafeInteger(id) && id > 0 ? id : undefined;
+}
