@@ -1,19 +1,13 @@
 // /ai-configs, /llm-types and the seed's /users/:userId/ai-configs style over the same handlers.
 import Router from '@koa/router';
-import type { Context } from 'koa';
 import { z } from 'zod';
 import { ForbiddenError } from '../lib/errors';
 import { PROVIDER_TYPES } from '../llm/providers';
 import type { ConfigService } from './configs.service';
 import { publicConfigSchema } from './openapi';
-import { respond } from './respond';
+import { respond, userOf } from './respond';
 import { route, type RouteDocs } from './route-docs';
 
-function userOf(ctx: Context): string {
-  const user = ctx.state.user;
-  if (!user) throw new Error('authenticate middleware must run before config routes');
-  return user.userId;
-}
 
 const providerTypeSchema = z.object({ type: z.string(), label: z.string(), default_base_url: z.string().nullable() });
 

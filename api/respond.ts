@@ -12,3 +12,10 @@ export function respond<T>(ctx: Context, data: T, options: { status?: number; me
   ctx.status = status;
   ctx.body = { code: status, message: options.message ?? 'ok', data } satisfies Envelope<T>;
 }
+
+/** The authenticated caller; the authenticate middleware runs before every /api route. */
+export function userOf(ctx: Context): string {
+  const user = ctx.state.user;
+  if (!user) throw new Error('authenticate middleware must run before this route');
+  return user.userId;
+}

@@ -5,12 +5,12 @@ import type { AppContext, ConfigChangeNotifier, RunningRole } from '../runtime/c
 import { createApp } from './app';
 import { createConfigService } from './configs.service';
 import type { ReadinessCheck } from './health.routes';
+import { createSessionsRouter } from './sessions.routes';
+import { createConfigChangeNotifier, createSessionService } from '../sessions/sessions.service';
 
 export interface ApiOptions {
   host: string;
   port: number;
-  /** Signals open sessions after a config change; a no-op where Temporal is absent. */
-  notifier?: ConfigChangeNotifier;
 }
 
 export function readinessChecks(ctx: AppContext): Record<string, ReadinessCheck> {
@@ -42,13 +42,15 @@ export function createApiFromContext(ctx: AppContext, notifier: ConfigChangeNoti
     verifier: ctx.verifier,
     configs,
     readiness: readinessChecks(ctx),
+    // Sessions live in Temporal; without it (config-only deployments, API tests) they are not served.
+    extraRouters: ctx.temporal ? (docs) => [createSessionsRouter(createSessionService(ctx), docs)] : undefined,
   });
 }
 
 export const noopNotifier: ConfigChangeNotifier = { configsChanged: async () => undefined };
 
 export async function startApi(ctx: AppContext, options: ApiOptions): Promise<RunningRole> {
-  const app = createApiFromContext(ctx, options.notifier ?? noopNotifier);
+  const app = createApiFromContext(ctx, ctx.temporal ? createConfigChangeNotifier(ctx) : noopNotifier);
   const server = http.createServer(app.callback());
   server.requestTimeout = 30_000;
   await new Promise<void>((resolve, reject) => {
@@ -59,7 +61,7 @@ export async function startApi(ctx: AppContext, options: ApiOptions): Promise<Ru
   const host = options.host === '0.0.0.0' || options.host === '::' ? '127.0.0.1' : options.host;
   return {
     name: 'api',
-    urls: { api: `http://${host}:${port}/api/v1`, openapi: `http://${host}:${port}/openapi.json` },
+    urls: { base: `http://${host}:${port}`, api: `http://${host}:${port}/api/v1`, openapi: `http://${host}:${port}/openapi.json` },
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

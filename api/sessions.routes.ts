@@ -1,20 +1,14 @@
 // /sessions: the caller's WebSocket sessions (status, cached configs, transcript), their settings
 // and closing them. Thin: the session service does the work.
 import Router from '@koa/router';
-import type { Context } from 'koa';
 import { z } from 'zod';
 import { SESSION_STATUSES } from '../db';
 import { sessionSettingsUpdateSchema } from '../sessions/session.schemas';
 import type { SessionService } from '../sessions/sessions.service';
 import { publicConfigSchema } from './openapi';
-import { respond } from './respond';
+import { respond, userOf } from './respond';
 import { route, type RouteDocs } from './route-docs';
 
-function userOf(ctx: Context): string {
-  const user = ctx.state.user;
-  if (!user) throw new Error('authenticate middleware must run before session routes');
-  return user.userId;
-}
 
 const sessionSummarySchema = z
   .object({

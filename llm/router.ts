@@ -6,9 +6,9 @@
 // issue that brings MCP and webhook execution, and offering a tool that can only fail would
 // turn answerable questions into failures.
 import type OpenAI from 'openai';
-import { BUILTIN_FUNCTIONS, type BuiltinFunctionName, type PublicConfig, type RoutingDecision } from '../workflows/definitions';
+import { BUILTIN_FUNCTIONS, type BuiltinFunctionName, type RoutingDecision } from '../workflows/definitions';
 import type { RouteInput } from '../workflows/activity-types';
-import { activeLLMConfigs, enabledBuiltins, fallbackDecision, llmConfigToolName, parseLLMConfigToolName } from '../workflows/routing';
+import { activeLLMConfigs, enabledBuiltins, fallbackDecision, llmConfigToolName, parseLLMConfigToolName, type RoutableConfig } from '../workflows/routing';
 import { BUILTIN_TOOL_SPECS } from './builtins';
 
 export const ROUTER_SYSTEM_PROMPT = [
@@ -20,7 +20,7 @@ export const ROUTER_SYSTEM_PROMPT = [
 
 type Tool = OpenAI.Chat.Completions.ChatCompletionFunctionTool;
 
-function llmConfigTool(config: PublicConfig): Tool {
+function llmConfigTool(config: RoutableConfig): Tool {
   const what = config.description?.trim() || `General assistant "${config.config_name}"`;
   return {
     type: 'function',

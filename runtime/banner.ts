@@ -2,6 +2,9 @@
 import type { AppConfig } from '../config';
 import type { RunningRole } from './context';
 
+/** Role URLs not worth a line of their own (`base` is the root the others are under). */
+const HIDDEN = new Set(['base']);
+
 const LABELS: Record<string, string> = {
   api: 'REST API',
   openapi: 'OpenAPI',
@@ -18,7 +21,7 @@ export interface BannerInput {
 export function renderBanner({ config, roles, temporalUiUrl, seconds }: BannerInput): string {
   const rows: [string, string][] = [];
   for (const role of roles) {
-    for (const [key, url] of Object.entries(role.urls)) rows.push([LABELS[key] ?? key, url]);
+    for (const [key, url] of Object.entries(role.urls)) if (!HIDDEN.has(key)) rows.push([LABELS[key] ?? key, url]);
   }
   if (temporalUiUrl) {
     rows.push(['Temporal UI', `${temporalUiUrl}/namespaces/${encodeURIComponent(config.TEMPORAL_NAMESPACE)}/workflows`]);

@@ -337,10 +337,13 @@ describe('session workflow', function () {
       // The socket goes away: the gateway reports it gone; the result waits in the outbox.
       noRouter.gateway.gone.add(s.connectionId);
       const lostId = await s.send('two');
-      await eventually(async () => (await s.handle.query(stateQuery)).outbox.some((f) => f.id === lostId));
-      const state = await s.handle.query(stateQuery);
-      assert.equal(state.attached, null, 'a gone socket is detached');
+      // The result is recorded before delivery is attempted; a gone socket then gets detached.
+      const state = await eventually(async () => {
+        const st = await s.handle.query(stateQuery);
+        return st.outbox.some((f) => f.id === lostId) && st.attached === null ? st : undefined;
+      });
       assert.deepEqual(state.outbox.map((f) => f.id), [lostId]);
+      assert.equal(noRouter.gateway.resultsFor(s.connectionId, lostId).length, 0);
 
       const second = uniqueId('conn');
       await s.handle.signal(attachSignal, { taskQueue: noRouter.gateway.taskQueue, connectionId: second });
@@ -382,6 +385,40 @@ describe('session workflow', function () {
       const row = await noRouter.ctx.db.models.UserSessionConfig.findOne({ where: { session_id: s.sessionId } });
       assert.equal(row?.status, 'closed');
       assert.equal(row?.expires_at, null);
+    });
+
+    it('messages still pending at close get a failed result instead of silence', async () => {
+      const userId = uniqueId('user');
+      await noRouter.createLLMConfig(userId, { model_name: uniqueModel('a') });
+      // No worker polls this queue yet: the messages and the close arrive in the same first task.
+      const laterQueue = uniqueId('test-later');
+      const s = await noRouter.startSession({ userId, taskQueue: laterQueue, label: 'close-pending' });
+      const ids = [await s.send('one'), await s.send('two')];
+      await s.handle.signal(closeSignal, { reason: 'client_closed' });
+      const worker = await startWorker(noRouter.ctx, { taskQueue: laterQueue, connection: noRouter.env.nativeConnection });
+      try {
+        assert.equal((await s.handle.result()).status, 'closed');
+      } finally {
+        await worker.close();
+      }
+      for (const id of ids) {
+        const [result] = noRouter.gateway.resultsFor(s.connectionId, id);
+        assert.equal(result?.status, 'failed');
+        assert.match(result?.error ?? '', /closed \(client_closed\) before this message was answered/);
+      }
+      assert.deepEqual(noRouter.gateway.framesFor(s.connectionId).at(-1), { type: 'session_closed', reason: 'client_closed' });
+    });
+
+    it('a cancelled session marks its row closed', async () => {
+      const s = await noRouter.startSession({});
+      await eventually(() => noRouter.ctx.db.models.UserSessionConfig.findOne({ where: { session_id: s.sessionId } }).then((r) => r ?? undefined));
+      await s.handle.cancel();
+      await assert.rejects(s.handle.result());
+      const row = await eventually(async () => {
+        const found = await noRouter.ctx.db.models.UserSessionConfig.findOne({ where: { session_id: s.sessionId } });
+        return found?.status === 'closed' ? found : undefined;
+      });
+      assert.equal(row.expires_at, null);
     });
 
     it('expires after the idle TTL', async () => {

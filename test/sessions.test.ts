@@ -1,16 +1,11 @@
 // The sessions REST API (/api/v1/sessions) and the config-change notifier, over real HTTP, with
 // real sockets on the gateway and the real session worker on the shared Temporal dev server.
 import assert from 'node:assert/strict';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
-import { createApp } from '../api/app';
-import { createConfigService } from '../api/configs.service';
-import { readinessChecks } from '../api/server';
-import { createSessionsRouter } from '../api/sessions.routes';
+import { startApi } from '../api/server';
 import { startGateway } from '../gateway';
 import type { AppContext, RunningRole } from '../runtime/context';
-import { createConfigChangeNotifier, createSessionService } from '../sessions/sessions.service';
+import { createConfigChangeNotifier } from '../sessions/sessions.service';
 import { startWorker } from '../worker';
 import type { PublicConfig } from '../workflows/definitions';
 import { createTestContext, insertLLMConfig, uniqueId, type TestContext } from './support/context';
@@ -19,29 +14,10 @@ import { startFakeLLM, type FakeLLM } from './support/fake-llm';
 import { testTemporal } from './support/temporal';
 import { TestSocket } from './support/ws-client';
 
-/** The API as main.ts mounts it: config routes whose changes notify sessions, plus the sessions router. */
+/** The API exactly as main.ts starts it: config changes notify sessions, sessions routes mounted. */
 async function startHttpApi(ctx: AppContext): Promise<{ url: string; close(): Promise<void> }> {
-  const notifier = createConfigChangeNotifier(ctx);
-  const configs = createConfigService({ db: ctx.db, secretBox: ctx.secretBox, config: ctx.config, notifier, logger: ctx.logger });
-  const sessions = createSessionService(ctx);
-  const app = createApp({
-    config: ctx.config,
-    logger: ctx.logger,
-    verifier: ctx.verifier,
-    configs,
-    readiness: readinessChecks(ctx),
-    extraRouters: (docs) => [createSessionsRouter(sessions, docs)],
-  });
-  const server = http.createServer(app.callback());
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
+  const role = await startApi(ctx, { host: '127.0.0.1', port: 0 });
+  return { url: role.urls.base!, close: () => role.close() };
 }
 
 interface Answer {

@@ -11,6 +11,7 @@ import type {
   SessionSettings,
   SessionStatus,
 } from './definitions';
+import type { RoutableConfig } from './routing';
 
 export interface LoadConfigsInput {
   userId: string;
@@ -19,8 +20,8 @@ export interface LoadConfigsInput {
 export interface RouteInput {
   userId: string;
   text: string;
-  /** The session's cached configs; the router offers only the active, enabled ones. */
-  configs: PublicConfig[];
+  /** The session's active LLM configs, as much of them as routing needs. */
+  configs: RoutableConfig[];
   settings: SessionSettings;
 }
 

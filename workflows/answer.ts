@@ -4,7 +4,7 @@ import { ActivityFailure, ApplicationFailure, TimeoutFailure, isCancellation } f
 import { TimeoutType } from '@temporalio/common';
 import type { StandardFunctionEffect } from './activity-types';
 import type { IncomingMessage, PublicConfig, ResultFrame, RoutingDecision, ServerFrame, SessionTuning } from './definitions';
-import { fallbackDecision, llmAnswerOrder } from './routing';
+import { activeLLMConfigs, fallbackDecision, llmAnswerOrder, routableView } from './routing';
 import type { SessionProxies } from './session-activities';
 import type { SessionData } from './session-state';
 
@@ -41,7 +41,8 @@ function rethrowCancellation(err: unknown): void {
 async function route(ctx: AnswerContext, message: IncomingMessage): Promise<RoutingDecision> {
   const { session } = ctx;
   try {
-    return await ctx.acts.router.route({ userId: session.userId, text: message.text, configs: session.configs, settings: session.settings });
+    const configs = activeLLMConfigs(session.configs).map(routableView);
+    return await ctx.acts.router.route({ userId: session.userId, text: message.text, configs, settings: session.settings });
   } catch (err) {
     rethrowCancellation(err);
     return fallbackDecision(session.configs, session.settings, message.text, `the router LLM failed: ${describeFailure(err)}`);

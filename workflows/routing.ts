@@ -2,8 +2,16 @@
 // may be offered, in which order LLM configs stand in for each other, and the fallback decision.
 import type { BuiltinFunctionName, PublicConfig, RoutingDecision, SessionSettings } from './definitions';
 
+/** What routing needs to know of a config; the route activity gets only this (history stays small). */
+export type RoutableConfig = Pick<PublicConfig, 'id' | 'config_name' | 'config_type' | 'description' | 'model_name' | 'is_active' | 'priority'>;
+
+export function routableView(config: PublicConfig): RoutableConfig {
+  const { id, config_name, config_type, description, model_name, is_active, priority } = config;
+  return { id, config_name, config_type, description, model_name, is_active, priority };
+}
+
 /** Active LLM configs, highest priority first; ties by id so the order is stable. */
-export function activeLLMConfigs(configs: readonly PublicConfig[]): PublicConfig[] {
+export function activeLLMConfigs<C extends RoutableConfig>(configs: readonly C[]): C[] {
   return configs
     .filter((c) => c.config_type === 'llm' && c.is_active)
     .sort((a, b) => b.priority - a.priority || a.id - b.id);
@@ -22,7 +30,7 @@ export function enabledBuiltins(settings: SessionSettings, all: readonly Builtin
  * The order in which LLM configs answer: `first` (the router's pick), then the session's
  * default, then the rest by priority. Only active configs take part.
  */
-export function llmAnswerOrder(configs: readonly PublicConfig[], settings: SessionSettings, first?: number): PublicConfig[] {
+export function llmAnswerOrder<C extends RoutableConfig>(configs: readonly C[], settings: SessionSettings, first?: number): C[] {
   const ordered = activeLLMConfigs(configs);
   const preferred = [first, settings.default_llm_id ?? undefined].filter((id): id is number => id !== undefined);
   const head = preferred.flatMap((id) => ordered.filter((c) => c.id === id));
@@ -32,7 +40,7 @@ export function llmAnswerOrder(configs: readonly PublicConfig[], settings: Sessi
 
 /** Without a (working) router: the session's default or the highest-priority active LLM config answers. */
 export function fallbackDecision(
-  configs: readonly PublicConfig[],
+  configs: readonly RoutableConfig[],
   settings: SessionSettings,
   text: string,
   reason: string,

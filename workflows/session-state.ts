@@ -50,6 +50,8 @@ export class SessionData {
   /** Work the main loop owes, set by signal handlers. */
   configsStale = false;
   recordDirty = false;
+  /** The configs or the role changed: the row's session_data snapshot is rewritten. */
+  snapshotDirty = false;
   redeliver = false;
 
   constructor(input: SessionWorkflowInput, now: number) {
@@ -103,6 +105,13 @@ export class SessionData {
   setRole(role: string | null): void {
     this.settings = { ...this.settings, role };
     this.recordDirty = true;
+    this.snapshotDirty = true;
+  }
+
+  setConfigs(configs: PublicConfig[]): void {
+    this.configs = configs;
+    this.recordDirty = true;
+    this.snapshotDirty = true;
   }
 
   requestClose(reason: string): void {

@@ -2,6 +2,7 @@
 // the main loop waits for work (or the idle TTL), does the housekeeping the handlers asked for,
 // answers one message at a time in arrival order, and continues as new before history grows.
 import {
+  CancellationScope,
   allHandlersFinished,
   condition,
   continueAsNew,
@@ -81,8 +82,8 @@ class SessionRunner {
   }
 
   async run(): Promise<SessionOutcome> {
-    await this.begin();
     try {
+      await this.begin();
       for (;;) {
         const idleLeft = this.data.lastActivityAt + this.input.idleTtlMs - Date.now();
         if (idleLeft <= 0 && !this.data.hasWork()) return await this.finish('expired', 'idle_timeout');
@@ -97,8 +98,9 @@ class SessionRunner {
         if (message) await this.handle(message);
       }
     } catch (err) {
-      // Cancelled from outside (the API's DELETE may cancel instead of signalling): record it.
-      if (isCancellation(err)) await this.record({ status: 'closed', expiresAt: null }).catch(() => undefined);
+      // Cancelled from outside (the API's DELETE may cancel instead of signalling): record it,
+      // in a scope the cancellation does not reach.
+      if (isCancellation(err)) await CancellationScope.nonCancellable(() => this.persist({ status: 'closed', expiresAt: null }));
       throw err;
     }
   }
@@ -111,7 +113,7 @@ class SessionRunner {
     ]);
     if (this.input.carried) return;
     await this.reloadConfigs(false);
-    await this.record({ status: 'active', ...this.activityTimes(), settings: this.data.settings, sessionData: this.snapshot() });
+    await this.persist({ status: 'active' });
   }
 
   private shouldContinueAsNew(): boolean {
@@ -137,22 +139,18 @@ class SessionRunner {
       d.redeliver = false;
       if (d.outbox.length) await this.deliver(d.outbox);
     }
-    if (d.recordDirty) {
-      d.recordDirty = false;
-      await this.record({ ...this.activityTimes(), settings: d.settings, sessionData: this.snapshot() });
-    }
+    if (d.recordDirty) await this.persist();
   }
 
   private async reloadConfigs(notify: boolean): Promise<void> {
     this.data.configsStale = false;
     try {
-      this.data.configs = await this.acts.local.loadConfigs({ userId: this.data.userId });
+      this.data.setConfigs(await this.acts.local.loadConfigs({ userId: this.data.userId }));
     } catch (err) {
       if (isCancellation(err)) throw err;
       log.warn('loading configs failed; keeping the cached ones', { error: String(err) });
       return;
     }
-    this.data.recordDirty = true;
     if (notify) await this.deliver([{ type: 'configs_updated', configs: this.data.configs }]);
   }
 
@@ -168,12 +166,22 @@ class SessionRunner {
     }
     d.status = status;
     await this.deliver([...unanswered, { type: 'session_closed', reason }]);
-    await this.record({ status, lastActivityAt: d.lastActivityAt, expiresAt: null, settings: d.settings, sessionData: this.snapshot() });
+    await this.persist({ status, expiresAt: null });
     return { status, reason, handledCount: d.view().handledCount };
   }
 
-  private activityTimes(): Pick<SessionRecordUpdate, 'lastActivityAt' | 'expiresAt'> {
-    return { lastActivityAt: this.data.lastActivityAt, expiresAt: this.data.lastActivityAt + this.input.idleTtlMs };
+  /** Mirror activity times and settings to the row; the config snapshot only when it changed. */
+  private async persist(extra: Pick<SessionRecordUpdate, 'status' | 'expiresAt'> = {}): Promise<void> {
+    const d = this.data;
+    const withSnapshot = d.snapshotDirty;
+    d.recordDirty = d.snapshotDirty = false;
+    await this.record({
+      lastActivityAt: d.lastActivityAt,
+      expiresAt: d.lastActivityAt + this.input.idleTtlMs,
+      settings: d.settings,
+      ...(withSnapshot ? { sessionData: this.snapshot() } : {}),
+      ...extra,
+    });
   }
 
   private snapshot(): NonNullable<SessionRecordUpdate['sessionData']> {

@@ -9,9 +9,7 @@ import type { Database } from '../../db';
 import { createTokenVerifier, mintToken } from '../../lib/auth';
 import { createLogger } from '../../lib/logger';
 import { createSecretBox, type SecretBox } from '../../lib/secret-box';
-import { createApp } from '../../api/app';
-import { createConfigService } from '../../api/configs.service';
-import { readinessChecks, noopNotifier } from '../../api/server';
+import { createApiFromContext, noopNotifier } from '../../api/server';
 import type { AppContext, ConfigChangeNotifier } from '../../runtime/context';
 import { openTestDatabase } from './database';
 
@@ -37,8 +35,7 @@ export async function startTestApi(env: Record<string, string> = {}, notifier: C
   const logger = createLogger('debug', new Writable({ write(chunk, _enc, done) { logs.push(String(chunk)); done(); } }));
   const verifier = createTokenVerifier(config, { jwtSecret });
   const ctx: AppContext = { config, secrets: { jwtSecret, encryptionKeys: [] }, logger, db, secretBox, verifier };
-  const configs = createConfigService({ db, secretBox, config, notifier, logger });
-  const app = createApp({ config, logger, verifier, configs, readiness: readinessChecks(ctx) });
+  const app = createApiFromContext(ctx, notifier);
   const server = http.createServer(app.callback());
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
