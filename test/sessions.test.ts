@@ -70,6 +70,21 @@ describe('sessions API', function () {
     await tc?.close();
   });
 
+  it('documents the sessions routes in the OpenAPI document of the API role', async function () {
+    const response = await fetch(`${api.url}/openapi.json`);
+    const doc = (await response.json()) as { paths: Record<string, Record<string, { summary?: string }>> };
+    assert.deepEqual(Object.keys(doc.paths['/api/v1/sessions'] ?? {}), ['get']);
+    assert.deepEqual(Object.keys(doc.paths['/api/v1/sessions/{id}'] ?? {}).sort(), ['delete', 'get', 'patch']);
+    for (const operation of Object.values(doc.paths['/api/v1/sessions/{id}']!)) assert.ok(operation.summary);
+  });
+
+  it('readyz checks the database and Temporal', async function () {
+    const response = await fetch(`${api.url}/readyz`);
+    const body = (await response.json()) as { data: { checks: Record<string, string> } };
+    assert.equal(response.status, 200);
+    assert.deepEqual(body.data.checks, { database: 'ok', temporal: 'ok' });
+  });
+
   it('lists only the caller\'s sessions, with status, device and times', async function () {
     const alice = await newUser();
     const bob = await newUser('bob');
