@@ -134,18 +134,23 @@ async function execute(ctx: AnswerContext, message: IncomingMessage, decision: R
   }
 }
 
-function executingConfigId(decision: RoutingDecision): number | undefined {
-  return decision.kind === 'llm_config' || decision.kind === 'function' ? decision.configId : undefined;
+/** The `executing` progress frame, for decisions that still have work to do. */
+function executingFrame(message: IncomingMessage, decision: RoutingDecision): ServerFrame | undefined {
+  switch (decision.kind) {
+    case 'llm_config':
+      return { type: 'progress', id: message.id, stage: 'executing', config_id: decision.configId };
+    case 'builtin':
+      return { type: 'progress', id: message.id, stage: 'executing' };
+    default:
+      return undefined;
+  }
 }
 
 /** Route and execute one message; progress frames travel alongside, never delaying the work. */
 export async function answer(ctx: AnswerContext, message: IncomingMessage): Promise<Answer> {
   const [routing] = await Promise.all([route(ctx, message), ctx.progress({ type: 'progress', id: message.id, stage: 'routing' })]);
-  const configId = executingConfigId(routing);
   const started = Date.now();
-  const [outcome] = await Promise.all([
-    execute(ctx, message, routing, started),
-    ctx.progress({ type: 'progress', id: message.id, stage: 'executing', ...(configId !== undefined ? { config_id: configId } : {}) }),
-  ]);
+  const executing = executingFrame(message, routing);
+  const [outcome] = await Promise.all([execute(ctx, message, routing, started), executing ? ctx.progress(executing) : undefined]);
   return { routing, ...outcome };
 }

@@ -29,6 +29,18 @@ export async function fetchAllRuns(client: Client, workflowId: string): Promise<
   return out;
 }
 
+/** The histories as text with every payload decoded (bytes as UTF-8), for searching them. */
+export function historyText(runs: readonly RecordedRun[]): string {
+  // Decode before stringifying: Buffer's own toJSON would run before any replacer.
+  const decode = (value: unknown): unknown => {
+    if (value instanceof Uint8Array) return Buffer.from(value).toString('utf8');
+    if (Array.isArray(value)) return value.map(decode);
+    if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, decode(v)]));
+    return value;
+  };
+  return JSON.stringify(decode(runs));
+}
+
 /** Replays each history; returns a description of every failure (empty when all replay cleanly). */
 export async function replayFailures(histories: Iterable<HistoryAndWorkflowId>): Promise<string[]> {
   const failures: string[] = [];

