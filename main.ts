@@ -11,7 +11,7 @@ import { closeTemporal, connectTemporal, temporalAddress } from './lib/temporal-
 import { renderBanner } from './runtime/banner';
 import { exitWith, loadConfigOrExit } from './runtime/cli';
 import type { AppContext, RunningRole } from './runtime/context';
-import { migrate, openDatabase, provideDatabase, type DatabaseServer } from './runtime/database';
+import { migrate, openDatabase, provideDatabase, stopOrphanedPostgres, type DatabaseServer } from './runtime/database';
 import { markNodeModulesInUse } from './runtime/in-use';
 import { Lifecycle } from './runtime/lifecycle';
 import { assertPortsFree, describeListenError, type PortClaim } from './runtime/ports';
@@ -108,6 +108,7 @@ async function main(): Promise<void> {
   };
   const claims = portClaims(config, roleNames);
   try {
+    if (config.embeddedDatabase) await stopOrphanedPostgres(config, logger);
     await assertPortsFree(claims);
     prepareRoles(roleNames, logger);
     const { database, temporal } = await startDependencies(config, logger, lifecycle, stopping.signal);
@@ -134,7 +135,7 @@ async function main(): Promise<void> {
       verifier: createTokenVerifier(config, secrets),
       temporal: handles,
     };
-    // Workers first and the API last in the shutdown stack: on the way down the API and the
+    // Started worker first, API last; shutdown runs last-in-first-out, so the API and the
     // gateway stop taking work before the worker stops doing it.
     const roles: RunningRole[] = [];
     for (const name of [...roleNames].reverse()) {

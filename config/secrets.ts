@@ -14,6 +14,9 @@ export interface Secrets {
 
 function readOrCreate(file: string, create: () => string): string {
   if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  // Only the secrets folder is private: DATA_DIR itself must stay enterable by the embedded
+  // PostgreSQL, which runs as another user when we are root.
+  mkdirSync(path.dirname(path.dirname(file)), { recursive: true });
   mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   const value = create();
   writeFileSync(file, value + '\n', { mode: 0o600, flag: 'wx' });

@@ -1,7 +1,8 @@
 // The database a process runs on: DATABASE_URL as given, or an embedded PostgreSQL under
 // DATA_DIR/postgres with a `switchboard` database created on first run. Migrations run under a
 // PostgreSQL advisory lock, so several API instances starting at once migrate exactly once.
-import { mkdirSync, statSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
 import pg from 'pg';
 import type { AppConfig } from '../config';
@@ -57,6 +58,43 @@ function assertReachableByPostgresUser(dir: string): void {
       );
     }
     if (current === path.dirname(current)) return;
+  }
+}
+
+function readProc(pid: number, file: string): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/${file}`, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A run killed outright (SIGKILL, a crashed terminal) cannot stop its embedded PostgreSQL, which
+ * then holds the data directory and the port. If the server in our data directory has lost the
+ * process that started it (its parent is no longer a main.ts), stop it so this run can start.
+ * A server another live run owns is left alone (the port check reports it). Linux: reads /proc.
+ */
+export async function stopOrphanedPostgres(config: Pick<AppConfig, 'dataDir'>, logger: Logger): Promise<void> {
+  const dataDir = path.join(config.dataDir, 'postgres', 'pgdata');
+  let pid: number;
+  try {
+    pid = Number(readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+  } catch {
+    return;
+  }
+  if (!Number.isInteger(pid) || pid <= 0) return;
+  const cmdline = readProc(pid, 'cmdline')?.split('\0');
+  const stat = readProc(pid, 'stat');
+  // Not running, or the pid now belongs to something else: PostgreSQL clears a stale pid file itself.
+  if (!cmdline?.includes(dataDir) || !stat) return;
+  const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  if (parent > 1 && readProc(parent, 'cmdline')?.split('\0').some((arg) => arg.endsWith('main.ts'))) return;
+  logger.warn({ pid }, 'stopping the embedded PostgreSQL a previous run left behind');
+  process.kill(pid, 'SIGINT'); // PostgreSQL's "fast" shutdown
+  for (let waited = 0; readProc(pid, 'stat') !== undefined; waited += 100) {
+    if (waited > 30_000) throw new StartupError(`the PostgreSQL left running by a previous run (pid ${pid}) does not stop; stop it and retry`);
+    await sleep(100);
   }
 }
 

@@ -220,8 +220,8 @@ describe('runtime: main.ts', function () {
       }
     });
 
-    it('with no DATABASE_URL runs an embedded PostgreSQL under DATA_DIR, keeps data and tokens across a restart, and stops it', async function () {
-      this.timeout(2 * STARTUP_TIMEOUT_MS + 60_000);
+    it('with no DATABASE_URL runs an embedded PostgreSQL under DATA_DIR, keeps data and tokens across restarts, and recovers from being killed', async function () {
+      this.timeout(3 * STARTUP_TIMEOUT_MS + 60_000);
       const dir = dataDir();
       const ports = await distinctFreePorts(['API_PORT', 'GATEWAY_PORT', 'TEMPORAL_DEV_PORT', 'TEMPORAL_UI_PORT', 'EMBEDDED_PG_PORT'] as const);
       const env = childEnv({ DATA_DIR: dir, ...ports });
@@ -246,14 +246,20 @@ describe('runtime: main.ts', function () {
 
       // Second run: same data directory, so the same database, JWT secret and Temporal state.
       const second = startMain(env);
-      try {
-        await second.waitFor(READY);
-        const listed = await getJson(`${api}/ai-configs`, token);
-        assert.equal(listed.status, 200, JSON.stringify(listed.body));
-        assert.deepEqual((listed.body.data as { config_name: string }[]).map((c) => c.config_name), ['天气查询助手']);
-      } finally {
-        assert.deepEqual(await second.stop(), { code: 0, signal: null }, second.output());
-      }
+      await second.waitFor(READY);
+      const listed = await getJson(`${api}/ai-configs`, token);
+      assert.equal(listed.status, 200, JSON.stringify(listed.body));
+      assert.deepEqual((listed.body.data as { config_name: string }[]).map((c) => c.config_name), ['天气查询助手']);
+
+      // Killed outright: the kernel takes the Temporal server along (parent-death signal); the
+      // orphaned PostgreSQL is stopped by the next start.
+      second.process.kill('SIGKILL');
+      await second.exited;
+      await eventually(() => assert.deepEqual(processesMentioning(path.join(dir, 'temporal')), []), 10_000);
+      const third = startMain(env);
+      await third.waitFor(READY);
+      assert.equal((await getJson(`http://127.0.0.1:${ports.API_PORT}/readyz`)).status, 200);
+      assert.deepEqual(await third.stop(), { code: 0, signal: null }, third.output());
       await eventually(() => assert.deepEqual(processesMentioning(dir), []), 10_000);
     });
   });
