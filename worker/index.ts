@@ -34,8 +34,10 @@ export function temporalLogger(logger: Logger): TemporalLogger {
 let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
 
 /** Bundling takes seconds; every worker (and `Worker.runReplayHistories`) in the process reuses one. */
-export function sessionWorkflowBundle(logger?: Logger): Promise<WorkflowBundleWithSourceMap> {
-  bundle ??= bundleWorkflowCode({ workflowsPath, ...(logger ? { logger: temporalLogger(logger) } : {}) }).catch((err: unknown) => {
+export function sessionWorkflowBundle(logger: Logger): Promise<WorkflowBundleWithSourceMap> {
+  // webpack's module listing is noise at start-up; its warnings and errors are not.
+  const bundlerLogger = temporalLogger(logger.child({ component: 'workflow-bundler' }, { level: 'warn' }));
+  bundle ??= bundleWorkflowCode({ workflowsPath, logger: bundlerLogger }).catch((err: unknown) => {
     bundle = undefined;
     throw err;
   });

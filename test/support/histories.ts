@@ -1,6 +1,7 @@
 // Workflow histories for replay tests: fetched through the client (every run of a session,
 // following continue-as-new), replayed against the current workflow bundle, and kept as JSON
 // fixtures under test/fixtures/histories so later code is replayed against older histories.
+import { testLogger } from './logger';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Client, HistoryAndWorkflowId } from '@temporalio/client';
@@ -44,7 +45,7 @@ export function historyText(runs: readonly RecordedRun[]): string {
 /** Replays each history; returns a description of every failure (empty when all replay cleanly). */
 export async function replayFailures(histories: Iterable<HistoryAndWorkflowId>): Promise<string[]> {
   const failures: string[] = [];
-  const results = Worker.runReplayHistories({ workflowBundle: await sessionWorkflowBundle() }, histories);
+  const results = Worker.runReplayHistories({ workflowBundle: await sessionWorkflowBundle(testLogger) }, histories);
   for await (const result of results) {
     if (result.error) failures.push(`${result.workflowId} (${result.runId}): ${result.error.message}`);
   }
