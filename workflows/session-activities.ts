@@ -1,6 +1,6 @@
 // Activity proxies of the session workflow, one per timeout/retry policy, declared where the
 // policies can be read side by side. Timeouts that tests shorten come from `SessionTuning`.
-import { proxyActivities, type RetryPolicy } from '@temporalio/workflow';
+import { proxyActivities, proxyLocalActivities, type RetryPolicy } from '@temporalio/workflow';
 import type { GatewayActivities, SessionActivities } from './activity-types';
 import type { SessionTuning } from './definitions';
 
@@ -19,8 +19,12 @@ export function sessionActivities(t: SessionTuning) {
       heartbeatTimeout: '10 seconds',
       retry: { ...llmRetry, maximumAttempts: t.llmMaxAttempts },
     }),
-    /** Database bookkeeping and built-ins: fast, idempotent, retried a little longer. */
-    local: proxyActivities<SessionActivities>({
+    /**
+     * Database bookkeeping and built-ins: fast and idempotent, so they run as local activities in
+     * the worker that holds the workflow — no server round trip and no extra workflow task per
+     * call, which is most of a message's overhead. Their results are still recorded in history.
+     */
+    local: proxyLocalActivities<SessionActivities>({
       startToCloseTimeout: '10 seconds',
       retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumAttempts: 5 },
     }),
