@@ -101,12 +101,19 @@ async function answerWithLLM(
   });
 }
 
-async function execute(ctx: AnswerContext, message: IncomingMessage, decision: RoutingDecision, started: number): Promise<Omit<Answer, 'routing'>> {
+async function execute(
+  ctx: AnswerContext,
+  message: IncomingMessage,
+  decision: RoutingDecision,
+  started: number,
+  routingMs: number,
+): Promise<Omit<Answer, 'routing'>> {
   const routed_by = decision.routedBy;
   switch (decision.kind) {
     case 'direct_answer':
+      // The router's own answer: its execution was the routing call.
       return {
-        result: frame(message, { config_id: 0, config_name: 'direct_answer', result: decision.answer, execute_time: 0, status: 'success', routed_by }),
+        result: frame(message, { config_id: 0, config_name: 'direct_answer', result: decision.answer, execute_time: routingMs, status: 'success', routed_by }),
         extraFrames: [],
       };
     case 'llm_config':
@@ -148,9 +155,13 @@ function executingFrame(message: IncomingMessage, decision: RoutingDecision): Se
 
 /** Route and execute one message; progress frames travel alongside, never delaying the work. */
 export async function answer(ctx: AnswerContext, message: IncomingMessage): Promise<Answer> {
+  const routeStarted = Date.now();
   const [routing] = await Promise.all([route(ctx, message), ctx.progress({ type: 'progress', id: message.id, stage: 'routing' })]);
   const started = Date.now();
   const executing = executingFrame(message, routing);
-  const [outcome] = await Promise.all([execute(ctx, message, routing, started), executing ? ctx.progress(executing) : undefined]);
+  const [outcome] = await Promise.all([
+    execute(ctx, message, routing, started, started - routeStarted),
+    executing ? ctx.progress(executing) : undefined,
+  ]);
   return { routing, ...outcome };
 }
