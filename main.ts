@@ -145,6 +145,14 @@ async function main(): Promise<void> {
       checkpoint();
     }
 
+    for (const role of roles) {
+      void role.failed?.then((error) => {
+        if (stopping.signal.aborted) return;
+        stopping.abort();
+        logger.fatal({ err: error, role: role.name }, 'a role stopped on its own; shutting down');
+        void shutdown(1);
+      });
+    }
     started = true;
     logger.info({ roles: roleNames, database: redactUrl(database.url) }, 'switchboard started');
     process.stdout.write(renderBanner({ config, roles, temporalUiUrl: temporal?.uiUrl, seconds: process.uptime() }) + '\n');

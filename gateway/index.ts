@@ -86,8 +86,11 @@ export async function startGateway(ctx: AppContext, options: GatewayOptions): Pr
     await nativeConnection.close();
     throw error;
   }
+  let reportFailure: (error: unknown) => void = () => undefined;
+  const failed = new Promise<unknown>((resolve) => (reportFailure = resolve));
   const workerDone = worker.run().catch((error: unknown) => {
     log.error({ err: error }, 'gateway deliver worker stopped with an error');
+    reportFailure(error);
   });
   /** A worker that already failed (or is stopping) must not be asked again: shutdown() would throw. */
   const stopWorker = (): void => {
@@ -275,6 +278,7 @@ export async function startGateway(ctx: AppContext, options: GatewayOptions): Pr
   return {
     name: 'gateway',
     urls: { websocket: wsUrl },
+    failed,
     async close() {
       if (closing) return;
       closing = true;

@@ -29,6 +29,12 @@ export interface RunningRole {
   name: string;
   urls: Record<string, string>;
   close(): Promise<void>;
+  /**
+   * Settles with the error if the role dies on its own (its Temporal worker stopped). main.ts
+   * then shuts the process down with a non-zero code, so a supervisor restarts it rather than
+   * leaving a process that looks alive but does no work.
+   */
+  failed?: Promise<unknown>;
 }
 
 /** Told by the API after any change to a user's configs; signals that user's open sessions to refresh. */

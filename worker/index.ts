@@ -68,13 +68,17 @@ export async function startWorker(ctx: WorkerContext, options: StartWorkerOption
       // In-flight LLM calls get a moment to finish on shutdown; Temporal retries the rest elsewhere.
       shutdownGraceTime: '5 seconds',
     });
+    let reportFailure: (error: unknown) => void = () => undefined;
+    const failed = new Promise<unknown>((resolve) => (reportFailure = resolve));
     const running = worker.run().catch((err: unknown) => {
       logger.error({ err }, 'worker stopped with an error');
+      reportFailure(err);
     });
     logger.info({ taskQueue, namespace: ctx.config.TEMPORAL_NAMESPACE }, 'worker started');
     return {
       name: 'worker',
       urls: {},
+      failed,
       async close() {
         if (worker.getState() === 'RUNNING') worker.shutdown();
         await running;
