@@ -3,6 +3,7 @@
 import { mkdirSync } from 'node:fs';
 import { ConfigError, loadConfig, type AppConfig } from '../config';
 import { resolveSecrets, type Secrets } from '../config/secrets';
+import { mintToken, USER_ID_PATTERN } from '../lib/auth';
 
 export class UsageError extends Error {}
 
@@ -41,4 +42,22 @@ export function runCli(main: () => Promise<void>, usage: string): void {
       exitWith((error as Error).message || String(error));
     },
   );
+}
+
+/**
+ * A development token for `user`, signed with the secret `npm start` uses (scripts/token.ts,
+ * scripts/chat.ts). Refused in JWKS mode, where tokens come from the identity provider.
+ */
+export async function mintLocalToken(user: string | undefined, expiresIn?: string): Promise<string> {
+  if (!user) throw new UsageError('--user is required');
+  if (!USER_ID_PATTERN.test(user)) throw new UsageError(`--user must match ${USER_ID_PATTERN.source} (it becomes part of workflow ids)`);
+  const { config, secrets } = loadConfigOrExit();
+  if (config.JWT_JWKS_URL || !secrets.jwtSecret) {
+    throw new Error('JWT_JWKS_URL is set: tokens come from your identity provider, so they cannot be minted here');
+  }
+  try {
+    return await mintToken(secrets.jwtSecret, user, { expiresIn, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE });
+  } catch (error) {
+    throw new UsageError(`--expires: ${(error as Error).message} (examples: 30m, 12h, 7d)`);
+  }
 }

@@ -6,8 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
-import { mintToken, USER_ID_PATTERN } from '../lib/auth';
-import { loadConfigOrExit, runCli, UsageError } from '../runtime/cli';
+import { loadConfigOrExit, mintLocalToken, runCli, UsageError } from '../runtime/cli';
 import type { PublicConfig, ServerFrame } from '../workflows/definitions';
 
 const USAGE = `usage: npm run chat -- (--user <id> | --token <jwt>) [--url ws://127.0.0.1:8081/ws] [--session <id>] [--device <id>]
@@ -68,12 +67,7 @@ function formatFrame(frame: ServerFrame, configNames: Map<number, string>): stri
 async function tokenFor(values: { user?: string; token?: string }): Promise<string> {
   if (values.token) return values.token;
   if (!values.user) throw new UsageError('--user or --token is required');
-  if (!USER_ID_PATTERN.test(values.user)) throw new UsageError(`--user must match ${USER_ID_PATTERN.source}`);
-  const { config, secrets } = loadConfigOrExit();
-  if (config.JWT_JWKS_URL || !secrets.jwtSecret) {
-    throw new UsageError('tokens come from your identity provider here (JWT_JWKS_URL); pass --token');
-  }
-  return mintToken(secrets.jwtSecret, values.user, { issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE });
+  return mintLocalToken(values.user);
 }
 
 function defaultUrl(): string {
