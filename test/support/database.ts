@@ -1,7 +1,7 @@
 // Each test run gets its own database on the given PostgreSQL (DATABASE_URL, as in CI), or on an
 // embedded PostgreSQL started for the run when no DATABASE_URL is set. It is dropped afterwards.
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -50,6 +50,8 @@ async function ensureServer(): Promise<void> {
     return;
   }
   embeddedDir = mkdtempSync(path.join(os.tmpdir(), 'switchboard-pg-'));
+  // mkdtemp makes it 0700; as root the embedded PostgreSQL runs as `postgres` and must enter it.
+  chmodSync(embeddedDir, 0o755);
   embedded = await startEmbeddedPostgres({ dir: embeddedDir, port: await freePort(), logger: testLogger, persistent: false });
   adminUrl = embedded.adminUrl;
 }
