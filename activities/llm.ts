@@ -42,7 +42,7 @@ export function createLLMActivities({ db, secretBox, config, logger }: ActivityD
       const baseURL = effectiveBaseUrl(row.llm_type ?? null, row.base_url ?? null);
       if (!baseURL) throw ApplicationFailure.nonRetryable('no base_url and no default for its llm_type', LLM_FAILURE.configUnavailable);
       await checkUrlResolved('base_url', baseURL, config.egressAllow);
-      const client = createLLMClient({ baseURL, apiKey, timeoutMs: requestTimeoutMs() });
+      const client = createLLMClient({ baseURL, apiKey, timeoutMs: requestTimeoutMs(), egressAllow: config.egressAllow });
       const reply = await withHeartbeat((signal) =>
         chat(
           client,

@@ -4,6 +4,7 @@
 // config is saved and again after DNS resolution at call time, so DNS cannot smuggle a private address.
 import { BlockList, isIP } from 'node:net';
 import { lookup } from 'node:dns/promises';
+import { lookup as lookupCallback, type LookupAddress, type LookupAllOptions, type LookupOneOptions } from 'node:dns';
 import { EgressDeniedError } from './errors';
 
 const neverAllowed = new BlockList();
@@ -85,4 +86,27 @@ export async function checkUrlResolved(field: string, text: string, allow: Block
     if (denial) throw new EgressDeniedError(field, `${host} resolves to ${denial.replace(/^address /, '')}`);
   }
   return url;
+}
+
+type LookupCallback = (error: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
+
+/**
+ * A `lookup` for the sockets of outbound calls: the policy applies to the very addresses the
+ * connection then uses, so a DNS answer that changes between the check and the connect
+ * (rebinding) cannot reach a denied address.
+ */
+export function egressLookup(field: string, allow: BlockList) {
+  return function checkedLookup(hostname: string, options: LookupOneOptions | LookupAllOptions, callback: LookupCallback): void {
+    lookupCallback(hostname, { ...options, all: true }, (error, addresses) => {
+      if (error) return callback(error, []);
+      for (const { address } of addresses) {
+        const denial = addressDenial(address, allow);
+        if (denial) return callback(new EgressDeniedError(field, `${hostname} resolves to ${denial.replace(/^address /, '')}`), []);
+      }
+      if ((options as LookupAllOptions).all) return callback(null, addresses);
+      const first = addresses[0];
+      if (!first) return callback(Object.assign(new Error(`${hostname} has no address`), { code: 'ENOTFOUND' }), []);
+      callback(null, first.address, first.family);
+    });
+  };
 }

@@ -37,8 +37,17 @@ function retryAfterMs(headers: Headers | undefined): number | undefined {
  * @param what   who failed, for the message ("provider of config 3", "router LLM")
  * @param secrets values to scrub verbatim (the decrypted key) on top of the key-like patterns
  */
+/** Our own refusal anywhere in the cause chain (the connect-time egress lookup fails inside fetch). */
+function ownRefusal(err: unknown): AppError | undefined {
+  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e instanceof AppError) return e;
+  }
+  return undefined;
+}
+
 export function toActivityFailure(err: unknown, what: string, secrets: ReadonlyArray<string | null | undefined>): ApplicationFailure {
   if (err instanceof ApplicationFailure) return err;
+  err = ownRefusal(err) ?? err;
   const scrub = (text: string) => scrubSecrets(text, secrets).slice(0, MAX_MESSAGE);
   const make = (type: string, message: string, nonRetryable: boolean, nextRetryDelay?: number) =>
     ApplicationFailure.create({ type, message: scrub(`${what}: ${message}`), nonRetryable, nextRetryDelay });

@@ -3,6 +3,7 @@
 // replaced). Covers what the workflow tests see only indirectly: the error classification, the
 // scrubbing, the call-time egress check, the public config view.
 import assert from 'node:assert/strict';
+import os from 'node:os';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
@@ -10,7 +11,8 @@ import { createActivities } from '../activities';
 import { buildBlockList } from '../config';
 import { toPublicConfig } from '../db/public-config';
 import { createSecretBox, maskApiKey } from '../lib/secret-box';
-import { LLM_FAILURE } from '../llm/errors';
+import { createLLMClient } from '../llm/client';
+import { LLM_FAILURE, toActivityFailure } from '../llm/errors';
 import { scrubSecrets } from '../llm/scrub';
 import type { SessionActivities } from '../workflows/activity-types';
 import type { PublicConfig, SessionSettings } from '../workflows/definitions';
@@ -156,6 +158,28 @@ describe('activities', function () {
       const metadataAllowed = await failureOf(run(acts.executeLLMConfig, [{ userId, configId: metadata.row.id, question: 'x', role: null, history: [] }]));
       assert.equal(metadataAllowed.type, LLM_FAILURE.egressDenied, 'metadata addresses are refused even with EGRESS_ALLOW');
       assert.equal(llm.hits(model), 0);
+    });
+
+    it('applies the egress policy to the address the connection uses, not only to a check before it', async () => {
+      // A name that resolves to loopback, asked for directly through the client: no pre-check runs,
+      // so only the connect-time lookup can refuse it (what a DNS rebinding would meet).
+      const model = uniqueId('pinned');
+      const baseURL = llm.baseUrl.replace('127.0.0.1', os.hostname());
+      const request = (allow: string[]) =>
+        createLLMClient({ baseURL, apiKey: 'sk-pinned-0123456789abcdef', timeoutMs: 5000, egressAllow: buildBlockList(allow) }).chat.completions.create({
+          model,
+          messages: [{ role: 'user', content: 'hi' }],
+        });
+      const refused = await request([]).then(
+        () => assert.fail('the request went out'),
+        (err: unknown) => toActivityFailure(err, 'test', []),
+      );
+      assert.equal(refused.type, LLM_FAILURE.egressDenied);
+      assert.equal(refused.nonRetryable, true);
+      assert.equal(llm.hits(model), 0);
+      const allowed = await request(['127.0.0.0/8']);
+      assert.equal(allowed.choices[0]?.message.content, `[${model}] hi`);
+      assert.equal(llm.hits(model), 1);
     });
 
     it('classifies provider errors: 429/5xx/timeouts/connection errors retry, 4xx do not', async () => {
