@@ -61,6 +61,3 @@ export function createApp(deps: ApiDeps): Koa {
   });
   return app;
 }
-
-/** Exposed for tests: the routers' layers, to compare with the OpenAPI document. */
-export type { RouteDocs };
