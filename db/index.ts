@@ -1,4 +1,5 @@
 // Database access: one Sequelize instance per process, models bound to it, umzug migrations.
+import pg from 'pg';
 import { Sequelize } from 'sequelize';
 import { Umzug, SequelizeStorage } from 'umzug';
 import type { Logger } from '../lib/logger';
@@ -44,4 +45,15 @@ export function createMigrator(sequelize: Sequelize, logger?: Logger): Umzug<Ret
 
 export async function migrateUp(sequelize: Sequelize, logger?: Logger): Promise<void> {
   await createMigrator(sequelize, logger).up();
+}
+
+/** A short-lived plain connection for maintenance work (CREATE DATABASE, catalogue queries). */
+export async function withPgClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
 }

@@ -4,9 +4,8 @@
 import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
-import pg from 'pg';
 import type { AppConfig } from '../config';
-import { createDatabase, migrateUp, type Database } from '../db';
+import { createDatabase, migrateUp, withPgClient, type Database } from '../db';
 import type { Logger } from '../lib/logger';
 import { redactUrl, StartupError } from './startup-error';
 
@@ -98,18 +97,8 @@ export async function stopOrphanedPostgres(config: Pick<AppConfig, 'dataDir'>, l
   }
 }
 
-async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
-}
-
 async function ensureDatabaseExists(adminUrl: string, name: string): Promise<void> {
-  await withClient(adminUrl, async (client) => {
+  await withPgClient(adminUrl, async (client) => {
     const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
     if (found.rowCount) return;
     try {
@@ -160,7 +149,7 @@ export async function openDatabase(url: string, logger: Logger): Promise<Databas
 
 /** Holds the migration lock on a connection of its own while `fn` runs. */
 export async function withMigrationLock<T>(url: string, fn: () => Promise<T>): Promise<T> {
-  return withClient(url, async (client) => {
+  return withPgClient(url, async (client) => {
     await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
     try {
       return await fn();

@@ -4,25 +4,18 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { ConfigError, loadConfig, parseDuration } from '../config';
 import { resolveSecrets } from '../config/secrets';
-import { createDatabase, createMigrator } from '../db';
+import { createDatabase, createMigrator, withPgClient } from '../db';
 import { addressDenial, checkUrlResolved, checkUrlStatic } from '../lib/egress';
 import { createSecretBox, maskApiKey } from '../lib/secret-box';
 import { createScratchDatabase } from './support/database';
 
 async function tables(url: string): Promise<string[]> {
-  const client = new pg.Client(url);
-  await client.connect();
-  try {
-    const result = await client.query<{ table_name: string }>(
-      "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name",
-    );
-    return result.rows.map((r) => r.table_name);
-  } finally {
-    await client.end();
-  }
+  const result = await withPgClient(url, (client) =>
+    client.query<{ table_name: string }>("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name"),
+  );
+  return result.rows.map((r) => r.table_name);
 }
 
 describe('foundation', () => {

@@ -4,9 +4,9 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
+import type pg from 'pg';
 import { startEmbeddedPostgres, type EmbeddedDatabaseServer } from '../../db/embedded';
-import { createDatabase, migrateUp, type Database } from '../../db';
+import { createDatabase, migrateUp, withPgClient, type Database } from '../../db';
 import { testLogger } from './logger';
 import { freePort } from './net';
 
@@ -22,14 +22,8 @@ function withDatabase(url: string, database: string): string {
   return parsed.toString();
 }
 
-async function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client(adminUrl);
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
+function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  return withPgClient(adminUrl!, fn);
 }
 
 /** Create an empty database and return its URL (used by migration tests that need a blank slate). */
