@@ -1,17 +1,15 @@
-// A real API server on an ephemeral port, on the run's test database, with its own JWT secret
-// and encryption key. `logs` collects every log line the API wrote, for secret-leak checks.
+// A real API server on an ephemeral port, built on the shared test context (the run's database,
+// its own JWT secret and encryption key), without Temporal. `logs` collects every log line the API wrote, for secret-leak checks.
 import http from 'node:http';
-import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
-import { loadConfig, type AppConfig } from '../../config';
+import type { AppConfig } from '../../config';
 import type { Database } from '../../db';
-import { createTokenVerifier, mintToken } from '../../lib/auth';
 import { createLogger } from '../../lib/logger';
-import { createSecretBox, type SecretBox } from '../../lib/secret-box';
+import type { SecretBox } from '../../lib/secret-box';
 import { createApiFromContext, noopNotifier } from '../../api/server';
-import type { AppContext, ConfigChangeNotifier } from '../../runtime/context';
-import { openTestDatabase } from './database';
+import type { ConfigChangeNotifier } from '../../runtime/context';
+import { createTestContext } from './context';
 
 export interface TestApi {
   url: string;
@@ -27,19 +25,16 @@ export interface TestApi {
 }
 
 export async function startTestApi(env: Record<string, string> = {}, notifier: ConfigChangeNotifier = noopNotifier): Promise<TestApi> {
-  const jwtSecret = randomBytes(32).toString('base64url');
-  const config = loadConfig({ NODE_ENV: 'test', EGRESS_ALLOW: '127.0.0.0/8', JWT_SECRET: jwtSecret, ...env });
-  const db = await openTestDatabase();
-  const secretBox = createSecretBox([randomBytes(32)]);
   const logs: string[] = [];
   const logger = createLogger('debug', new Writable({ write(chunk, _enc, done) { logs.push(String(chunk)); done(); } }));
-  const verifier = createTokenVerifier(config, { jwtSecret });
-  const ctx: AppContext = { config, secrets: { jwtSecret, encryptionKeys: [] }, logger, db, secretBox, verifier };
-  const app = createApiFromContext(ctx, notifier);
+  const tc = await createTestContext({ temporal: false, logger, env: { EGRESS_ALLOW: '127.0.0.0/8', ...env } });
+  const { config, db, secretBox } = tc.ctx;
+  const jwtSecret = tc.ctx.secrets.jwtSecret!;
+  const app = createApiFromContext(tc.ctx, notifier);
   const server = http.createServer(app.callback());
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const token = (userId: string) => mintToken(jwtSecret, userId);
+  const token = (userId: string) => tc.token(userId);
   return {
     url,
     db,
@@ -70,7 +65,7 @@ export async function startTestApi(env: Record<string, string> = {}, notifier: C
         server.close(() => resolve());
         server.closeAllConnections();
       });
-      await db.close();
+      await tc.close();
     },
   };
 }

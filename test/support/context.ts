@@ -10,6 +10,7 @@ import { toPublicConfig } from '../../db/public-config';
 import type { PublicConfig } from '../../workflows/definitions';
 import type { AppContext } from '../../runtime/context';
 import { runDatabaseUrlOnce, openTestDatabase } from './database';
+import type { Logger } from '../../lib/logger';
 import { testLogger } from './logger';
 import { testTemporal } from './temporal';
 
@@ -26,7 +27,7 @@ export function uniqueId(prefix: string): string {
 }
 
 export async function createTestContext(
-  options: { env?: Record<string, string>; temporal?: boolean } = {},
+  options: { env?: Record<string, string>; temporal?: boolean; logger?: Logger } = {},
 ): Promise<TestContext> {
   const jwtSecret = randomBytes(32).toString('base64url');
   const encryptionKey = randomBytes(32);
@@ -46,7 +47,7 @@ export async function createTestContext(
   const ctx: AppContext = {
     config,
     secrets,
-    logger: testLogger,
+    logger: options.logger ?? testLogger,
     db,
     secretBox: createSecretBox(secrets.encryptionKeys),
     verifier: createTokenVerifier(config, secrets),
