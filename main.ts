@@ -10,7 +10,7 @@ import { createSecretBox } from './lib/secret-box';
 import { closeTemporal, connectTemporal, temporalAddress } from './lib/temporal-connection';
 import { renderBanner } from './runtime/banner';
 import { exitWith, loadConfigOrExit } from './runtime/cli';
-import type { AppContext, RunningRole } from './runtime/context';
+import type { AppContext, RunningRole } from './app/context';
 import { migrate, openDatabase, provideDatabase, stopOrphanedPostgres, type DatabaseServer } from './runtime/database';
 import { markNodeModulesInUse } from './runtime/in-use';
 import { Lifecycle } from './runtime/lifecycle';

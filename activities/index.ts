@@ -1,7 +1,7 @@
 // The worker's activities, built from their dependencies (no module-level state), as plain async
 // functions. The workflow only knows their types (workflows/activity-types.ts).
-import type { SessionActivities } from '../workflows/activity-types';
-import { loadPublicConfigs } from './configs';
+import type { SessionActivities } from '../contract';
+import { loadPublicConfigs } from '../db/public-config';
 import type { ActivityDeps } from './deps';
 import { createLLMActivities } from './llm';
 import { updateSessionRecord } from './session-record';

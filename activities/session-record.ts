@@ -2,7 +2,7 @@
 // settings and a snapshot of the cached configs. The workflow is the source of truth; the row is
 // created here if the gateway has not created it yet.
 import type { Database } from '../db';
-import type { SessionRecordUpdate } from '../workflows/activity-types';
+import type { SessionRecordUpdate } from '../contract';
 
 export async function updateSessionRecord(db: Database, input: SessionRecordUpdate): Promise<void> {
   const { UserSessionConfig } = db.models;

@@ -1,7 +1,7 @@
 // The built-in standard functions. They answer in text; what they change in the session (its
 // end, its role, a play_music frame) is returned as an effect for the workflow to apply.
 import { ApplicationFailure } from '@temporalio/common';
-import type { StandardFunctionInput, StandardFunctionOutput } from '../workflows/activity-types';
+import type { StandardFunctionInput, StandardFunctionOutput } from '../contract';
 
 const MAX_ARGUMENT = 500;
 

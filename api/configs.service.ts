@@ -7,10 +7,10 @@ import { toPublicConfig } from '../db/public-config';
 import { ConflictError, NotFoundError, ValidationError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import { maskApiKey, type SecretBox } from '../lib/secret-box';
-import type { ConfigChangeNotifier } from '../runtime/context';
-import type { PublicConfig } from '../workflows/definitions';
+import type { ConfigChangeNotifier } from '../app/context';
+import type { PublicConfig } from '../contract';
 import { createConfigSchemas, normaliseConfigBody, parseConfig, type ConfigInput } from './configs.schemas';
-import { parseOrThrow } from './validate';
+import { parseOrThrow } from '../lib/validate';
 
 export interface ConfigServiceDeps {
   db: Database;

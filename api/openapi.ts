@@ -2,7 +2,7 @@
 // zod schemas recorded by `route()` (so the document and the validation cannot drift apart).
 import type Router from '@koa/router';
 import { z } from 'zod';
-import type { PublicConfig } from '../workflows/definitions';
+import type { PublicConfig } from '../contract';
 import type { RouteDocs } from './route-docs';
 
 export const publicConfigSchema = z

@@ -1,7 +1,7 @@
 // The api role: the Koa app on API_PORT, wired from the application context.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { AppContext, ConfigChangeNotifier, RunningRole } from '../runtime/context';
+import type { AppContext, ConfigChangeNotifier, RunningRole } from '../app/context';
 import { createApp } from './app';
 import { createConfigService } from './configs.service';
 import type { ReadinessCheck } from './health.routes';

@@ -11,7 +11,7 @@ import OpenAI from 'openai';
 import { startApi } from '../api/server';
 import { startGateway } from '../gateway';
 import { startWorker } from '../worker';
-import type { RunningRole } from '../runtime/context';
+import type { RunningRole } from '../app/context';
 import { createTestContext, insertLLMConfig, uniqueId, type TestContext } from '../test/support/context';
 import { dropRunDatabase } from '../test/support/database';
 import { startFakeLLM, type FakeLLM } from '../test/support/fake-llm';

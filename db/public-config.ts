@@ -1,7 +1,8 @@
 // The one mapping from a stored config row to what leaves the server (REST responses, the
 // session workflow's cache, WebSocket frames): the encrypted key never, only whether one is set
 // and its masked hint.
-import type { PublicConfig } from '../workflows/definitions';
+import type { PublicConfig } from '../contract';
+import type { Database } from './index';
 import type { UserAIConfig } from './models';
 
 export function toPublicConfig(row: UserAIConfig): PublicConfig {
@@ -27,4 +28,17 @@ export function toPublicConfig(row: UserAIConfig): PublicConfig {
     created_at: new Date(row.created_at).toISOString(),
     updated_at: new Date(row.updated_at).toISOString(),
   };
+}
+
+/** All of the user's configs, as the REST API lists them; the workflow filters what it offers. */
+export async function loadPublicConfigs(db: Database, input: { userId: string }): Promise<PublicConfig[]> {
+  const rows = await db.models.UserAIConfig.findAll({
+    where: { user_id: input.userId },
+    order: [
+      ['priority', 'DESC'],
+      ['created_at', 'DESC'],
+      ['id', 'DESC'],
+    ],
+  });
+  return rows.map(toPublicConfig);
 }

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import type { WorkflowHandle } from '@temporalio/client';
 import WebSocket, { type RawData } from 'ws';
 import type { Logger } from '../lib/logger';
-import type { TemporalHandles } from '../runtime/context';
+import type { TemporalHandles } from '../app/context';
 import { isWorkflowGone, withTemporalDeadline } from '../sessions/session-store';
 import {
   ackSignal,
@@ -13,7 +13,7 @@ import {
   messageSignal,
   updateSessionConfigSignal,
   type ServerFrame,
-} from '../workflows/definitions';
+} from '../contract';
 import type { SessionSettingsUpdate } from '../sessions/session.schemas';
 import { errorFrame, FrameErrorCode, parseClientFrame, type ClientFrame, type ErrorFrame } from './protocol';
 import { createRateWindow, type RateWindow } from './rate-window';

@@ -8,10 +8,10 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Worker } from '@temporalio/worker';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { loadPublicConfigs } from '../activities/configs';
+import { loadPublicConfigs } from '../db/public-config';
 import { AppError, ServiceUnavailableError } from '../lib/errors';
 import { connectWorkerTemporal } from '../lib/temporal-connection';
-import type { AppContext, RunningRole } from '../runtime/context';
+import type { AppContext, RunningRole } from '../app/context';
 import {
   findUserSession,
   isUsersLlmConfig,
@@ -31,7 +31,7 @@ import {
   stateQuery,
   type PublicConfig,
   type ServerFrame,
-} from '../workflows/definitions';
+} from '../contract';
 import { ClientConnection, CloseCode, type ConnectionLimits } from './connection';
 import { createGatewayActivities } from './deliver';
 import {

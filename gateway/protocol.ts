@@ -2,7 +2,7 @@
 // `error` frame that names the problem. Nothing here touches the socket or Temporal.
 import { z } from 'zod';
 import { hasSetting, hasSettingMessage, sessionSettingsShape } from '../sessions/session.schemas';
-import type { ServerFrame } from '../workflows/definitions';
+import type { ServerFrame } from '../contract';
 
 /** Client message ids make messages idempotent; they travel in signals and workflow history. */
 export const MESSAGE_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;

@@ -5,7 +5,6 @@ import { readFileSync } from 'node:fs';
 import { Client, Connection, type TLSConfig } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import type { AppConfig } from '../config';
-import type { TemporalHandles } from '../runtime/context';
 
 type TemporalConfig = Pick<
   AppConfig,
@@ -18,6 +17,12 @@ type TemporalConfig = Pick<
   | 'TEMPORAL_TLS_CA_PATH'
   | 'TEMPORAL_API_KEY'
 >;
+
+/** The client side of Temporal that the API and the gateway use. */
+export interface TemporalHandles {
+  connection: Connection;
+  client: Client;
+}
 
 export interface TemporalConnectionOptions {
   address: string;

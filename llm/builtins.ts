@@ -1,6 +1,6 @@
 // The built-in standard functions as the router sees them: one description and JSON Schema each.
 // Their implementations are in activities/standard-functions.ts.
-import type { BuiltinFunctionName } from '../workflows/definitions';
+import type { BuiltinFunctionName } from '../contract';
 
 export interface ToolSpec {
   description: string;

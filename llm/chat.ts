@@ -1,7 +1,7 @@
 // Executing an LLM config: one chat completion with the config's model, sampling settings and
 // system prompt, the session's role and recent turns as context.
 import type OpenAI from 'openai';
-import type { ChatTurn } from '../workflows/activity-types';
+import type { ChatTurn } from '../contract';
 
 export interface ChatRequest {
   model: string;

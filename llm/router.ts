@@ -6,9 +6,9 @@
 // issue that brings MCP and webhook execution, and offering a tool that can only fail would
 // turn answerable questions into failures.
 import type OpenAI from 'openai';
-import { BUILTIN_FUNCTIONS, type BuiltinFunctionName, type RoutingDecision } from '../workflows/definitions';
-import type { RouteInput } from '../workflows/activity-types';
-import { activeLLMConfigs, enabledBuiltins, fallbackDecision, llmConfigToolName, parseLLMConfigToolName, type RoutableConfig } from '../workflows/routing';
+import { BUILTIN_FUNCTIONS, type BuiltinFunctionName, type RoutingDecision } from '../contract';
+import type { RouteInput } from '../contract';
+import { activeLLMConfigs, enabledBuiltins, fallbackDecision, llmConfigToolName, parseLLMConfigToolName, type RoutableConfig } from '../contract';
 import { BUILTIN_TOOL_SPECS } from './builtins';
 
 export const ROUTER_SYSTEM_PROMPT = [

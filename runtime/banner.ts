@@ -1,6 +1,6 @@
 // The lines a newcomer reads after `npm start`: where everything is and what to try first.
 import type { AppConfig } from '../config';
-import type { RunningRole } from './context';
+import type { RunningRole } from '../app/context';
 
 /** Role URLs not worth a line of their own (`base` is the root the others are under). */
 const HIDDEN = new Set(['base']);

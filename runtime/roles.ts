@@ -2,7 +2,7 @@
 // imported only when asked for, so an API-only process never loads the worker's native code
 // (the .js suffix is how TypeScript's nodenext resolution spells an import() of a .ts file).
 import type { Logger } from '../lib/logger';
-import type { AppContext, RunningRole } from './context';
+import type { AppContext, RunningRole } from '../app/context';
 
 export const ROLE_NAMES = ['api', 'gateway', 'worker'] as const;
 export type RoleName = (typeof ROLE_NAMES)[number];

@@ -10,7 +10,7 @@ import { Connection } from '@temporalio/client';
 import type { AppConfig } from '../config';
 import type { Logger } from '../lib/logger';
 import { findTemporalCli } from '../lib/temporal-cli';
-import { sessionSearchAttributes } from '../workflows/definitions';
+import { sessionSearchAttributes } from '../contract';
 import { assertPortsFree } from './ports';
 import { StartupError } from './startup-error';
 

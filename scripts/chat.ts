@@ -7,7 +7,7 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
 import { loadConfigOrExit, mintLocalToken, runCli, UsageError } from '../runtime/cli';
-import type { PublicConfig, ServerFrame } from '../workflows/definitions';
+import type { PublicConfig, ServerFrame } from '../contract';
 
 const USAGE = `usage: npm run chat -- (--user <id> | --token <jwt>) [--url ws://127.0.0.1:8081/ws] [--session <id>] [--device <id>]
   lines you type are questions; /quit leaves (resume later with --session), /end closes the session, /ping, /help`;

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
 import type { Database, UserSessionConfig } from '../db';
 import { ServiceUnavailableError } from '../lib/errors';
-import type { AppContext, TemporalHandles } from '../runtime/context';
+import type { AppContext, TemporalHandles } from '../app/context';
 import {
   attachSignal,
   deviceIdSearchAttribute,
@@ -14,7 +14,7 @@ import {
   userIdSearchAttribute,
   type AttachInfo,
   type SessionWorkflowInput,
-} from '../workflows/definitions';
+} from '../contract';
 
 /** Session ids are ours (random, URL-safe); this also bounds what a client may send to resume. */
 export const SESSION_ID_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;

@@ -3,7 +3,7 @@
 // another user's session answers 404 exactly like a missing one.
 import { ConflictError, NotFoundError, ServiceUnavailableError, ValidationError } from '../lib/errors';
 import type { UserSessionConfig, SessionStatus } from '../db';
-import type { AppContext, ConfigChangeNotifier, TemporalHandles } from '../runtime/context';
+import type { AppContext, ConfigChangeNotifier, TemporalHandles } from '../app/context';
 import {
   closeSignal,
   refreshConfigsSignal,
@@ -13,8 +13,8 @@ import {
   type PublicConfig,
   type SessionSettings,
   type TranscriptEntry,
-} from '../workflows/definitions';
-import { parseOrThrow } from '../api/validate';
+} from '../contract';
+import { parseOrThrow } from '../lib/validate';
 import { sessionSettingsUpdateSchema } from './session.schemas';
 import {
   findUserSession,

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { envSchema, loadConfig } from '../config';
 import { projectRoot } from '../lib/temporal-cli';
 import { ROLE_NAMES } from '../runtime/roles';
-import { sessionSearchAttributes } from '../workflows/definitions';
+import { sessionSearchAttributes } from '../contract';
 import { parseMiniYaml } from './support/mini-yaml';
 
 interface Service {

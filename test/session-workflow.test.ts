@@ -19,8 +19,8 @@ import {
   deviceIdSearchAttribute,
   type ResultFrame,
   type ServerFrame,
-} from '../workflows/definitions';
-import { llmConfigToolName } from '../workflows/routing';
+} from '../contract';
+import { llmConfigToolName } from '../contract';
 import { uniqueId } from './support/context';
 import { fetchAllRuns, HISTORY_FIXTURES_DIR, historyText, replayFailures, writeHistoryFixtures, type RecordedRun } from './support/histories';
 import { eventually, randomKey, ROUTER_MODEL, startSessionHarness, type SessionHarness } from './support/session-harness';

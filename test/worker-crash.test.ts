@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { closeSignal, transcriptQuery } from '../workflows/definitions';
+import { closeSignal, transcriptQuery } from '../contract';
 import { runDatabaseUrlOnce } from './support/database';
 import { uniqueId } from './support/context';
 import { startSessionHarness, type SessionHarness } from './support/session-harness';

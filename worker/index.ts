@@ -5,7 +5,7 @@ import type { LogLevel, LogMetadata, Logger as TemporalLogger } from '@temporali
 import { createActivities } from '../activities';
 import type { Logger } from '../lib/logger';
 import { connectWorkerTemporal } from '../lib/temporal-connection';
-import type { AppContext, RunningRole } from '../runtime/context';
+import type { AppContext, RunningRole } from '../app/context';
 
 /** The directory Temporal bundles: workflows/index.ts and what it imports. */
 export const workflowsPath = require.resolve('../workflows');

@@ -2,9 +2,9 @@
 // or the router's own answer) and shape the result frame. Deterministic: all I/O is activities.
 import { ActivityFailure, ApplicationFailure, TimeoutFailure, isCancellation } from '@temporalio/workflow';
 import { TimeoutType } from '@temporalio/common';
-import type { StandardFunctionEffect } from './activity-types';
-import type { IncomingMessage, PublicConfig, ResultFrame, RoutingDecision, ServerFrame, SessionTuning } from './definitions';
-import { activeLLMConfigs, fallbackDecision, llmAnswerOrder, routableView } from './routing';
+import type { StandardFunctionEffect } from '../contract';
+import type { IncomingMessage, PublicConfig, ResultFrame, RoutingDecision, ServerFrame, SessionTuning } from '../contract';
+import { activeLLMConfigs, fallbackDecision, llmAnswerOrder, routableView } from '../contract';
 import type { SessionProxies } from './session-activities';
 import type { SessionData } from './session-state';
 

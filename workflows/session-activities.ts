@@ -1,8 +1,8 @@
 // Activity proxies of the session workflow, one per timeout/retry policy, declared where the
 // policies can be read side by side. Timeouts that tests shorten come from `SessionTuning`.
 import { proxyActivities, proxyLocalActivities, type RetryPolicy } from '@temporalio/workflow';
-import type { GatewayActivities, SessionActivities } from './activity-types';
-import type { SessionTuning } from './definitions';
+import type { GatewayActivities, SessionActivities } from '../contract';
+import type { SessionTuning } from '../contract';
 
 export function sessionActivities(t: SessionTuning) {
   const llmRetry: RetryPolicy = { initialInterval: t.retryInitialInterval, backoffCoefficient: 2, maximumInterval: '30 seconds' };

@@ -12,8 +12,8 @@ import type {
   SessionStatus,
   SessionWorkflowInput,
   TranscriptEntry,
-} from './definitions';
-import type { ChatTurn } from './activity-types';
+} from '../contract';
+import type { ChatTurn } from '../contract';
 
 /** Message ids remembered for de-duplication (carried over continue-as-new). */
 export const MAX_HANDLED_IDS = 1000;

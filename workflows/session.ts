@@ -30,8 +30,8 @@ import {
   type SessionStatus,
   type SessionTuning,
   type SessionWorkflowInput,
-} from './definitions';
-import type { SessionRecordUpdate } from './activity-types';
+} from '../contract';
+import type { SessionRecordUpdate } from '../contract';
 import { answer, type AnswerContext } from './answer';
 import { gatewayActivities, sessionActivities, type SessionProxies } from './session-activities';
 import { SessionData } from './session-state';

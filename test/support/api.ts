@@ -8,7 +8,7 @@ import type { Database } from '../../db';
 import { createLogger } from '../../lib/logger';
 import type { SecretBox } from '../../lib/secret-box';
 import { createApiFromContext, noopNotifier } from '../../api/server';
-import type { ConfigChangeNotifier } from '../../runtime/context';
+import type { ConfigChangeNotifier } from '../../app/context';
 import { createTestContext } from './context';
 
 export interface TestApi {

@@ -8,7 +8,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { UserAIConfig } from '../../db';
 import { toPublicConfig } from '../../db/public-config';
 import { maskApiKey } from '../../lib/secret-box';
-import type { AppContext, RunningRole } from '../../runtime/context';
+import type { AppContext, RunningRole } from '../../app/context';
 import { startWorker } from '../../worker';
 import {
   attachSignal,
@@ -20,7 +20,7 @@ import {
   type ResultFrame,
   type ServerFrame,
   type SessionTuning,
-} from '../../workflows/definitions';
+} from '../../contract';
 import { sessionWorkflow } from '../../workflows';
 import { createTestContext, uniqueId, type TestContext } from './context';
 import { startFakeLLM, type FakeLLM } from './fake-llm';

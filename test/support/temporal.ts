@@ -5,7 +5,7 @@ import { Runtime } from '@temporalio/worker';
 import { temporalLogger } from '../../worker';
 import { testLogger } from './logger';
 import { findTemporalCli } from '../../lib/temporal-cli';
-import { sessionSearchAttributes } from '../../workflows/definitions';
+import { sessionSearchAttributes } from '../../contract';
 
 let env: Promise<TestWorkflowEnvironment> | undefined;
 

@@ -1,7 +1,7 @@
 // A real WebSocket client for gateway tests: connects (or reports the HTTP refusal), records
 // every frame, and waits for the next frame matching a predicate.
 import WebSocket from 'ws';
-import type { ServerFrame } from '../../workflows/definitions';
+import type { ServerFrame } from '../../contract';
 
 export interface ConnectOptions {
   token?: string;

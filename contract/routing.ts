@@ -1,6 +1,6 @@
 // Pure routing rules shared by the workflow (deterministic) and the route activity: which configs
 // may be offered, in which order LLM configs stand in for each other, and the fallback decision.
-import type { BuiltinFunctionName, PublicConfig, RoutingDecision, SessionSettings } from './definitions';
+import type { BuiltinFunctionName, PublicConfig, RoutingDecision, SessionSettings } from './session';
 
 /** What routing needs to know of a config; the route activity gets only this (history stays small). */
 export type RoutableConfig = Pick<PublicConfig, 'id' | 'config_name' | 'config_type' | 'description' | 'model_name' | 'is_active' | 'priority'>;

@@ -1,6 +1,6 @@
 // zod parsing that turns issues into field-level errors (`parameters.max_tokens`, `type`).
 import type { z } from 'zod';
-import { ValidationError, type FieldError } from '../lib/errors';
+import { ValidationError, type FieldError } from './errors';
 
 export function fieldErrors(error: z.ZodError, prefix = ''): FieldError[] {
   return error.issues.map((issue) => {

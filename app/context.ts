@@ -1,6 +1,5 @@
 // What every role (api, gateway, worker) is built from. main.ts assembles it once per process;
 // tests assemble it from the test database and Temporal server.
-import type { Client, Connection } from '@temporalio/client';
 import type { AppConfig } from '../config';
 import type { Secrets } from '../config/secrets';
 import type { Database } from '../db';
@@ -8,10 +7,9 @@ import type { TokenVerifier } from '../lib/auth';
 import type { Logger } from '../lib/logger';
 import type { SecretBox } from '../lib/secret-box';
 
-export interface TemporalHandles {
-  connection: Connection;
-  client: Client;
-}
+import type { TemporalHandles } from '../lib/temporal-connection';
+
+export type { TemporalHandles } from '../lib/temporal-connection';
 
 export interface AppContext {
   config: Readonly<AppConfig>;

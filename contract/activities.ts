@@ -10,7 +10,7 @@ import type {
   RoutingDecision,
   SessionSettings,
   SessionStatus,
-} from './definitions';
+} from './session';
 import type { RoutableConfig } from './routing';
 
 export interface LoadConfigsInput {
