@@ -5,6 +5,7 @@ import { Runtime } from '@temporalio/worker';
 import { temporalLogger } from '../../worker';
 import { testLogger } from './logger';
 import { findTemporalCli } from '../../lib/temporal-cli';
+import { DEV_SERVER_TUNING_ARGS } from '../../runtime/temporal-dev-server';
 import { sessionSearchAttributes } from '../../contract';
 
 let env: Promise<TestWorkflowEnvironment> | undefined;
@@ -22,7 +23,7 @@ export function testTemporal(): Promise<TestWorkflowEnvironment> {
         searchAttributes: sessionSearchAttributes,
         ip: '127.0.0.1',
         ui: false,
-        extraArgs: ['--log-level', 'error'],
+        extraArgs: ['--log-level', 'error', ...DEV_SERVER_TUNING_ARGS],
       },
     });
   }
