@@ -1,8 +1,9 @@
 // The worker's activities, built from their dependencies (no module-level state), as plain async
-// functions. The workflow only knows their types (workflows/activity-types.ts).
-import type { SessionActivities } from '../contract';
+// functions. The workflow only knows their types (contract/activities.ts).
+import { toCachedConfig, type SessionActivities } from '../contract';
 import { loadPublicConfigs } from '../db/public-config';
 import type { ActivityDeps } from './deps';
+import { createAnswerActivity } from './answer';
 import { createLLMActivities } from './llm';
 import { updateSessionRecord } from './session-record';
 import { executeStandardFunction } from './standard-functions';
@@ -10,9 +11,12 @@ import { executeStandardFunction } from './standard-functions';
 export type { ActivityDeps } from './deps';
 
 export function createActivities(deps: ActivityDeps): SessionActivities {
+  const llm = createLLMActivities(deps);
   return {
-    loadConfigs: (input) => loadPublicConfigs(deps.db, input),
-    ...createLLMActivities(deps),
+    loadConfigs: async (input) => (await loadPublicConfigs(deps.db, input)).map(toCachedConfig),
+    ...createAnswerActivity(deps, llm),
+    route: llm.route,
+    executeLLMConfig: llm.executeLLMConfig,
     executeStandardFunction,
     updateSessionRecord: (input) => updateSessionRecord(deps.db, input),
   };

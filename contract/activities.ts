@@ -3,7 +3,9 @@
 // reaches the workflow bundle. `createActivities` (activities/) implements `SessionActivities`;
 // the gateway implements `GatewayActivities` on its own task queue.
 import type {
+  AttachInfo,
   BuiltinFunctionName,
+  CachedConfig,
   DeliverInput,
   DeliverOutput,
   PublicConfig,
@@ -62,6 +64,40 @@ export interface StandardFunctionOutput {
   effect?: StandardFunctionEffect;
 }
 
+/**
+ * One message's whole happy path in one local activity: route it (the router LLM when one is
+ * configured, else the fallback rules), then make the first attempt at the chosen LLM config.
+ * Retries and fallbacks after a failed first attempt are the workflow's (ARCHITECTURE.md).
+ */
+export interface AnswerMessageInput {
+  userId: string;
+  message: { id: string; text: string };
+  /** The session's active LLM configs, as much of them as routing needs. */
+  configs: RoutableConfig[];
+  settings: SessionSettings;
+  history: ChatTurn[];
+  /** Where `progress` frames go, best effort and outside history; null when no socket is attached. */
+  progressTo: AttachInfo | null;
+  /** Router LLM attempts before the fallback rules decide, and the first backoff between them. */
+  routerAttempts: number;
+  retryInitialMs: number;
+  /** Time limit of each LLM call (router, provider). */
+  callTimeoutMs: number;
+  /** The session row's activity times, mirrored as part of the same step. */
+  record: SessionRecordUpdate;
+}
+
+export type FirstAttempt =
+  | { ok: true; answer: string; model: string; ms: number }
+  | { ok: false; error: string; retryable: boolean; retryAfterMs?: number; ms: number };
+
+export interface AnswerMessageOutput {
+  routing: RoutingDecision;
+  routingMs: number;
+  /** Set when routing chose an LLM config: how its first attempt went. */
+  firstAttempt?: FirstAttempt;
+}
+
 export interface SessionRecordUpdate {
   userId: string;
   sessionId: string;
@@ -73,12 +109,14 @@ export interface SessionRecordUpdate {
   /** Epoch ms; null when the session has ended. */
   expiresAt?: number | null;
   settings?: SessionSettings;
-  /** Snapshot of the cached configs (public view, no secrets) and the role. */
-  sessionData?: { configs: PublicConfig[]; role: string | null };
+  /** Snapshot of the cached configs (no secrets) and the role. */
+  sessionData?: { configs: CachedConfig[] | PublicConfig[]; role: string | null };
 }
 
 export interface SessionActivities {
-  loadConfigs(input: LoadConfigsInput): Promise<PublicConfig[]>;
+  /** The cache of a session: a summary of each of the user's configs. */
+  loadConfigs(input: LoadConfigsInput): Promise<CachedConfig[]>;
+  answerMessage(input: AnswerMessageInput): Promise<AnswerMessageOutput>;
   route(input: RouteInput): Promise<RoutingDecision>;
   executeLLMConfig(input: ExecuteLLMConfigInput): Promise<ExecuteLLMConfigOutput>;
   executeStandardFunction(input: StandardFunctionInput): Promise<StandardFunctionOutput>;

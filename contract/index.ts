@@ -5,3 +5,4 @@
 export * from './session';
 export * from './activities';
 export * from './routing';
+export * from './builtins';

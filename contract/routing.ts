@@ -5,7 +5,7 @@ import type { BuiltinFunctionName, PublicConfig, RoutingDecision, SessionSetting
 /** What routing needs to know of a config; the route activity gets only this (history stays small). */
 export type RoutableConfig = Pick<PublicConfig, 'id' | 'config_name' | 'config_type' | 'description' | 'model_name' | 'is_active' | 'priority'>;
 
-export function routableView(config: PublicConfig): RoutableConfig {
+export function routableView(config: RoutableConfig): RoutableConfig {
   const { id, config_name, config_type, description, model_name, is_active, priority } = config;
   return { id, config_name, config_type, description, model_name, is_active, priority };
 }

@@ -1,6 +1,7 @@
 // The contract between the session workflow and everyone who talks to it (gateway, API, tests):
-// signal, query and search-attribute definitions declared once, plus the frame types the
-// workflow produces. No Node imports: this module is bundled into the workflow sandbox.
+// signal, query and search-attribute definitions declared once, the frame types the workflow
+// produces and the relay that carries them back outside history. No Node imports: this module
+// is bundled into the workflow sandbox.
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType, type Duration } from '@temporalio/common';
 
@@ -13,9 +14,19 @@ export function sessionWorkflowId(userId: string, sessionId: string): string {
   return `session-${userId}-${sessionId}`;
 }
 
-/** Task queue of one gateway instance; the `deliver` activity for its sockets runs there. */
+const GATEWAY_QUEUE_PREFIX = 'gateway-';
+
+/**
+ * Task queue of one gateway instance. It names the gateway in `attach`; sessions recorded before
+ * the relay (ARCHITECTURE.md, "Upgrades") still run their `deliver` activity there.
+ */
 export function gatewayTaskQueue(instanceId: string): string {
-  return `gateway-${instanceId}`;
+  return `${GATEWAY_QUEUE_PREFIX}${instanceId}`;
+}
+
+/** The gateway instance an `attach` names (its task queue without the prefix). */
+export function gatewayInstanceOf(taskQueue: string): string {
+  return taskQueue.startsWith(GATEWAY_QUEUE_PREFIX) ? taskQueue.slice(GATEWAY_QUEUE_PREFIX.length) : taskQueue;
 }
 
 /** Search attributes an auditor filters by in the Temporal UI (`UserId = "alice"`). */
@@ -48,6 +59,24 @@ export interface PublicConfig {
   priority: number;
   created_at: string;
   updated_at: string;
+}
+
+/**
+ * What a session caches of a config: what routing and fallback ordering need, nothing more, so
+ * the cache stays far under Temporal's payload limits whatever a user stores (200 configs with
+ * 32,000-character system prompts are allowed). The description is cut to CACHED_DESCRIPTION_CHARS.
+ */
+export type CachedConfig = Pick<
+  PublicConfig,
+  'id' | 'config_name' | 'config_type' | 'description' | 'llm_type' | 'model_name' | 'function_name' | 'is_active' | 'priority'
+>;
+
+export const CACHED_DESCRIPTION_CHARS = 500;
+
+export function toCachedConfig(config: CachedConfig): CachedConfig {
+  const { id, config_name, config_type, description, llm_type, model_name, function_name, is_active, priority } = config;
+  const cut = description !== null && description.length > CACHED_DESCRIPTION_CHARS ? description.slice(0, CACHED_DESCRIPTION_CHARS) : description;
+  return { id, config_name, config_type, description: cut, llm_type, model_name, function_name, is_active, priority };
 }
 
 export interface SessionSettings {
@@ -87,7 +116,7 @@ export interface SessionTuning {
 
 export interface CarriedState {
   settings: SessionSettings;
-  configs: PublicConfig[];
+  configs: CachedConfig[];
   pending: IncomingMessage[];
   outbox: ResultFrame[];
   handledIds: string[];
@@ -105,6 +134,8 @@ export interface IncomingMessage {
   text: string;
   /** Epoch ms when the gateway received the frame. */
   receivedAt: number;
+  /** Results the client acked since the last signal, carried along so an ack costs no workflow task of its own. */
+  acks?: string[];
 }
 
 export interface AttachInfo {
@@ -120,9 +151,21 @@ export interface SessionConfigUpdate {
 }
 
 export const messageSignal = defineSignal<[IncomingMessage]>('message');
-export const ackSignal = defineSignal<[{ id: string }]>('ack');
+/** One ack (`id`, as recorded before acks were batched) or several (`ids`). */
+export interface AckInput {
+  id?: string;
+  ids?: string[];
+}
+
+export interface DetachInput {
+  connectionId: string;
+  /** Acks the gateway still held when the socket closed. */
+  acks?: string[];
+}
+
+export const ackSignal = defineSignal<[AckInput]>('ack');
 export const attachSignal = defineSignal<[AttachInfo]>('attach');
-export const detachSignal = defineSignal<[{ connectionId: string }]>('detach');
+export const detachSignal = defineSignal<[DetachInput]>('detach');
 export const refreshConfigsSignal = defineSignal<[]>('refreshConfigs');
 export const updateSessionConfigSignal = defineSignal<[SessionConfigUpdate]>('updateSessionConfig');
 export const closeSignal = defineSignal<[{ reason: string }]>('close');
@@ -135,7 +178,7 @@ export interface SessionState {
   deviceId: string | null;
   status: SessionStatus;
   settings: SessionSettings;
-  configs: PublicConfig[];
+  configs: CachedConfig[];
   pendingIds: string[];
   outbox: ResultFrame[];
   attached: AttachInfo | null;
@@ -199,7 +242,24 @@ export type ServerFrame =
   | { type: 'play_music'; id: string; song: string }
   | { type: 'pong' };
 
-/** Input of the `deliver` activity, which runs on the gateway's own task queue. */
+// ---------------------------------------------------------------------------------------------
+// The relay: frames from the worker to the gateway that holds the socket, outside history
+
+/**
+ * A frame on its way to a gateway: what the client gets, or `reload_configs`, which the gateway
+ * turns into `configs_updated` with the configs read from the database (the workflow caches only
+ * a summary of them).
+ */
+export type RelayFrame = ServerFrame | { type: 'reload_configs' };
+
+/** The workflow's sink (a call outside history, skipped on replay) that hands frames to the relay. */
+export type RelaySinks = {
+  relay: {
+    publish(target: AttachInfo, frames: RelayFrame[]): void;
+  };
+};
+
+/** Input of the `deliver` activity of sessions recorded before the relay, on the gateway's task queue. */
 export interface DeliverInput {
   connectionId: string;
   frames: ServerFrame[];

@@ -1,6 +1,9 @@
 // One client socket bound to one session workflow. Frames from the client become signals, sent
-// one at a time so the workflow sees messages in the order the client sent them; frames to the
-// client (our answers and the `deliver` activity's) wait until `hello` has gone out.
+// one at a time so the workflow sees messages in the order the client sent them; acks ride along
+// with the next message (or a short timer), so an ack costs no workflow task of its own. Frames to
+// the client (ours, the relay's and the v1 `deliver` activity's) wait until `hello` has gone out;
+// each result is written once per socket, never before its `accepted`, and a result that does
+// not come through the relay is read from the session's outbox (ARCHITECTURE.md).
 import { randomBytes } from 'node:crypto';
 import type { WorkflowHandle } from '@temporalio/client';
 import WebSocket, { type RawData } from 'ws';
@@ -11,9 +14,13 @@ import {
   ackSignal,
   closeSignal,
   messageSignal,
+  stateQuery,
   updateSessionConfigSignal,
+  type PublicConfig,
+  type ResultFrame,
   type ServerFrame,
 } from '../contract';
+import type { RelayDelivery } from '../relay';
 import type { SessionSettingsUpdate } from '../sessions/session.schemas';
 import { errorFrame, FrameErrorCode, parseClientFrame, type ClientFrame, type ErrorFrame } from './protocol';
 import { createRateWindow, type RateWindow } from './rate-window';
@@ -41,12 +48,20 @@ export interface ConnectionOptions {
   logger: Logger;
   /** Checks a `session_config` against the database; a message names the problem. */
   checkSettings(update: SessionSettingsUpdate): Promise<string | null>;
+  /** The user's configs as clients see them, for `configs_updated`. */
+  loadConfigs(): Promise<PublicConfig[]>;
 }
 
 /** How long `deliver` waits for a socket that is still handshaking before reporting it gone (its start-to-close is 5 s). */
 const READY_WAIT_MS = 4_000;
 /** After a `close` frame the workflow answers `session_closed`; if that never comes, close anyway. */
 const CLOSE_GRACE_MS = 5_000;
+/** Acks wait this long for a message to ride along with before they are signalled on their own. */
+const ACK_FLUSH_MS = 1_000;
+/** A message accepted this long ago without a result has its result looked up in the outbox. */
+const OUTBOX_CHECK_AFTER_MS = 10_000;
+/** Result ids remembered per socket, so a result is written once even if it comes twice. */
+const WRITTEN_IDS = 500;
 
 function toBuffer(data: RawData): Buffer {
   if (Buffer.isBuffer(data)) return data;
@@ -72,6 +87,17 @@ export class ClientConnection {
   private signals: Promise<void> = Promise.resolve();
   private readonly rate: RateWindow;
   private readonly badFrames: RateWindow;
+  /** Results written to this socket (ids, oldest first). */
+  private readonly written = new Set<string>();
+  /** Message ids whose signal is on its way: their result waits for `accepted`. */
+  private readonly signalling = new Set<string>();
+  private readonly held: ResultFrame[] = [];
+  /** Accepted messages without a result yet, with when they were accepted. */
+  private readonly awaiting = new Map<string, number>();
+  private lastOutboxCheck = 0;
+  private outboxCheck: Promise<void> | undefined;
+  private acks: string[] = [];
+  private ackTimer: NodeJS.Timeout | undefined;
 
   constructor(options: ConnectionOptions) {
     this.options = options;
@@ -136,17 +162,103 @@ export class ClientConnection {
     if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(frame));
   }
 
-  /** The `deliver` activity's frames. True only when every frame reached the socket's send buffer. */
+  /** The v1 `deliver` activity's frames. True only when every frame reached the socket's send buffer. */
   async deliver(frames: readonly ServerFrame[]): Promise<boolean> {
     if (!(await this.waitReady())) return false;
     for (const frame of frames) {
+      if (frame.type === 'function_call_result' && this.written.has(frame.id)) continue;
       if (!(await this.writeConfirmed(frame))) return false;
+      if (frame.type === 'function_call_result') this.markWritten(frame.id);
     }
-    if (frames.some((f) => f.type === 'session_closed')) {
-      this.sessionEnded = true;
-      this.close(CloseCode.normal, 'session closed');
-    }
+    this.endIfClosed(frames);
     return true;
+  }
+
+  /** Frames the relay brought (the current message path), or word that the outbox must be read. */
+  relayed(delivery: RelayDelivery): void {
+    if (this.closed) return;
+    if ('fetchOutbox' in delivery) return void this.checkOutbox(true);
+    for (const frame of delivery.frames) {
+      if (frame.type === 'reload_configs') void this.sendConfigs();
+      else if (frame.type === 'function_call_result') this.result(frame);
+      else this.send(frame);
+    }
+    this.endIfClosed(delivery.frames);
+  }
+
+  /** After the relay was away: every result still awaited is looked up. */
+  resync(): void {
+    if (this.awaiting.size > 0) void this.checkOutbox(true);
+  }
+
+  /** Called periodically: a result that has not come through the relay in time is read from the outbox. */
+  sweep(now = Date.now()): void {
+    if (this.awaiting.size === 0 || now - this.lastOutboxCheck < OUTBOX_CHECK_AFTER_MS) return;
+    const oldest = Math.min(...this.awaiting.values());
+    if (now - oldest >= OUTBOX_CHECK_AFTER_MS) void this.checkOutbox(false);
+  }
+
+  private endIfClosed(frames: readonly { type: string }[]): void {
+    if (!frames.some((f) => f.type === 'session_closed')) return;
+    this.sessionEnded = true;
+    // After what is queued: the session_closed frame itself is on its way.
+    setImmediate(() => this.close(CloseCode.normal, 'session closed'));
+  }
+
+  private result(frame: ResultFrame): void {
+    if (this.written.has(frame.id)) return;
+    if (this.signalling.has(frame.id)) return void this.held.push(frame);
+    this.markWritten(frame.id);
+    this.send(frame);
+  }
+
+  private markWritten(id: string): void {
+    this.awaiting.delete(id);
+    this.written.add(id);
+    if (this.written.size > WRITTEN_IDS) this.written.delete(this.written.values().next().value!);
+  }
+
+  private async sendConfigs(): Promise<void> {
+    try {
+      this.send({ type: 'configs_updated', configs: await this.options.loadConfigs() });
+    } catch (error) {
+      this.log.warn({ err: error }, 'could not read configs for configs_updated');
+    }
+  }
+
+  /** Unacked results from the session's outbox that this socket has not had (one lookup at a time). */
+  private checkOutbox(force: boolean): Promise<void> {
+    if (this.outboxCheck) return this.outboxCheck;
+    if (!force && Date.now() - this.lastOutboxCheck < OUTBOX_CHECK_AFTER_MS) return Promise.resolve();
+    this.lastOutboxCheck = Date.now();
+    const { temporal, workflowId } = this.options;
+    this.outboxCheck = withTemporalDeadline(temporal, () => temporal.client.workflow.getHandle(workflowId).query(stateQuery))
+      .then((state) => {
+        for (const frame of state.outbox) this.result(frame);
+      })
+      .catch((error: unknown) => {
+        if (isWorkflowGone(error)) this.sessionEnded = true;
+        else this.log.debug({ err: error }, 'outbox lookup failed; trying again later');
+      })
+      .finally(() => (this.outboxCheck = undefined));
+    return this.outboxCheck;
+  }
+
+  /** Acks not signalled yet; the gateway hands them to `detach` when the socket closes. */
+  takeAcks(): string[] {
+    if (this.ackTimer) clearTimeout(this.ackTimer);
+    this.ackTimer = undefined;
+    return this.acks.splice(0);
+  }
+
+  private queueAck(id: string): void {
+    this.acks.push(id);
+    this.ackTimer ??= setTimeout(() => {
+      this.ackTimer = undefined;
+      if (this.acks.length === 0 || this.closed) return;
+      const ids = this.takeAcks();
+      this.enqueueSignal(undefined, (handle) => handle.signal(ackSignal, { ids }));
+    }, ACK_FLUSH_MS).unref();
   }
 
   private waitReady(): Promise<boolean> {
@@ -206,11 +318,25 @@ export class ClientConnection {
     switch (frame.type) {
       case 'message':
         return this.enqueueSignal(frame.id, async (handle) => {
-          await handle.signal(messageSignal, { id: frame.id, text: frame.text, receivedAt: Date.now() });
-          this.send({ type: 'accepted', id: frame.id });
+          const acks = this.takeAcks();
+          this.signalling.add(frame.id);
+          try {
+            await handle.signal(messageSignal, { id: frame.id, text: frame.text, receivedAt: Date.now(), ...(acks.length ? { acks } : {}) });
+            this.send({ type: 'accepted', id: frame.id });
+            if (!this.written.has(frame.id)) this.awaiting.set(frame.id, Date.now());
+          } catch (error) {
+            // Not recorded, so not acknowledged either: they go with the next signal.
+            this.acks.unshift(...acks);
+            throw error;
+          } finally {
+            this.signalling.delete(frame.id);
+            const held = this.held.filter((f) => f.id === frame.id);
+            this.held.splice(0, this.held.length, ...this.held.filter((f) => f.id !== frame.id));
+            for (const result of held) this.result(result);
+          }
         });
       case 'ack':
-        return this.enqueueSignal(frame.id, (handle) => handle.signal(ackSignal, { id: frame.id }));
+        return this.queueAck(frame.id);
       case 'session_config': {
         const { type: _type, ...update } = frame;
         return this.enqueueSignal(undefined, async (handle) => {

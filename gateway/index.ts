@@ -1,7 +1,9 @@
-// The WebSocket gateway (DESIGN section 5): authenticates before the upgrade, binds each socket to
+// The WebSocket gateway (ARCHITECTURE.md): authenticates before the upgrade, binds each socket to
 // a session workflow (signal-with-start for a new session, `attach` to resume), turns client
-// frames into signals, and runs a small Temporal worker on its own task queue whose only activity,
-// `deliver`, writes the workflow's frames to the right socket. Several gateways share one cluster.
+// frames into signals, and takes the workflow's frames from the relay (in process, or PostgreSQL
+// NOTIFY on its own channel). Sessions recorded before the relay still deliver through the
+// `deliver` activity on this gateway's task queue, so a small Temporal worker runs there too.
+// Several gateways share one cluster.
 import { randomBytes } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -28,10 +30,9 @@ import {
   detachSignal,
   gatewayTaskQueue,
   sessionWorkflowId,
-  stateQuery,
-  type PublicConfig,
   type ServerFrame,
 } from '../contract';
+import { subscribeRelay, type RelaySubscription } from '../relay';
 import { ClientConnection, CloseCode, type ConnectionLimits } from './connection';
 import { createGatewayActivities } from './deliver';
 import {
@@ -57,6 +58,8 @@ const BAD_FRAMES_PER_MINUTE = 10;
 const HARD_FRAME_LIMIT_FACTOR = 16;
 /** How long close() lets clients answer the 1001 close frame before cutting them off. */
 const SHUTDOWN_GRACE_MS = 3_000;
+/** How often sockets check for results the relay did not bring (see ClientConnection.sweep). */
+const SWEEP_INTERVAL_MS = 2_000;
 
 export async function startGateway(ctx: AppContext, options: GatewayOptions): Promise<RunningRole> {
   const temporal = requireTemporal(ctx);
@@ -86,6 +89,18 @@ export async function startGateway(ctx: AppContext, options: GatewayOptions): Pr
     await nativeConnection.close();
     throw error;
   }
+  let relaySubscription: RelaySubscription;
+  try {
+    relaySubscription = await subscribeRelay(ctx.db, instanceId, (connectionId, delivery) => connections.get(connectionId)?.relayed(delivery), {
+      logger: log,
+      onResync: () => {
+        for (const connection of connections.values()) connection.resync();
+      },
+    });
+  } catch (error) {
+    await nativeConnection.close();
+    throw error;
+  }
   let reportFailure: (error: unknown) => void = () => undefined;
   const failed = new Promise<unknown>((resolve) => (reportFailure = resolve));
   const workerDone = worker.run().catch((error: unknown) => {
@@ -105,10 +120,11 @@ export async function startGateway(ctx: AppContext, options: GatewayOptions): Pr
 
   function detach(connection: ClientConnection): void {
     if (connection.sessionEnded) return;
+    const acks = connection.takeAcks();
     const done = withTemporalDeadline(temporal, () =>
       temporal.client.workflow
         .getHandle(connection.workflowId)
-        .signal(detachSignal, { connectionId: connection.id }),
+        .signal(detachSignal, { connectionId: connection.id, ...(acks.length ? { acks } : {}) }),
     )
       .catch((error: unknown) => {
         // Best effort: a later attach replaces the gateway queue anyway, and delivery to a gone
@@ -117,26 +133,6 @@ export async function startGateway(ctx: AppContext, options: GatewayOptions): Pr
       })
       .finally(() => detaches.delete(done));
     detaches.add(done);
-  }
-
-  /**
-   * A brand-new workflow may not have loaded its cache yet when the query arrives, so a new session
-   * shows what its `loadConfigs` activity reads (the same function, the same rows); a resumed one
-   * shows its cache as the `state` query reports it.
-   */
-  async function helloConfigs(connection: ClientConnection, resumed: boolean): Promise<PublicConfig[]> {
-    if (resumed) {
-      try {
-        const state = await withTemporalDeadline(temporal, () =>
-          temporal.client.workflow.getHandle(connection.workflowId).query(stateQuery),
-        );
-        return state.configs;
-      } catch (error) {
-        // The socket is usable without the query (signals still work); show the stored configs.
-        log.warn({ err: error, sessionId: connection.sessionId }, 'state query failed; hello shows configs from the database');
-      }
-    }
-    return loadPublicConfigs(ctx.db, { userId: connection.userId });
   }
 
   async function bindSocket(connection: ClientConnection, ws: WebSocket, resumed: boolean): Promise<void> {
@@ -155,7 +151,8 @@ export async function startGateway(ctx: AppContext, options: GatewayOptions): Pr
       type: 'hello',
       session_id: connection.sessionId,
       resumed,
-      configs: await helloConfigs(connection, resumed),
+      // The configs as the REST API shows them (the workflow caches only their summary).
+      configs: await loadPublicConfigs(ctx.db, { userId: connection.userId }),
     };
     connection.open(hello);
   }
@@ -179,6 +176,7 @@ export async function startGateway(ctx: AppContext, options: GatewayOptions): Pr
         typeof update.default_llm_id === 'number' && !(await isUsersLlmConfig(ctx.db, principal.userId, update.default_llm_id))
           ? 'default_llm_id: is not one of your LLM configs'
           : null,
+      loadConfigs: () => loadPublicConfigs(ctx.db, { userId: principal.userId }),
     });
     // Registered before the workflow hears of it: `deliver` may run before the upgrade completes
     // (it waits for hello).
@@ -245,6 +243,11 @@ export async function startGateway(ctx: AppContext, options: GatewayOptions): Pr
   });
   server.on('upgrade', handleUpgrade);
 
+  const sweep = setInterval(() => {
+    const now = Date.now();
+    for (const connection of connections.values()) connection.sweep(now);
+  }, SWEEP_INTERVAL_MS).unref();
+
   const heartbeatMs = options.heartbeatMs ?? 30_000;
   const heartbeat =
     heartbeatMs > 0
@@ -263,6 +266,8 @@ export async function startGateway(ctx: AppContext, options: GatewayOptions): Pr
     });
   } catch (error) {
     clearInterval(heartbeat);
+    clearInterval(sweep);
+    await relaySubscription.close();
     stopWorker();
     await workerDone;
     await nativeConnection.close();
@@ -283,6 +288,7 @@ export async function startGateway(ctx: AppContext, options: GatewayOptions): Pr
       if (closing) return;
       closing = true;
       clearInterval(heartbeat);
+      clearInterval(sweep);
       const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
       const open = [...connections.values()];
       for (const connection of open) connection.close(CloseCode.goingAway, 'gateway shutting down');
@@ -293,6 +299,7 @@ export async function startGateway(ctx: AppContext, options: GatewayOptions): Pr
       wss.close();
       server.closeAllConnections();
       await serverClosed;
+      await relaySubscription.close();
       stopWorker();
       await workerDone;
       await nativeConnection.close();

@@ -10,7 +10,7 @@ import {
   stateQuery,
   transcriptQuery,
   updateSessionConfigSignal,
-  type PublicConfig,
+  type CachedConfig,
   type SessionSettings,
   type TranscriptEntry,
 } from '../contract';
@@ -37,8 +37,8 @@ export interface SessionSummary {
 
 export interface SessionDetail extends SessionSummary {
   settings: SessionSettings;
-  /** The session's cached configs (public view: no API keys). */
-  configs: PublicConfig[];
+  /** The session's cached configs: the summary routing uses (never a secret). */
+  configs: CachedConfig[];
   transcript: TranscriptEntry[];
   /** Ids of messages received but not answered yet. */
   pending_ids: string[];
@@ -52,6 +52,8 @@ export interface SessionDetail extends SessionSummary {
 const LIST_LIMIT = 100;
 /** A config change must never hold up the API request for long; refreshing is best effort. */
 const NOTIFY_TIMEOUT_MS = 3_000;
+/** A workflow task that failed this often will not read a close signal: such a session is terminated. */
+const STUCK_TASK_ATTEMPTS = 3;
 
 function iso(value: Date | number | null | undefined): string | null {
   return value === null || value === undefined ? null : new Date(value).toISOString();
@@ -78,7 +80,7 @@ function detailFromRow(row: UserSessionConfig): SessionDetail {
       enabled_functions: row.enabled_functions ?? null,
       role: typeof data.role === 'string' ? data.role : null,
     },
-    configs: Array.isArray(data.configs) ? (data.configs as PublicConfig[]) : [],
+    configs: Array.isArray(data.configs) ? (data.configs as CachedConfig[]) : [],
     transcript: [],
     pending_ids: [],
     unacked_results: 0,
@@ -109,6 +111,26 @@ export function createSessionService(ctx: AppContext) {
       }
       log.warn({ err: error, sessionId: row.session_id }, 'signal to a session failed');
       throw new ServiceUnavailableError('Sessions are unavailable right now; retry shortly');
+    }
+  }
+
+  /**
+   * A session whose workflow task keeps failing never reads the close signal: "closed" would
+   * be untrue and its retries would go on. Such a session is terminated and its row closed.
+   */
+  async function terminateIfStuck(row: UserSessionConfig): Promise<void> {
+    const temporal = ctx.temporal;
+    if (!temporal) return;
+    try {
+      const handle = sessionHandle(temporal, row);
+      const description = await withTemporalDeadline(temporal, () => handle.describe());
+      const attempt = description.raw.pendingWorkflowTask?.attempt ?? 0;
+      if (description.status.name !== 'RUNNING' || attempt < STUCK_TASK_ATTEMPTS) return;
+      log.warn({ sessionId: row.session_id, attempt }, 'terminating a session whose workflow task keeps failing');
+      await withTemporalDeadline(temporal, () => handle.terminate(`closed through the API; its workflow task failed ${attempt} times`));
+      await row.update({ status: 'closed', expires_at: null });
+    } catch (error) {
+      log.warn({ err: error, sessionId: row.session_id }, 'could not check whether a closing session is stuck');
     }
   }
 
@@ -177,6 +199,7 @@ export function createSessionService(ctx: AppContext) {
         // Already over is what the caller wanted.
         if (!(error instanceof ConflictError)) throw error;
       });
+      await terminateIfStuck(row);
       return { ...summaryOf(row), status: 'closed' };
     },
   };

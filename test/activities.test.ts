@@ -2,6 +2,8 @@
 // Temporal's activity context (MockActivityEnvironment supplies the context, nothing of ours is
 // replaced). Covers what the workflow tests see only indirectly: the error classification, the
 // scrubbing, the call-time egress check, the public config view.
+import { loadPublicConfigs } from '../db/public-config';
+import { createRelay } from '../relay';
 import assert from 'node:assert/strict';
 import os from 'node:os';
 import { ApplicationFailure } from '@temporalio/common';
@@ -15,7 +17,7 @@ import { createLLMClient } from '../llm/client';
 import { LLM_FAILURE, toActivityFailure } from '../llm/errors';
 import { scrubSecrets } from '../llm/scrub';
 import type { SessionActivities } from '../contract';
-import type { PublicConfig, SessionSettings } from '../contract';
+import { CACHED_DESCRIPTION_CHARS, type PublicConfig, type SessionSettings } from '../contract';
 import { llmConfigToolName } from '../contract';
 import { createTestContext, uniqueId, type TestContext } from './support/context';
 import { startFakeLLM, type FakeLLM } from './support/fake-llm';
@@ -52,7 +54,7 @@ describe('activities', function () {
   before(async () => {
     llm = await startFakeLLM();
     t = await createTestContext({ temporal: false, env: { EGRESS_ALLOW: '127.0.0.0/8' } });
-    const deps = { db: t.ctx.db, secretBox: t.ctx.secretBox, logger: t.ctx.logger };
+    const deps = { db: t.ctx.db, secretBox: t.ctx.secretBox, logger: t.ctx.logger, relay: createRelay(t.ctx.db, t.ctx.logger) };
     acts = createActivities({ ...deps, config: t.ctx.config });
     routed = createActivities({
       ...deps,
@@ -83,13 +85,25 @@ describe('activities', function () {
   }
 
   describe('loadConfigs and toPublicConfig', () => {
-    it('returns the public view only, priority first', async () => {
+    it('loadConfigs returns the summary a session caches, priority first, without secrets or long text', async () => {
+      const userId = uniqueId('user');
+      const low = await llmConfig(userId, { model: 'm-low', priority: 1, extra: { system_prompt: 'p'.repeat(32_000), description: 'd'.repeat(4000) } });
+      await llmConfig(userId, { model: 'm-high', priority: 9, key: null });
+      const configs = await run(acts.loadConfigs, [{ userId }]);
+      assert.deepEqual(configs.map((c) => c.model_name), ['m-high', 'm-low']);
+      assert.ok(configs.every((c) => !('system_prompt' in c) && !('api_key' in c) && !('api_key_hint' in c)));
+      assert.equal(configs[1]!.description!.length, CACHED_DESCRIPTION_CHARS);
+      assert.ok(!JSON.stringify(configs).includes(low.row.api_key!));
+      assert.ok(JSON.stringify(configs).length < 2_000, 'a config of 36,000 characters caches in under 1 KB');
+    });
+
+    it('toPublicConfig returns the public view only, priority first', async () => {
       const userId = uniqueId('user');
       const low = await llmConfig(userId, { model: 'm-low', priority: 1 });
       const high = await llmConfig(userId, { model: 'm-high', priority: 9, key: null });
       await llmConfig(uniqueId('other-user'), { model: 'm-other' });
 
-      const configs = await run(acts.loadConfigs, [{ userId }]);
+      const configs = await loadPublicConfigs(t.ctx.db, { userId });
 
       assert.deepEqual(configs.map((c) => c.id), [high.row.id, low.row.id]);
       const [h, l] = configs as [PublicConfig, PublicConfig];
@@ -145,7 +159,7 @@ describe('activities', function () {
     it('checks the base URL against the egress policy at call time, after DNS', async () => {
       const userId = uniqueId('user');
       const model = uniqueId('egress');
-      const strict = createActivities({ db: t.ctx.db, secretBox: t.ctx.secretBox, logger: t.ctx.logger, config: { ...t.ctx.config, egressAllow: buildBlockList([]) } });
+      const strict = createActivities({ db: t.ctx.db, secretBox: t.ctx.secretBox, logger: t.ctx.logger, relay: createRelay(t.ctx.db, t.ctx.logger), config: { ...t.ctx.config, egressAllow: buildBlockList([]) } });
       const viaName = await llmConfig(userId, { model, baseUrl: llm.baseUrl.replace('127.0.0.1', 'localhost') });
       const metadata = await llmConfig(userId, { model, baseUrl: 'http://169.254.169.254/v1' });
       const privateNet = await llmConfig(userId, { model, baseUrl: 'http://10.20.30.40:8000/v1' });

@@ -334,10 +334,10 @@ describe('session workflow', function () {
       const first = await s.ask('one');
       await s.handle.signal(ackSignal, { id: first.id });
 
-      // The socket goes away: the gateway reports it gone; the result waits in the outbox.
+      // The socket goes away: its frames are dropped and its gateway detaches it; the result waits in the outbox.
       noRouter.gateway.gone.add(s.connectionId);
+      await s.handle.signal(detachSignal, { connectionId: s.connectionId });
       const lostId = await s.send('two');
-      // The result is recorded before delivery is attempted; a gone socket then gets detached.
       const state = await eventually(async () => {
         const st = await s.handle.query(stateQuery);
         return st.outbox.some((f) => f.id === lostId) && st.attached === null ? st : undefined;
@@ -359,17 +359,19 @@ describe('session workflow', function () {
       assert.equal((await s.handle.query(stateQuery)).attached?.connectionId, second);
     });
 
-    it('refreshConfigs reloads the cache and sends configs_updated', async () => {
+    it('refreshConfigs reloads the cache and tells the gateway to send configs_updated', async () => {
       const userId = uniqueId('user');
       await noRouter.createLLMConfig(userId, { model_name: uniqueModel('a') });
-      const s = await noRouter.startSession({ userId });
+      const s = await noRouter.startSession({ userId, label: 'refresh-configs' });
       await eventually(async () => (await s.handle.query(stateQuery)).configs.length === 1);
 
       const added = await noRouter.createLLMConfig(userId, { model_name: uniqueModel('b'), priority: 100 });
       await s.handle.signal(refreshConfigsSignal);
-      const frame = await noRouter.gateway.waitFor(s.connectionId, (f) => f.type === 'configs_updated');
-      assert.ok(frame.type === 'configs_updated' && frame.configs.some((c) => c.id === added.id));
-      assert.ok(frame.type === 'configs_updated' && frame.configs.every((c) => !('api_key' in c)));
+      // The gateway turns this into configs_updated with the configs it reads (test/sessions.test.ts).
+      await noRouter.gateway.waitFor(s.connectionId, (f) => (f as { type: string }).type === 'reload_configs');
+      const cached = (await s.handle.query(stateQuery)).configs;
+      assert.ok(cached.some((c) => c.id === added.id));
+      assert.deepEqual(Object.keys(cached[0]!).sort(), ['config_name', 'config_type', 'description', 'function_name', 'id', 'is_active', 'llm_type', 'model_name', 'priority']);
       assert.equal((await s.ask('who answers?')).config_id, added.id);
     });
 

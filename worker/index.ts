@@ -1,8 +1,10 @@
 // The worker role: the session workflow and its activities on TEMPORAL_TASK_QUEUE. The workflow
 // bundle is built once per process and shared by every worker and by replay tests.
-import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { NativeConnection, Worker, bundleWorkflowCode, type InjectedSinks, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { LogLevel, LogMetadata, Logger as TemporalLogger } from '@temporalio/common';
 import { createActivities } from '../activities';
+import type { RelaySinks } from '../contract';
+import { createRelay } from '../relay';
 import type { Logger } from '../lib/logger';
 import { connectWorkerTemporal } from '../lib/temporal-connection';
 import type { AppContext, RunningRole } from '../app/context';
@@ -46,6 +48,13 @@ export function sessionWorkflowBundle(logger: Logger): Promise<WorkflowBundleWit
 
 export type WorkerContext = Pick<AppContext, 'config' | 'logger' | 'db' | 'secretBox'>;
 
+/**
+ * Sessions a worker keeps in memory. A workflow task for a session it evicted replays the whole
+ * run (and a speculative task fails), so the cache must hold every open session; a cached
+ * session costs a few hundred KB at most (bench/).
+ */
+const MAX_CACHED_SESSIONS = 2_000;
+
 export interface StartWorkerOptions {
   /** Defaults to TEMPORAL_TASK_QUEUE. */
   taskQueue?: string;
@@ -59,12 +68,20 @@ export async function startWorker(ctx: WorkerContext, options: StartWorkerOption
   const connection = options.connection ?? (await connectWorkerTemporal(ctx.config));
   const ownsConnection = !options.connection;
   try {
+    const relay = createRelay(ctx.db, logger);
+    const sinks: InjectedSinks<RelaySinks> = {
+      // Skipped on replay: frames go out once, when the workflow produces them.
+      relay: { publish: { fn: (_info, target, frames) => relay.publish(target, frames), callDuringReplay: false } },
+    };
     const worker = await Worker.create({
       connection,
       namespace: ctx.config.TEMPORAL_NAMESPACE,
       taskQueue,
       workflowBundle: await sessionWorkflowBundle(logger),
-      activities: createActivities({ db: ctx.db, secretBox: ctx.secretBox, config: ctx.config, logger }),
+      activities: createActivities({ db: ctx.db, secretBox: ctx.secretBox, config: ctx.config, logger, relay }),
+      sinks,
+      maxCachedWorkflows: MAX_CACHED_SESSIONS,
+      reuseV8Context: true,
       // In-flight LLM calls get a moment to finish on shutdown; Temporal retries the rest elsewhere.
       shutdownGraceTime: '5 seconds',
     });

@@ -1,98 +1,112 @@
-// Answering one message: route it, execute the decision (an LLM config with fallbacks, a built-in,
-// or the router's own answer) and shape the result frame. Deterministic: all I/O is activities.
-import { ActivityFailure, ApplicationFailure, TimeoutFailure, isCancellation } from '@temporalio/workflow';
-import { TimeoutType } from '@temporalio/common';
-import type { StandardFunctionEffect } from '../contract';
-import type { IncomingMessage, PublicConfig, ResultFrame, RoutingDecision, ServerFrame, SessionTuning } from '../contract';
-import { activeLLMConfigs, fallbackDecision, llmAnswerOrder, routableView } from '../contract';
-import type { SessionProxies } from './session-activities';
-import type { SessionData } from './session-state';
+// Answering one message (ARCHITECTURE.md, "The message path"): one local activity routes it and
+// makes the first attempt at the chosen LLM config, so the usual message costs one workflow task.
+// Built-ins and the router's own answer need no further I/O; a failed first attempt is retried
+// and then handed to the next LLM config by priority, each a local activity with Temporal's
+// retry policy. Deterministic: all I/O is in activities.
+import { sleep } from '@temporalio/workflow';
+import {
+  activeLLMConfigs,
+  fallbackDecision,
+  llmAnswerOrder,
+  routableView,
+  runBuiltin,
+  type AnswerMessageOutput,
+  type CachedConfig,
+  type FirstAttempt,
+  type IncomingMessage,
+  type ResultFrame,
+  type RoutingDecision,
+  type ServerFrame,
+} from '../contract';
+import { describeFailure, rethrowCancellation, resultFrame, type Answer, type AnswerContext } from './answer-shared';
+import { durationMs } from './durations';
 
-export interface Answer {
-  routing: RoutingDecision;
-  result: ResultFrame;
-  /** Frames sent before the result (a built-in's `play_music`). */
-  extraFrames: ServerFrame[];
-  effect?: StandardFunctionEffect;
-}
+type LLMDecision = Extract<RoutingDecision, { kind: 'llm_config' }>;
 
-export interface AnswerContext {
-  session: SessionData;
-  acts: SessionProxies;
-  tuning: SessionTuning;
-  /** Best-effort progress frame to the attached socket. */
-  progress(frame: ServerFrame): Promise<void>;
-}
-
-/** A readable, secret-free reason from an activity failure (activities scrub their messages). */
-export function describeFailure(err: unknown): string {
-  const cause = err instanceof ActivityFailure ? err.cause : err;
-  if (cause instanceof TimeoutFailure) {
-    return cause.timeoutType === TimeoutType.HEARTBEAT ? 'the worker stopped responding' : 'no answer within the time limit';
-  }
-  if (cause instanceof ApplicationFailure || cause instanceof Error) return cause.message;
-  return 'unknown error';
-}
-
-function rethrowCancellation(err: unknown): void {
-  if (isCancellation(err)) throw err;
-}
-
-async function route(ctx: AnswerContext, message: IncomingMessage): Promise<RoutingDecision> {
-  const { session } = ctx;
+async function routeAndTry(ctx: AnswerContext, message: IncomingMessage): Promise<AnswerMessageOutput> {
+  const { session, tuning } = ctx;
+  const now = Date.now();
   try {
-    const configs = activeLLMConfigs(session.configs).map(routableView);
-    return await ctx.acts.router.route({ userId: session.userId, text: message.text, configs, settings: session.settings });
+    return await ctx.acts.answer.answerMessage({
+      userId: session.userId,
+      message: { id: message.id, text: message.text },
+      configs: activeLLMConfigs(session.configs).map(routableView),
+      settings: session.settings,
+      history: session.recentTurns(),
+      progressTo: session.attached,
+      routerAttempts: tuning.routeMaxAttempts,
+      retryInitialMs: durationMs(tuning.retryInitialInterval),
+      callTimeoutMs: durationMs(tuning.llmTimeout),
+      record: session.recordUpdate(now),
+    });
+  } catch (err) {
+    // The step itself failed after its retries (the database was unreachable, say): the fallback
+    // rules still decide, and the provider calls below get their own attempts.
+    rethrowCancellation(err);
+    const routing = fallbackDecision(session.configs, session.settings, message.text, `routing failed: ${describeFailure(err)}`);
+    return { routing, routingMs: Date.now() - now };
+  }
+}
+
+/** One more try at a config, as its own local activity with Temporal's retries. */
+async function tryConfig(ctx: AnswerContext, config: CachedConfig, question: string, attempts: number): Promise<FirstAttempt> {
+  const { session } = ctx;
+  const started = Date.now();
+  try {
+    const reply = await ctx.acts.retry(attempts).executeLLMConfig({
+      userId: session.userId,
+      configId: config.id,
+      question,
+      role: session.settings.role,
+      history: session.recentTurns(),
+    });
+    return { ok: true, answer: reply.answer, model: reply.model, ms: Date.now() - started };
   } catch (err) {
     rethrowCancellation(err);
-    return fallbackDecision(session.configs, session.settings, message.text, `the router LLM failed: ${describeFailure(err)}`);
+    return { ok: false, error: describeFailure(err), retryable: false, ms: Date.now() - started };
   }
-}
-
-function frame(message: IncomingMessage, fields: Omit<ResultFrame, 'type' | 'id'>): ResultFrame {
-  return { type: 'function_call_result', id: message.id, ...fields };
 }
 
 /** The chosen LLM config answers; if it fails for good, the next by priority does, up to the tuning's limit. */
-async function answerWithLLM(
-  ctx: AnswerContext,
-  message: IncomingMessage,
-  decision: Extract<RoutingDecision, { kind: 'llm_config' }>,
-  started: number,
-): Promise<ResultFrame> {
+async function answerWithLLM(ctx: AnswerContext, message: IncomingMessage, decision: LLMDecision, first: FirstAttempt | undefined): Promise<ResultFrame> {
   const { session, tuning } = ctx;
   const order = llmAnswerOrder(session.configs, session.settings, decision.configId).slice(0, tuning.maxConfigsPerMessage);
-  const failures: { config: PublicConfig; error: string }[] = [];
+  const failures: { config: CachedConfig; error: string }[] = [];
+  let spentMs = 0;
   for (const config of order) {
-    try {
-      const reply = await ctx.acts.llm.executeLLMConfig({
-        userId: session.userId,
-        configId: config.id,
-        question: decision.question,
-        role: session.settings.role,
-        history: session.recentTurns(),
-      });
-      const first = failures[0];
-      return frame(message, {
+    let outcome: FirstAttempt;
+    if (first && config.id === decision.configId) {
+      outcome = first;
+      if (!outcome.ok && outcome.retryable && tuning.llmMaxAttempts > 1) {
+        // Backoff before the second attempt, as Temporal's policy would wait after the first.
+        await sleep(outcome.retryAfterMs ?? durationMs(tuning.retryInitialInterval));
+        const retried = await tryConfig(ctx, config, decision.question, tuning.llmMaxAttempts - 1);
+        outcome = retried.ok ? retried : { ...retried, ms: retried.ms + outcome.ms };
+      }
+    } else {
+      outcome = await tryConfig(ctx, config, decision.question, tuning.llmMaxAttempts);
+    }
+    spentMs += outcome.ms;
+    if (outcome.ok) {
+      const failed = failures[0];
+      return resultFrame(message, {
         config_id: config.id,
         config_name: config.config_name,
-        result: reply.answer,
-        execute_time: Date.now() - started,
+        result: outcome.answer,
+        execute_time: spentMs,
         status: 'success',
         routed_by: decision.routedBy,
-        ...(first ? { fallback_from: { config_id: first.config.id, config_name: first.config.config_name, error: first.error } } : {}),
+        ...(failed ? { fallback_from: { config_id: failed.config.id, config_name: failed.config.config_name, error: failed.error } } : {}),
       });
-    } catch (err) {
-      rethrowCancellation(err);
-      failures.push({ config, error: describeFailure(err) });
     }
+    failures.push({ config, error: outcome.error });
   }
   const chosen = order.find((c) => c.id === decision.configId) ?? order[0];
-  return frame(message, {
+  return resultFrame(message, {
     config_id: chosen?.id ?? decision.configId,
     config_name: chosen?.config_name ?? 'unknown',
     result: '',
-    execute_time: Date.now() - started,
+    execute_time: spentMs,
     status: 'failed',
     routed_by: decision.routedBy,
     error: failures.length
@@ -101,67 +115,39 @@ async function answerWithLLM(
   });
 }
 
-async function execute(
-  ctx: AnswerContext,
-  message: IncomingMessage,
-  decision: RoutingDecision,
-  started: number,
-  routingMs: number,
-): Promise<Omit<Answer, 'routing'>> {
-  const routed_by = decision.routedBy;
-  switch (decision.kind) {
+/** Route and execute one message. Progress frames are the activity's, outside history. */
+export async function answer(ctx: AnswerContext, message: IncomingMessage): Promise<Answer> {
+  const { routing, routingMs, firstAttempt } = await routeAndTry(ctx, message);
+  const routed_by = routing.routedBy;
+  const failed = (config_id: number, config_name: string, error: string): Answer => ({
+    routing,
+    result: resultFrame(message, { config_id, config_name, result: '', execute_time: 0, status: 'failed', routed_by, error }),
+    extraFrames: [],
+  });
+  switch (routing.kind) {
     case 'direct_answer':
       // The router's own answer: its execution was the routing call.
       return {
-        result: frame(message, { config_id: 0, config_name: 'direct_answer', result: decision.answer, execute_time: routingMs, status: 'success', routed_by }),
+        routing,
+        result: resultFrame(message, { config_id: 0, config_name: 'direct_answer', result: routing.answer, execute_time: routingMs, status: 'success', routed_by }),
         extraFrames: [],
       };
     case 'llm_config':
-      return { result: await answerWithLLM(ctx, message, decision, started), extraFrames: [] };
+      return { routing, result: await answerWithLLM(ctx, message, routing, firstAttempt), extraFrames: [] };
     case 'builtin': {
       try {
-        const out = await ctx.acts.local.executeStandardFunction({ name: decision.name, arguments: decision.arguments });
+        const out = runBuiltin({ name: routing.name, arguments: routing.arguments }, new Date(Date.now()));
         const extraFrames: ServerFrame[] = out.effect?.kind === 'play_music' ? [{ type: 'play_music', id: message.id, song: out.effect.song }] : [];
-        const result = frame(message, { config_id: 0, config_name: decision.name, result: out.result, execute_time: Date.now() - started, status: 'success', routed_by });
-        return { result, extraFrames, effect: out.effect };
+        const result = resultFrame(message, { config_id: 0, config_name: routing.name, result: out.result, execute_time: 0, status: 'success', routed_by });
+        return { routing, result, extraFrames, effect: out.effect };
       } catch (err) {
-        rethrowCancellation(err);
-        const error = describeFailure(err);
-        return { result: frame(message, { config_id: 0, config_name: decision.name, result: '', execute_time: Date.now() - started, status: 'failed', routed_by, error }), extraFrames: [] };
+        return failed(0, routing.name, describeFailure(err));
       }
     }
-    case 'function': {
+    case 'function':
       // Not offered to the router yet (llm/router.ts); answered plainly should one be chosen anyway.
-      const name = decision.functionName;
-      const error = `Function "${name}" cannot be executed yet: MCP and webhook execution is not available in this version`;
-      return { result: frame(message, { config_id: decision.configId, config_name: name, result: '', execute_time: 0, status: 'failed', routed_by, error }), extraFrames: [] };
-    }
+      return failed(routing.configId, routing.functionName, `Function "${routing.functionName}" cannot be executed yet: MCP and webhook execution is not available in this version`);
     case 'none':
-      return { result: frame(message, { config_id: 0, config_name: 'none', result: '', execute_time: 0, status: 'failed', routed_by, error: decision.reason }), extraFrames: [] };
+      return failed(0, 'none', routing.reason);
   }
-}
-
-/** The `executing` progress frame, for decisions that still have work to do. */
-function executingFrame(message: IncomingMessage, decision: RoutingDecision): ServerFrame | undefined {
-  switch (decision.kind) {
-    case 'llm_config':
-      return { type: 'progress', id: message.id, stage: 'executing', config_id: decision.configId };
-    case 'builtin':
-      return { type: 'progress', id: message.id, stage: 'executing' };
-    default:
-      return undefined;
-  }
-}
-
-/** Route and execute one message; progress frames travel alongside, never delaying the work. */
-export async function answer(ctx: AnswerContext, message: IncomingMessage): Promise<Answer> {
-  const routeStarted = Date.now();
-  const [routing] = await Promise.all([route(ctx, message), ctx.progress({ type: 'progress', id: message.id, stage: 'routing' })]);
-  const started = Date.now();
-  const executing = executingFrame(message, routing);
-  const [outcome] = await Promise.all([
-    execute(ctx, message, routing, started, started - routeStarted),
-    executing ? ctx.progress(executing) : undefined,
-  ]);
-  return { routing, ...outcome };
 }

@@ -1,39 +1,57 @@
 // Activity proxies of the session workflow, one per timeout/retry policy, declared where the
 // policies can be read side by side. Timeouts that tests shorten come from `SessionTuning`.
-import { proxyActivities, proxyLocalActivities, type RetryPolicy } from '@temporalio/workflow';
-import type { GatewayActivities, SessionActivities } from '../contract';
-import type { SessionTuning } from '../contract';
+import { proxyActivities, proxyLocalActivities, proxySinks, type RetryPolicy } from '@temporalio/workflow';
+import type { GatewayActivities, RelaySinks, SessionActivities, SessionTuning } from '../contract';
+import { durationMs } from './durations';
+
+/** Beyond the LLM calls themselves: loading the config row and mirroring the session row. */
+const STEP_MARGIN_MS = 5_000;
 
 export function sessionActivities(t: SessionTuning) {
   const llmRetry: RetryPolicy = { initialInterval: t.retryInitialInterval, backoffCoefficient: 2, maximumInterval: '30 seconds' };
+  const llmTimeoutMs = durationMs(t.llmTimeout);
   return {
-    /** Router LLM: a few quick attempts, then the workflow's fallback routing answers instead. */
+    /**
+     * The message path (workflows/answer.ts): routing plus the first provider attempt in one local
+     * activity, run by the worker that holds the workflow: no server round trip and no extra
+     * workflow task. Its own failures (the provider's are in its result) are retried here.
+     */
+    answer: proxyLocalActivities<SessionActivities>({
+      startToCloseTimeout: llmTimeoutMs * (t.routeMaxAttempts + 1) + STEP_MARGIN_MS,
+      retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumAttempts: 3 },
+    }),
+    /** A config tried again or as a fallback: 429/5xx/timeouts retried with backoff, 4xx not (llm/errors.ts). */
+    retry: (attempts: number) =>
+      proxyLocalActivities<SessionActivities>({
+        startToCloseTimeout: t.llmTimeout,
+        retry: { ...llmRetry, initialInterval: durationMs(t.retryInitialInterval) * 2, maximumAttempts: attempts },
+      }),
+    /** Database bookkeeping: fast and idempotent, so local activities. */
+    local: proxyLocalActivities<SessionActivities>({
+      startToCloseTimeout: '10 seconds',
+      retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumAttempts: 5 },
+    }),
+    /** v1 path (workflows/v1): the router LLM as a remote activity, then the fallback rules. */
     router: proxyActivities<SessionActivities>({
       startToCloseTimeout: t.llmTimeout,
       heartbeatTimeout: '10 seconds',
       retry: { ...llmRetry, maximumAttempts: t.routeMaxAttempts },
     }),
-    /** Provider calls: 429/5xx/timeouts retried with backoff; 4xx are non-retryable (llm/errors.ts). */
+    /** v1 path: provider calls as remote activities. */
     llm: proxyActivities<SessionActivities>({
       startToCloseTimeout: t.llmTimeout,
       heartbeatTimeout: '10 seconds',
       retry: { ...llmRetry, maximumAttempts: t.llmMaxAttempts },
-    }),
-    /**
-     * Database bookkeeping and built-ins: fast and idempotent, so they run as local activities in
-     * the worker that holds the workflow — no server round trip and no extra workflow task per
-     * call, which is most of a message's overhead. Their results are still recorded in history.
-     */
-    local: proxyLocalActivities<SessionActivities>({
-      startToCloseTimeout: '10 seconds',
-      retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumAttempts: 5 },
     }),
   };
 }
 
 export type SessionProxies = ReturnType<typeof sessionActivities>;
 
-/** `deliver` runs on the task queue of the gateway that holds the socket. */
+/** Frames to the gateway that holds the socket, outside history (the worker's relay sink). */
+export const { relay } = proxySinks<RelaySinks>();
+
+/** v1 path: `deliver` runs on the task queue of the gateway that holds the socket. */
 export function gatewayActivities(taskQueue: string) {
   return {
     /** Results: bounded retry; if the gateway stays unreachable the result waits in the outbox. */

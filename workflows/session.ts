@@ -1,6 +1,8 @@
 // The session workflow: one per WebSocket session. Signal handlers only record what arrived;
 // the main loop waits for work (or the idle TTL), does the housekeeping the handlers asked for,
 // answers one message at a time in arrival order, and continues as new before history grows.
+// Results reach the socket through the relay sink (outside history) and stay in the outbox
+// until acked. Sessions recorded before `message-path-v2` replay on the frozen v1 path.
 import {
   CancellationScope,
   allHandlersFinished,
@@ -8,6 +10,7 @@ import {
   continueAsNew,
   isCancellation,
   log,
+  patched,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
@@ -25,16 +28,20 @@ import {
   updateSessionConfigSignal,
   userIdSearchAttribute,
   type IncomingMessage,
+  type PublicConfig,
+  type RelayFrame,
   type ResultFrame,
   type ServerFrame,
+  type SessionRecordUpdate,
   type SessionStatus,
   type SessionTuning,
   type SessionWorkflowInput,
 } from '../contract';
-import type { SessionRecordUpdate } from '../contract';
-import { answer, type AnswerContext } from './answer';
-import { gatewayActivities, sessionActivities, type SessionProxies } from './session-activities';
+import { answer } from './answer';
+import type { Answer, AnswerContext } from './answer-shared';
+import { gatewayActivities, relay, sessionActivities, type SessionProxies } from './session-activities';
 import { SessionData } from './session-state';
+import { answerV1 } from './v1/answer';
 
 export const DEFAULT_SESSION_TUNING: SessionTuning = {
   llmTimeout: '60 seconds',
@@ -44,6 +51,15 @@ export const DEFAULT_SESSION_TUNING: SessionTuning = {
   maxConfigsPerMessage: 3,
   continueAsNewAfter: 100,
 };
+
+/**
+ * The message path of ARCHITECTURE.md: one local activity per message, frames through the relay
+ * sink. Without its marker in history (sessions started on older code) the v1 path runs.
+ */
+export const MESSAGE_PATH_PATCH = 'message-path-v2';
+
+/** Continue as new once history passes this size, whatever the message count (large messages). */
+export const CONTINUE_AS_NEW_HISTORY_BYTES = 2 * 1024 * 1024;
 
 export interface SessionOutcome {
   status: Exclude<SessionStatus, 'active'>;
@@ -63,7 +79,7 @@ class SessionRunner {
   private readonly acts: SessionProxies;
 
   constructor(private readonly input: SessionWorkflowInput) {
-    this.data = new SessionData(input, Date.now());
+    this.data = new SessionData(input, workflowInfo().workflowId, Date.now());
     this.tuning = { ...DEFAULT_SESSION_TUNING, ...input.tuning };
     this.acts = sessionActivities(this.tuning);
   }
@@ -71,9 +87,12 @@ class SessionRunner {
   listen(): void {
     const d = this.data;
     setHandler(messageSignal, (message) => d.enqueue(message, Date.now()));
-    setHandler(ackSignal, ({ id }) => d.ack(id));
+    setHandler(ackSignal, (ack) => d.ack(ack));
     setHandler(attachSignal, (info) => d.attach(info, Date.now()));
-    setHandler(detachSignal, ({ connectionId }) => d.detach(connectionId));
+    setHandler(detachSignal, ({ connectionId, acks }) => {
+      if (acks?.length) d.ack({ ids: acks });
+      d.detach(connectionId);
+    });
     setHandler(refreshConfigsSignal, () => void (d.configsStale = true));
     setHandler(updateSessionConfigSignal, (update) => d.updateSettings(update));
     setHandler(closeSignal, ({ reason }) => d.requestClose(reason));
@@ -81,19 +100,24 @@ class SessionRunner {
     setHandler(transcriptQuery, () => d.transcript);
   }
 
+  /** Whether this point of the run takes the current path (always, except when replaying older sessions). */
+  private current(): boolean {
+    return patched(MESSAGE_PATH_PATCH);
+  }
+
   async run(): Promise<SessionOutcome> {
     try {
       await this.begin();
       for (;;) {
+        // Checked first: right after an answer, while the client reads it, nobody waits on the new run.
+        if (this.current() && this.shouldContinueAsNew()) return await this.continueAsNew();
         const idleLeft = this.data.lastActivityAt + this.input.idleTtlMs - Date.now();
         if (idleLeft <= 0 && !this.data.hasWork()) return await this.finish('expired', 'idle_timeout');
         if (!(await condition(() => this.data.hasWork(), Math.max(idleLeft, 1)))) continue;
         if (this.data.closeReason !== null) return await this.finish('closed', this.data.closeReason);
         await this.housekeeping();
-        if (this.shouldContinueAsNew()) {
-          await condition(allHandlersFinished);
-          return await continueAsNew<typeof sessionWorkflow>({ ...this.input, carried: this.data.carry() });
-        }
+        if (!this.current() && this.shouldContinueAsNewV1()) return await this.continueAsNew();
+        this.refuseOverflow();
         const message = this.data.takeNext();
         if (message) await this.handle(message);
       }
@@ -116,17 +140,55 @@ class SessionRunner {
     await this.persist({ status: 'active' });
   }
 
+  private async continueAsNew(): Promise<never> {
+    await condition(allHandlersFinished);
+    return continueAsNew<typeof sessionWorkflow>({ ...this.input, carried: this.data.carry() });
+  }
+
+  /**
+   * Due after `continueAsNewAfter` messages, when the server suggests it, or when history passes
+   * CONTINUE_AS_NEW_HISTORY_BYTES; taken when no message waits (none pays for the new run's first
+   * task), or regardless once twice due, so a flood cannot grow history without bound.
+   */
   private shouldContinueAsNew(): boolean {
+    const d = this.data;
+    if (d.hasHousekeeping() || d.closeReason !== null || d.refused.length > 0) return false;
+    const info = workflowInfo();
+    const count = d.handledThisRun / this.tuning.continueAsNewAfter;
+    const size = info.historySize / CONTINUE_AS_NEW_HISTORY_BYTES;
+    const due = Math.max(count, size);
+    if (due < 1 && !info.continueAsNewSuggested) return false;
+    return d.pending.length === 0 || due >= 2;
+  }
+
+  /** v1: checked after housekeeping, with a message possibly waiting. */
+  private shouldContinueAsNewV1(): boolean {
     const due = this.data.handledThisRun >= this.tuning.continueAsNewAfter || workflowInfo().continueAsNewSuggested;
     return due && !this.data.hasHousekeeping() && this.data.closeReason === null;
   }
 
+  /** Messages that arrived while too many were waiting: a failed result each, which the client may resend. */
+  private refuseOverflow(): void {
+    const refused = this.data.takeRefused();
+    if (refused.length === 0) return;
+    const results = refused.map((m) =>
+      failedResult(m, 'session_busy: too many messages are waiting to be answered in this session; resend this one once earlier answers arrive'),
+    );
+    for (const result of results) this.data.keep(result);
+    this.send(results);
+  }
+
   private async handle(message: IncomingMessage): Promise<void> {
-    const ctx: AnswerContext = { session: this.data, acts: this.acts, tuning: this.tuning, progress: (f) => this.sendProgress(f) };
-    const reply = await answer(ctx, message);
+    const ctx: AnswerContext = { session: this.data, acts: this.acts, tuning: this.tuning };
+    const v2 = this.current();
+    const reply: Answer = v2 ? await answer(ctx, message) : await answerV1({ ...ctx, progress: (f) => this.sendProgressV1(f) }, message);
     log.info('message answered', { id: message.id, routing: reply.routing.kind, status: reply.result.status, configId: reply.result.config_id });
-    this.data.complete({ id: message.id, text: message.text, receivedAt: message.receivedAt, routing: reply.routing, result: reply.result }, Date.now());
-    await this.deliver([...reply.extraFrames, reply.result]);
+    const wanted = this.data.complete({ id: message.id, text: message.text, receivedAt: message.receivedAt, routing: reply.routing, result: reply.result }, Date.now(), !v2);
+    if (v2) {
+      if (wanted) this.send([...reply.extraFrames, reply.result]);
+    } else {
+      await this.deliverV1([...reply.extraFrames, reply.result]);
+    }
     if (reply.effect?.kind === 'change_role') this.data.setRole(reply.effect.role);
     if (reply.effect?.kind === 'end_session') this.data.requestClose('end_session');
   }
@@ -151,23 +213,39 @@ class SessionRunner {
       log.warn('loading configs failed; keeping the cached ones', { error: String(err) });
       return;
     }
-    if (notify) await this.deliver([{ type: 'configs_updated', configs: this.data.configs }]);
+    if (!notify) return;
+    if (this.current()) this.send([{ type: 'reload_configs' }]);
+    // v1 sent its cache, which held the full public view then; only the command matters on replay.
+    else await this.deliverV1([{ type: 'configs_updated', configs: this.data.configs as PublicConfig[] }]);
   }
 
   /** Close or expire: unanswered messages get a failed result, the socket a session_closed frame. */
   private async finish(status: SessionOutcome['status'], reason: string): Promise<SessionOutcome> {
     const d = this.data;
-    const unanswered: ResultFrame[] = [];
-    for (let m = d.takeNext(); m; m = d.takeNext()) {
-      const error = `The session was closed (${reason}) before this message was answered`;
-      const result: ResultFrame = { type: 'function_call_result', id: m.id, config_id: 0, config_name: 'none', result: '', execute_time: 0, status: 'failed', error };
-      d.complete({ id: m.id, text: m.text, receivedAt: m.receivedAt, routing: null, result }, Date.now());
-      unanswered.push(result);
-    }
     d.status = status;
+    const v2 = this.current();
+    const unanswered = this.failPending(reason);
     await this.deliver([...unanswered, { type: 'session_closed', reason }]);
     await this.persist({ status, expiresAt: null });
+    if (v2) {
+      // A message signalled during the last await is answered too: the workflow only completes
+      // in a task that saw every signal (the server refuses the completion otherwise and the
+      // task runs again with the new signal, reaching this line with it pending).
+      const late = this.failPending(reason);
+      if (late.length) this.send(late);
+    }
     return { status, reason, handledCount: d.view().handledCount };
+  }
+
+  private failPending(reason: string): ResultFrame[] {
+    const d = this.data;
+    const unanswered: ResultFrame[] = [];
+    for (const m of [...d.takeRefused(), ...drain(d)]) {
+      const result = failedResult(m, `The session was closed (${reason}) before this message was answered`);
+      d.complete({ id: m.id, text: m.text, receivedAt: m.receivedAt, routing: null, result }, Date.now(), false);
+      unanswered.push(result);
+    }
+    return unanswered;
   }
 
   /** Mirror activity times and settings to the row; the config snapshot only when it changed. */
@@ -175,32 +253,35 @@ class SessionRunner {
     const d = this.data;
     const withSnapshot = d.snapshotDirty;
     d.recordDirty = d.snapshotDirty = false;
-    await this.record({
-      lastActivityAt: d.lastActivityAt,
-      expiresAt: d.lastActivityAt + this.input.idleTtlMs,
+    const update: SessionRecordUpdate = {
+      ...d.recordUpdate(d.lastActivityAt),
       settings: d.settings,
-      ...(withSnapshot ? { sessionData: this.snapshot() } : {}),
+      ...(withSnapshot ? { sessionData: { configs: d.configs, role: d.settings.role } } : {}),
       ...extra,
-    });
-  }
-
-  private snapshot(): NonNullable<SessionRecordUpdate['sessionData']> {
-    return { configs: this.data.configs, role: this.data.settings.role };
-  }
-
-  /** The row is a mirror for the REST API; failing to update it must not stop the session. */
-  private async record(update: Omit<SessionRecordUpdate, 'userId' | 'sessionId' | 'workflowId' | 'deviceId'>): Promise<void> {
-    const d = this.data;
+    };
     try {
-      await this.acts.local.updateSessionRecord({ userId: d.userId, sessionId: d.sessionId, workflowId: workflowInfo().workflowId, deviceId: d.deviceId, ...update });
+      await this.acts.local.updateSessionRecord(update);
     } catch (err) {
+      // The row is a mirror for the REST API; failing to update it must not stop the session.
       if (isCancellation(err)) throw err;
       log.warn('updating the session row failed', { error: String(err) });
     }
   }
 
-  /** Results and notices to the attached socket; when the gateway cannot deliver, they wait in the outbox. */
+  /** Frames to the attached socket: through the relay (current path) or the v1 `deliver` activity. */
   private async deliver(frames: ServerFrame[]): Promise<void> {
+    if (this.current()) this.send(frames);
+    else await this.deliverV1(frames);
+  }
+
+  /** Best effort and outside history: a client that misses them gets the outbox on resume. */
+  private send(frames: RelayFrame[]): void {
+    const target = this.data.attached;
+    if (target && frames.length) relay.publish(target, frames);
+  }
+
+  /** v1: results and notices through the gateway's `deliver` activity; when it cannot deliver, they wait in the outbox. */
+  private async deliverV1(frames: ServerFrame[]): Promise<void> {
     const target = this.data.attached;
     if (!target || frames.length === 0) return;
     try {
@@ -213,7 +294,7 @@ class SessionRunner {
     }
   }
 
-  private async sendProgress(frame: ServerFrame): Promise<void> {
+  private async sendProgressV1(frame: ServerFrame): Promise<void> {
     const target = this.data.attached;
     if (!target) return;
     try {
@@ -222,4 +303,14 @@ class SessionRunner {
       if (isCancellation(err)) throw err;
     }
   }
+}
+
+function failedResult(message: Pick<IncomingMessage, 'id'>, error: string): ResultFrame {
+  return { type: 'function_call_result', id: message.id, config_id: 0, config_name: 'none', result: '', execute_time: 0, status: 'failed', error };
+}
+
+function drain(d: SessionData): IncomingMessage[] {
+  const out: IncomingMessage[] = [];
+  for (let m = d.takeNext(); m; m = d.takeNext()) out.push(m);
+  return out;
 }

@@ -1,9 +1,9 @@
 // What the workflow and activity tests share: a test AppContext, the scripted fake LLM, the real
-// session worker on a unique task queue, and a stand-in gateway: a real Temporal worker on its own
-// `gateway-test-…` queue whose `deliver` activity records frames instead of writing to a socket.
+// session worker on a unique task queue, and a stand-in gateway: subscribed to the relay as
+// gateway `test-…` (in process, and on its PostgreSQL channel), it records frames instead of
+// writing them to a socket.
 import { randomBytes } from 'node:crypto';
 import type { WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
-import { Worker } from '@temporalio/worker';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { UserAIConfig } from '../../db';
 import { toPublicConfig } from '../../db/public-config';
@@ -12,16 +12,17 @@ import type { AppContext, RunningRole } from '../../app/context';
 import { startWorker } from '../../worker';
 import {
   attachSignal,
+  gatewayInstanceOf,
   gatewayTaskQueue,
   messageSignal,
   sessionWorkflowId,
-  type DeliverInput,
   type PublicConfig,
   type ResultFrame,
   type ServerFrame,
   type SessionTuning,
 } from '../../contract';
 import { sessionWorkflow } from '../../workflows';
+import { subscribeRelay, type RelayDelivery } from '../../relay';
 import { createTestContext, uniqueId, type TestContext } from './context';
 import { startFakeLLM, type FakeLLM } from './fake-llm';
 import { testTemporal } from './temporal';
@@ -39,17 +40,20 @@ export interface RecordedFrame {
   frame: ServerFrame;
 }
 
-/** The stand-in gateway: records every frame `deliver` receives. */
+/** The stand-in gateway: records every frame the relay brings. */
 export class FrameRecorder {
   readonly taskQueue = gatewayTaskQueue(uniqueId('test'));
+  readonly instanceId = gatewayInstanceOf(this.taskQueue);
   readonly frames: RecordedFrame[] = [];
-  /** Connection ids whose socket is "gone": deliver answers `delivered: false`. */
+  /** Connection ids whose socket is "gone": frames for them are dropped, as a gateway would. */
   readonly gone = new Set<string>();
+  /** How often the relay said "read the outbox" instead of bringing frames. */
+  outboxHints = 0;
 
-  deliver = async (input: DeliverInput): Promise<{ delivered: boolean }> => {
-    if (this.gone.has(input.connectionId)) return { delivered: false };
-    for (const frame of input.frames) this.frames.push({ connectionId: input.connectionId, frame });
-    return { delivered: true };
+  receive = (connectionId: string, delivery: RelayDelivery): void => {
+    if (this.gone.has(connectionId)) return;
+    if ('fetchOutbox' in delivery) return void (this.outboxHints += 1);
+    for (const frame of delivery.frames) this.frames.push({ connectionId, frame: frame as ServerFrame });
   };
 
   framesFor(connectionId: string): ServerFrame[] {
@@ -147,13 +151,8 @@ export async function startSessionHarness(options: { router?: boolean; env?: Rec
     test = await createTestContext({ env: { EGRESS_ALLOW: '127.0.0.0/8', ...routerEnv, ...options.env } });
     const { ctx } = test;
     const gateway = new FrameRecorder();
-    const recorderWorker = await Worker.create({
-      connection: env.nativeConnection,
-      taskQueue: gateway.taskQueue,
-      activities: { deliver: gateway.deliver },
-    });
-    const recorderRun = recorderWorker.run();
-    roles.push({ name: 'recorder', urls: {}, close: async () => (recorderWorker.shutdown(), await recorderRun) });
+    const subscription = await subscribeRelay(ctx.db, gateway.instanceId, gateway.receive, { logger: ctx.logger });
+    roles.push({ name: 'recorder', urls: {}, close: () => subscription.close() });
     roles.push(await startWorker(ctx, { connection: env.nativeConnection }));
     const started: { workflowId: string; label: string }[] = [];
     const taskQueue = ctx.config.TEMPORAL_TASK_QUEUE;

@@ -1,0 +1,88 @@
+// The message path's one step (ARCHITECTURE.md): route the message and make the first attempt at
+// the chosen LLM config, telling the socket how far it got through the relay (best effort,
+// outside history) and mirroring the session row's activity time on the side. Provider failures
+// come back as data, so the workflow decides about retries and fallbacks without this step
+// running again; only our own failures (the database, say) fail the step and are retried.
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import { fallbackDecision, type AnswerMessageInput, type AnswerMessageOutput, type FirstAttempt, type RelayFrame, type RoutingDecision } from '../contract';
+import type { ActivityDeps } from './deps';
+import type { LLMSteps } from './llm';
+import { updateSessionRecord } from './session-record';
+
+/** Margin under the step's own time limit, so a slow call ends as a clean timeout. */
+const CALL_MARGIN_MS = 250;
+
+function cancellation(): AbortSignal | undefined {
+  try {
+    return Context.current().cancellationSignal;
+  } catch {
+    return undefined; // called outside an activity (tests)
+  }
+}
+
+export function createAnswerActivity(deps: ActivityDeps, llm: LLMSteps) {
+  const { relay, logger } = deps;
+
+  async function decide(input: AnswerMessageInput, timeoutMs: number, signal?: AbortSignal): Promise<RoutingDecision> {
+    const routeInput = { userId: input.userId, text: input.message.text, configs: input.configs, settings: input.settings };
+    if (!llm.routerConfigured) return fallbackDecision(input.configs, input.settings, input.message.text, 'no router LLM is configured');
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await llm.askRouterOnce(routeInput, timeoutMs, signal);
+      } catch (err) {
+        const failure = err as ApplicationFailure;
+        if (signal?.aborted) throw err;
+        if (failure.nonRetryable || attempt >= input.routerAttempts) {
+          return fallbackDecision(input.configs, input.settings, input.message.text, `the router LLM failed: ${failure.message}`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, input.retryInitialMs * 2 ** (attempt - 1)));
+      }
+    }
+  }
+
+  async function firstAttempt(input: AnswerMessageInput, configId: number, question: string, timeoutMs: number, signal?: AbortSignal): Promise<FirstAttempt> {
+    const started = performance.now();
+    try {
+      const reply = await llm.callConfig({ userId: input.userId, configId, question, role: input.settings.role, history: input.history }, timeoutMs, signal);
+      return { ok: true, answer: reply.answer, model: reply.model, ms: Math.round(performance.now() - started) };
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      const failure = err instanceof ApplicationFailure ? err : ApplicationFailure.create({ message: String(err) });
+      const retryAfterMs = typeof failure.nextRetryDelay === 'number' ? failure.nextRetryDelay : undefined;
+      return {
+        ok: false,
+        error: failure.message,
+        retryable: !failure.nonRetryable,
+        ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+        ms: Math.round(performance.now() - started),
+      };
+    }
+  }
+
+  async function answerMessage(input: AnswerMessageInput): Promise<AnswerMessageOutput> {
+    const signal = cancellation();
+    const timeoutMs = Math.max(100, input.callTimeoutMs - CALL_MARGIN_MS);
+    const progress = (frame: RelayFrame): void => {
+      if (input.progressTo) relay.publish(input.progressTo, [frame]);
+    };
+    const mirrored = updateSessionRecord(deps.db, input.record).catch((error: unknown) => {
+      logger.warn({ err: error, sessionId: input.record.sessionId }, 'updating the session row failed');
+    });
+    progress({ type: 'progress', id: input.message.id, stage: 'routing' });
+    const started = performance.now();
+    const routing = await decide(input, timeoutMs, signal);
+    const routingMs = Math.round(performance.now() - started);
+    let attempt: FirstAttempt | undefined;
+    if (routing.kind === 'llm_config') {
+      progress({ type: 'progress', id: input.message.id, stage: 'executing', config_id: routing.configId });
+      attempt = await firstAttempt(input, routing.configId, routing.question, timeoutMs, signal);
+    } else if (routing.kind === 'builtin') {
+      progress({ type: 'progress', id: input.message.id, stage: 'executing' });
+    }
+    await mirrored;
+    return { routing, routingMs, ...(attempt ? { firstAttempt: attempt } : {}) };
+  }
+
+  return { answerMessage };
+}

@@ -1,0 +1,146 @@
+// The relay: the fast way back from a session's worker to the gateway that holds its socket,
+// outside Temporal's history (ARCHITECTURE.md, "The message path"). Best effort by design: the
+// workflow's outbox and the client's `ack` are the guarantee; the relay only makes the usual
+// case cost nothing. A gateway in the same process is called directly; any other is reached with
+// PostgreSQL NOTIFY on a channel per gateway instance. A frame batch too large for a
+// notification (8,000 bytes) travels as a hint, and the gateway reads the outbox itself.
+import { createHash } from 'node:crypto';
+import pg from 'pg';
+import { gatewayInstanceOf, type AttachInfo, type RelayFrame } from '../contract';
+import type { Database } from '../db';
+import type { Logger } from '../lib/logger';
+
+/** What a gateway receives for one of its sockets. */
+export type RelayDelivery = { frames: RelayFrame[] } | { fetchOutbox: true };
+
+export type RelayHandler = (connectionId: string, delivery: RelayDelivery) => void;
+
+export interface FrameRelay {
+  publish(target: AttachInfo, frames: RelayFrame[]): void;
+}
+
+/** PostgreSQL refuses notification payloads of 8,000 bytes or more. */
+const NOTIFY_PAYLOAD_LIMIT = 7_900;
+const RECONNECT_DELAY_MS = 1_000;
+
+/** Gateways of this process, by instance id. */
+const localGateways = new Map<string, RelayHandler>();
+
+/** A NOTIFY channel name per gateway instance (identifiers are at most 63 bytes). */
+export function relayChannel(instanceId: string): string {
+  const safe = /^[A-Za-z0-9_-]{1,40}$/.test(instanceId) ? instanceId : createHash('sha256').update(instanceId).digest('hex').slice(0, 40);
+  return `switchboard_gw_${safe}`;
+}
+
+interface WireMessage {
+  c: string;
+  f?: RelayFrame[];
+  fetch?: true;
+}
+
+export function createRelay(db: Database, logger: Logger, options: { preferLocal?: boolean } = {}): FrameRelay {
+  const preferLocal = options.preferLocal ?? true;
+  const log = logger.child({ component: 'relay' });
+  return {
+    publish(target, frames) {
+      const instance = gatewayInstanceOf(target.taskQueue);
+      const local = preferLocal ? localGateways.get(instance) : undefined;
+      if (local) {
+        try {
+          local(target.connectionId, { frames });
+        } catch (error) {
+          log.warn({ err: error }, 'a local gateway failed to take frames');
+        }
+        return;
+      }
+      let payload = JSON.stringify({ c: target.connectionId, f: frames } satisfies WireMessage);
+      if (Buffer.byteLength(payload) > NOTIFY_PAYLOAD_LIMIT) payload = JSON.stringify({ c: target.connectionId, fetch: true } satisfies WireMessage);
+      // Not awaited: the caller is a workflow sink or an activity that must never wait on delivery.
+      db.sequelize
+        .query('SELECT pg_notify(:channel, :payload)', { replacements: { channel: relayChannel(instance), payload } })
+        .catch((error: unknown) => log.debug({ err: error }, 'relay notification failed; the outbox still holds the results'));
+    },
+  };
+}
+
+export interface RelaySubscription {
+  close(): Promise<void>;
+}
+
+/**
+ * A gateway's end: registered for its own process and LISTENing on its channel, reconnecting
+ * after a lost connection. `onResync` runs after every (re)connection: notifications sent while
+ * the listener was away are lost, so the gateway reads the outboxes it still waits on.
+ */
+export async function subscribeRelay(
+  db: Database,
+  instanceId: string,
+  handler: RelayHandler,
+  options: { logger: Logger; onResync?: () => void },
+): Promise<RelaySubscription> {
+  const log = options.logger.child({ component: 'relay', instanceId });
+  const channel = relayChannel(instanceId);
+  localGateways.set(instanceId, handler);
+  const { host, port, database, username, password } = db.sequelize.config;
+  let client: pg.Client | undefined;
+  let closed = false;
+  let retry: NodeJS.Timeout | undefined;
+
+  const onNotification = (message: pg.Notification): void => {
+    if (message.channel !== channel || !message.payload) return;
+    let wire: WireMessage;
+    try {
+      wire = JSON.parse(message.payload) as WireMessage;
+    } catch {
+      return log.warn('ignoring a malformed relay notification');
+    }
+    handler(wire.c, wire.fetch ? { fetchOutbox: true } : { frames: wire.f ?? [] });
+  };
+
+  const connect = async (): Promise<void> => {
+    const next = new pg.Client({ host, port: Number(port), database, user: username, password: password ?? undefined });
+    next.on('notification', onNotification);
+    next.on('error', (error) => {
+      log.warn({ err: error }, 'relay listener lost its connection; reconnecting');
+      lost(next);
+    });
+    next.on('end', () => lost(next));
+    await next.connect();
+    await next.query(`LISTEN "${channel}"`);
+    if (closed) return void (await next.end());
+    client = next;
+    options.onResync?.();
+  };
+
+  const reconnectLater = (): void => {
+    if (closed || retry) return;
+    retry = setTimeout(() => {
+      retry = undefined;
+      connect().catch((error: unknown) => {
+        log.warn({ err: error }, 'relay listener could not reconnect; trying again');
+        reconnectLater();
+      });
+    }, RECONNECT_DELAY_MS);
+    retry.unref();
+  };
+
+  const lost = (which: pg.Client): void => {
+    if (client !== which) return;
+    client = undefined;
+    which.removeAllListeners('notification');
+    void which.end().catch(() => undefined);
+    reconnectLater();
+  };
+
+  await connect();
+  return {
+    async close() {
+      closed = true;
+      if (localGateways.get(instanceId) === handler) localGateways.delete(instanceId);
+      if (retry) clearTimeout(retry);
+      const current = client;
+      client = undefined;
+      await current?.end().catch(() => undefined);
+    },
+  };
+}

@@ -1,0 +1,43 @@
+// What both message paths (workflows/answer.ts and the frozen workflows/v1/answer.ts) share: the
+// shape of an answer, the context it is computed in, and readable failure reasons.
+import { ActivityFailure, ApplicationFailure, TimeoutFailure, isCancellation } from '@temporalio/workflow';
+import { TimeoutType } from '@temporalio/common';
+import type { IncomingMessage, ResultFrame, RoutingDecision, ServerFrame, SessionTuning, StandardFunctionEffect } from '../contract';
+import type { SessionProxies } from './session-activities';
+import type { SessionData } from './session-state';
+
+export interface Answer {
+  routing: RoutingDecision;
+  result: ResultFrame;
+  /** Frames sent before the result (a built-in's `play_music`). */
+  extraFrames: ServerFrame[];
+  effect?: StandardFunctionEffect;
+}
+
+export interface AnswerContext {
+  session: SessionData;
+  acts: SessionProxies;
+  tuning: SessionTuning;
+}
+
+/** A readable, secret-free reason from an activity failure (activities scrub their messages). */
+export function describeFailure(err: unknown): string {
+  const cause = err instanceof ActivityFailure ? err.cause : err;
+  if (cause instanceof TimeoutFailure) {
+    return cause.timeoutType === TimeoutType.HEARTBEAT ? 'the worker stopped responding' : 'no answer within the time limit';
+  }
+  if (cause instanceof ApplicationFailure || cause instanceof Error) return cause.message;
+  return 'unknown error';
+}
+
+export function rethrowCancellation(err: unknown): void {
+  if (isCancellation(err)) throw err;
+}
+
+/** Answers longer than this are cut (with a note) so one result stays far under Temporal's 2 MB payload limit. */
+export const MAX_RESULT_CHARS = 64 * 1024;
+
+export function resultFrame(message: Pick<IncomingMessage, 'id'>, fields: Omit<ResultFrame, 'type' | 'id'>): ResultFrame {
+  const result = fields.result.length > MAX_RESULT_CHARS ? `${fields.result.slice(0, MAX_RESULT_CHARS)}\n[answer cut at ${MAX_RESULT_CHARS} characters]` : fields.result;
+  return { type: 'function_call_result', id: message.id, ...fields, result };
+}
