@@ -59,7 +59,7 @@ export const DEFAULT_SESSION_TUNING: SessionTuning = {
 export const MESSAGE_PATH_PATCH = 'message-path-v2';
 
 /** Continue as new once history passes this size, whatever the message count (large messages). */
-export const CONTINUE_AS_NEW_HISTORY_BYTES = 2 * 1024 * 1024;
+export const CONTINUE_AS_NEW_HISTORY_BYTES = 1024 * 1024;
 
 export interface SessionOutcome {
   status: Exclude<SessionStatus, 'active'>;

@@ -2,7 +2,8 @@
 // following continue-as-new), replayed against the current workflow bundle, and kept as JSON
 // fixtures under test/fixtures/histories so later code is replayed against older histories.
 import { testLogger } from './logger';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Client, HistoryAndWorkflowId } from '@temporalio/client';
 import type { History } from '@temporalio/common/lib/proto-utils';
@@ -11,6 +12,14 @@ import { Worker } from '@temporalio/worker';
 import { sessionWorkflowBundle } from '../../worker';
 
 export const HISTORY_FIXTURES_DIR = path.join(__dirname, '..', 'fixtures', 'histories');
+/** Fixture names of the current workflow code start with this (the v1 ones have no prefix). */
+export const FIXTURE_GENERATION = 'v2';
+/** `sha256  name` per fixture: fixtures are append-only, and this list proves it (test/replay.test.ts). */
+export const FIXTURE_MANIFEST = 'SHA256SUMS';
+
+export function sha256File(file: string): string {
+  return createHash('sha256').update(readFileSync(file)).digest('hex');
+}
 
 /** Every run of the workflow, oldest first. */
 export interface RecordedRun {
@@ -62,11 +71,22 @@ function toPlainHistory(history: History): unknown {
   return ProtoHistory.toObject(ProtoHistory.fromObject(history), { longs: String, enums: String, bytes: String });
 }
 
-export function writeHistoryFixtures(dir: string, named: { name: string; run: RecordedRun }[]): void {
+/**
+ * Adds `<generation>-<name>.json` fixtures and their manifest lines. Append-only: an existing
+ * fixture is never rewritten (a running session's history does not change either).
+ */
+export function writeHistoryFixtures(dir: string, named: { name: string; run: RecordedRun }[]): string[] {
   mkdirSync(dir, { recursive: true });
+  const written: string[] = [];
   for (const { name, run } of named) {
-    writeFileSync(path.join(dir, `${name}.json`), JSON.stringify({ workflowId: run.workflowId, history: toPlainHistory(run.history) }) + '\n');
+    const file = `${FIXTURE_GENERATION}-${name}.json`;
+    const target = path.join(dir, file);
+    if (existsSync(target)) continue;
+    writeFileSync(target, JSON.stringify({ workflowId: run.workflowId, history: toPlainHistory(run.history) }) + '\n');
+    appendFileSync(path.join(dir, FIXTURE_MANIFEST), `${sha256File(target)}  ${file}\n`);
+    written.push(file);
   }
+  return written;
 }
 
 export function readHistoryFixtures(dir: string): RecordedRun[] {
