@@ -7,7 +7,7 @@ export interface ChartSeries {
   dash?: string;
 }
 
-const WIDTH = 900;
+const WIDTH = 960;
 const HEIGHT = 470;
 const PLOT = { left: 70, right: 600, top: 60, bottom: 400 };
 
@@ -54,7 +54,7 @@ export function latencyCdfSvg(series: readonly ChartSeries[], title: string, sub
       }
     }
   }
-  for (const fraction of [0, 0.25, 0.5, 0.75, 0.9, 0.99, 1]) {
+  for (const fraction of [0, 0.25, 0.5, 0.75, 0.9, 0.99]) {
     const gy = f(y(fraction));
     const strong = fraction === 0.5 || fraction === 0.99;
     parts.push(`<line x1="${PLOT.left}" y1="${gy}" x2="${PLOT.right}" y2="${gy}" stroke="${strong ? '#bbbbbb' : '#eeeeee'}"${strong ? ' stroke-dasharray="4 3"' : ''}/>`);

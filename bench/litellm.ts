@@ -164,6 +164,15 @@ export async function measureLiteLLM(
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  // Its own process group outlives us if we die: take it down with us.
+  const killOnExit = (): void => {
+    try {
+      if (proxy.pid !== undefined && proxy.exitCode === null) process.kill(-proxy.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  };
+  process.once('exit', killOnExit);
   let output = '';
   const keep = (chunk: Buffer): void => {
     output = (output + chunk.toString('utf8')).slice(-6000);
@@ -230,6 +239,7 @@ export async function measureLiteLLM(
     return { name: 'LiteLLM proxy', error: (error as Error).message };
   } finally {
     await stopProxy(proxy);
+    process.off('exit', killOnExit);
     rmSync(dir, { recursive: true, force: true });
   }
 }

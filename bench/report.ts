@@ -171,7 +171,7 @@ export function consoleReport(f: Figures): string {
 
 export function chartSeries(samples: Samples): ChartSeries[] {
   return [
-    { label: 'Switchboard, router LLM (socket → result)', values: samples.latency.router.ours, color: '#d62728' },
+    { label: 'Switchboard, router LLM', values: samples.latency.router.ours, color: '#d62728' },
     { label: 'Switchboard, no router', values: samples.latency.noRouter.ours, color: '#ff7f0e' },
     { label: 'Direct LLM calls (router + execution)', values: samples.latency.router.direct, color: '#1f77b4', dash: '6 3' },
     { label: 'Direct LLM call (one)', values: samples.latency.noRouter.direct, color: '#17becf', dash: '6 3' },
