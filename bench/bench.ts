@@ -204,8 +204,9 @@ export async function runBench(options: BenchOptions): Promise<{ figures: Figure
       step(`latency: ${profile.latencyMessages} messages one at a time, interleaved with direct calls and floor updates`);
       latency.router = await measureLatency(stack, floor, { messages: profile.latencyMessages, warmup: profile.warmup, timeoutMs: profile.messageTimeoutMs });
       const { sample } = latency.router;
+      if (!sample.messageId) throw new Error(`no message was answered: ${latency.router.errors.join('; ')}`);
       step(`breakdown: history of message ${sample.messageId}`);
-      const found = await messageBreakdown(env.client, sessionWorkflowId(sample.userId, sample.sessionId), sample.messageId);
+      const found = await messageBreakdown(env.client, sessionWorkflowId(sample.userId, sample.sessionId), sample.messageId, sample.ms);
       breakdown = { ...found, variant: 'router', socketMs: sample.ms };
       step(`throughput: ${profile.throughputSessions} sessions × ${profile.throughputPerSession} messages back to back, then as many update loops`);
       throughputRun = await measureThroughput(stack, floor, {

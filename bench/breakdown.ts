@@ -1,7 +1,8 @@
 // Goal 5: where the time of one message goes, read from the session workflow's own history. The
 // window starts at the first event that mentions the message id (the `message` signal today) and
 // runs to the client's `ack` of it; the event whose payload first carries the result frame marks
-// "result produced". Nothing here knows which activities or markers the workflow uses: every
+// "result produced" (when no payload carries it, the last event no later than the result's
+// arrival at the socket does). Nothing here knows which activities or markers the workflow uses: every
 // event in the window is listed, in time order, with its offset from the start and the gap to
 // the event before; the largest gap up to the result is the slowest step.
 import type { Client } from '@temporalio/client';
@@ -18,7 +19,7 @@ export interface BreakdownEvent {
   detail: string;
   offsetMs: number;
   gapMs: number;
-  /** The first event whose payload carries the message's function_call_result frame. */
+  /** The event that produced the result (see Breakdown.resultFoundBy). */
   result: boolean;
 }
 
@@ -26,21 +27,32 @@ export interface Breakdown {
   workflowId: string;
   messageId: string;
   events: BreakdownEvent[];
-  /** Offset of the result event (NaN when no event carried the result frame). */
+  /** Offset of the result event. */
   resultOffsetMs: number;
+  /**
+   * `payload`: the first event whose payload carries the message's function_call_result frame;
+   * `socket time`: none does, so the last event no later than the result reached the socket.
+   */
+  resultFoundBy: 'payload' | 'socket time';
   /** The largest gap up to the result event: the slowest step. */
   slowest: BreakdownEvent | undefined;
 }
 
+interface RunEvent {
+  event: HistoryEvent;
+  /** Which run of the workflow (continue-as-new): event ids count from 1 in each. */
+  run: number;
+}
+
 /** Every run of the workflow (continue-as-new), oldest first, as one list of events. */
-async function allEvents(client: Client, workflowId: string): Promise<HistoryEvent[]> {
+async function allEvents(client: Client, workflowId: string): Promise<RunEvent[]> {
   const description = await client.workflow.getHandle(workflowId).describe();
   let runId: string | undefined = description.raw.workflowExecutionInfo?.firstRunId ?? description.runId;
-  const events: HistoryEvent[] = [];
-  while (runId) {
+  const events: RunEvent[] = [];
+  for (let run = 0; runId; run++) {
     const history: History = await client.workflow.getHandle(workflowId, runId).fetchHistory();
     const runEvents = history.events ?? [];
-    events.push(...runEvents);
+    events.push(...runEvents.map((event) => ({ event, run })));
     runId = runEvents.at(-1)?.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId ?? undefined;
   }
   return events;
@@ -95,7 +107,7 @@ function numberAt(value: Record<string, unknown>, key: string): number | undefin
   return undefined;
 }
 
-function describe(event: HistoryEvent, byId: Map<number, HistoryEvent>): string {
+function describe(event: HistoryEvent, lookup: (eventId: unknown) => HistoryEvent | undefined): string {
   const attributes = attributesOf(event);
   const parts: string[] = [];
   const own =
@@ -108,7 +120,7 @@ function describe(event: HistoryEvent, byId: Map<number, HistoryEvent>): string 
   if (own) parts.push(own);
   // Started/completed/failed events point back at the event that scheduled them.
   const scheduledId = numberAt(attributes, 'scheduledEventId');
-  const scheduled = scheduledId === undefined ? undefined : byId.get(scheduledId);
+  const scheduled = scheduledId === undefined ? undefined : lookup(scheduledId);
   if (!own && scheduled) {
     const scheduledName = nameAt(attributesOf(scheduled), 'activityType', 'name');
     if (scheduledName) parts.push(scheduledName);
@@ -118,8 +130,14 @@ function describe(event: HistoryEvent, byId: Map<number, HistoryEvent>): string 
   return parts.join(' ');
 }
 
-export async function messageBreakdown(client: Client, workflowId: string, messageId: string): Promise<Breakdown> {
-  let events: HistoryEvent[] = [];
+const idKey = (run: number, id: unknown): string => `${run}:${String(id)}`;
+
+/**
+ * @param socketMs the message's latency measured at the socket, for placing the result when no
+ *                 event's payload carries it.
+ */
+export async function messageBreakdown(client: Client, workflowId: string, messageId: string, socketMs: number): Promise<Breakdown> {
+  let events: RunEvent[] = [];
   let start = -1;
   let resultIndex = -1;
   let ackIndex = -1;
@@ -127,44 +145,41 @@ export async function messageBreakdown(client: Client, workflowId: string, messa
   for (let attempt = 0; attempt < 10 && ackIndex < 0; attempt++) {
     if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 300));
     events = await allEvents(client, workflowId);
-    const texts = events.map(eventText);
+    const texts = events.map(({ event }) => eventText(event));
     start = texts.findIndex((text) => text.includes(messageId));
     resultIndex = texts.findIndex((text, i) => i >= start && text.includes(messageId) && text.includes('function_call_result'));
     ackIndex = texts.findIndex(
-      (text, i) => i > Math.max(start, resultIndex) && text.includes(messageId) && /\back\b/i.test(describe(events[i], new Map())),
+      (text, i) => i > Math.max(start, resultIndex) && text.includes(messageId) && /\back\b/i.test(describe(events[i].event, () => undefined)),
     );
   }
   if (start < 0) throw new Error(`no event of ${workflowId} mentions message ${messageId}`);
-  const end = ackIndex >= 0 ? ackIndex : Math.min(events.length - 1, (resultIndex >= 0 ? resultIndex : start) + 4);
+  const end = ackIndex >= 0 ? ackIndex : Math.min(events.length - 1, (resultIndex >= 0 ? resultIndex : start) + 8);
 
-  const byId = new Map<number, HistoryEvent>();
-  for (const event of events) {
-    const id = Number(event.eventId?.toString() ?? NaN);
-    if (Number.isFinite(id)) byId.set(id, event);
-  }
+  const byId = new Map<string, HistoryEvent>();
+  for (const { event, run } of events) byId.set(idKey(run, event.eventId), event);
   // Listed in time order: a history appends some events later than they happened (an activity's
   // STARTED is written with its completion, a signal that arrives during a workflow task after it).
   const window = events
     .slice(start, end + 1)
-    .map((event, i) => ({ event, index: start + i, time: eventTimeMs(event) }))
+    .map(({ event, run }, i) => ({ event, run, index: start + i, time: eventTimeMs(event) }))
     .sort((a, b) => a.time - b.time || a.index - b.index);
   const t0 = window[0].time;
-  const listed: BreakdownEvent[] = window.map(({ event, index, time }, i) => ({
+  const listed: BreakdownEvent[] = window.map(({ event, run, index, time }, i) => ({
     eventId: Number(event.eventId?.toString() ?? NaN),
     type: eventTypeName(event),
-    detail: describe(event, byId),
+    detail: describe(event, (id) => byId.get(idKey(run, id))),
     offsetMs: time - t0,
     gapMs: i === 0 ? 0 : time - window[i - 1].time,
     result: index === resultIndex,
   }));
-  const resultEvent = listed.find((e) => e.result);
-  const upToResult = resultEvent ? listed.filter((e) => e.offsetMs <= resultEvent.offsetMs) : listed;
+  let resultEvent = listed.find((e) => e.result);
+  const resultFoundBy = resultEvent ? 'payload' : 'socket time';
+  if (!resultEvent) {
+    resultEvent = listed.filter((e) => e.offsetMs <= socketMs).at(-1) ?? listed[0];
+    resultEvent.result = true;
+  }
+  const resultOffset = resultEvent.offsetMs;
+  const upToResult = listed.filter((e) => e.offsetMs <= resultOffset);
   const slowest = upToResult.slice(1).reduce<BreakdownEvent | undefined>((worst, e) => (!worst || e.gapMs > worst.gapMs ? e : worst), undefined);
-  return {
-    workflowId,
-    messageId,
-    events: listed,
-    resultOffsetMs: resultEvent ? resultEvent.offsetMs : NaN,
-    slowest,
-  };
+  return { workflowId, messageId, events: listed, resultOffsetMs: resultOffset, resultFoundBy, slowest };
 }

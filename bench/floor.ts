@@ -74,7 +74,8 @@ export async function startFloor(env: { client: Client; nativeConnection: Native
       return loop;
     },
     async close() {
-      await Promise.allSettled([...started].map((handle) => handle.signal(stopSignal)));
+      // Terminated, not signalled: nothing more for the worker to do while it shuts down.
+      await Promise.allSettled([...started].map((handle) => handle.terminate('bench finished')));
       started.clear();
       if (worker.getState() === 'RUNNING') worker.shutdown();
       await running;

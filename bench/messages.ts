@@ -247,6 +247,7 @@ export async function measureLatency(
       const outcome = await session.ask(id, text, options.timeoutMs);
       sent.push({ session, id });
       count(run.counts, outcome, run.errors);
+      if (outcome.status === 'lost') break; // the socket is in trouble; the rest would only wait out their timeouts
       const floorMs = await loop.ping();
       if (i < 0) continue;
       run.direct.push(directMs);
@@ -255,7 +256,6 @@ export async function measureLatency(
         run.ours.push(outcome.ms);
         run.sample = { ...run.sample, messageId: id, ms: outcome.ms };
       }
-      if (outcome.status === 'lost') break;
     }
     run.counts.duplicated = await countDuplicates(sent);
   } finally {
