@@ -36,6 +36,8 @@ export interface Breakdown {
   resultFoundBy: 'payload' | 'socket time';
   /** The largest gap up to the result event: the slowest step. */
   slowest: BreakdownEvent | undefined;
+  /** Up to the result: the gaps summed by the kind of event that ends them, largest first. */
+  totals: { step: string; count: number; totalMs: number }[];
 }
 
 interface RunEvent {
@@ -181,5 +183,21 @@ export async function messageBreakdown(client: Client, workflowId: string, messa
   const resultOffset = resultEvent.offsetMs;
   const upToResult = listed.filter((e) => e.offsetMs <= resultOffset);
   const slowest = upToResult.slice(1).reduce<BreakdownEvent | undefined>((worst, e) => (!worst || e.gapMs > worst.gapMs ? e : worst), undefined);
-  return { workflowId, messageId, events: listed, resultOffsetMs: resultOffset, resultFoundBy, slowest };
+  const totals = new Map<string, { step: string; count: number; totalMs: number }>();
+  for (const e of upToResult.slice(1)) {
+    const step = `${e.type}${e.detail ? ` ${e.detail.split(' on ')[0]}` : ''}`;
+    const total = totals.get(step) ?? { step, count: 0, totalMs: 0 };
+    total.count++;
+    total.totalMs += e.gapMs;
+    totals.set(step, total);
+  }
+  return {
+    workflowId,
+    messageId,
+    events: listed,
+    resultOffsetMs: resultOffset,
+    resultFoundBy,
+    slowest,
+    totals: [...totals.values()].sort((a, b) => b.totalMs - a.totalMs),
+  };
 }

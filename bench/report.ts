@@ -121,6 +121,14 @@ function breakdownTable(b: BreakdownFigures): string {
   return markdownTable(['offset (ms)', 'gap (ms)', 'event'], rows);
 }
 
+function totalsText(b: BreakdownFigures): string {
+  return b.totals
+    .filter((t) => t.totalMs >= 0.05)
+    .slice(0, 6)
+    .map((t) => `${t.step} ${t.totalMs.toFixed(1)} ms (${t.count}×)`)
+    .join(', ');
+}
+
 export function readmeSection(f: Figures, withChart: boolean): string {
   const b = f.breakdown;
   const lines = [
@@ -137,6 +145,8 @@ export function readmeSection(f: Figures, withChart: boolean): string {
       `result frame produced at +${b.resultOffsetMs.toFixed(1)} ms${b.resultFoundBy === 'payload' ? '' : ' (placed by the socket time: no event carries it)'}; slowest step in bold):`,
     '',
     breakdownTable(b),
+    '',
+    `Up to the result, by the kind of event that ends each gap: ${totalsText(b)}.`,
   ];
   if (withChart) lines.push('', `![Latency distributions: Switchboard, direct LLM calls and the bare update floor](${CHART_PATH})`);
   lines.push(README_END);
@@ -164,6 +174,7 @@ export function consoleReport(f: Figures): string {
     const mark = b.slowest && e.eventId === b.slowest.eventId ? '  ← slowest step' : e.result ? '  ← result frame' : '';
     out.push(`  +${e.offsetMs.toFixed(1).padStart(7)} ms  (gap ${e.gapMs.toFixed(1).padStart(6)})  ${e.type}${e.detail ? ` ${e.detail}` : ''}${mark}`);
   }
+  out.push(`  up to the result, by the kind of event that ends each gap: ${totalsText(b)}`);
   const errors = [...f.latency.router.errors, ...f.latency.noRouter.errors, ...f.throughput.errors, ...f.memory.errors];
   if (errors.length) out.push('', 'errors seen:', ...errors.map((e) => `  ${e}`));
   return out.join('\n');

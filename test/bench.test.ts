@@ -112,6 +112,7 @@ describe('bench (smoke run, tiny profile)', function () {
     assertPositive(b.socketMs, 'breakdown.socketMs');
     assert.ok(b.resultOffsetMs >= 0);
     assert.equal(b.events[0].offsetMs, 0);
+    assert.ok(b.totals.length > 0, 'time summed by kind of step');
     for (const e of b.events) assert.ok(e.type.length > 0 && e.gapMs >= 0 && e.offsetMs >= 0, JSON.stringify(e));
   });
 });
