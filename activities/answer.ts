@@ -66,9 +66,12 @@ export function createAnswerActivity(deps: ActivityDeps, llm: LLMSteps) {
     const progress = (frame: RelayFrame): void => {
       if (input.progressTo) relay.publish(input.progressTo, [frame]);
     };
-    const mirrored = updateSessionRecord(deps.db, input.record).catch((error: unknown) => {
-      logger.warn({ err: error, sessionId: input.record.sessionId }, 'updating the session row failed');
-    });
+    const record = input.record;
+    const mirrored = record
+      ? updateSessionRecord(deps.db, record).catch((error: unknown) => {
+          logger.warn({ err: error, sessionId: record.sessionId }, 'updating the session row failed');
+        })
+      : undefined;
     progress({ type: 'progress', id: input.message.id, stage: 'routing' });
     const started = performance.now();
     const routing = await decide(input, timeoutMs, signal);

@@ -83,8 +83,8 @@ export interface AnswerMessageInput {
   retryInitialMs: number;
   /** Time limit of each LLM call (router, provider). */
   callTimeoutMs: number;
-  /** The session row's activity times, mirrored as part of the same step. */
-  record: SessionRecordUpdate;
+  /** The session row's activity times, mirrored as part of the same step (at most once a minute). */
+  record?: SessionRecordUpdate;
 }
 
 export type FirstAttempt =

@@ -39,7 +39,7 @@ describe('session bounds', function () {
         // UnhandledCommand is Temporal's own answer to a signal that arrives while a task completes
         // the run (continue-as-new, close): the task runs again with the signal. Anything else is a bug.
         if (failed?.failure?.message === 'UnhandledCommand') continue;
-        assert.ok(!failed, `workflow task failed: ${failed?.failure?.message}`);
+        assert.ok(!failed, `workflow task failed: ${JSON.stringify(failed)}`);
       }
     }
   }

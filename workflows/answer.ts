@@ -37,7 +37,7 @@ async function routeAndTry(ctx: AnswerContext, message: IncomingMessage): Promis
       routerAttempts: tuning.routeMaxAttempts,
       retryInitialMs: durationMs(tuning.retryInitialInterval),
       callTimeoutMs: durationMs(tuning.llmTimeout),
-      record: session.recordUpdate(now),
+      ...session.recordIfDue(now),
     });
   } catch (err) {
     // The step itself failed after its retries (the database was unreachable, say): the fallback

@@ -36,6 +36,8 @@ export const MAX_OUTBOX_BYTES = 512 * 1024;
 export const MAX_PENDING_BYTES = 512 * 1024;
 /** Acks of results not produced yet (a crash replayed the step after the client had the result). */
 const MAX_EARLY_ACKS = 200;
+/** The row's activity time is mirrored at most this often on the message path (it only feeds listings). */
+export const RECORD_EVERY_MS = 60_000;
 /** Recent exchanges given to an LLM as context. */
 export const HISTORY_TURNS = 5;
 
@@ -102,6 +104,10 @@ export class SessionData {
   handledThisRun = 0;
   private readonly handledBefore: number;
   lastActivityAt: number;
+  /** When the row last had its activity time written. */
+  private lastRecordedAt = 0;
+  /** The idle TTL has passed (set by the idle watch of the current message path). */
+  idleExpired = false;
   closeReason: string | null = null;
   /** Work the main loop owes, set by signal handlers. */
   configsStale = false;
@@ -250,8 +256,16 @@ export class SessionData {
       .map((e) => ({ question: e.text, answer: e.result!.result }));
   }
 
+  /** The row update for the message path, when the last one is older than RECORD_EVERY_MS. */
+  recordIfDue(now: number): { record?: SessionRecordUpdate } {
+    if (now - this.lastRecordedAt < RECORD_EVERY_MS) return {};
+    this.lastRecordedAt = now;
+    return { record: this.recordUpdate(now) };
+  }
+
   /** The row's activity times as of `now`. */
   recordUpdate(now: number): SessionRecordUpdate {
+    this.lastRecordedAt = Math.max(this.lastRecordedAt, now);
     return {
       userId: this.userId,
       sessionId: this.sessionId,

@@ -12,6 +12,7 @@ import {
   log,
   patched,
   setHandler,
+  sleep,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -40,7 +41,7 @@ import {
 import { answer } from './answer';
 import type { Answer, AnswerContext } from './answer-shared';
 import { gatewayActivities, relay, sessionActivities, type SessionProxies } from './session-activities';
-import { SessionData } from './session-state';
+import { jsonBytes, SessionData } from './session-state';
 import { answerV1 } from './v1/answer';
 
 export const DEFAULT_SESSION_TUNING: SessionTuning = {
@@ -57,6 +58,13 @@ export const DEFAULT_SESSION_TUNING: SessionTuning = {
  * sink. Without its marker in history (sessions started on older code) the v1 path runs.
  */
 export const MESSAGE_PATH_PATCH = 'message-path-v2';
+
+/**
+ * What one workflow task may carry back in results (local activity markers) before the workflow
+ * ends the task: a flood of large answers in one task would exceed what the server accepts in a
+ * task completion, and it would fail the task again and again.
+ */
+export const TASK_RESULT_BYTES = 512 * 1024;
 
 /** Continue as new once history passes this size, whatever the message count (large messages). */
 export const CONTINUE_AS_NEW_HISTORY_BYTES = 1024 * 1024;
@@ -100,6 +108,26 @@ class SessionRunner {
     setHandler(transcriptQuery, () => d.transcript);
   }
 
+  private idleWatch: Promise<void> | undefined;
+  private idleWatchError: unknown;
+
+  /**
+   * One timer for the idle TTL, re-armed only when it fires early (activity moved the deadline),
+   * rather than a timer started and cancelled around every message.
+   */
+  private watchIdle(): void {
+    this.idleWatch ??= (async () => {
+      for (;;) {
+        const left = this.data.lastActivityAt + this.input.idleTtlMs - Date.now();
+        if (left <= 0) return void (this.data.idleExpired = true);
+        await sleep(left);
+      }
+    })().catch((err: unknown) => {
+      // Cancellation reaches the timer first; the main loop rethrows it.
+      this.idleWatchError = err;
+    });
+  }
+
   /** Whether this point of the run takes the current path (always, except when replaying older sessions). */
   private current(): boolean {
     return patched(MESSAGE_PATH_PATCH);
@@ -110,10 +138,23 @@ class SessionRunner {
       await this.begin();
       for (;;) {
         // Checked first: right after an answer, while the client reads it, nobody waits on the new run.
-        if (this.current() && this.shouldContinueAsNew()) return await this.continueAsNew();
-        const idleLeft = this.data.lastActivityAt + this.input.idleTtlMs - Date.now();
-        if (idleLeft <= 0 && !this.data.hasWork()) return await this.finish('expired', 'idle_timeout');
-        if (!(await condition(() => this.data.hasWork(), Math.max(idleLeft, 1)))) continue;
+        if (this.current()) {
+          if (this.shouldContinueAsNew()) return await this.continueAsNew();
+          this.watchIdle();
+          await condition(() => this.data.hasWork() || this.data.idleExpired || this.idleWatchError !== undefined);
+          if (this.idleWatchError !== undefined) throw this.idleWatchError;
+          if (this.data.idleExpired) {
+            if (!this.data.hasWork()) return await this.finish('expired', 'idle_timeout');
+            // Work arrived as the deadline passed: the session lives on, with a new watch.
+            this.data.idleExpired = false;
+            this.idleWatch = undefined;
+          }
+        } else {
+          // v1: a timer per wait (started and cancelled around every message).
+          const idleLeft = this.data.lastActivityAt + this.input.idleTtlMs - Date.now();
+          if (idleLeft <= 0 && !this.data.hasWork()) return await this.finish('expired', 'idle_timeout');
+          if (!(await condition(() => this.data.hasWork(), Math.max(idleLeft, 1)))) continue;
+        }
         if (this.data.closeReason !== null) return await this.finish('closed', this.data.closeReason);
         await this.housekeeping();
         if (!this.current() && this.shouldContinueAsNewV1()) return await this.continueAsNew();
@@ -186,11 +227,22 @@ class SessionRunner {
     const wanted = this.data.complete({ id: message.id, text: message.text, receivedAt: message.receivedAt, routing: reply.routing, result: reply.result }, Date.now(), !v2);
     if (v2) {
       if (wanted) this.send([...reply.extraFrames, reply.result]);
+      await this.endTaskIfLarge(jsonBytes(reply.result) + jsonBytes(reply.routing));
     } else {
       await this.deliverV1([...reply.extraFrames, reply.result]);
     }
     if (reply.effect?.kind === 'change_role') this.data.setRole(reply.effect.role);
     if (reply.effect?.kind === 'end_session') this.data.requestClose('end_session');
+  }
+
+  private taskBytes = { historyLength: -1, bytes: 0 };
+
+  /** A short timer ends the workflow task once its results pass TASK_RESULT_BYTES (floods of large answers only). */
+  private async endTaskIfLarge(bytes: number): Promise<void> {
+    const { historyLength } = workflowInfo();
+    if (historyLength !== this.taskBytes.historyLength) this.taskBytes = { historyLength, bytes: 0 };
+    this.taskBytes.bytes += bytes;
+    if (this.taskBytes.bytes > TASK_RESULT_BYTES) await sleep(1);
   }
 
   /** What the handlers asked for: fresh configs, a redelivery to a new socket, the row updated. */
