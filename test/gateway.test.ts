@@ -287,6 +287,48 @@ describe('gateway', function () {
     assert.equal(row?.status, 'closed');
   });
 
+  describe('the relay through PostgreSQL, as between separate processes', function () {
+    let tcRemote: TestContext;
+    let remoteWorker: RunningRole;
+    let remoteGateway: RunningRole;
+
+    before(async function () {
+      // Its own task queue; the worker reaches this gateway with NOTIFY even though it is in this process.
+      tcRemote = await createTestContext({ env: { EGRESS_ALLOW: '127.0.0.0/8' } });
+      remoteWorker = await startWorker(tcRemote.ctx, { connection: (await testTemporal()).nativeConnection, relayInProcess: false });
+      remoteGateway = await startGateway(tcRemote.ctx, { host: '127.0.0.1', port: 0 });
+    });
+
+    after(async function () {
+      await remoteGateway?.close();
+      await remoteWorker?.close();
+      // tcRemote shares the run's database with tc, which closes it.
+    });
+
+    it('brings progress and results through NOTIFY, and a result too large for a notification through the outbox', async function () {
+      const userId = uniqueId('remote');
+      const model = uniqueId('echo');
+      await insertLLMConfig(tcRemote.ctx, userId, { model, baseUrl: llm.baseUrl });
+      const socket = await TestSocket.open(remoteGateway.urls.websocket!, { token: await tcRemote.token(userId), deviceId: 'far' });
+      await socket.next('hello');
+
+      socket.send({ type: 'message', id: 'small-1', text: 'hello over the relay' });
+      const small = await socket.next('function_call_result', (f) => f.id === 'small-1');
+      assert.equal(small.result, `[${model}] hello over the relay`);
+      const stages = socket.received.filter((f) => f.type === 'progress').map((f) => (f.type === 'progress' ? f.stage : ''));
+      assert.deepEqual(stages, ['routing', 'executing']);
+
+      const long = 'x'.repeat(12_000);
+      socket.send({ type: 'message', id: 'large-1', text: long });
+      const large = await socket.next('function_call_result', (f) => f.id === 'large-1');
+      assert.equal(large.result, `[${model}] ${long}`);
+      const order = socket.received.filter((f) => 'id' in f && f.id === 'large-1').map((f) => f.type);
+      assert.equal(order.indexOf('accepted') < order.indexOf('function_call_result'), true, 'accepted comes before the result');
+      assert.equal(socket.received.filter((f) => f.type === 'function_call_result' && f.id === 'large-1').length, 1);
+      await socket.close();
+    });
+  });
+
   describe('limits and failures', function () {
     let limited: RunningRole;
     let connection: Connection;

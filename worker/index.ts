@@ -60,6 +60,8 @@ export interface StartWorkerOptions {
   taskQueue?: string;
   /** An existing native connection (tests share the test server's); otherwise one is opened from the config and closed with the role. */
   connection?: NativeConnection;
+  /** false: reach even a gateway of this process through PostgreSQL, as a separate process would (tests, bench). */
+  relayInProcess?: boolean;
 }
 
 export async function startWorker(ctx: WorkerContext, options: StartWorkerOptions = {}): Promise<RunningRole> {
@@ -68,7 +70,7 @@ export async function startWorker(ctx: WorkerContext, options: StartWorkerOption
   const connection = options.connection ?? (await connectWorkerTemporal(ctx.config));
   const ownsConnection = !options.connection;
   try {
-    const relay = createRelay(ctx.db, logger);
+    const relay = createRelay(ctx.db, logger, { preferLocal: options.relayInProcess ?? true });
     const sinks: InjectedSinks<RelaySinks> = {
       // Skipped on replay: frames go out once, when the workflow produces them.
       relay: { publish: { fn: (_info, target, frames) => relay.publish(target, frames), callDuringReplay: false } },
