@@ -74,7 +74,7 @@ export class ClientConnection {
   readonly sessionId: string;
   readonly workflowId: string;
   private readonly options: ConnectionOptions;
-  private readonly log: Logger;
+  private childLog: Logger | undefined;
   private ws: WebSocket | undefined;
   private ready = false;
   private closed = false;
@@ -104,9 +104,14 @@ export class ClientConnection {
     this.userId = options.userId;
     this.sessionId = options.sessionId;
     this.workflowId = options.workflowId;
-    this.log = options.logger.child({ connectionId: this.id, sessionId: options.sessionId });
     this.rate = createRateWindow(options.limits.messagesPerMinute, 60_000);
     this.badFrames = createRateWindow(options.limits.badFramesPerMinute - 1, 60_000);
+  }
+
+  /** Built on first use: most sockets never log, and an idle socket should cost little memory. */
+  private get log(): Logger {
+    this.childLog ??= this.options.logger.child({ connectionId: this.id, sessionId: this.sessionId });
+    return this.childLog;
   }
 
   get isOpen(): boolean {
