@@ -8,8 +8,8 @@ import { checkUrlStatic } from '../lib/egress';
 import { ValidationError, type FieldError } from '../lib/errors';
 import { LLM_TYPE_NAMES } from '../llm/providers';
 import type { ConfigType } from '../db';
+import { FUNCTION_NAME_PATTERN } from '../contract';
 
-export const FUNCTION_NAME_PATTERN = /^[a-zA-Z_][a-zA-Z0-9_]{0,63}$/;
 const MAX_PARAMETERS_JSON = 32 * 1024;
 
 /** Fields a client may send back from a response; ignored, never stored. */

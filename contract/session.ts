@@ -212,6 +212,8 @@ export type RoutingDecision =
 export type RoutedBy = 'router_llm' | 'fallback';
 
 export const BUILTIN_FUNCTIONS = ['get_time', 'end_session', 'change_role', 'play_music'] as const;
+/** A function's name as configs store it and as tools offer it to an LLM. */
+export const FUNCTION_NAME_PATTERN = /^[a-zA-Z_][a-zA-Z0-9_]{0,63}$/;
 export type BuiltinFunctionName = (typeof BUILTIN_FUNCTIONS)[number];
 
 // ---------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 // Session settings a client may change, over the socket (`session_config`) and over REST
 // (`PATCH /sessions/:id`) alike: one schema, so both paths accept exactly the same thing.
 import { z } from 'zod';
-import { FUNCTION_NAME_PATTERN } from '../api/configs.schemas';
+import { FUNCTION_NAME_PATTERN } from '../contract';
 
 export const MAX_ENABLED_FUNCTIONS = 100;
 
