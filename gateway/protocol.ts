@@ -1,4 +1,4 @@
-// What a client may send over the socket (DESIGN section 5), parsed into typed frames or into an
+// What a client may send over the socket (README, "WebSocket protocol"), parsed into typed frames or into an
 // `error` frame that names the problem. Nothing here touches the socket or Temporal.
 import { z } from 'zod';
 import { hasSetting, hasSettingMessage, sessionSettingsShape } from '../sessions/session.schemas';
