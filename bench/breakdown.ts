@@ -1,8 +1,9 @@
 // Goal 5: where the time of one message goes, read from the session workflow's own history. The
 // window starts at the first event that mentions the message id (the `message` signal today) and
 // runs to the client's `ack` of it; the event whose payload first carries the result frame marks
-// "result produced" (when no payload carries it, the last event no later than the result's
-// arrival at the socket does). Nothing here knows which activities or markers the workflow uses: every
+// "result produced" (when no payload carries it, as on the current path where the result travels
+// outside history, the workflow task that recorded a local-activity marker does; failing that,
+// the last event no later than the result's arrival at the socket). Nothing here knows which activities or markers the workflow uses: every
 // event in the window is listed, in time order, with its offset from the start and the gap to
 // the event before; the largest gap up to the result is the slowest step.
 import type { Client } from '@temporalio/client';
@@ -33,7 +34,7 @@ export interface Breakdown {
    * `payload`: the first event whose payload carries the message's function_call_result frame;
    * `socket time`: none does, so the last event no later than the result reached the socket.
    */
-  resultFoundBy: 'payload' | 'socket time';
+  resultFoundBy: 'payload' | 'task that recorded the answer' | 'socket time';
   /** The largest gap up to the result event: the slowest step. */
   slowest: BreakdownEvent | undefined;
   /** Up to the result: the gaps summed by the kind of event that ends them, largest first. */
@@ -175,10 +176,20 @@ export async function messageBreakdown(client: Client, workflowId: string, messa
     result: index === resultIndex,
   }));
   let resultEvent = listed.find((e) => e.result);
-  const resultFoundBy = resultEvent ? 'payload' : 'socket time';
+  let resultFoundBy: Breakdown['resultFoundBy'] = resultEvent ? 'payload' : 'socket time';
   if (!resultEvent) {
-    resultEvent = listed.filter((e) => e.offsetMs <= socketMs).at(-1) ?? listed[0];
-    resultEvent.result = true;
+    const marker = listed.findIndex((e) => e.type.includes('MARKER_RECORDED'));
+    const completed = listed.slice(0, Math.max(marker, 0)).filter((e) => e.type.includes('WORKFLOW_TASK_COMPLETED')).at(-1);
+    if (completed) {
+      completed.result = true;
+      resultEvent = completed;
+      resultFoundBy = 'task that recorded the answer';
+    }
+  }
+  if (!resultEvent) {
+    const placed = listed.filter((e) => e.offsetMs <= socketMs).at(-1) ?? listed[0]!;
+    placed.result = true;
+    resultEvent = placed;
   }
   const resultOffset = resultEvent.offsetMs;
   const upToResult = listed.filter((e) => e.offsetMs <= resultOffset);

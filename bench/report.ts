@@ -142,7 +142,7 @@ export function readmeSection(f: Figures, withChart: boolean): string {
     `Messages lost or failed: latency runs ${countsText(f.latency.router.counts)} (router), ${countsText(f.latency.noRouter.counts)} (no router); memory run ${countsText(f.memory.counts)}.`,
     '',
     `**Where one message's time goes** (router LLM; message measured at ${ms(b.socketMs)} on the socket; its history from the \`message\` signal to the client's \`ack\`; ` +
-      `result frame produced at +${b.resultOffsetMs.toFixed(1)} ms${b.resultFoundBy === 'payload' ? '' : ' (placed by the socket time: no event carries it)'}; slowest step in bold):`,
+      `result frame produced at +${b.resultOffsetMs.toFixed(1)} ms${b.resultFoundBy === 'payload' ? '' : b.resultFoundBy === 'socket time' ? ' (placed by the socket time: no event carries it)' : ' (the workflow task that recorded the answer; the frame itself travels outside history)'}; slowest step in bold):`,
     '',
     breakdownTable(b),
     '',
