@@ -52,8 +52,11 @@ export interface SessionDetail extends SessionSummary {
 const LIST_LIMIT = 100;
 /** A config change must never hold up the API request for long; refreshing is best effort. */
 const NOTIFY_TIMEOUT_MS = 3_000;
-/** A workflow task that failed this often will not read a close signal: such a session is terminated. */
-const STUCK_TASK_ATTEMPTS = 3;
+/** A workflow task retried this often will not read a close signal: such a session is terminated. */
+const STUCK_TASK_ATTEMPTS = 2;
+/** How long DELETE follows a closing session (a healthy one completes in milliseconds). */
+const CLOSE_WAIT_MS = 3_000;
+const CLOSE_POLL_MS = 200;
 
 function iso(value: Date | number | null | undefined): string | null {
   return value === null || value === undefined ? null : new Date(value).toISOString();
@@ -115,22 +118,32 @@ export function createSessionService(ctx: AppContext) {
   }
 
   /**
-   * A session whose workflow task keeps failing never reads the close signal: "closed" would
-   * be untrue and its retries would go on. Such a session is terminated and its row closed.
+   * After the close signal: a session whose workflow task keeps failing never reads it, so
+   * "closed" would be untrue and its retries would go on. While the close is awaited (briefly),
+   * a task seen failing (an attempt past the first) means the session is terminated instead.
    */
-  async function terminateIfStuck(row: UserSessionConfig): Promise<void> {
+  async function closeOrTerminate(row: UserSessionConfig): Promise<void> {
     const temporal = ctx.temporal;
     if (!temporal) return;
+    const handle = sessionHandle(temporal, row);
+    const deadline = Date.now() + CLOSE_WAIT_MS;
     try {
-      const handle = sessionHandle(temporal, row);
-      const description = await withTemporalDeadline(temporal, () => handle.describe());
-      const attempt = description.raw.pendingWorkflowTask?.attempt ?? 0;
-      if (description.status.name !== 'RUNNING' || attempt < STUCK_TASK_ATTEMPTS) return;
-      log.warn({ sessionId: row.session_id, attempt }, 'terminating a session whose workflow task keeps failing');
-      await withTemporalDeadline(temporal, () => handle.terminate(`closed through the API; its workflow task failed ${attempt} times`));
-      await row.update({ status: 'closed', expires_at: null });
+      for (;;) {
+        const description = await withTemporalDeadline(temporal, () => handle.describe());
+        if (description.status.name !== 'RUNNING') return;
+        const attempt = description.raw.pendingWorkflowTask?.attempt ?? 0;
+        if (attempt >= STUCK_TASK_ATTEMPTS) {
+          log.warn({ sessionId: row.session_id, attempt }, 'terminating a session whose workflow task keeps failing');
+          await withTemporalDeadline(temporal, () => handle.terminate(`closed through the API; its workflow task kept failing (attempt ${attempt})`));
+          await row.update({ status: 'closed', expires_at: null });
+          return;
+        }
+        // Still answering a message (a long LLM call): it closes right after; nothing is stuck.
+        if (Date.now() > deadline) return;
+        await new Promise((resolve) => setTimeout(resolve, CLOSE_POLL_MS));
+      }
     } catch (error) {
-      log.warn({ err: error, sessionId: row.session_id }, 'could not check whether a closing session is stuck');
+      log.warn({ err: error, sessionId: row.session_id }, 'could not follow a closing session');
     }
   }
 
@@ -199,7 +212,7 @@ export function createSessionService(ctx: AppContext) {
         // Already over is what the caller wanted.
         if (!(error instanceof ConflictError)) throw error;
       });
-      await terminateIfStuck(row);
+      await closeOrTerminate(row);
       return { ...summaryOf(row), status: 'closed' };
     },
   };

@@ -7,7 +7,7 @@ import { startGateway } from '../gateway';
 import type { AppContext, RunningRole } from '../app/context';
 import { createConfigChangeNotifier } from '../sessions/sessions.service';
 import { startWorker } from '../worker';
-import type { PublicConfig } from '../contract';
+import { SESSION_WORKFLOW_TYPE, sessionWorkflowId, type PublicConfig, type SessionWorkflowInput } from '../contract';
 import { createTestContext, insertLLMConfig, uniqueId, type TestContext } from './support/context';
 import { eventually } from './support/eventually';
 import { startFakeLLM, type FakeLLM } from './support/fake-llm';
@@ -210,6 +210,24 @@ describe('sessions API', function () {
     const patch = await call('PATCH', path, alice.userId, { enabled_functions: [] });
     assert.equal(patch.status, 409);
     assert.equal(patch.body.error, 'session_ended');
+  });
+
+  it('DELETE ends a session whose workflow task keeps failing, instead of saying closed while it goes on', async function () {
+    const userId = uniqueId('stuck');
+    const sessionId = uniqueId('stuck-session');
+    const workflowId = sessionWorkflowId(userId, sessionId);
+    await tc.ctx.db.models.UserSessionConfig.create({ user_id: userId, session_id: sessionId, workflow_id: workflowId, device_id: null, status: 'active' });
+    // Carried state no release writes (pending is not a list): every workflow task of this run fails.
+    const broken = { userId, sessionId, deviceId: null, idleTtlMs: 60_000, carried: { pending: 5 } } as unknown as SessionWorkflowInput;
+    const handle = await tc.ctx.temporal!.client.workflow.start(SESSION_WORKFLOW_TYPE, { workflowId, taskQueue: tc.ctx.config.TEMPORAL_TASK_QUEUE, args: [broken] });
+    await eventually(async () => ((await handle.describe()).raw.pendingWorkflowTask?.attempt ?? 0) >= 2, 60_000);
+
+    const closed = await call('DELETE', `/api/v1/sessions/${sessionId}`, userId);
+    assert.equal(closed.status, 200);
+    assert.equal(closed.body.data.status, 'closed');
+    assert.equal((await handle.describe()).status.name, 'TERMINATED');
+    const row = await tc.ctx.db.models.UserSessionConfig.findOne({ where: { session_id: sessionId } });
+    assert.equal(row?.status, 'closed');
   });
 
   it('a config change through the REST API refreshes the user\'s open sessions (configs_updated)', async function () {
