@@ -3,7 +3,7 @@
 // replaced). Covers what the workflow tests see only indirectly: the error classification, the
 // scrubbing, the call-time egress check, the public config view.
 import { loadPublicConfigs } from '../db/public-config';
-import { createRelay } from '../relay';
+import { createRelay, subscribeRelay } from '../relay';
 import assert from 'node:assert/strict';
 import os from 'node:os';
 import { ApplicationFailure } from '@temporalio/common';
@@ -17,7 +17,7 @@ import { createLLMClient } from '../llm/client';
 import { LLM_FAILURE, toActivityFailure } from '../llm/errors';
 import { scrubSecrets } from '../llm/scrub';
 import type { SessionActivities } from '../contract';
-import { CACHED_DESCRIPTION_CHARS, type PublicConfig, type SessionSettings } from '../contract';
+import { CACHED_DESCRIPTION_CHARS, gatewayTaskQueue, type PublicConfig, type RelayFrame, type SessionSettings } from '../contract';
 import { llmConfigToolName } from '../contract';
 import { createTestContext, uniqueId, type TestContext } from './support/context';
 import { startFakeLLM, type FakeLLM } from './support/fake-llm';
@@ -312,6 +312,48 @@ describe('activities', function () {
       assert.ok(!failure.message.includes(routerKey));
       llm.script(routerModel, { fail: 502 });
       assert.equal((await failureOf(run(routed.route, [{ userId: 'u', text: 'x', configs: all, settings }]))).nonRetryable, false);
+    });
+  });
+
+  describe('answerMessage', () => {
+    it('routes, makes one attempt at the chosen config and reports progress on the relay; a provider failure comes back as data', async () => {
+      const userId = uniqueId('user');
+      const good = await llmConfig(userId, { model: uniqueId('good'), priority: 5 });
+      const frames: RelayFrame[] = [];
+      const instance = uniqueId('activity-gw');
+      const subscription = await subscribeRelay(t.ctx.db, instance, (_connection, delivery) => {
+        if ('frames' in delivery) frames.push(...delivery.frames);
+      }, { logger: t.ctx.logger });
+      try {
+        const input = {
+          userId,
+          message: { id: 'm-1', text: 'hello there' },
+          configs: [good.config],
+          settings,
+          history: [],
+          progressTo: { taskQueue: gatewayTaskQueue(instance), connectionId: 'c-1' },
+          routerAttempts: 2,
+          retryInitialMs: 10,
+          callTimeoutMs: 5000,
+        };
+        const answered = await run(acts.answerMessage, [input]);
+        assert.equal(answered.routing.kind, 'llm_config');
+        assert.deepEqual(answered.firstAttempt && { ok: answered.firstAttempt.ok, answer: answered.firstAttempt.ok && answered.firstAttempt.answer }, { ok: true, answer: `[${good.row.model_name}] hello there` });
+        assert.deepEqual(frames.map((f) => (f.type === 'progress' ? `${f.stage}:${f.config_id ?? ''}` : f.type)), ['routing:', `executing:${good.row.id}`]);
+
+        llm.script(good.row.model_name!, { fail: 503 });
+        const failed = await run(acts.answerMessage, [{ ...input, message: { id: 'm-2', text: 'again' } }]);
+        assert.equal(failed.firstAttempt?.ok, false);
+        assert.equal(failed.firstAttempt?.ok === false && failed.firstAttempt.retryable, true);
+        assert.equal(llm.hits(good.row.model_name!), 2, 'one attempt each: retries are the workflow\'s');
+
+        llm.script(routerModel, { fail: 500 }, { fail: 500 });
+        const viaRouter = await run(routed.answerMessage, [{ ...input, message: { id: 'm-3', text: 'routed?' } }]);
+        assert.equal(viaRouter.routing.routedBy, 'fallback');
+        assert.match(viaRouter.routing.kind === 'llm_config' ? (viaRouter.routing.reason ?? '') : '', /router LLM failed/);
+      } finally {
+        await subscription.close();
+      }
     });
   });
 
