@@ -9,7 +9,7 @@
 // main.ts's own (LOG_LEVEL, default info) to a file. `--cpu-prof DIR` profiles the service.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, openSync, rmSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -24,6 +24,8 @@ const ROOT = path.resolve(__dirname, '..');
 
 interface Measure {
   rps: number;
+  /** CPU time of the serving process per request (Linux), which contention on a shared machine hardly moves. */
+  cpuUs?: number;
   p50: number;
   p99: number;
   non2xx: number;
@@ -89,12 +91,29 @@ function autocannon(url: string, seconds: string, headers: Record<string, string
   });
 }
 
-async function measure(name: string, url: string, headers: Record<string, string> = {}): Promise<[string, Measure]> {
+/** User + system CPU seconds of a process so far, from /proc (undefined elsewhere). */
+function cpuSeconds(pid: number | undefined): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
+  } catch {
+    return undefined;
+  }
+}
+
+async function measure(name: string, pid: number | undefined, url: string, headers: Record<string, string> = {}): Promise<[string, Measure]> {
   await autocannon(url, args.warmup!, headers);
+  const cpuBefore = cpuSeconds(pid);
   const result = await autocannon(url, args.duration!, headers);
+  const cpuAfter = cpuSeconds(pid);
+  if (cpuBefore !== undefined && cpuAfter !== undefined) {
+    result.cpuUs = ((cpuAfter - cpuBefore) * 1e6) / (result.rps * Number(args.duration));
+  }
   const bad = result.non2xx || result.errors ? `  (non-2xx ${result.non2xx}, errors ${result.errors})` : '';
   const load = os.loadavg()[0]!.toFixed(1);
-  console.log(`  ${name.padEnd(14)} ${result.rps.toFixed(0).padStart(6)} req/s   p50 ${result.p50} ms   p99 ${result.p99} ms   (load ${load})${bad}`);
+  const cpu = result.cpuUs === undefined ? '' : `   ${result.cpuUs.toFixed(0)} µs CPU/req`;
+  console.log(`  ${name.padEnd(14)} ${result.rps.toFixed(0).padStart(6)} req/s   p50 ${result.p50} ms   p99 ${result.p99} ms${cpu}   (load ${load})${bad}`);
   return [name, result];
 }
 
@@ -102,7 +121,7 @@ function waitExit(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => (child.exitCode !== null ? resolve() : child.once('exit', () => resolve())));
 }
 
-async function startBare(): Promise<{ url: string; stop(): Promise<void> }> {
+async function startBare(): Promise<{ url: string; pid?: number; stop(): Promise<void> }> {
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts/rest-throughput.ts'), '--serve-bare'], {
     cwd: ROOT,
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -110,6 +129,7 @@ async function startBare(): Promise<{ url: string; stop(): Promise<void> }> {
   const port = await new Promise<number>((resolve) => child.once('message', (m) => resolve((m as { port: number }).port)));
   return {
     url: `http://127.0.0.1:${port}/`,
+    pid: child.pid,
     async stop() {
       child.disconnect();
       await waitExit(child);
@@ -159,6 +179,7 @@ async function startService(roles: string, adminUrl: string) {
   return {
     base,
     log,
+    pid: child.pid,
     token: (user: string) => mintToken(jwtSecret, user),
     async stop() {
       child.kill('SIGTERM');
@@ -213,8 +234,8 @@ async function main(): Promise<void> {
           for (const target of args.targets!.split(',')) {
             const [name, url, headers] = targets[target] ?? [];
             if (!name || !url) throw new Error(`unknown target ${target}; targets are ${Object.keys(targets).join(', ')}`);
-            const [, ref] = await measure('bare Koa', bare.url);
-            const [, r] = await measure(name, url, headers);
+            const [, ref] = await measure('bare Koa', bare.pid, bare.url);
+            const [, r] = await measure(name, service.pid, url, headers);
             console.log(`    => ${name}: ${(r.rps / ref.rps).toFixed(2)}x bare req/s, p99 ${(r.p99 / ref.p99).toFixed(2)}x bare`);
           }
         }
