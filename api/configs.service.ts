@@ -1,9 +1,9 @@
 // AI config use cases for one user at a time. Every query is scoped by user id, so another
 // user's config is indistinguishable from a missing one (404).
-import { Op, UniqueConstraintError, type WhereOptions } from 'sequelize';
+import { Op, UniqueConstraintError } from 'sequelize';
 import type { AppConfig } from '../config';
 import type { Database, UserAIConfig } from '../db';
-import { toPublicConfig } from '../db/public-config';
+import { publicConfigReader, toPublicConfig } from '../db/public-config';
 import { ConflictError, NotFoundError, ValidationError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import { maskApiKey, type SecretBox } from '../lib/secret-box';
@@ -31,6 +31,7 @@ const UNIQUE_FIELDS: Record<string, string> = {
 export function createConfigService(deps: ConfigServiceDeps) {
   const { UserAIConfig } = deps.db.models;
   const schemas = createConfigSchemas(deps.config.egressAllow);
+  const reader = publicConfigReader(deps.db);
 
   function parseId(raw: string): number {
     const id = Number(raw);
@@ -146,22 +147,13 @@ export function createConfigService(deps: ConfigServiceDeps) {
 
     async list(userId: string, rawQuery: unknown): Promise<PublicConfig[]> {
       const query = parseOrThrow(schemas.listQuery, rawQuery);
-      const where: WhereOptions = { user_id: userId };
-      if (query.type) Object.assign(where, { config_type: query.type });
-      if (query.active !== undefined) Object.assign(where, { is_active: query.active });
-      const rows = await UserAIConfig.findAll({
-        where,
-        order: [
-          ['priority', 'DESC'],
-          ['created_at', 'DESC'],
-          ['id', 'DESC'],
-        ],
-      });
-      return rows.map(toPublicConfig);
+      return reader.list(userId, query);
     },
 
     async get(userId: string, rawId: string): Promise<PublicConfig> {
-      return toPublicConfig(await find(userId, rawId));
+      const config = await reader.one(userId, parseId(rawId));
+      if (!config) throw new NotFoundError('Config');
+      return config;
     },
 
     async create(userId: string, raw: unknown): Promise<PublicConfig> {
