@@ -12,7 +12,7 @@ import { errorHandler } from './middleware/error-handler';
 import { jsonBody } from './middleware/json-body';
 import { createHttpMetrics } from './middleware/metrics';
 import { rateLimit } from './middleware/rate-limit';
-import { requestContext } from './middleware/request-context';
+import { requestContext, requestLogger } from './middleware/request-context';
 import { buildOpenApi } from './openapi';
 import { RouteDocs } from './route-docs';
 import packageJson from '../package.json';
@@ -57,7 +57,7 @@ export function createApp(deps: ApiDeps): Koa {
     app.use(router.allowedMethods());
   }
   app.on('error', (error: unknown, ctx?: Koa.Context) => {
-    (ctx?.state.log ?? deps.logger).error({ err: error }, 'unhandled error');
+    requestLogger(ctx, deps.logger).error({ err: error }, 'unhandled error');
   });
   return app;
 }

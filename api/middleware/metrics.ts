@@ -8,6 +8,8 @@ export interface HttpMetrics {
   middleware: (ctx: Context, next: Next) => Promise<void>;
 }
 
+type Labels = Record<'method' | 'route' | 'status', string>;
+
 export function createHttpMetrics(): HttpMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
@@ -25,17 +27,24 @@ export function createHttpMetrics(): HttpMetrics {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [registry],
   });
+  // One label object per method, route and status (a bounded set), built once.
+  const labelSets = new Map<string, Labels>();
   return {
     registry,
     async middleware(ctx, next) {
-      const end = latency.startTimer();
+      const started = performance.now();
       try {
         await next();
       } finally {
         const route = (ctx as Context & { _matchedRoute?: string })._matchedRoute ?? 'unmatched';
-        const labels = { method: ctx.method, route: String(route), status: String(ctx.status) };
+        const key = `${ctx.method} ${ctx.status} ${route}`;
+        let labels = labelSets.get(key);
+        if (!labels) {
+          labels = { method: ctx.method, route: String(route), status: String(ctx.status) };
+          labelSets.set(key, labels);
+        }
         requests.inc(labels);
-        end(labels);
+        latency.observe(labels, (performance.now() - started) / 1000);
       }
     },
   };

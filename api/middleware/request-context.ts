@@ -1,24 +1,29 @@
 // A request id on every request (taken from X-Request-Id when sane) and one log line per request:
 // at debug level (an info line per request costs a large share of a fast request), at warn for
-// server errors. `ctx.state.log`, the request's child logger, is built only when something uses it.
+// server errors. The request's child logger is built only when something logs.
 import { randomUUID } from 'node:crypto';
 import type { Context, Next } from 'koa';
 import type { Logger } from '../../lib/logger';
 
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+const loggers = new WeakMap<Context, Logger>();
+
+/** The request's logger (with its request_id); the given one outside a request context. */
+export function requestLogger(ctx: Context | undefined, fallback: Logger): Logger {
+  if (!ctx || typeof ctx.state.requestId !== 'string') return fallback;
+  let log = loggers.get(ctx);
+  if (!log) {
+    log = fallback.child({ request_id: ctx.state.requestId });
+    loggers.set(ctx, log);
+  }
+  return log;
+}
 
 export function requestContext(logger: Logger) {
   return async function requestContextMiddleware(ctx: Context, next: Next): Promise<void> {
     const incoming = ctx.get('X-Request-Id');
-    const requestId = REQUEST_ID_PATTERN.test(incoming) ? incoming : randomUUID();
-    const state = ctx.state;
-    state.requestId = requestId;
-    let log: Logger | undefined;
-    Object.defineProperty(state, 'log', {
-      configurable: true,
-      enumerable: true,
-      get: () => (log ??= logger.child({ request_id: requestId })),
-    });
+    const requestId = incoming !== '' && REQUEST_ID_PATTERN.test(incoming) ? incoming : randomUUID();
+    ctx.state.requestId = requestId;
     ctx.set('X-Request-Id', requestId);
     const started = performance.now();
     try {
@@ -27,7 +32,7 @@ export function requestContext(logger: Logger) {
       const level = ctx.status >= 500 ? 'warn' : 'debug';
       if (logger.isLevelEnabled(level)) {
         const ms = Math.round((performance.now() - started) * 10) / 10;
-        (state.log as Logger)[level]({ method: ctx.method, path: ctx.path, status: ctx.status, ms, user: state.user?.userId }, 'request');
+        requestLogger(ctx, logger)[level]({ method: ctx.method, path: ctx.path, status: ctx.status, ms, user: ctx.state.user?.userId }, 'request');
       }
     }
   };
