@@ -1,8 +1,10 @@
 // The one mapping from a stored config row to what leaves the server (REST responses, the
 // session workflow's cache, WebSocket frames): the encrypted key never, only whether one is set
-// and its masked hint. Reads of public configs go through fixed SQL on the pool: no per-call
-// query building and no model instances, which cost more than the query itself on a hot path.
-import { QueryTypes, type InferAttributes } from 'sequelize';
+// and its masked hint. Reads of public configs run fixed SQL on a pooled connection: no per-call
+// query building, Sequelize query objects or model instances, which cost more of a hot GET than
+// the query itself.
+import type pg from 'pg';
+import type { InferAttributes } from 'sequelize';
 import type { PublicConfig } from '../contract';
 import type { Database } from './index';
 import type { ConfigType, UserAIConfig } from './models';
@@ -76,7 +78,16 @@ export function publicConfigReader(db: Database): PublicConfigReader {
     }
     return sql;
   };
-  const rows = (sql: string, bind: unknown[]) => sequelize.query<ConfigRow>(sql, { bind, type: QueryTypes.SELECT, raw: true });
+  // Sequelize's own pool and pg connections (with its type parsers), queried directly.
+  const manager = sequelize.connectionManager;
+  const rows = async (text: string, values: unknown[]): Promise<ConfigRow[]> => {
+    const client = (await manager.getConnection({ type: 'read' })) as pg.Client;
+    try {
+      return (await client.query<ConfigRow>({ text, values })).rows;
+    } finally {
+      manager.releaseConnection(client);
+    }
+  };
   reader = {
     async one(userId, id) {
       const [row] = await rows(one, [id, userId]);
