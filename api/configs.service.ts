@@ -11,6 +11,7 @@ import type { ConfigChangeNotifier } from '../app/context';
 import type { PublicConfig } from '../contract';
 import { createConfigSchemas, normaliseConfigBody, parseConfig, type ConfigInput } from './configs.schemas';
 import { parseOrThrow } from '../lib/validate';
+import { createCoalescer } from '../lib/coalesce';
 
 export interface ConfigServiceDeps {
   db: Database;
@@ -32,6 +33,10 @@ export function createConfigService(deps: ConfigServiceDeps) {
   const { UserAIConfig } = deps.db.models;
   const schemas = createConfigSchemas(deps.config.egressAllow);
   const reader = publicConfigReader(deps.db);
+  // Concurrent GETs of the same thing share one query (see lib/coalesce): their results are
+  // shared too, and only ever serialised.
+  const coalesceOne = createCoalescer<PublicConfig | undefined>();
+  const coalesceList = createCoalescer<PublicConfig[]>();
 
   function parseId(raw: string): number {
     const id = Number(raw);
@@ -147,11 +152,12 @@ export function createConfigService(deps: ConfigServiceDeps) {
 
     async list(userId: string, rawQuery: unknown): Promise<PublicConfig[]> {
       const query = parseOrThrow(schemas.listQuery, rawQuery);
-      return reader.list(userId, query);
+      return coalesceList(`${userId}\n${query.type ?? ''}\n${query.active ?? ''}`, () => reader.list(userId, query));
     },
 
     async get(userId: string, rawId: string): Promise<PublicConfig> {
-      const config = await reader.one(userId, parseId(rawId));
+      const id = parseId(rawId);
+      const config = await coalesceOne(`${userId}\n${id}`, () => reader.one(userId, id));
       if (!config) throw new NotFoundError('Config');
       return config;
     },
