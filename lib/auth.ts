@@ -24,6 +24,7 @@ const VERIFIED_CACHE_MAX_MS = 60_000;
 export function createTokenVerifier(
   config: Pick<AppConfig, 'JWT_JWKS_URL' | 'JWT_ISSUER' | 'JWT_AUDIENCE'>,
   secrets: Pick<Secrets, 'jwtSecret'>,
+  /** The clock for expiry (tests move it). */
   now: () => number = Date.now,
 ): TokenVerifier {
   const options = {
@@ -34,12 +35,12 @@ export function createTokenVerifier(
   let check: (token: string) => ReturnType<typeof jwtVerify>;
   if (config.JWT_JWKS_URL) {
     const jwks: JWTVerifyGetKey = createRemoteJWKSet(new URL(config.JWT_JWKS_URL));
-    check = (token) => jwtVerify(token, jwks, { ...options, algorithms: ['RS256', 'ES256'] });
+    check = (token) => jwtVerify(token, jwks, { ...options, currentDate: new Date(now()), algorithms: ['RS256', 'ES256'] });
   } else if (secrets.jwtSecret) {
     // Imported once: given raw bytes, jose imports the key again for every token.
     const key = crypto.subtle.importKey('raw', new TextEncoder().encode(secrets.jwtSecret), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
     key.catch(() => undefined); // reported by the first verify
-    check = async (token) => jwtVerify(token, await key, { ...options, algorithms: ['HS256'] });
+    check = async (token) => jwtVerify(token, await key, { ...options, currentDate: new Date(now()), algorithms: ['HS256'] });
   } else {
     throw new Error('JWT verification needs JWT_SECRET or JWT_JWKS_URL');
   }

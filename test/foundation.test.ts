@@ -7,6 +7,7 @@ import path from 'node:path';
 import { ConfigError, loadConfig, parseDuration } from '../config';
 import { resolveSecrets } from '../config/secrets';
 import { createDatabase, createMigrator, withPgClient } from '../db';
+import { createTokenVerifier, mintToken } from '../lib/auth';
 import { createCoalescer } from '../lib/coalesce';
 import { addressDenial, checkUrlResolved, checkUrlStatic } from '../lib/egress';
 import { createSecretBox, maskApiKey } from '../lib/secret-box';
@@ -172,6 +173,20 @@ describe('foundation', () => {
       await assert.rejects(checkUrlResolved('base_url', `http://${own}:1/v1`, none), /resolves to/);
       const allowed = await checkUrlResolved('base_url', 'http://localhost:1/v1', loopbackAllowed);
       assert.equal(allowed.port, '1');
+    });
+  });
+
+  describe('token verifier', () => {
+    it('remembers a verified token, but not beyond its expiry', async () => {
+      const secret = randomBytes(32).toString('base64url');
+      let clock = Date.now();
+      const verifier = createTokenVerifier({ JWT_JWKS_URL: undefined, JWT_ISSUER: undefined, JWT_AUDIENCE: undefined }, { jwtSecret: secret }, () => clock);
+      const token = await mintToken(secret, 'alice', { expiresIn: '30s' });
+      assert.deepEqual(await verifier.verify(token), { userId: 'alice' });
+      assert.deepEqual(await verifier.verify(token), { userId: 'alice' });
+      clock += 40_000; // past exp and jose's 5 s tolerance
+      await assert.rejects(verifier.verify(token), { status: 401, message: 'Token expired' });
+      await assert.rejects(verifier.verify(token.slice(0, -2) + 'xx'), { status: 401, message: 'Invalid token' });
     });
   });
 
