@@ -40,11 +40,14 @@ export function createApp(deps: ApiDeps): Koa {
     openapi: () => (openapi ??= buildOpenApi([health, ...apiRouters], docs, { version: packageJson.version })),
   });
 
-  app.use(metrics.middleware);
-  app.use(requestContext(deps.logger));
+  app.use(requestContext(deps.logger, metrics));
   app.use(errorHandler);
-  app.use(health.routes());
-  app.use(health.allowedMethods());
+  const healthRoutes = health.routes();
+  const healthMethods = health.allowedMethods();
+  app.use(function operations(ctx: Parameters<typeof healthRoutes>[0] & Parameters<typeof healthMethods>[0], next: Koa.Next) {
+    // No /api path is an operational route: those requests skip the lookup.
+    return ctx.path.startsWith('/api/') ? next() : healthRoutes(ctx, () => healthMethods(ctx, next));
+  });
   const requireUser = authenticate(deps.verifier);
   const limit = rateLimit(deps.config.RATE_LIMIT_PER_MINUTE);
   app.use(async function apiGuard(ctx, next) {

@@ -1,11 +1,12 @@
 // Prometheus counters and latency histograms per route. Routes are labelled by their pattern
 // (`/api/v1/ai-configs/:id`), never the raw path, so label cardinality stays bounded.
-import type { Context, Next } from 'koa';
+import type { Context } from 'koa';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export interface HttpMetrics {
   registry: Registry;
-  middleware: (ctx: Context, next: Next) => Promise<void>;
+  /** Counts a finished request and its latency (called by the request context, which times it). */
+  observe(ctx: Context, seconds: number): void;
 }
 
 type Labels = Record<'method' | 'route' | 'status', string>;
@@ -31,21 +32,16 @@ export function createHttpMetrics(): HttpMetrics {
   const labelSets = new Map<string, Labels>();
   return {
     registry,
-    async middleware(ctx, next) {
-      const started = performance.now();
-      try {
-        await next();
-      } finally {
-        const route = (ctx as Context & { _matchedRoute?: string })._matchedRoute ?? 'unmatched';
-        const key = `${ctx.method} ${ctx.status} ${route}`;
-        let labels = labelSets.get(key);
-        if (!labels) {
-          labels = { method: ctx.method, route: String(route), status: String(ctx.status) };
-          labelSets.set(key, labels);
-        }
-        requests.inc(labels);
-        latency.observe(labels, (performance.now() - started) / 1000);
+    observe(ctx, seconds) {
+      const route = (ctx as Context & { _matchedRoute?: string })._matchedRoute ?? 'unmatched';
+      const key = `${ctx.method} ${ctx.status} ${route}`;
+      let labels = labelSets.get(key);
+      if (!labels) {
+        labels = { method: ctx.method, route: String(route), status: String(ctx.status) };
+        labelSets.set(key, labels);
       }
+      requests.inc(labels);
+      latency.observe(labels, seconds);
     },
   };
 }

@@ -1,9 +1,11 @@
-// A request id on every request (taken from X-Request-Id when sane) and one log line per request:
-// at debug level (an info line per request costs a large share of a fast request), at warn for
-// server errors. The request's child logger is built only when something logs.
+// A request id on every request (taken from X-Request-Id when sane), its latency in the metrics
+// and one log line per request: at debug level (an info line per request costs a large share of
+// a fast request), at warn for server errors. The request's child logger is built only when
+// something logs.
 import { randomUUID } from 'node:crypto';
 import type { Context, Next } from 'koa';
 import type { Logger } from '../../lib/logger';
+import type { HttpMetrics } from './metrics';
 
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 const loggers = new WeakMap<Context, Logger>();
@@ -19,7 +21,7 @@ export function requestLogger(ctx: Context | undefined, fallback: Logger): Logge
   return log;
 }
 
-export function requestContext(logger: Logger) {
+export function requestContext(logger: Logger, metrics?: Pick<HttpMetrics, 'observe'>) {
   return async function requestContextMiddleware(ctx: Context, next: Next): Promise<void> {
     const incoming = ctx.get('X-Request-Id');
     const requestId = incoming !== '' && REQUEST_ID_PATTERN.test(incoming) ? incoming : randomUUID();
@@ -29,10 +31,11 @@ export function requestContext(logger: Logger) {
     try {
       await next();
     } finally {
+      const ms = performance.now() - started;
+      metrics?.observe(ctx, ms / 1000);
       const level = ctx.status >= 500 ? 'warn' : 'debug';
       if (logger.isLevelEnabled(level)) {
-        const ms = Math.round((performance.now() - started) * 10) / 10;
-        requestLogger(ctx, logger)[level]({ method: ctx.method, path: ctx.path, status: ctx.status, ms, user: ctx.state.user?.userId }, 'request');
+        requestLogger(ctx, logger)[level]({ method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(ms * 10) / 10, user: ctx.state.user?.userId }, 'request');
       }
     }
   };
