@@ -9,8 +9,8 @@ export interface Envelope<T> {
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8';
-/** Envelopes of shared results, by result: serialised once however many responses carry them. */
-const sharedJson = new WeakMap<object, string>();
+/** Envelopes of shared results, by result: serialised and encoded once however many responses carry them. */
+const sharedJson = new WeakMap<object, Buffer>();
 
 export interface RespondOptions {
   status?: number;
@@ -25,10 +25,10 @@ export interface RespondOptions {
 export function respond<T>(ctx: Context, data: T, options: RespondOptions = {}): void {
   const status = options.status ?? 200;
   const envelope = { code: status, message: options.message ?? 'ok', data } satisfies Envelope<T>;
-  let json: string | undefined;
+  let json: Buffer | undefined;
   if (options.shared && typeof data === 'object' && data !== null && !options.message && status === 200) {
     json = sharedJson.get(data);
-    if (json === undefined) sharedJson.set(data, (json = JSON.stringify(envelope)));
+    if (json === undefined) sharedJson.set(data, (json = Buffer.from(JSON.stringify(envelope))));
   }
   ctx.status = status;
   ctx.response.set('Content-Type', JSON_TYPE);
