@@ -7,6 +7,7 @@ import path from 'node:path';
 import { ConfigError, loadConfig, parseDuration } from '../config';
 import { resolveSecrets } from '../config/secrets';
 import { createDatabase, createMigrator, withPgClient } from '../db';
+import { urlHost } from '../lib/address';
 import { createTokenVerifier, mintToken } from '../lib/auth';
 import { createCoalescer } from '../lib/coalesce';
 import { addressDenial, checkUrlResolved, checkUrlStatic } from '../lib/egress';
@@ -173,6 +174,12 @@ describe('foundation', () => {
       await assert.rejects(checkUrlResolved('base_url', `http://${own}:1/v1`, none), /resolves to/);
       const allowed = await checkUrlResolved('base_url', 'http://localhost:1/v1', loopbackAllowed);
       assert.equal(allowed.port, '1');
+    });
+  });
+
+  describe('addresses', () => {
+    it('shows a wildcard bind as loopback and brackets IPv6 for URLs', () => {
+      assert.deepEqual(['0.0.0.0', '::', '10.1.2.3', '::1', 'api.example.com'].map(urlHost), ['127.0.0.1', '127.0.0.1', '10.1.2.3', '[::1]', 'api.example.com']);
     });
   });
 
