@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { checkUrlStatic } from '../lib/egress';
 import { ValidationError, type FieldError } from '../lib/errors';
 import { LLM_TYPE_NAMES } from '../llm/providers';
+import { parseOrThrow } from '../lib/validate';
 import type { ConfigType } from '../db';
 
 export const FUNCTION_NAME_PATTERN = /^[a-zA-Z_][a-zA-Z0-9_]{0,63}$/;
@@ -181,18 +182,7 @@ export function parseConfig(schemas: ConfigSchemas, body: Record<string, unknown
   const wrongType = body.config_type === 'llm' ? FUNCTION_ONLY : LLM_ONLY;
   // A response sent back as-is carries the other type's fields as null: nothing to object to.
   const own = Object.fromEntries(Object.entries(body).filter(([key, value]) => !(wrongType.has(key) && value === null)));
-  const result = schemas.config.safeParse(own);
-  if (result.success) return result.data;
-  const errors = result.error.issues.flatMap((issue): FieldError[] => {
-    if (issue.code === 'unrecognized_keys') {
-      return issue.keys.map((key) => ({
-        field: [...issue.path, key].join('.'),
-        message: issue.path.length === 0 && wrongType.has(key) ? `not allowed for ${String(body.config_type)} configs` : 'unknown field',
-      }));
-    }
-    const field = issue.path.map(String).join('.') || '(body)';
-    const missing = issue.code === 'invalid_type' && issue.input === undefined;
-    return [{ field, message: missing ? 'required' : issue.message }];
+  return parseOrThrow(schemas.config, own, {
+    unknownKey: (key, path) => (path.length === 0 && wrongType.has(key) ? `not allowed for ${String(body.config_type)} configs` : undefined),
   });
-  throw new ValidationError(errors);
 }
