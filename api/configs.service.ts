@@ -1,6 +1,6 @@
 // AI config use cases for one user at a time. Every query is scoped by user id, so another
 // user's config is indistinguishable from a missing one (404).
-import { Op, UniqueConstraintError } from 'sequelize';
+import { UniqueConstraintError } from 'sequelize';
 import type { AppConfig } from '../config';
 import type { Database, UserAIConfig } from '../db';
 import { publicConfigReader, toPublicConfig } from '../db/public-config';
@@ -216,15 +216,6 @@ export function createConfigService(deps: ConfigServiceDeps) {
     async setPriority(userId: string, rawId: string, raw: unknown): Promise<PublicConfig> {
       const { priority } = parseOrThrow(schemas.priority, raw ?? {});
       return update(userId, await find(userId, rawId), { priority });
-    },
-
-    /** Only ids that exist and belong to the user; used by the sessions API for default_llm_id. */
-    async ownedLlmIds(userId: string, ids: number[]): Promise<number[]> {
-      const rows = await UserAIConfig.findAll({
-        where: { user_id: userId, config_type: 'llm', id: { [Op.in]: ids } },
-        attributes: ['id'],
-      });
-      return rows.map((r) => r.id);
     },
   };
 }
