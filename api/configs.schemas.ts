@@ -29,7 +29,7 @@ const between = (min: number, max: number, integer = false) =>
 const jsonSchemaValidator = new Ajv({ strict: false, validateSchema: true });
 
 /** A JSON Schema for function parameters: an object schema that is itself valid JSON Schema. */
-export const functionParametersSchema = z
+const functionParametersSchema = z
   .record(z.string(), z.unknown())
   .superRefine((schema, ctx) => {
     if (JSON.stringify(schema).length > MAX_PARAMETERS_JSON) {
@@ -51,7 +51,7 @@ export const functionParametersSchema = z
   .meta({ description: 'JSON Schema (type object) of the function arguments' });
 
 /** Extra OpenAI-compatible sampling options an LLM config may carry in `parameters`. */
-export const llmOptionsSchema = z
+const llmOptionsSchema = z
   .strictObject({
     top_p: between(0, 1).optional(),
     presence_penalty: between(-2, 2).optional(),

@@ -2,7 +2,7 @@
 // content type (Koa would look the type up and serialise an object body itself).
 import type { Context } from 'koa';
 
-export interface Envelope<T> {
+interface Envelope<T> {
   code: number;
   message: string;
   data: T;

@@ -14,7 +14,7 @@ export interface ApiOptions {
   port: number;
 }
 
-export function readinessChecks(ctx: AppContext): Record<string, ReadinessCheck> {
+function readinessChecks(ctx: AppContext): Record<string, ReadinessCheck> {
   const checks: Record<string, ReadinessCheck> = {
     database: async () => {
       await ctx.db.sequelize.query('SELECT 1');
