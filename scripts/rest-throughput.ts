@@ -1,9 +1,10 @@
 // REST throughput against a bare Koa handler measured in the same run:
 //
-//   DATABASE_URL=postgres://… node --import tsx scripts/rest-throughput.ts [--roles api,all] [--duration 10]
+//   [DATABASE_URL=postgres://…] node --import tsx scripts/rest-throughput.ts [--roles api,all] [--duration 10]
 //
 // Starts a minimal Koa app (a small JSON body) and main.ts (`--role api`, then all roles, each
-// on a scratch database and an embedded Temporal dev server under a temporary DATA_DIR), creates
+// on a scratch database (on DATABASE_URL's server, else an embedded PostgreSQL, as the tests do)
+// and an embedded Temporal dev server under a temporary DATA_DIR), creates
 // one user's configs, and runs autocannon with 50 connections against GET /healthz, GET one
 // config and GET the list. The rate limit is lifted (one user sends every request); logging is
 // main.ts's own (LOG_LEVEL, default info) to a file. `--cpu-prof DIR` profiles the service.
@@ -17,8 +18,10 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import Koa from 'koa';
-import { withPgClient } from '../db';
 import { mintToken } from '../lib/auth';
+import { runCli } from '../runtime/cli';
+import { createScratchDatabase, dropRunDatabase } from '../test/support/database';
+import { freePort } from '../test/support/net';
 
 const ROOT = path.resolve(__dirname, '..');
 
@@ -57,16 +60,6 @@ function serveBare(): void {
     process.send?.({ port: (server.address() as AddressInfo).port });
   });
   process.on('disconnect', () => process.exit(0));
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = http.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-    server.once('error', reject);
-  });
 }
 
 function autocannon(url: string, seconds: string, headers: Record<string, string>): Promise<Measure> {
@@ -138,11 +131,8 @@ async function startBare(): Promise<{ url: string; pid?: number; stop(): Promise
 }
 
 /** main.ts with the given roles on a scratch database and a temporary DATA_DIR. */
-async function startService(roles: string, adminUrl: string) {
-  const database = `switchboard_rest_${randomBytes(4).toString('hex')}`;
-  await withPgClient(adminUrl, (c) => c.query(`CREATE DATABASE "${database}"`));
-  const databaseUrl = new URL(adminUrl);
-  databaseUrl.pathname = '/' + database;
+async function startService(roles: string) {
+  const database = await createScratchDatabase('switchboard_rest');
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'switchboard-rest-'));
   const jwtSecret = randomBytes(32).toString('base64url');
   const [apiPort, gatewayPort, temporalPort, uiPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
@@ -156,7 +146,7 @@ async function startService(roles: string, adminUrl: string) {
       ...process.env,
       NODE_ENV: 'development',
       LOG_LEVEL: args['log-level'],
-      DATABASE_URL: databaseUrl.toString(),
+      DATABASE_URL: database.url,
       TEMPORAL_ADDRESS: '',
       DATA_DIR: dataDir,
       API_PORT: String(apiPort),
@@ -169,25 +159,24 @@ async function startService(roles: string, adminUrl: string) {
     },
   });
   const base = `http://127.0.0.1:${apiPort}`;
+  const stop = async () => {
+    child.kill('SIGTERM');
+    await waitExit(child);
+    await database.drop();
+    rmSync(dataDir, { recursive: true, force: true });
+  };
   for (let waited = 0; ; waited += 250) {
-    if (child.exitCode !== null) throw new Error(`main.ts exited with ${child.exitCode}; see ${log}`);
-    if (waited > 180_000) throw new Error(`main.ts not ready after 180 s; see ${log}`);
-    const ready = await fetch(`${base}/readyz`).then((r) => r.ok, () => false);
-    if (ready) break;
+    const failure =
+      child.exitCode !== null ? `main.ts exited with ${child.exitCode}` : waited > 180_000 ? 'main.ts not ready after 180 s' : undefined;
+    if (failure) {
+      const tail = readFileSync(log, 'utf8').trim().split('\n').slice(-20).join('\n');
+      await stop();
+      throw new Error(`${failure}; the end of its log:\n${tail}`);
+    }
+    if (await fetch(`${base}/readyz`).then((r) => r.ok, () => false)) break;
     await sleep(250);
   }
-  return {
-    base,
-    log,
-    pid: child.pid,
-    token: (user: string) => mintToken(jwtSecret, user),
-    async stop() {
-      child.kill('SIGTERM');
-      await waitExit(child);
-      await withPgClient(adminUrl, (c) => c.query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`));
-      rmSync(dataDir, { recursive: true, force: true });
-    },
-  };
+  return { base, pid: child.pid, token: (user: string) => mintToken(jwtSecret, user), stop };
 }
 
 /** `count` configs for one user, half LLM and half function calls; returns one id. */
@@ -210,14 +199,12 @@ async function seed(base: string, token: string, count: number): Promise<number>
 }
 
 async function main(): Promise<void> {
-  const adminUrl = process.env.DATABASE_URL;
-  if (!adminUrl) throw new Error('set DATABASE_URL to a PostgreSQL the script may create scratch databases on');
   console.log(`autocannon -c ${args.connections} -d ${args.duration} (after ${args.warmup} s warm-up), ${os.cpus().length} cores, Node ${process.version}`);
   const bare = await startBare();
   try {
     for (const roles of args.roles!.split(',')) {
       console.log(`\nroles: ${roles}`);
-      const service = await startService(roles, adminUrl);
+      const service = await startService(roles);
       try {
         const token = await service.token('bench-user');
         const id = await seed(service.base, token, Number(args.configs));
@@ -245,16 +232,9 @@ async function main(): Promise<void> {
     }
   } finally {
     await bare.stop();
+    await dropRunDatabase(); // stops the embedded PostgreSQL, if one was started
   }
 }
 
 if (args['serve-bare']) serveBare();
-else {
-  main().then(
-    () => process.exit(0),
-    (error: unknown) => {
-      console.error(error);
-      process.exit(1);
-    },
-  );
-}
+else runCli(main, 'usage: node --import tsx scripts/rest-throughput.ts [--roles api,all] [--targets healthz,one,list] [--duration 10] [--rounds 1] [--cpu-prof DIR]');
