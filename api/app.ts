@@ -12,7 +12,7 @@ import { errorHandler } from './middleware/error-handler';
 import { jsonBody } from './middleware/json-body';
 import { createHttpMetrics } from './middleware/metrics';
 import { rateLimit } from './middleware/rate-limit';
-import { requestContext } from './middleware/request-context';
+import { requestContext, requestLogger } from './middleware/request-context';
 import { buildOpenApi } from './openapi';
 import { RouteDocs } from './route-docs';
 import packageJson from '../package.json';
@@ -40,11 +40,14 @@ export function createApp(deps: ApiDeps): Koa {
     openapi: () => (openapi ??= buildOpenApi([health, ...apiRouters], docs, { version: packageJson.version })),
   });
 
-  app.use(metrics.middleware);
-  app.use(requestContext(deps.logger));
+  app.use(requestContext(deps.logger, metrics));
   app.use(errorHandler);
-  app.use(health.routes());
-  app.use(health.allowedMethods());
+  const healthRoutes = health.routes();
+  const healthMethods = health.allowedMethods();
+  app.use(function operations(ctx: Parameters<typeof healthRoutes>[0] & Parameters<typeof healthMethods>[0], next: Koa.Next) {
+    // No /api path is an operational route: those requests skip the lookup.
+    return ctx.path.startsWith('/api/') ? next() : healthRoutes(ctx, () => healthMethods(ctx, next));
+  });
   const requireUser = authenticate(deps.verifier);
   const limit = rateLimit(deps.config.RATE_LIMIT_PER_MINUTE);
   app.use(async function apiGuard(ctx, next) {
@@ -57,7 +60,7 @@ export function createApp(deps: ApiDeps): Koa {
     app.use(router.allowedMethods());
   }
   app.on('error', (error: unknown, ctx?: Koa.Context) => {
-    (ctx?.state.log ?? deps.logger).error({ err: error }, 'unhandled error');
+    requestLogger(ctx, deps.logger).error({ err: error }, 'unhandled error');
   });
   return app;
 }

@@ -17,13 +17,13 @@ function configRoutes(router: Router, docs: RouteDocs, service: ConfigService, b
   const s = service.schemas;
   const one = publicConfigSchema;
   route(router, docs, 'get', `${base}/ai-configs`, { summary: 'List your configs, priority then newest first', tag, query: s.listQuery, response: z.array(one) }, async (ctx) => {
-    respond(ctx, await service.list(userOf(ctx), ctx.query));
+    respond(ctx, await service.list(userOf(ctx), ctx.query), { shared: true });
   });
   route(router, docs, 'post', `${base}/ai-configs`, { summary: 'Create a config (canonical or seed spelling)', tag, body: s.config, response: one, successStatus: 201, errors: [400, 409, 413, 415] }, async (ctx) => {
     respond(ctx, await service.create(userOf(ctx), ctx.request.body), { status: 201, message: 'created' });
   });
   route(router, docs, 'get', `${base}/ai-configs/:id`, { summary: 'Get one config', tag, response: one, errors: [404] }, async (ctx) => {
-    respond(ctx, await service.get(userOf(ctx), ctx.params.id!));
+    respond(ctx, await service.get(userOf(ctx), ctx.params.id!), { shared: true });
   });
   route(router, docs, 'put', `${base}/ai-configs/:id`, { summary: 'Replace a config (api_key, is_active and priority kept when omitted)', tag, body: s.config, response: one, errors: [400, 404, 409] }, async (ctx) => {
     respond(ctx, await service.replace(userOf(ctx), ctx.params.id!, ctx.request.body), { message: 'updated' });

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { checkUrlStatic } from '../lib/egress';
 import { ValidationError, type FieldError } from '../lib/errors';
 import { LLM_TYPE_NAMES } from '../llm/providers';
+import { parseOrThrow } from '../lib/validate';
 import type { ConfigType } from '../db';
 import { FUNCTION_NAME_PATTERN } from '../contract';
 
@@ -28,7 +29,7 @@ const between = (min: number, max: number, integer = false) =>
 const jsonSchemaValidator = new Ajv({ strict: false, validateSchema: true });
 
 /** A JSON Schema for function parameters: an object schema that is itself valid JSON Schema. */
-export const functionParametersSchema = z
+const functionParametersSchema = z
   .record(z.string(), z.unknown())
   .superRefine((schema, ctx) => {
     if (JSON.stringify(schema).length > MAX_PARAMETERS_JSON) {
@@ -50,7 +51,7 @@ export const functionParametersSchema = z
   .meta({ description: 'JSON Schema (type object) of the function arguments' });
 
 /** Extra OpenAI-compatible sampling options an LLM config may carry in `parameters`. */
-export const llmOptionsSchema = z
+const llmOptionsSchema = z
   .strictObject({
     top_p: between(0, 1).optional(),
     presence_penalty: between(-2, 2).optional(),
@@ -181,18 +182,7 @@ export function parseConfig(schemas: ConfigSchemas, body: Record<string, unknown
   const wrongType = body.config_type === 'llm' ? FUNCTION_ONLY : LLM_ONLY;
   // A response sent back as-is carries the other type's fields as null: nothing to object to.
   const own = Object.fromEntries(Object.entries(body).filter(([key, value]) => !(wrongType.has(key) && value === null)));
-  const result = schemas.config.safeParse(own);
-  if (result.success) return result.data;
-  const errors = result.error.issues.flatMap((issue): FieldError[] => {
-    if (issue.code === 'unrecognized_keys') {
-      return issue.keys.map((key) => ({
-        field: [...issue.path, key].join('.'),
-        message: issue.path.length === 0 && wrongType.has(key) ? `not allowed for ${String(body.config_type)} configs` : 'unknown field',
-      }));
-    }
-    const field = issue.path.map(String).join('.') || '(body)';
-    const missing = issue.code === 'invalid_type' && issue.input === undefined;
-    return [{ field, message: missing ? 'required' : issue.message }];
+  return parseOrThrow(schemas.config, own, {
+    unknownKey: (key, path) => (path.length === 0 && wrongType.has(key) ? `not allowed for ${String(body.config_type)} configs` : undefined),
   });
-  throw new ValidationError(errors);
 }

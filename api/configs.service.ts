@@ -1,9 +1,9 @@
 // AI config use cases for one user at a time. Every query is scoped by user id, so another
 // user's config is indistinguishable from a missing one (404).
-import { Op, UniqueConstraintError, type WhereOptions } from 'sequelize';
+import { UniqueConstraintError } from 'sequelize';
 import type { AppConfig } from '../config';
 import type { Database, UserAIConfig } from '../db';
-import { toPublicConfig } from '../db/public-config';
+import { publicConfigReader, toPublicConfig } from '../db/public-config';
 import { ConflictError, NotFoundError, ValidationError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import { maskApiKey, type SecretBox } from '../lib/secret-box';
@@ -11,6 +11,7 @@ import type { ConfigChangeNotifier } from '../app/context';
 import type { PublicConfig } from '../contract';
 import { createConfigSchemas, normaliseConfigBody, parseConfig, type ConfigInput } from './configs.schemas';
 import { parseOrThrow } from '../lib/validate';
+import { createCoalescer } from '../lib/coalesce';
 
 export interface ConfigServiceDeps {
   db: Database;
@@ -31,6 +32,11 @@ const UNIQUE_FIELDS: Record<string, string> = {
 export function createConfigService(deps: ConfigServiceDeps) {
   const { UserAIConfig } = deps.db.models;
   const schemas = createConfigSchemas(deps.config.egressAllow);
+  const reader = publicConfigReader(deps.db);
+  // Concurrent GETs of the same thing share one query (see lib/coalesce): their results are
+  // shared too, and only ever serialised.
+  const coalesceOne = createCoalescer<PublicConfig | undefined>();
+  const coalesceList = createCoalescer<PublicConfig[]>();
 
   function parseId(raw: string): number {
     const id = Number(raw);
@@ -146,22 +152,14 @@ export function createConfigService(deps: ConfigServiceDeps) {
 
     async list(userId: string, rawQuery: unknown): Promise<PublicConfig[]> {
       const query = parseOrThrow(schemas.listQuery, rawQuery);
-      const where: WhereOptions = { user_id: userId };
-      if (query.type) Object.assign(where, { config_type: query.type });
-      if (query.active !== undefined) Object.assign(where, { is_active: query.active });
-      const rows = await UserAIConfig.findAll({
-        where,
-        order: [
-          ['priority', 'DESC'],
-          ['created_at', 'DESC'],
-          ['id', 'DESC'],
-        ],
-      });
-      return rows.map(toPublicConfig);
+      return coalesceList(`${userId}\n${query.type ?? ''}\n${query.active ?? ''}`, () => reader.list(userId, query));
     },
 
     async get(userId: string, rawId: string): Promise<PublicConfig> {
-      return toPublicConfig(await find(userId, rawId));
+      const id = parseId(rawId);
+      const config = await coalesceOne(`${userId}\n${id}`, () => reader.one(userId, id));
+      if (!config) throw new NotFoundError('Config');
+      return config;
     },
 
     async create(userId: string, raw: unknown): Promise<PublicConfig> {
@@ -218,15 +216,6 @@ export function createConfigService(deps: ConfigServiceDeps) {
     async setPriority(userId: string, rawId: string, raw: unknown): Promise<PublicConfig> {
       const { priority } = parseOrThrow(schemas.priority, raw ?? {});
       return update(userId, await find(userId, rawId), { priority });
-    },
-
-    /** Only ids that exist and belong to the user; used by the sessions API for default_llm_id. */
-    async ownedLlmIds(userId: string, ids: number[]): Promise<number[]> {
-      const rows = await UserAIConfig.findAll({
-        where: { user_id: userId, config_type: 'llm', id: { [Op.in]: ids } },
-        attributes: ['id'],
-      });
-      return rows.map((r) => r.id);
     },
   };
 }

@@ -1,6 +1,5 @@
 // What our middleware puts on Koa's request and state, typed once.
 import type { Principal } from '../lib/auth';
-import type { Logger } from '../lib/logger';
 
 declare module 'koa' {
   interface Request {
@@ -9,7 +8,6 @@ declare module 'koa' {
   }
   interface DefaultState {
     requestId?: string;
-    log?: Logger;
     user?: Principal;
   }
 }

@@ -3,13 +3,14 @@
 import type Router from '@koa/router';
 import { z } from 'zod';
 import type { PublicConfig } from '../contract';
+import { CONFIG_TYPES } from '../db/models';
 import type { RouteDocs } from './route-docs';
 
 export const publicConfigSchema = z
   .object({
     id: z.number().int(),
     config_name: z.string(),
-    config_type: z.enum(['llm', 'function_call']),
+    config_type: z.enum(CONFIG_TYPES),
     description: z.string().nullable(),
     llm_type: z.string().nullable(),
     model_name: z.string().nullable(),

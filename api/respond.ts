@@ -1,16 +1,38 @@
-// The response envelope of the seed: { code, message, data }.
+// The response envelope of the seed: { code, message, data }, serialised here with a fixed
+// content type (Koa would look the type up and serialise an object body itself).
 import type { Context } from 'koa';
 
-export interface Envelope<T> {
+interface Envelope<T> {
   code: number;
   message: string;
   data: T;
 }
 
-export function respond<T>(ctx: Context, data: T, options: { status?: number; message?: string } = {}): void {
+const JSON_TYPE = 'application/json; charset=utf-8';
+/** Envelopes of shared results, by result: serialised and encoded once however many responses carry them. */
+const sharedJson = new WeakMap<object, Buffer>();
+
+export interface RespondOptions {
+  status?: number;
+  message?: string;
+  /**
+   * `data` is a result shared by concurrent requests (see lib/coalesce) and never changes: its
+   * envelope is serialised once for all of them.
+   */
+  shared?: boolean;
+}
+
+export function respond<T>(ctx: Context, data: T, options: RespondOptions = {}): void {
   const status = options.status ?? 200;
+  const envelope = { code: status, message: options.message ?? 'ok', data } satisfies Envelope<T>;
+  let json: Buffer | undefined;
+  if (options.shared && typeof data === 'object' && data !== null && !options.message && status === 200) {
+    json = sharedJson.get(data);
+    if (json === undefined) sharedJson.set(data, (json = Buffer.from(JSON.stringify(envelope))));
+  }
   ctx.status = status;
-  ctx.body = { code: status, message: options.message ?? 'ok', data } satisfies Envelope<T>;
+  ctx.response.set('Content-Type', JSON_TYPE);
+  ctx.body = json ?? JSON.stringify(envelope);
 }
 
 /** The authenticated caller; the authenticate middleware runs before every /api route. */

@@ -2,6 +2,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { AppContext, ConfigChangeNotifier, RunningRole } from '../app/context';
+import { urlHost } from '../lib/address';
 import { createApp } from './app';
 import { createConfigService } from './configs.service';
 import type { ReadinessCheck } from './health.routes';
@@ -13,7 +14,7 @@ export interface ApiOptions {
   port: number;
 }
 
-export function readinessChecks(ctx: AppContext): Record<string, ReadinessCheck> {
+function readinessChecks(ctx: AppContext): Record<string, ReadinessCheck> {
   const checks: Record<string, ReadinessCheck> = {
     database: async () => {
       await ctx.db.sequelize.query('SELECT 1');
@@ -58,7 +59,7 @@ export async function startApi(ctx: AppContext, options: ApiOptions): Promise<Ru
     server.listen(options.port, options.host, () => resolve());
   });
   const { port } = server.address() as AddressInfo;
-  const host = options.host === '0.0.0.0' || options.host === '::' ? '127.0.0.1' : options.host;
+  const host = urlHost(options.host);
   return {
     name: 'api',
     urls: { base: `http://${host}:${port}`, api: `http://${host}:${port}/api/v1`, openapi: `http://${host}:${port}/openapi.json` },

@@ -2,6 +2,7 @@
 import path from 'node:path';
 import { BlockList, isIP } from 'node:net';
 import { z } from 'zod';
+import { fieldErrors } from '../lib/validate';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const optionalString = z
@@ -132,12 +133,7 @@ export function buildBlockList(cidrs: readonly string[]): BlockList {
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<AppConfig> {
   const parsed = envSchema.safeParse(env);
   if (!parsed.success) {
-    throw new ConfigError(
-      parsed.error.issues.map((issue) => ({
-        variable: String(issue.path[0] ?? '?'),
-        message: issue.message,
-      })),
-    );
+    throw new ConfigError(fieldErrors(parsed.error, { root: '?' }).map(({ field, message }) => ({ variable: field, message })));
   }
   const values = parsed.data;
   const problems: { variable: string; message: string }[] = [];

@@ -1,11 +1,18 @@
 // The one mapping from a stored config row to what leaves the server (REST responses, the
 // session workflow's cache, WebSocket frames): the encrypted key never, only whether one is set
-// and its masked hint.
+// and its masked hint. Reads of public configs run fixed SQL on a pooled connection: no per-call
+// query building, Sequelize query objects or model instances, which cost more of a hot GET than
+// the query itself.
+import type pg from 'pg';
+import type { InferAttributes } from 'sequelize';
 import type { PublicConfig } from '../contract';
 import type { Database } from './index';
-import type { UserAIConfig } from './models';
+import type { ConfigType, UserAIConfig } from './models';
 
-export function toPublicConfig(row: UserAIConfig): PublicConfig {
+/** A stored config: a model instance or a plain row of the same columns. */
+export type ConfigRow = InferAttributes<UserAIConfig>;
+
+export function toPublicConfig(row: ConfigRow): PublicConfig {
   return {
     id: row.id,
     config_name: row.config_name,
@@ -30,15 +37,74 @@ export function toPublicConfig(row: UserAIConfig): PublicConfig {
   };
 }
 
+export interface ConfigFilter {
+  type?: ConfigType;
+  active?: boolean;
+}
+
+export interface PublicConfigReader {
+  /** The user's config with this id, or undefined (another user's config is a missing one). */
+  one(userId: string, id: number): Promise<PublicConfig | undefined>;
+  /** The user's configs, priority then newest first. */
+  list(userId: string, filter?: ConfigFilter): Promise<PublicConfig[]>;
+}
+
+const readers = new WeakMap<Database, PublicConfigReader>();
+
+/** The reader of a database, with its SQL built once. */
+export function publicConfigReader(db: Database): PublicConfigReader {
+  let reader = readers.get(db);
+  if (reader) return reader;
+  const { sequelize } = db;
+  const { UserAIConfig } = db.models;
+  // The typings put these on the query interface; at run time they are the generator's.
+  const generator = sequelize.getQueryInterface().queryGenerator as { quoteTable(table: unknown): string; quoteIdentifier(name: string): string };
+  const quote = (name: string) => generator.quoteIdentifier(name);
+  const table = generator.quoteTable(UserAIConfig.getTableName());
+  const select = `SELECT ${Object.keys(UserAIConfig.getAttributes()).map(quote).join(', ')} FROM ${table}`;
+  const order = ' ORDER BY "priority" DESC, "created_at" DESC, "id" DESC';
+  const one = `${select} WHERE "id" = $1 AND "user_id" = $2`;
+  // One statement per filter combination, so each stays a fixed string.
+  const lists = new Map<string, string>();
+  const listSql = (filter: ConfigFilter): string => {
+    const key = `${filter.type !== undefined}${filter.active !== undefined}`;
+    let sql = lists.get(key);
+    if (!sql) {
+      const where = ['"user_id" = $1'];
+      if (filter.type !== undefined) where.push(`"config_type" = $${where.length + 1}`);
+      if (filter.active !== undefined) where.push(`"is_active" = $${where.length + 1}`);
+      sql = `${select} WHERE ${where.join(' AND ')}${order}`;
+      lists.set(key, sql);
+    }
+    return sql;
+  };
+  // Sequelize's own pool and pg connections (with its type parsers), queried directly.
+  const manager = sequelize.connectionManager;
+  const rows = async (text: string, values: unknown[]): Promise<ConfigRow[]> => {
+    const client = (await manager.getConnection({ type: 'read' })) as pg.Client;
+    try {
+      return (await client.query<ConfigRow>({ text, values })).rows;
+    } finally {
+      manager.releaseConnection(client);
+    }
+  };
+  reader = {
+    async one(userId, id) {
+      const [row] = await rows(one, [id, userId]);
+      return row ? toPublicConfig(row) : undefined;
+    },
+    async list(userId, filter = {}) {
+      const bind: unknown[] = [userId];
+      if (filter.type !== undefined) bind.push(filter.type);
+      if (filter.active !== undefined) bind.push(filter.active);
+      return (await rows(listSql(filter), bind)).map(toPublicConfig);
+    },
+  };
+  readers.set(db, reader);
+  return reader;
+}
+
 /** All of the user's configs, as the REST API lists them; the workflow filters what it offers. */
 export async function loadPublicConfigs(db: Database, input: { userId: string }): Promise<PublicConfig[]> {
-  const rows = await db.models.UserAIConfig.findAll({
-    where: { user_id: input.userId },
-    order: [
-      ['priority', 'DESC'],
-      ['created_at', 'DESC'],
-      ['id', 'DESC'],
-    ],
-  });
-  return rows.map(toPublicConfig);
+  return publicConfigReader(db).list(input.userId);
 }

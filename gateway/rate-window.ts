@@ -3,25 +3,17 @@
 export interface RateWindow {
   /** Records an event; false when it is over the limit (the event is still recorded). */
   hit(now?: number): boolean;
-  count(now?: number): number;
 }
 
 export function createRateWindow(limit: number, windowMs: number): RateWindow {
   const times: number[] = [];
-  const prune = (now: number): void => {
-    while (times.length > 0 && times[0]! <= now - windowMs) times.shift();
-  };
   return {
     hit(now = Date.now()) {
-      prune(now);
+      while (times.length > 0 && times[0]! <= now - windowMs) times.shift();
       times.push(now);
       // Bound memory for a client that floods: only the newest `limit + 1` matter.
       if (times.length > limit + 1) times.shift();
       return times.length <= limit;
-    },
-    count(now = Date.now()) {
-      prune(now);
-      return times.length;
     },
   };
 }

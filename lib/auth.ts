@@ -17,9 +17,15 @@ export interface TokenVerifier {
 /** User ids appear in workflow ids and URLs; keep them to a safe, bounded alphabet. */
 export const USER_ID_PATTERN = /^[A-Za-z0-9._@:-]{1,128}$/;
 
+/** How many verified tokens a verifier remembers, and for how long at most (JWKS key rotation). */
+const VERIFIED_CACHE_SIZE = 10_000;
+const VERIFIED_CACHE_MAX_MS = 60_000;
+
 export function createTokenVerifier(
   config: Pick<AppConfig, 'JWT_JWKS_URL' | 'JWT_ISSUER' | 'JWT_AUDIENCE'>,
   secrets: Pick<Secrets, 'jwtSecret'>,
+  /** The clock for expiry (tests move it). */
+  now: () => number = Date.now,
 ): TokenVerifier {
   const options = {
     issuer: config.JWT_ISSUER,
@@ -29,15 +35,25 @@ export function createTokenVerifier(
   let check: (token: string) => ReturnType<typeof jwtVerify>;
   if (config.JWT_JWKS_URL) {
     const jwks: JWTVerifyGetKey = createRemoteJWKSet(new URL(config.JWT_JWKS_URL));
-    check = (token) => jwtVerify(token, jwks, { ...options, algorithms: ['RS256', 'ES256'] });
+    check = (token) => jwtVerify(token, jwks, { ...options, currentDate: new Date(now()), algorithms: ['RS256', 'ES256'] });
   } else if (secrets.jwtSecret) {
-    const key = new TextEncoder().encode(secrets.jwtSecret);
-    check = (token) => jwtVerify(token, key, { ...options, algorithms: ['HS256'] });
+    // Imported once: given raw bytes, jose imports the key again for every token.
+    const key = crypto.subtle.importKey('raw', new TextEncoder().encode(secrets.jwtSecret), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
+    key.catch(() => undefined); // reported by the first verify
+    check = async (token) => jwtVerify(token, await key, { ...options, currentDate: new Date(now()), algorithms: ['HS256'] });
   } else {
     throw new Error('JWT verification needs JWT_SECRET or JWT_JWKS_URL');
   }
+  // A client sends the same token with every request: remember verified ones (never failures)
+  // until they expire, at most a minute, so a key removed from the JWKS stops working soon.
+  const verified = new Map<string, { principal: Principal; until: number }>();
   return {
     async verify(token) {
+      const cached = verified.get(token);
+      if (cached) {
+        if (cached.until > now()) return cached.principal;
+        verified.delete(token);
+      }
       let payload;
       try {
         ({ payload } = await check(token));
@@ -48,7 +64,11 @@ export function createTokenVerifier(
       if (typeof payload.sub !== 'string' || !USER_ID_PATTERN.test(payload.sub)) {
         throw new UnauthorizedError('Token has no valid subject (sub)');
       }
-      return { userId: payload.sub };
+      const principal = { userId: payload.sub };
+      const until = Math.min(now() + VERIFIED_CACHE_MAX_MS, payload.exp === undefined ? Infinity : payload.exp * 1000);
+      if (verified.size >= VERIFIED_CACHE_SIZE) verified.delete(verified.keys().next().value!);
+      verified.set(token, { principal, until });
+      return principal;
     },
   };
 }

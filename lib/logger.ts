@@ -4,7 +4,7 @@ import pino, { type Logger } from 'pino';
 
 export type { Logger };
 
-export const redactPaths = [
+const redactPaths = [
   'api_key',
   '*.api_key',
   '*.*.api_key',

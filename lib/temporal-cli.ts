@@ -5,7 +5,7 @@ import { accessSync, constants } from 'node:fs';
 import path from 'node:path';
 
 export const projectRoot = path.resolve(__dirname, '..');
-export const projectTemporalCli = path.join(projectRoot, '.tools', 'venv', 'bin', 'temporal');
+const projectTemporalCli = path.join(projectRoot, '.tools', 'venv', 'bin', 'temporal');
 
 function executable(file: string): boolean {
   try {

@@ -24,7 +24,7 @@ export interface TemporalHandles {
   client: Client;
 }
 
-export interface TemporalConnectionOptions {
+interface TemporalConnectionOptions {
   address: string;
   tls: TLSConfig | boolean;
   apiKey?: string;
@@ -43,7 +43,7 @@ function readPem(file: string, variable: string): Buffer {
 }
 
 /** Options shared by `Connection.connect` and `NativeConnection.connect`. */
-export function temporalConnectionOptions(config: TemporalConfig): TemporalConnectionOptions {
+function temporalConnectionOptions(config: TemporalConfig): TemporalConnectionOptions {
   const { TEMPORAL_TLS_CERT_PATH: cert, TEMPORAL_TLS_KEY_PATH: key, TEMPORAL_TLS_CA_PATH: ca } = config;
   if (Boolean(cert) !== Boolean(key)) {
     throw new Error('TEMPORAL_TLS_CERT_PATH and TEMPORAL_TLS_KEY_PATH must be set together');

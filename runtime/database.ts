@@ -9,7 +9,7 @@ import { createDatabase, migrateUp, withPgClient, type Database } from '../db';
 import type { Logger } from '../lib/logger';
 import { redactUrl, StartupError } from './startup-error';
 
-export const EMBEDDED_DATABASE_NAME = 'switchboard';
+const EMBEDDED_DATABASE_NAME = 'switchboard';
 /** Arbitrary but fixed: the advisory lock key every instance uses for migrations. */
 const MIGRATION_LOCK_KEY = 7_202_611_051;
 

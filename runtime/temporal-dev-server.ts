@@ -65,7 +65,7 @@ export const DEV_SERVER_TUNING_ARGS: readonly string[] = [
   ]),
 ];
 
-export function devServerArgs(config: DevServerConfig): string[] {
+function devServerArgs(config: DevServerConfig): string[] {
   const dir = path.join(config.dataDir, 'temporal');
   return [
     'server',

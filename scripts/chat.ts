@@ -7,6 +7,7 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
 import { loadConfigOrExit, mintLocalToken, runCli, UsageError } from '../runtime/cli';
+import { urlHost } from '../lib/address';
 import type { PublicConfig, ServerFrame } from '../contract';
 
 const USAGE = `usage: npm run chat -- (--user <id> | --token <jwt>) [--url ws://127.0.0.1:8081/ws] [--session <id>] [--device <id>]
@@ -72,7 +73,7 @@ async function tokenFor(values: { user?: string; token?: string }): Promise<stri
 
 function defaultUrl(): string {
   const { config } = loadConfigOrExit();
-  const host = config.PUBLIC_HOST ?? (config.HOST === '0.0.0.0' || config.HOST === '::' ? '127.0.0.1' : config.HOST);
+  const host = config.PUBLIC_HOST ?? urlHost(config.HOST);
   return `ws://${host}:${config.GATEWAY_PORT}/ws`;
 }
 

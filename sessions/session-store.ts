@@ -20,7 +20,7 @@ import {
 export const SESSION_ID_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
 
 /** Signals and queries are answered in milliseconds; a bound keeps a sick cluster from hanging a request. */
-export const TEMPORAL_CALL_TIMEOUT_MS = 10_000;
+const TEMPORAL_CALL_TIMEOUT_MS = 10_000;
 
 type SessionWorkflowFn = (input: SessionWorkflowInput) => Promise<unknown>;
 

@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import { FUNCTION_NAME_PATTERN } from '../contract';
 
-export const MAX_ENABLED_FUNCTIONS = 100;
+const MAX_ENABLED_FUNCTIONS = 100;
 
 export const sessionSettingsShape = {
   default_llm_id: z.number().int().positive().max(2_147_483_647).nullable().optional(),

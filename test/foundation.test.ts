@@ -7,6 +7,9 @@ import path from 'node:path';
 import { ConfigError, loadConfig, parseDuration } from '../config';
 import { resolveSecrets } from '../config/secrets';
 import { createDatabase, createMigrator, withPgClient } from '../db';
+import { urlHost } from '../lib/address';
+import { createTokenVerifier, mintToken } from '../lib/auth';
+import { createCoalescer } from '../lib/coalesce';
 import { addressDenial, checkUrlResolved, checkUrlStatic } from '../lib/egress';
 import { createSecretBox, maskApiKey } from '../lib/secret-box';
 import { createScratchDatabase } from './support/database';
@@ -171,6 +174,67 @@ describe('foundation', () => {
       await assert.rejects(checkUrlResolved('base_url', `http://${own}:1/v1`, none), /resolves to/);
       const allowed = await checkUrlResolved('base_url', 'http://localhost:1/v1', loopbackAllowed);
       assert.equal(allowed.port, '1');
+    });
+  });
+
+  describe('addresses', () => {
+    it('shows a wildcard bind as loopback and brackets IPv6 for URLs', () => {
+      assert.deepEqual(['0.0.0.0', '::', '10.1.2.3', '::1', 'api.example.com'].map(urlHost), ['127.0.0.1', '127.0.0.1', '10.1.2.3', '[::1]', 'api.example.com']);
+    });
+  });
+
+  describe('token verifier', () => {
+    it('remembers a verified token, but not beyond its expiry', async () => {
+      const secret = randomBytes(32).toString('base64url');
+      let clock = Date.now();
+      const verifier = createTokenVerifier({ JWT_JWKS_URL: undefined, JWT_ISSUER: undefined, JWT_AUDIENCE: undefined }, { jwtSecret: secret }, () => clock);
+      const token = await mintToken(secret, 'alice', { expiresIn: '30s' });
+      assert.deepEqual(await verifier.verify(token), { userId: 'alice' });
+      assert.deepEqual(await verifier.verify(token), { userId: 'alice' });
+      clock += 40_000; // past exp and jose's 5 s tolerance
+      await assert.rejects(verifier.verify(token), { status: 401, message: 'Token expired' });
+      await assert.rejects(verifier.verify(token.slice(0, -2) + 'xx'), { status: 401, message: 'Invalid token' });
+    });
+  });
+
+  describe('read coalescing', () => {
+    function deferred() {
+      let resolve!: (value: string) => void;
+      let reject!: (error: Error) => void;
+      const promise = new Promise<string>((res, rej) => ((resolve = res), (reject = rej)));
+      return { promise, resolve, reject };
+    }
+
+    it('gives callers that arrive during a read the next read, started after it ends', async () => {
+      const coalesce = createCoalescer<string>();
+      const reads: ReturnType<typeof deferred>[] = [];
+      const read = () => {
+        const d = deferred();
+        reads.push(d);
+        return d.promise;
+      };
+      const first = coalesce('k', read);
+      const second = coalesce('k', read);
+      const third = coalesce('k', read);
+      const other = coalesce('other', read);
+      assert.equal(reads.length, 2, 'one read per key in flight; the joiners wait');
+      reads[0]!.resolve('r1');
+      assert.equal(await first, 'r1');
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.equal(reads.length, 3, 'the next read starts once the first ends');
+      const fourth = coalesce('k', read); // arrives while the second read runs
+      reads[2]!.resolve('r2');
+      assert.deepEqual(await Promise.all([second, third]), ['r2', 'r2']);
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.equal(reads.length, 4);
+      reads[3]!.reject(new Error('down'));
+      await assert.rejects(fourth, /down/);
+      reads[1]!.resolve('o');
+      assert.equal(await other, 'o');
+      const later = coalesce('k', read);
+      assert.equal(reads.length, 5, 'an idle key starts a read at once');
+      reads[4]!.resolve('r4');
+      assert.equal(await later, 'r4');
     });
   });
 });

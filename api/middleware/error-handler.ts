@@ -3,7 +3,7 @@
 import type { Context, Next } from 'koa';
 import { AppError } from '../../lib/errors';
 
-export interface ErrorBody {
+interface ErrorBody {
   code: number;
   message: string;
   data: null;

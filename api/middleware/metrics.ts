@@ -1,12 +1,15 @@
 // Prometheus counters and latency histograms per route. Routes are labelled by their pattern
 // (`/api/v1/ai-configs/:id`), never the raw path, so label cardinality stays bounded.
-import type { Context, Next } from 'koa';
+import type { Context } from 'koa';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export interface HttpMetrics {
   registry: Registry;
-  middleware: (ctx: Context, next: Next) => Promise<void>;
+  /** Counts a finished request and its latency (called by the request context, which times it). */
+  observe(ctx: Context, seconds: number): void;
 }
+
+type Labels = Record<'method' | 'route' | 'status', string>;
 
 export function createHttpMetrics(): HttpMetrics {
   const registry = new Registry();
@@ -25,18 +28,20 @@ export function createHttpMetrics(): HttpMetrics {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [registry],
   });
+  // One label object per method, route and status (a bounded set), built once.
+  const labelSets = new Map<string, Labels>();
   return {
     registry,
-    async middleware(ctx, next) {
-      const end = latency.startTimer();
-      try {
-        await next();
-      } finally {
-        const route = (ctx as Context & { _matchedRoute?: string })._matchedRoute ?? 'unmatched';
-        const labels = { method: ctx.method, route: String(route), status: String(ctx.status) };
-        requests.inc(labels);
-        end(labels);
+    observe(ctx, seconds) {
+      const route = (ctx as Context & { _matchedRoute?: string })._matchedRoute ?? 'unmatched';
+      const key = `${ctx.method} ${ctx.status} ${route}`;
+      let labels = labelSets.get(key);
+      if (!labels) {
+        labels = { method: ctx.method, route: String(route), status: String(ctx.status) };
+        labelSets.set(key, labels);
       }
+      requests.inc(labels);
+      latency.observe(labels, seconds);
     },
   };
 }

@@ -8,7 +8,7 @@ interface Bucket {
   updated: number;
 }
 
-export function createRateLimiter(perMinute: number, now: () => number = Date.now) {
+function createRateLimiter(perMinute: number, now: () => number = Date.now) {
   const buckets = new Map<string, Bucket>();
   const refillPerMs = perMinute / 60_000;
   return {

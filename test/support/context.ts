@@ -5,14 +5,14 @@ import { randomBytes } from 'node:crypto';
 import { loadConfig, type AppConfig } from '../../config';
 import type { Secrets } from '../../config/secrets';
 import { createTokenVerifier, mintToken } from '../../lib/auth';
-import { createSecretBox, maskApiKey } from '../../lib/secret-box';
-import { toPublicConfig } from '../../db/public-config';
+import { createSecretBox } from '../../lib/secret-box';
 import type { PublicConfig } from '../../contract';
 import type { AppContext } from '../../app/context';
 import { runDatabaseUrlOnce, openTestDatabase } from './database';
 import type { Logger } from '../../lib/logger';
 import { testLogger } from './logger';
 import { testTemporal } from './temporal';
+import { createLLMConfigRow } from './llm-configs';
 
 export interface TestContext {
   ctx: AppContext;
@@ -66,18 +66,14 @@ export async function insertLLMConfig(
   userId: string,
   values: { name?: string; model: string; baseUrl: string; priority?: number; apiKey?: string; isActive?: boolean },
 ): Promise<PublicConfig> {
-  const row = await ctx.db.models.UserAIConfig.create({
-    user_id: userId,
+  const { config } = await createLLMConfigRow(ctx, userId, {
     config_name: values.name ?? values.model,
-    config_type: 'llm',
     description: `Answers questions with ${values.model}`,
-    llm_type: 'openai',
     model_name: values.model,
     base_url: values.baseUrl,
-    api_key: values.apiKey ? ctx.secretBox.encrypt(values.apiKey) : null,
-    api_key_hint: values.apiKey ? maskApiKey(values.apiKey) : null,
+    api_key: values.apiKey,
     priority: values.priority ?? 0,
     is_active: values.isActive ?? true,
   });
-  return toPublicConfig(row);
+  return config;
 }

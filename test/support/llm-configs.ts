@@ -1,0 +1,29 @@
+// The one factory of LLM config rows for tests: written straight to the table (no API request,
+// no config-change notification), the API key encrypted and masked exactly as the API stores it.
+// insertLLMConfig (context.ts), the session harness and the activity tests build on it.
+import type { AppContext } from '../../app/context';
+import type { UserAIConfig } from '../../db';
+import { toPublicConfig } from '../../db/public-config';
+import type { PublicConfig } from '../../contract';
+import { maskApiKey } from '../../lib/secret-box';
+
+type Columns = Omit<UserAIConfig['_creationAttributes'], 'id' | 'user_id' | 'config_type' | 'api_key' | 'api_key_hint'>;
+
+/** Any columns of an LLM config; `api_key` is the plain key (absent or null: no key). */
+export type LLMConfigRowFields = Partial<Columns> & Pick<Columns, 'config_name' | 'model_name'> & { api_key?: string | null };
+
+export async function createLLMConfigRow(
+  ctx: Pick<AppContext, 'db' | 'secretBox'>,
+  userId: string,
+  { api_key: key, ...columns }: LLMConfigRowFields,
+): Promise<{ row: UserAIConfig; config: PublicConfig }> {
+  const row = await ctx.db.models.UserAIConfig.create({
+    llm_type: 'openai',
+    ...columns,
+    user_id: userId,
+    config_type: 'llm',
+    api_key: key ? ctx.secretBox.encrypt(key) : null,
+    api_key_hint: key ? maskApiKey(key) : null,
+  });
+  return { row, config: toPublicConfig(row) };
+}
