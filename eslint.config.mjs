@@ -11,8 +11,8 @@ import tseslint from 'typescript-eslint';
  */
 const LAYERS = {
   contract: [],
-  config: [],
-  lib: ['config'],
+  lib: [],
+  config: ['lib'],
   db: ['contract', 'config', 'lib'],
   llm: ['contract', 'config', 'lib'],
   relay: ['contract', 'db', 'lib'],

@@ -2,8 +2,6 @@
 // JWT_JWKS_URL. The algorithm list is fixed per mode, so `alg: none` and algorithm-confusion
 // tokens are refused by jose before any claim is read.
 import { createRemoteJWKSet, jwtVerify, SignJWT, type JWTVerifyGetKey } from 'jose';
-import type { AppConfig } from '../config';
-import type { Secrets } from '../config/secrets';
 import { UnauthorizedError } from './errors';
 
 export interface Principal {
@@ -22,8 +20,9 @@ const VERIFIED_CACHE_SIZE = 10_000;
 const VERIFIED_CACHE_MAX_MS = 60_000;
 
 export function createTokenVerifier(
-  config: Pick<AppConfig, 'JWT_JWKS_URL' | 'JWT_ISSUER' | 'JWT_AUDIENCE'>,
-  secrets: Pick<Secrets, 'jwtSecret'>,
+  // The config module's AppConfig and Secrets fit these (lib/ sits below config/).
+  config: { JWT_JWKS_URL?: string; JWT_ISSUER?: string; JWT_AUDIENCE?: string },
+  secrets: { jwtSecret?: string },
   /** The clock for expiry (tests move it). */
   now: () => number = Date.now,
 ): TokenVerifier {

@@ -4,19 +4,18 @@
 import { readFileSync } from 'node:fs';
 import { Client, Connection, type TLSConfig } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
-import type { AppConfig } from '../config';
 
-type TemporalConfig = Pick<
-  AppConfig,
-  | 'TEMPORAL_ADDRESS'
-  | 'TEMPORAL_DEV_PORT'
-  | 'TEMPORAL_NAMESPACE'
-  | 'TEMPORAL_TLS'
-  | 'TEMPORAL_TLS_CERT_PATH'
-  | 'TEMPORAL_TLS_KEY_PATH'
-  | 'TEMPORAL_TLS_CA_PATH'
-  | 'TEMPORAL_API_KEY'
->;
+/** The settings this needs (the config module's AppConfig has them; lib/ sits below config/). */
+export interface TemporalConfig {
+  TEMPORAL_ADDRESS?: string;
+  TEMPORAL_DEV_PORT: number;
+  TEMPORAL_NAMESPACE: string;
+  TEMPORAL_TLS: boolean;
+  TEMPORAL_TLS_CERT_PATH?: string;
+  TEMPORAL_TLS_KEY_PATH?: string;
+  TEMPORAL_TLS_CA_PATH?: string;
+  TEMPORAL_API_KEY?: string;
+}
 
 /** The client side of Temporal that the API and the gateway use. */
 export interface TemporalHandles {
