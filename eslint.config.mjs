@@ -31,7 +31,11 @@ const topFolder = (file) => path.relative(root, file).split(path.sep)[0];
 const layersPlugin = {
   rules: {
     'imports-run-downward': {
-      meta: { type: 'problem', schema: [], messages: { upward: '{{from}}/ may not import from {{to}}/ (allowed: {{allowed}}); see ARCHITECTURE.md, "Layers".' } },
+      meta: {
+        type: 'problem',
+        schema: [],
+        messages: { upward: '{{from}}/ may not import from {{to}}/ (allowed: {{allowed}}); see ARCHITECTURE.md, "Layers".' },
+      },
       create(context) {
         const from = topFolder(context.filename);
         const allowed = LAYERS[from];
@@ -72,9 +76,17 @@ export default tseslint.config(
   {
     files: ['workflows/**/*.ts', 'contract/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', {
-        patterns: [{ group: ['node:*', 'fs', 'path', 'crypto', 'http', 'https', 'net', 'os', 'child_process'], message: 'Workflow code must be deterministic: only @temporalio/workflow and workflow-safe modules.' }],
-      }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['node:*', 'fs', 'path', 'crypto', 'http', 'https', 'net', 'os', 'child_process'],
+              message: 'Workflow code must be deterministic: only @temporalio/workflow and workflow-safe modules.',
+            },
+          ],
+        },
+      ],
     },
   },
 );

@@ -5,7 +5,14 @@
 // running again; only our own failures (the database, say) fail the step and are retried.
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { fallbackDecision, type AnswerMessageInput, type AnswerMessageOutput, type FirstAttempt, type RelayFrame, type RoutingDecision } from '../contract';
+import {
+  fallbackDecision,
+  type AnswerMessageInput,
+  type AnswerMessageOutput,
+  type FirstAttempt,
+  type RelayFrame,
+  type RoutingDecision,
+} from '../contract';
 import type { ActivityDeps } from './deps';
 import type { LLMSteps } from './llm';
 import { updateSessionRecord } from './session-record';
@@ -41,10 +48,20 @@ export function createAnswerActivity(deps: ActivityDeps, llm: LLMSteps) {
     }
   }
 
-  async function firstAttempt(input: AnswerMessageInput, configId: number, question: string, timeoutMs: number, signal?: AbortSignal): Promise<FirstAttempt> {
+  async function firstAttempt(
+    input: AnswerMessageInput,
+    configId: number,
+    question: string,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<FirstAttempt> {
     const started = performance.now();
     try {
-      const reply = await llm.callConfig({ userId: input.userId, configId, question, role: input.settings.role, history: input.history }, timeoutMs, signal);
+      const reply = await llm.callConfig(
+        { userId: input.userId, configId, question, role: input.settings.role, history: input.history },
+        timeoutMs,
+        signal,
+      );
       return { ok: true, answer: reply.answer, model: reply.model, ms: Math.round(performance.now() - started) };
     } catch (err) {
       if (signal?.aborted) throw err;

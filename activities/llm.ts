@@ -1,7 +1,13 @@
 // LLM steps: routing a message and executing an LLM config. Keys are decrypted here and nowhere
 // else; every failure leaves as a classified, scrubbed ApplicationFailure.
 import { ApplicationFailure } from '@temporalio/common';
-import { fallbackDecision, type ExecuteLLMConfigInput, type ExecuteLLMConfigOutput, type RouteInput, type RoutingDecision } from '../contract';
+import {
+  fallbackDecision,
+  type ExecuteLLMConfigInput,
+  type ExecuteLLMConfigOutput,
+  type RouteInput,
+  type RoutingDecision,
+} from '../contract';
 import { checkUrlResolved } from '../lib/egress';
 import { chat } from '../llm/chat';
 import { createLLMClient, requestTimeoutMs } from '../llm/client';
@@ -39,7 +45,10 @@ export function createLLMActivities({ db, secretBox, config, logger }: ActivityD
         try {
           apiKey = secretBox.decrypt(row.api_key);
         } catch {
-          throw ApplicationFailure.nonRetryable('the stored API key cannot be decrypted with the configured keys', LLM_FAILURE.configUnavailable);
+          throw ApplicationFailure.nonRetryable(
+            'the stored API key cannot be decrypted with the configured keys',
+            LLM_FAILURE.configUnavailable,
+          );
         }
       }
       const baseURL = effectiveBaseUrl(row.llm_type ?? null, row.base_url ?? null);
@@ -62,7 +71,10 @@ export function createLLMActivities({ db, secretBox, config, logger }: ActivityD
       return { ...reply, answer: reply.answer.slice(0, MAX_ANSWER_CHARS) };
     } catch (err) {
       const failure = toActivityFailure(err, what, [apiKey]);
-      logger.warn({ configId: row.id, userId: input.userId, type: failure.type, retryable: !failure.nonRetryable, error: failure.message }, 'LLM call failed');
+      logger.warn(
+        { configId: row.id, userId: input.userId, type: failure.type, retryable: !failure.nonRetryable, error: failure.message },
+        'LLM call failed',
+      );
       throw failure;
     }
   }

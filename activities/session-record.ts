@@ -10,9 +10,7 @@ export async function updateSessionRecord(db: Database, input: SessionRecordUpda
     ...(input.status !== undefined ? { status: input.status } : {}),
     ...(input.lastActivityAt !== undefined ? { last_activity_at: new Date(input.lastActivityAt) } : {}),
     ...(input.expiresAt !== undefined ? { expires_at: input.expiresAt === null ? null : new Date(input.expiresAt) } : {}),
-    ...(input.settings
-      ? { default_llm_id: input.settings.default_llm_id, enabled_functions: input.settings.enabled_functions }
-      : {}),
+    ...(input.settings ? { default_llm_id: input.settings.default_llm_id, enabled_functions: input.settings.enabled_functions } : {}),
     ...(input.sessionData ? { session_data: { ...input.sessionData } } : {}),
   };
   const where = { session_id: input.sessionId, user_id: input.userId };

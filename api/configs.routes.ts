@@ -8,7 +8,6 @@ import { publicConfigSchema } from './openapi';
 import { respond, userOf } from './respond';
 import { route, type RouteDocs } from './route-docs';
 
-
 const providerTypeSchema = z.object({ type: z.string(), label: z.string(), default_base_url: z.string().nullable() });
 
 /** Registers the config routes at `base` ('' or '/users/:userId'). */
@@ -16,31 +15,93 @@ function configRoutes(router: Router, docs: RouteDocs, service: ConfigService, b
   const tag = 'AI configs';
   const s = service.schemas;
   const one = publicConfigSchema;
-  route(router, docs, 'get', `${base}/ai-configs`, { summary: 'List your configs, priority then newest first', tag, query: s.listQuery, response: z.array(one) }, async (ctx) => {
-    respond(ctx, await service.list(userOf(ctx), ctx.query), { shared: true });
-  });
-  route(router, docs, 'post', `${base}/ai-configs`, { summary: 'Create a config (canonical or seed spelling)', tag, body: s.config, response: one, successStatus: 201, errors: [400, 409, 413, 415] }, async (ctx) => {
-    respond(ctx, await service.create(userOf(ctx), ctx.request.body), { status: 201, message: 'created' });
-  });
+  route(
+    router,
+    docs,
+    'get',
+    `${base}/ai-configs`,
+    { summary: 'List your configs, priority then newest first', tag, query: s.listQuery, response: z.array(one) },
+    async (ctx) => {
+      respond(ctx, await service.list(userOf(ctx), ctx.query), { shared: true });
+    },
+  );
+  route(
+    router,
+    docs,
+    'post',
+    `${base}/ai-configs`,
+    {
+      summary: 'Create a config (canonical or seed spelling)',
+      tag,
+      body: s.config,
+      response: one,
+      successStatus: 201,
+      errors: [400, 409, 413, 415],
+    },
+    async (ctx) => {
+      respond(ctx, await service.create(userOf(ctx), ctx.request.body), { status: 201, message: 'created' });
+    },
+  );
   route(router, docs, 'get', `${base}/ai-configs/:id`, { summary: 'Get one config', tag, response: one, errors: [404] }, async (ctx) => {
     respond(ctx, await service.get(userOf(ctx), ctx.params.id!), { shared: true });
   });
-  route(router, docs, 'put', `${base}/ai-configs/:id`, { summary: 'Replace a config (api_key, is_active and priority kept when omitted)', tag, body: s.config, response: one, errors: [400, 404, 409] }, async (ctx) => {
-    respond(ctx, await service.replace(userOf(ctx), ctx.params.id!, ctx.request.body), { message: 'updated' });
-  });
-  route(router, docs, 'patch', `${base}/ai-configs/:id`, { summary: 'Update some fields of a config', tag, body: s.config, response: one, errors: [400, 404, 409] }, async (ctx) => {
-    respond(ctx, await service.patch(userOf(ctx), ctx.params.id!, ctx.request.body), { message: 'updated' });
-  });
-  route(router, docs, 'delete', `${base}/ai-configs/:id`, { summary: 'Delete a config', tag, response: z.null(), errors: [404] }, async (ctx) => {
-    await service.remove(userOf(ctx), ctx.params.id!);
-    respond(ctx, null, { message: 'deleted' });
-  });
-  route(router, docs, 'patch', `${base}/ai-configs/:id/toggle`, { summary: 'Enable or disable a config', tag, body: s.toggle, response: one, errors: [400, 404] }, async (ctx) => {
-    respond(ctx, await service.setActive(userOf(ctx), ctx.params.id!, ctx.request.body), { message: 'updated' });
-  });
-  route(router, docs, 'patch', `${base}/ai-configs/:id/priority`, { summary: 'Set the priority of a config', tag, body: s.priority, response: one, errors: [400, 404] }, async (ctx) => {
-    respond(ctx, await service.setPriority(userOf(ctx), ctx.params.id!, ctx.request.body), { message: 'updated' });
-  });
+  route(
+    router,
+    docs,
+    'put',
+    `${base}/ai-configs/:id`,
+    {
+      summary: 'Replace a config (api_key, is_active and priority kept when omitted)',
+      tag,
+      body: s.config,
+      response: one,
+      errors: [400, 404, 409],
+    },
+    async (ctx) => {
+      respond(ctx, await service.replace(userOf(ctx), ctx.params.id!, ctx.request.body), { message: 'updated' });
+    },
+  );
+  route(
+    router,
+    docs,
+    'patch',
+    `${base}/ai-configs/:id`,
+    { summary: 'Update some fields of a config', tag, body: s.config, response: one, errors: [400, 404, 409] },
+    async (ctx) => {
+      respond(ctx, await service.patch(userOf(ctx), ctx.params.id!, ctx.request.body), { message: 'updated' });
+    },
+  );
+  route(
+    router,
+    docs,
+    'delete',
+    `${base}/ai-configs/:id`,
+    { summary: 'Delete a config', tag, response: z.null(), errors: [404] },
+    async (ctx) => {
+      await service.remove(userOf(ctx), ctx.params.id!);
+      respond(ctx, null, { message: 'deleted' });
+    },
+  );
+  route(
+    router,
+    docs,
+    'patch',
+    `${base}/ai-configs/:id/toggle`,
+    { summary: 'Enable or disable a config', tag, body: s.toggle, response: one, errors: [400, 404] },
+    async (ctx) => {
+      respond(ctx, await service.setActive(userOf(ctx), ctx.params.id!, ctx.request.body), { message: 'updated' });
+    },
+  );
+  route(
+    router,
+    docs,
+    'patch',
+    `${base}/ai-configs/:id/priority`,
+    { summary: 'Set the priority of a config', tag, body: s.priority, response: one, errors: [400, 404] },
+    async (ctx) => {
+      respond(ctx, await service.setPriority(userOf(ctx), ctx.params.id!, ctx.request.body), { message: 'updated' });
+    },
+  );
 }
 
 export function createConfigsRouter(service: ConfigService, docs: RouteDocs): Router {
@@ -52,8 +113,18 @@ export function createConfigsRouter(service: ConfigService, docs: RouteDocs): Ro
   });
   configRoutes(router, docs, service, '');
   configRoutes(router, docs, service, '/users/:userId');
-  route(router, docs, 'get', '/llm-types', { summary: 'Provider types this build supports', tag: 'AI configs', response: z.array(providerTypeSchema) }, (ctx) => {
-    respond(ctx, PROVIDER_TYPES.map((p) => ({ type: p.type, label: p.label, default_base_url: p.defaultBaseUrl })));
-  });
+  route(
+    router,
+    docs,
+    'get',
+    '/llm-types',
+    { summary: 'Provider types this build supports', tag: 'AI configs', response: z.array(providerTypeSchema) },
+    (ctx) => {
+      respond(
+        ctx,
+        PROVIDER_TYPES.map((p) => ({ type: p.type, label: p.label, default_base_url: p.defaultBaseUrl })),
+      );
+    },
+  );
   return router;
 }

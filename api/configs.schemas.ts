@@ -115,8 +115,14 @@ export function createConfigSchemas(allow: BlockList) {
   const toggle = z.strictObject({ is_active: z.boolean() });
   const priority = z.strictObject({ priority: common.priority.unwrap() });
   const listQuery = z.strictObject({
-    type: z.enum(['llm', 'function_call', 'function']).transform((t) => (t === 'function' ? 'function_call' : t)).optional(),
-    active: z.enum(['true', 'false']).transform((v) => v === 'true').optional(),
+    type: z
+      .enum(['llm', 'function_call', 'function'])
+      .transform((t) => (t === 'function' ? 'function_call' : t))
+      .optional(),
+    active: z
+      .enum(['true', 'false'])
+      .transform((v) => v === 'true')
+      .optional(),
   });
   return { llm, fn, config, toggle, priority, listQuery };
 }
@@ -175,7 +181,8 @@ export function parseConfig(schemas: ConfigSchemas, body: Record<string, unknown
     throw new ValidationError([
       {
         field: 'config_type',
-        message: body.config_type === undefined ? 'required: llm or function_call (or ai_type: llm | function)' : 'must be llm or function_call',
+        message:
+          body.config_type === undefined ? 'required: llm or function_call (or ai_type: llm | function)' : 'must be llm or function_call',
       },
     ]);
   }
@@ -183,6 +190,7 @@ export function parseConfig(schemas: ConfigSchemas, body: Record<string, unknown
   // A response sent back as-is carries the other type's fields as null: nothing to object to.
   const own = Object.fromEntries(Object.entries(body).filter(([key, value]) => !(wrongType.has(key) && value === null)));
   return parseOrThrow(schemas.config, own, {
-    unknownKey: (key, path) => (path.length === 0 && wrongType.has(key) ? `not allowed for ${String(body.config_type)} configs` : undefined),
+    unknownKey: (key, path) =>
+      path.length === 0 && wrongType.has(key) ? `not allowed for ${String(body.config_type)} configs` : undefined,
   });
 }

@@ -34,15 +34,28 @@ export function createHealthRouter(options: {
 }): Router {
   const router = new Router();
   const tag = 'Operations';
-  route(router, options.docs, 'get', '/healthz', { summary: 'Liveness', tag, public: true, response: z.object({ status: z.literal('ok') }) }, (ctx) => {
-    respond(ctx, { status: 'ok' });
-  });
+  route(
+    router,
+    options.docs,
+    'get',
+    '/healthz',
+    { summary: 'Liveness', tag, public: true, response: z.object({ status: z.literal('ok') }) },
+    (ctx) => {
+      respond(ctx, { status: 'ok' });
+    },
+  );
   route(
     router,
     options.docs,
     'get',
     '/readyz',
-    { summary: 'Readiness: database and Temporal reachable', tag, public: true, response: z.object({ status: z.string(), checks: z.record(z.string(), z.string()) }), errors: [503] },
+    {
+      summary: 'Readiness: database and Temporal reachable',
+      tag,
+      public: true,
+      response: z.object({ status: z.string(), checks: z.record(z.string(), z.string()) }),
+      errors: [503],
+    },
     async (ctx) => {
       const names = Object.keys(options.checks);
       const results = await Promise.all(names.map((name) => runCheck(options.checks[name]!)));

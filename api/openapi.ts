@@ -48,7 +48,7 @@ const STATUS_TEXT: Record<number, string> = {
   400: 'Invalid request (see errors[])',
   401: 'Missing or invalid token',
   403: 'Not your resource',
-  404: 'Not found (also for another user\'s resource)',
+  404: "Not found (also for another user's resource)",
   409: 'Conflict (duplicate name, config cap)',
   413: 'Body too large',
   415: 'Body is not JSON',
@@ -80,7 +80,8 @@ export function buildOpenApi(routers: Router[], docs: RouteDocs, info: { version
         }));
         if (doc?.query) {
           const query = jsonSchema(doc.query) as { properties?: Record<string, unknown> };
-          for (const [name, schema] of Object.entries(query.properties ?? {})) parameters.push({ name, in: 'query', required: false, schema: schema as { type: string } });
+          for (const [name, schema] of Object.entries(query.properties ?? {}))
+            parameters.push({ name, in: 'query', required: false, schema: schema as { type: string } });
         }
         const success = doc?.successStatus ?? 200;
         const responses: Record<string, unknown> = {
@@ -93,7 +94,10 @@ export function buildOpenApi(routers: Router[], docs: RouteDocs, info: { version
         };
         const errorStatuses = [...(doc?.errors ?? []), ...(doc?.public ? [] : [401, 429])];
         for (const status of errorStatuses) {
-          responses[status] = { description: STATUS_TEXT[status] ?? 'Error', content: { 'application/json': { schema: jsonSchema(errorSchema) } } };
+          responses[status] = {
+            description: STATUS_TEXT[status] ?? 'Error',
+            content: { 'application/json': { schema: jsonSchema(errorSchema) } },
+          };
         }
         (paths[openPath] ??= {})[method.toLowerCase()] = {
           summary: doc?.summary,

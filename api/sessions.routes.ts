@@ -9,7 +9,6 @@ import { publicConfigSchema } from './openapi';
 import { respond, userOf } from './respond';
 import { route, type RouteDocs } from './route-docs';
 
-
 const sessionSummarySchema = z
   .object({
     id: z.string(),
@@ -60,17 +59,51 @@ const sessionDetailSchema = sessionSummarySchema
 export function createSessionsRouter(service: SessionService, docs: RouteDocs): Router {
   const router = new Router({ prefix: '/api/v1' });
   const tag = 'Sessions';
-  route(router, docs, 'get', '/sessions', { summary: 'List your sessions, newest first', tag, response: z.array(sessionSummarySchema) }, async (ctx) => {
-    respond(ctx, await service.list(userOf(ctx)));
-  });
-  route(router, docs, 'get', '/sessions/:id', { summary: 'One session: settings, cached configs, transcript', tag, response: sessionDetailSchema, errors: [404] }, async (ctx) => {
-    respond(ctx, await service.get(userOf(ctx), ctx.params.id!));
-  });
-  route(router, docs, 'patch', '/sessions/:id', { summary: 'Set default_llm_id / enabled_functions (forwarded to the live session)', tag, body: sessionSettingsUpdateSchema, response: sessionDetailSchema, errors: [400, 404, 409, 503] }, async (ctx) => {
-    respond(ctx, await service.update(userOf(ctx), ctx.params.id!, ctx.request.body), { message: 'updated' });
-  });
-  route(router, docs, 'delete', '/sessions/:id', { summary: 'Close a session', tag, response: sessionSummarySchema, errors: [404, 503] }, async (ctx) => {
-    respond(ctx, await service.close(userOf(ctx), ctx.params.id!), { message: 'closed' });
-  });
+  route(
+    router,
+    docs,
+    'get',
+    '/sessions',
+    { summary: 'List your sessions, newest first', tag, response: z.array(sessionSummarySchema) },
+    async (ctx) => {
+      respond(ctx, await service.list(userOf(ctx)));
+    },
+  );
+  route(
+    router,
+    docs,
+    'get',
+    '/sessions/:id',
+    { summary: 'One session: settings, cached configs, transcript', tag, response: sessionDetailSchema, errors: [404] },
+    async (ctx) => {
+      respond(ctx, await service.get(userOf(ctx), ctx.params.id!));
+    },
+  );
+  route(
+    router,
+    docs,
+    'patch',
+    '/sessions/:id',
+    {
+      summary: 'Set default_llm_id / enabled_functions (forwarded to the live session)',
+      tag,
+      body: sessionSettingsUpdateSchema,
+      response: sessionDetailSchema,
+      errors: [400, 404, 409, 503],
+    },
+    async (ctx) => {
+      respond(ctx, await service.update(userOf(ctx), ctx.params.id!, ctx.request.body), { message: 'updated' });
+    },
+  );
+  route(
+    router,
+    docs,
+    'delete',
+    '/sessions/:id',
+    { summary: 'Close a session', tag, response: sessionSummarySchema, errors: [404, 503] },
+    async (ctx) => {
+      respond(ctx, await service.close(userOf(ctx), ctx.params.id!), { message: 'closed' });
+    },
+  );
   return router;
 }

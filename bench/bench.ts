@@ -202,13 +202,19 @@ export async function runBench(options: BenchOptions): Promise<{ figures: Figure
     let stack = await startMessageStack(llm, 'router');
     try {
       step(`latency: ${profile.latencyMessages} messages one at a time, interleaved with direct calls and floor updates`);
-      latency.router = await measureLatency(stack, floor, { messages: profile.latencyMessages, warmup: profile.warmup, timeoutMs: profile.messageTimeoutMs });
+      latency.router = await measureLatency(stack, floor, {
+        messages: profile.latencyMessages,
+        warmup: profile.warmup,
+        timeoutMs: profile.messageTimeoutMs,
+      });
       const { sample } = latency.router;
       if (!sample.messageId) throw new Error(`no message was answered: ${latency.router.errors.join('; ')}`);
       step(`breakdown: history of message ${sample.messageId}`);
       const found = await messageBreakdown(env.client, sessionWorkflowId(sample.userId, sample.sessionId), sample.messageId, sample.ms);
       breakdown = { ...found, variant: 'router', socketMs: sample.ms };
-      step(`throughput: ${profile.throughputSessions} sessions × ${profile.throughputPerSession} messages back to back, then as many update loops`);
+      step(
+        `throughput: ${profile.throughputSessions} sessions × ${profile.throughputPerSession} messages back to back, then as many update loops`,
+      );
       throughputRun = await measureThroughput(stack, floor, {
         sessions: profile.throughputSessions,
         perSession: profile.throughputPerSession,
@@ -221,7 +227,11 @@ export async function runBench(options: BenchOptions): Promise<{ figures: Figure
     step('no-router variant: gateway and worker without ROUTER_LLM_* (one LLM call per message)');
     stack = await startMessageStack(llm, 'noRouter');
     try {
-      latency.noRouter = await measureLatency(stack, floor, { messages: profile.latencyMessages, warmup: profile.warmup, timeoutMs: profile.messageTimeoutMs });
+      latency.noRouter = await measureLatency(stack, floor, {
+        messages: profile.latencyMessages,
+        warmup: profile.warmup,
+        timeoutMs: profile.messageTimeoutMs,
+      });
     } finally {
       await stack.close();
     }
@@ -233,11 +243,21 @@ export async function runBench(options: BenchOptions): Promise<{ figures: Figure
       step(`rest: ${profile.restConnections} connections, ${profile.restSeconds} s per route`);
       rest = await measureRest(
         tc,
-        { connections: profile.restConnections, seconds: profile.restSeconds, warmupSeconds: profile.restWarmupSeconds, configs: profile.restConfigs },
+        {
+          connections: profile.restConnections,
+          seconds: profile.restSeconds,
+          warmupSeconds: profile.restWarmupSeconds,
+          configs: profile.restConfigs,
+        },
         step,
       );
       step(`memory: ${profile.memorySessions} idle sessions`);
-      memory = await measureMemory(tc, llm, { sessions: profile.memorySessions, warmup: profile.memoryWarmup, timeoutMs: profile.messageTimeoutMs }, step);
+      memory = await measureMemory(
+        tc,
+        llm,
+        { sessions: profile.memorySessions, warmup: profile.memoryWarmup, timeoutMs: profile.messageTimeoutMs },
+        step,
+      );
     } finally {
       await tc.close();
     }
@@ -245,7 +265,16 @@ export async function runBench(options: BenchOptions): Promise<{ figures: Figure
     let peer: PeerResult | undefined;
     if (options.peer === 'litellm') {
       step('peer: LiteLLM proxy');
-      peer = await measureLiteLLM(llm, { calls: profile.latencyMessages, warmup: profile.warmup, clients: profile.peerClients, requestsPerClient: profile.peerRequestsPerClient }, step);
+      peer = await measureLiteLLM(
+        llm,
+        {
+          calls: profile.latencyMessages,
+          warmup: profile.warmup,
+          clients: profile.peerClients,
+          requestsPerClient: profile.peerRequestsPerClient,
+        },
+        step,
+      );
       if ('error' in peer) step(`peer: LiteLLM skipped: ${peer.error}`);
     }
     step('done');
@@ -267,14 +296,29 @@ export async function runBench(options: BenchOptions): Promise<{ figures: Figure
         latency: percentiles(tp.ours.latencies),
         counts: tp.ours.counts,
         errors: tp.ours.errors,
-        floor: { workflows: tp.sessions, updates: tp.floor.updates, updatesPerSecond: tp.floor.perSecond, latency: percentiles(tp.floor.latencies) },
+        floor: {
+          workflows: tp.sessions,
+          updates: tp.floor.updates,
+          updatesPerSecond: tp.floor.perSecond,
+          latency: percentiles(tp.floor.latencies),
+        },
         ratio: tp.ours.perSecond / tp.floor.perSecond,
       },
       rest: restFigures(rest),
       memory: {
         sessions: memory.sessions,
-        gateway: { rssPerSession: memory.gateway.rssPerSession, heapPerSession: memory.gateway.heapPerSession, rssBefore: memory.gateway.before.rss, rssAfter: memory.gateway.after.rss },
-        worker: { rssPerSession: memory.worker.rssPerSession, heapPerSession: memory.worker.heapPerSession, rssBefore: memory.worker.before.rss, rssAfter: memory.worker.after.rss },
+        gateway: {
+          rssPerSession: memory.gateway.rssPerSession,
+          heapPerSession: memory.gateway.heapPerSession,
+          rssBefore: memory.gateway.before.rss,
+          rssAfter: memory.gateway.after.rss,
+        },
+        worker: {
+          rssPerSession: memory.worker.rssPerSession,
+          heapPerSession: memory.worker.heapPerSession,
+          rssBefore: memory.worker.before.rss,
+          rssAfter: memory.worker.after.rss,
+        },
         counts: memory.counts,
         errors: memory.errors,
       },

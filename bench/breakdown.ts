@@ -152,7 +152,8 @@ export async function messageBreakdown(client: Client, workflowId: string, messa
     start = texts.findIndex((text) => text.includes(messageId));
     resultIndex = texts.findIndex((text, i) => i >= start && text.includes(messageId) && text.includes('function_call_result'));
     ackIndex = texts.findIndex(
-      (text, i) => i > Math.max(start, resultIndex) && text.includes(messageId) && /\back\b/i.test(describe(events[i].event, () => undefined)),
+      (text, i) =>
+        i > Math.max(start, resultIndex) && text.includes(messageId) && /\back\b/i.test(describe(events[i].event, () => undefined)),
     );
   }
   if (start < 0) throw new Error(`no event of ${workflowId} mentions message ${messageId}`);
@@ -179,7 +180,10 @@ export async function messageBreakdown(client: Client, workflowId: string, messa
   let resultFoundBy: Breakdown['resultFoundBy'] = resultEvent ? 'payload' : 'socket time';
   if (!resultEvent) {
     const marker = listed.findIndex((e) => e.type.includes('MARKER_RECORDED'));
-    const completed = listed.slice(0, Math.max(marker, 0)).filter((e) => e.type.includes('WORKFLOW_TASK_COMPLETED')).at(-1);
+    const completed = listed
+      .slice(0, Math.max(marker, 0))
+      .filter((e) => e.type.includes('WORKFLOW_TASK_COMPLETED'))
+      .at(-1);
     if (completed) {
       completed.result = true;
       resultEvent = completed;
@@ -193,7 +197,9 @@ export async function messageBreakdown(client: Client, workflowId: string, messa
   }
   const resultOffset = resultEvent.offsetMs;
   const upToResult = listed.filter((e) => e.offsetMs <= resultOffset);
-  const slowest = upToResult.slice(1).reduce<BreakdownEvent | undefined>((worst, e) => (!worst || e.gapMs > worst.gapMs ? e : worst), undefined);
+  const slowest = upToResult
+    .slice(1)
+    .reduce<BreakdownEvent | undefined>((worst, e) => (!worst || e.gapMs > worst.gapMs ? e : worst), undefined);
   const totals = new Map<string, { step: string; count: number; totalMs: number }>();
   for (const e of upToResult.slice(1)) {
     const step = `${e.type}${e.detail ? ` ${e.detail.split(' on ')[0]}` : ''}`;

@@ -57,8 +57,12 @@ export function latencyCdfSvg(series: readonly ChartSeries[], title: string, sub
   for (const fraction of [0, 0.25, 0.5, 0.75, 0.9, 0.99]) {
     const gy = f(y(fraction));
     const strong = fraction === 0.5 || fraction === 0.99;
-    parts.push(`<line x1="${PLOT.left}" y1="${gy}" x2="${PLOT.right}" y2="${gy}" stroke="${strong ? '#bbbbbb' : '#eeeeee'}"${strong ? ' stroke-dasharray="4 3"' : ''}/>`);
-    parts.push(`<text x="${PLOT.left - 8}" y="${f(y(fraction) + 4)}" text-anchor="end" fill="#333333">${(fraction * 100).toFixed(0)}%</text>`);
+    parts.push(
+      `<line x1="${PLOT.left}" y1="${gy}" x2="${PLOT.right}" y2="${gy}" stroke="${strong ? '#bbbbbb' : '#eeeeee'}"${strong ? ' stroke-dasharray="4 3"' : ''}/>`,
+    );
+    parts.push(
+      `<text x="${PLOT.left - 8}" y="${f(y(fraction) + 4)}" text-anchor="end" fill="#333333">${(fraction * 100).toFixed(0)}%</text>`,
+    );
   }
   parts.push(
     `<rect x="${PLOT.left}" y="${PLOT.top}" width="${PLOT.right - PLOT.left}" height="${PLOT.bottom - PLOT.top}" fill="none" stroke="#888888"/>`,

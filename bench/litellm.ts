@@ -67,7 +67,12 @@ function run(command: string, args: string[], timeoutMs: number): Promise<void> 
     child.once('exit', (code, signal) => {
       clearTimeout(timer);
       if (code === 0) resolve();
-      else reject(new Error(`${command} ${args.join(' ')} failed (${signal ?? `exit ${code}`}):\n${output.trim().split('\n').slice(-8).join('\n')}`));
+      else
+        reject(
+          new Error(
+            `${command} ${args.join(' ')} failed (${signal ?? `exit ${code}`}):\n${output.trim().split('\n').slice(-8).join('\n')}`,
+          ),
+        );
     });
   });
 }
@@ -78,7 +83,11 @@ async function ensureLiteLLM(log: (line: string) => void): Promise<string> {
   if (executable(binary)) return binary;
   log(`litellm: installing litellm[proxy]==${LITELLM_VERSION} into ${path.relative(root, venv) || venv} (once)`);
   if (!executable(path.join(venv, 'bin', 'pip'))) await run('python3', ['-m', 'venv', venv], 120_000);
-  await run(path.join(venv, 'bin', 'pip'), ['install', '--disable-pip-version-check', '--no-input', '--quiet', `litellm[proxy]==${LITELLM_VERSION}`], 15 * 60_000);
+  await run(
+    path.join(venv, 'bin', 'pip'),
+    ['install', '--disable-pip-version-check', '--no-input', '--quiet', `litellm[proxy]==${LITELLM_VERSION}`],
+    15 * 60_000,
+  );
   if (!executable(binary)) throw new Error(`pip installed litellm, but ${binary} is missing`);
   return binary;
 }
@@ -86,7 +95,8 @@ async function ensureLiteLLM(log: (line: string) => void): Promise<string> {
 async function waitReady(url: string, proxy: ChildProcess, output: () => string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (proxy.exitCode !== null || proxy.signalCode !== null) throw new Error(`the LiteLLM proxy exited (${proxy.exitCode ?? proxy.signalCode}):\n${output()}`);
+    if (proxy.exitCode !== null || proxy.signalCode !== null)
+      throw new Error(`the LiteLLM proxy exited (${proxy.exitCode ?? proxy.signalCode}):\n${output()}`);
     try {
       const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
       if (response.ok) return;

@@ -26,7 +26,12 @@ export interface MemoryRun {
 }
 
 function side(before: MemoryReport, after: MemoryReport, sessions: number): MemorySide {
-  return { before, after, rssPerSession: (after.rss - before.rss) / sessions, heapPerSession: (after.heapUsed - before.heapUsed) / sessions };
+  return {
+    before,
+    after,
+    rssPerSession: (after.rss - before.rss) / sessions,
+    heapPerSession: (after.heapUsed - before.heapUsed) / sessions,
+  };
 }
 
 export async function measureMemory(
@@ -43,7 +48,10 @@ export async function measureMemory(
   const sent: { session: BenchSession; id: string }[] = [];
   try {
     log('memory: starting a gateway-only and a worker-only child process');
-    const [gateway, worker] = await spawnAll(children, [spawnServer('gateway', ['--role', 'gateway'], env), spawnServer('worker', ['--role', 'worker'], env)]);
+    const [gateway, worker] = await spawnAll(children, [
+      spawnServer('gateway', ['--role', 'gateway'], env),
+      spawnServer('worker', ['--role', 'worker'], env),
+    ]);
     const wsUrl = gateway.urls.websocket;
     if (!wsUrl) throw new Error('the gateway child reported no WebSocket URL');
     const target = { tc, llm, wsUrl };

@@ -117,7 +117,9 @@ export class BenchSession {
     }
     const elapsed = now() - t;
     this.socket.send({ type: 'ack', id });
-    return result.status === 'success' ? { status: 'answered', ms: elapsed } : { status: 'failed', ms: elapsed, error: result.error ?? result.status };
+    return result.status === 'success'
+      ? { status: 'answered', ms: elapsed }
+      : { status: 'failed', ms: elapsed, error: result.error ?? result.status };
   }
 
   /** How many function_call_result frames arrived for `id` (more than one is a duplicate). */
@@ -170,7 +172,9 @@ function routerTools(configId: number, model: string): Tool[] {
     function: { name, description, parameters: { type: 'object', properties } },
   });
   return [
-    tool(`use_ai_config_${configId}`, `Answers questions with ${model} (model ${model})`, { question: { type: 'string', description: "The user's question" } }),
+    tool(`use_ai_config_${configId}`, `Answers questions with ${model} (model ${model})`, {
+      question: { type: 'string', description: "The user's question" },
+    }),
     tool('get_time', 'The current date and time in a time zone', { timezone: { type: 'string' } }),
     tool('play_music', 'Plays a song on the user device', { song: { type: 'string' } }),
     tool('change_role', 'Changes the role the assistant plays', { role: { type: 'string' } }),
@@ -326,7 +330,12 @@ export async function measureThroughput(
       sessions: options.sessions,
       perSession: options.perSession,
       ours: { seconds, perSecond: latencies.length / seconds, latencies, counts, errors },
-      floor: { seconds: floorSeconds, perSecond: floorLatencies.length / floorSeconds, latencies: floorLatencies, updates: floorLatencies.length },
+      floor: {
+        seconds: floorSeconds,
+        perSecond: floorLatencies.length / floorSeconds,
+        latencies: floorLatencies,
+        updates: floorLatencies.length,
+      },
     };
   } finally {
     await Promise.all(sessions.map((session) => session.close()));

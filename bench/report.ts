@@ -53,7 +53,13 @@ function restRows(f: Figures): Row[] {
       const m: RestMeasure = f.rest.servers[process][route];
       const r = f.rest.ratios[process][route];
       const label = `3. REST ${ROUTE_LABEL[route]}${route === 'list' ? ` (${f.rest.configsInList} configs)` : ''}, ${PROCESS_LABEL[process]}`;
-      rows.push([`${label}, req/s`, rate(floor.requestsPerSecond, 'req/s'), rate(m.requestsPerSecond, 'req/s'), ratio(r.requestsPerSecond), `≥ 0.5× ${verdict(r.requestsPerSecond >= 0.5)}`]);
+      rows.push([
+        `${label}, req/s`,
+        rate(floor.requestsPerSecond, 'req/s'),
+        rate(m.requestsPerSecond, 'req/s'),
+        ratio(r.requestsPerSecond),
+        `≥ 0.5× ${verdict(r.requestsPerSecond >= 0.5)}`,
+      ]);
       rows.push([`${label}, p99`, ms(floor.p99), ms(m.p99), ratio(r.p99), `≤ 2× ${verdict(r.p99 <= 2)}`]);
     }
   }
@@ -73,7 +79,13 @@ export function summaryRows(f: Figures): Row[] {
       ratio(t.ratio),
       `≥ 0.5× ${verdict(t.ratio >= 0.5)}`,
     ],
-    [`2. Latency under that load, p50 / p99`, `${ms(t.floor.latency.p50)} / ${ms(t.floor.latency.p99)}`, `${ms(t.latency.p50)} / ${ms(t.latency.p99)}`, '', ''],
+    [
+      `2. Latency under that load, p50 / p99`,
+      `${ms(t.floor.latency.p50)} / ${ms(t.floor.latency.p99)}`,
+      `${ms(t.latency.p50)} / ${ms(t.latency.p99)}`,
+      '',
+      '',
+    ],
     ...restRows(f),
     [
       `4. Gateway memory per idle open socket (${m.sessions} sessions), RSS / heap`,
@@ -82,7 +94,13 @@ export function summaryRows(f: Figures): Row[] {
       '',
       `≤ 30 KiB ${verdict(m.gateway.rssPerSession <= 30 * 1024)}`,
     ],
-    [`4. Worker memory per cached session (${m.sessions} sessions), RSS / heap`, '', `${kib(m.worker.rssPerSession)} / ${kib(m.worker.heapPerSession)}`, '', ''],
+    [
+      `4. Worker memory per cached session (${m.sessions} sessions), RSS / heap`,
+      '',
+      `${kib(m.worker.rssPerSession)} / ${kib(m.worker.heapPerSession)}`,
+      '',
+      '',
+    ],
   ];
   const peer = f.peer;
   if (peer && 'error' in peer) {
@@ -109,7 +127,11 @@ export function summaryRows(f: Figures): Row[] {
 
 function markdownTable(header: string[], rows: string[][]): string {
   const cell = (text: string): string => text.replace(/\|/g, '\\|');
-  return [`| ${header.join(' | ')} |`, `| ${header.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.map(cell).join(' | ')} |`)].join('\n');
+  return [
+    `| ${header.join(' | ')} |`,
+    `| ${header.map(() => '---').join(' | ')} |`,
+    ...rows.map((r) => `| ${r.map(cell).join(' | ')} |`),
+  ].join('\n');
 }
 
 function breakdownTable(b: BreakdownFigures): string {
@@ -172,7 +194,9 @@ export function consoleReport(f: Figures): string {
   out.push('', `one message's history (router; socket ${ms(b.socketMs)}; ${b.workflowId}):`);
   for (const e of b.events) {
     const mark = b.slowest && e.eventId === b.slowest.eventId ? '  ← slowest step' : e.result ? '  ← result frame' : '';
-    out.push(`  +${e.offsetMs.toFixed(1).padStart(7)} ms  (gap ${e.gapMs.toFixed(1).padStart(6)})  ${e.type}${e.detail ? ` ${e.detail}` : ''}${mark}`);
+    out.push(
+      `  +${e.offsetMs.toFixed(1).padStart(7)} ms  (gap ${e.gapMs.toFixed(1).padStart(6)})  ${e.type}${e.detail ? ` ${e.detail}` : ''}${mark}`,
+    );
   }
   out.push(`  up to the result, by the kind of event that ends each gap: ${totalsText(b)}`);
   const errors = [...f.latency.router.errors, ...f.latency.noRouter.errors, ...f.throughput.errors, ...f.memory.errors];
@@ -186,6 +210,10 @@ export function chartSeries(samples: Samples): ChartSeries[] {
     { label: 'Switchboard, no router', values: samples.latency.noRouter.ours, color: '#ff7f0e' },
     { label: 'Direct LLM calls (router + execution)', values: samples.latency.router.direct, color: '#1f77b4', dash: '6 3' },
     { label: 'Direct LLM call (one)', values: samples.latency.noRouter.direct, color: '#17becf', dash: '6 3' },
-    { label: 'Bare Workflow Update (floor)', values: [...samples.latency.router.floor, ...samples.latency.noRouter.floor], color: '#2ca02c' },
+    {
+      label: 'Bare Workflow Update (floor)',
+      values: [...samples.latency.router.floor, ...samples.latency.noRouter.floor],
+      color: '#2ca02c',
+    },
   ];
 }

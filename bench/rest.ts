@@ -46,7 +46,14 @@ export async function measureRest(
   const userId = uniqueId('bench-rest');
   const configs: PublicConfig[] = [];
   for (let i = 0; i < options.configs; i++) {
-    configs.push(await insertLLMConfig(tc.ctx, userId, { model: `bench-rest-${i}`, baseUrl: 'http://127.0.0.1:9/v1', apiKey: 'sk-bench-0123456789abcdef', priority: i }));
+    configs.push(
+      await insertLLMConfig(tc.ctx, userId, {
+        model: `bench-rest-${i}`,
+        baseUrl: 'http://127.0.0.1:9/v1',
+        apiKey: 'sk-bench-0123456789abcdef',
+        priority: i,
+      }),
+    );
   }
   const headers = { authorization: `Bearer ${await tc.token(userId, { expiresIn: '2h' })}` };
   const children: ServerChild[] = [];
@@ -62,7 +69,9 @@ export async function measureRest(
       const h = withAuth ? headers : {};
       if (options.warmupSeconds > 0) await load(url, h, options.connections, options.warmupSeconds);
       const m = await load(url, h, options.connections, options.seconds);
-      log(`rest: ${what}: ${m.requestsPerSecond.toFixed(0)} req/s, p99 ${m.p99} ms${m.non2xx || m.errors ? `, ${m.non2xx} non-2xx, ${m.errors} errors` : ''}`);
+      log(
+        `rest: ${what}: ${m.requestsPerSecond.toFixed(0)} req/s, p99 ${m.p99} ms${m.non2xx || m.errors ? `, ${m.non2xx} non-2xx, ${m.errors} errors` : ''}`,
+      );
       return m;
     };
     const routes = (base: string): Record<RestRoute, string> => ({
@@ -71,7 +80,10 @@ export async function measureRest(
     });
     const floorMeasure = await measure('koa floor', `${floor.urls.base}/`, false);
     const servers = {} as Record<RestProcess, Record<RestRoute, RestMeasure>>;
-    for (const [key, child] of [['api', api], ['all', all]] as const) {
+    for (const [key, child] of [
+      ['api', api],
+      ['all', all],
+    ] as const) {
       const api = child.urls.api;
       if (!api) throw new Error(`${child.name} reported no API URL`);
       const urls = routes(api);

@@ -25,7 +25,10 @@ async function main(): Promise<void> {
   const quick = values.quick === true;
   const root = path.resolve(__dirname, '..');
   try {
-    const { figures, samples } = await runBench({ profile: quick ? 'quick' : 'full', peer: values.peer === 'litellm' ? 'litellm' : undefined });
+    const { figures, samples } = await runBench({
+      profile: quick ? 'quick' : 'full',
+      peer: values.peer === 'litellm' ? 'litellm' : undefined,
+    });
     console.log(consoleReport(figures));
     if (values.json) writeFileSync(values.json, JSON.stringify(figures, null, 2) + '\n');
     if (!quick) {

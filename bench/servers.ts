@@ -53,7 +53,14 @@ async function memoryReport(): Promise<MemoryReport> {
   await new Promise((resolve) => setTimeout(resolve, 100));
   global.gc?.();
   const usage = process.memoryUsage();
-  return { rss: usage.rss, heapUsed: usage.heapUsed, heapTotal: usage.heapTotal, external: usage.external, arrayBuffers: usage.arrayBuffers, vmRss: vmRss() };
+  return {
+    rss: usage.rss,
+    heapUsed: usage.heapUsed,
+    heapTotal: usage.heapTotal,
+    external: usage.external,
+    arrayBuffers: usage.arrayBuffers,
+    vmRss: vmRss(),
+  };
 }
 
 /** The floor of the REST figures: Koa with one handler and a small JSON body, nothing else. */

@@ -33,7 +33,10 @@ const cidrList = z
   .string()
   .default('')
   .transform((text, ctx) => {
-    const entries = text.split(',').map((s) => s.trim()).filter(Boolean);
+    const entries = text
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     for (const entry of entries) {
       const [address, prefix] = entry.split('/');
       const family = isIP(address ?? '');
@@ -92,8 +95,16 @@ export const envSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   MAX_CONFIGS_PER_USER: z.coerce.number().int().min(1).default(200),
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(600),
-  BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(256 * 1024),
-  WS_MAX_FRAME_BYTES: z.coerce.number().int().min(256).default(64 * 1024),
+  BODY_LIMIT_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(256 * 1024),
+  WS_MAX_FRAME_BYTES: z.coerce
+    .number()
+    .int()
+    .min(256)
+    .default(64 * 1024),
   WS_MESSAGES_PER_MINUTE: z.coerce.number().int().min(1).default(120),
 });
 
@@ -111,9 +122,7 @@ export interface AppConfig extends Env {
 
 export class ConfigError extends Error {
   constructor(readonly problems: { variable: string; message: string }[]) {
-    super(
-      'Invalid environment:\n' + problems.map((p) => `  ${p.variable}: ${p.message}`).join('\n'),
-    );
+    super('Invalid environment:\n' + problems.map((p) => `  ${p.variable}: ${p.message}`).join('\n'));
     this.name = 'ConfigError';
   }
 }

@@ -55,9 +55,7 @@ export interface StandardFunctionInput {
 
 /** What a built-in asks the workflow to do besides answering. */
 export type StandardFunctionEffect =
-  | { kind: 'end_session' }
-  | { kind: 'change_role'; role: string | null }
-  | { kind: 'play_music'; song: string };
+  { kind: 'end_session' } | { kind: 'change_role'; role: string | null } | { kind: 'play_music'; song: string };
 
 export interface StandardFunctionOutput {
   result: string;

@@ -3,7 +3,10 @@
 import type { BuiltinFunctionName, PublicConfig, RoutingDecision, SessionSettings } from './session';
 
 /** What routing needs to know of a config; the route activity gets only this (history stays small). */
-export type RoutableConfig = Pick<PublicConfig, 'id' | 'config_name' | 'config_type' | 'description' | 'model_name' | 'is_active' | 'priority'>;
+export type RoutableConfig = Pick<
+  PublicConfig,
+  'id' | 'config_name' | 'config_type' | 'description' | 'model_name' | 'is_active' | 'priority'
+>;
 
 export function routableView(config: RoutableConfig): RoutableConfig {
   const { id, config_name, config_type, description, model_name, is_active, priority } = config;
@@ -12,9 +15,7 @@ export function routableView(config: RoutableConfig): RoutableConfig {
 
 /** Active LLM configs, highest priority first; ties by id so the order is stable. */
 export function activeLLMConfigs<C extends RoutableConfig>(configs: readonly C[]): C[] {
-  return configs
-    .filter((c) => c.config_type === 'llm' && c.is_active)
-    .sort((a, b) => b.priority - a.priority || a.id - b.id);
+  return configs.filter((c) => c.config_type === 'llm' && c.is_active).sort((a, b) => b.priority - a.priority || a.id - b.id);
 }
 
 /** `enabled_functions: null` means every function is enabled. */

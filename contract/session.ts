@@ -75,7 +75,8 @@ export const CACHED_DESCRIPTION_CHARS = 500;
 
 export function toCachedConfig(config: CachedConfig): CachedConfig {
   const { id, config_name, config_type, description, llm_type, model_name, function_name, is_active, priority } = config;
-  const cut = description !== null && description.length > CACHED_DESCRIPTION_CHARS ? description.slice(0, CACHED_DESCRIPTION_CHARS) : description;
+  const cut =
+    description !== null && description.length > CACHED_DESCRIPTION_CHARS ? description.slice(0, CACHED_DESCRIPTION_CHARS) : description;
   return { id, config_name, config_type, description: cut, llm_type, model_name, function_name, is_active, priority };
 }
 

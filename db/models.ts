@@ -1,13 +1,6 @@
 // Sequelize models, bound to a given Sequelize instance (no global connection).
 // The schema itself is owned by the migrations in db/migrations; models never sync().
-import {
-  DataTypes,
-  Model,
-  type CreationOptional,
-  type InferAttributes,
-  type InferCreationAttributes,
-  type Sequelize,
-} from 'sequelize';
+import { DataTypes, Model, type CreationOptional, type InferAttributes, type InferCreationAttributes, type Sequelize } from 'sequelize';
 
 export const CONFIG_TYPES = ['llm', 'function_call'] as const;
 export type ConfigType = (typeof CONFIG_TYPES)[number];
@@ -39,10 +32,7 @@ export class UserAIConfig extends Model<InferAttributes<UserAIConfig>, InferCrea
   declare updated_at: CreationOptional<Date>;
 }
 
-export class UserSessionConfig extends Model<
-  InferAttributes<UserSessionConfig>,
-  InferCreationAttributes<UserSessionConfig>
-> {
+export class UserSessionConfig extends Model<InferAttributes<UserSessionConfig>, InferCreationAttributes<UserSessionConfig>> {
   declare id: CreationOptional<number>;
   declare user_id: string;
   declare session_id: string;

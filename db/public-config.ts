@@ -58,7 +58,10 @@ export function publicConfigReader(db: Database): PublicConfigReader {
   const { sequelize } = db;
   const { UserAIConfig } = db.models;
   // The typings put these on the query interface; at run time they are the generator's.
-  const generator = sequelize.getQueryInterface().queryGenerator as { quoteTable(table: unknown): string; quoteIdentifier(name: string): string };
+  const generator = sequelize.getQueryInterface().queryGenerator as {
+    quoteTable(table: unknown): string;
+    quoteIdentifier(name: string): string;
+  };
   const quote = (name: string) => generator.quoteIdentifier(name);
   const table = generator.quoteTable(UserAIConfig.getTableName());
   const select = `SELECT ${Object.keys(UserAIConfig.getAttributes()).map(quote).join(', ')} FROM ${table}`;

@@ -326,7 +326,12 @@ export class ClientConnection {
           const acks = this.takeAcks();
           this.signalling.add(frame.id);
           try {
-            await handle.signal(messageSignal, { id: frame.id, text: frame.text, receivedAt: Date.now(), ...(acks.length ? { acks } : {}) });
+            await handle.signal(messageSignal, {
+              id: frame.id,
+              text: frame.text,
+              receivedAt: Date.now(),
+              ...(acks.length ? { acks } : {}),
+            });
             this.send({ type: 'accepted', id: frame.id });
             if (!this.written.has(frame.id)) this.awaiting.set(frame.id, Date.now());
           } catch (error) {
@@ -362,10 +367,7 @@ export class ClientConnection {
    * Signals go out one after another (order matters for messages). A failed call is never
    * silent: the client gets `unavailable` for that id and resends it later (ids make it idempotent).
    */
-  private enqueueSignal(
-    id: string | undefined,
-    call: (handle: WorkflowHandle) => Promise<void>,
-  ): void {
+  private enqueueSignal(id: string | undefined, call: (handle: WorkflowHandle) => Promise<void>): void {
     const { temporal, workflowId } = this.options;
     this.signals = this.signals.then(async () => {
       if (this.sessionEnded) return this.sendSessionEnded(id);

@@ -25,24 +25,11 @@ import {
   startSession,
   withTemporalDeadline,
 } from '../sessions/session-store';
-import {
-  attachSignal,
-  detachSignal,
-  gatewayTaskQueue,
-  sessionWorkflowId,
-  type ServerFrame,
-} from '../contract';
+import { attachSignal, detachSignal, gatewayTaskQueue, sessionWorkflowId, type ServerFrame } from '../contract';
 import { subscribeRelay, type RelaySubscription } from '../relay';
 import { ClientConnection, CloseCode, type ConnectionLimits } from './connection';
 import { createGatewayActivities } from './deliver';
-import {
-  isWebSocketUpgrade,
-  readHandshake,
-  rejectUpgrade,
-  SessionEndedError,
-  SessionNotFoundError,
-  WS_PATH,
-} from './handshake';
+import { isWebSocketUpgrade, readHandshake, rejectUpgrade, SessionEndedError, SessionNotFoundError, WS_PATH } from './handshake';
 
 export interface GatewayOptions {
   host: string;
@@ -91,12 +78,17 @@ export async function startGateway(ctx: AppContext, options: GatewayOptions): Pr
   }
   let relaySubscription: RelaySubscription;
   try {
-    relaySubscription = await subscribeRelay(ctx.db, instanceId, (connectionId, delivery) => connections.get(connectionId)?.relayed(delivery), {
-      logger: log,
-      onResync: () => {
-        for (const connection of connections.values()) connection.resync();
+    relaySubscription = await subscribeRelay(
+      ctx.db,
+      instanceId,
+      (connectionId, delivery) => connections.get(connectionId)?.relayed(delivery),
+      {
+        logger: log,
+        onResync: () => {
+          for (const connection of connections.values()) connection.resync();
+        },
       },
-    });
+    );
   } catch (error) {
     await nativeConnection.close();
     throw error;

@@ -37,7 +37,9 @@ export function createTokenVerifier(
     check = (token) => jwtVerify(token, jwks, { ...options, currentDate: new Date(now()), algorithms: ['RS256', 'ES256'] });
   } else if (secrets.jwtSecret) {
     // Imported once: given raw bytes, jose imports the key again for every token.
-    const key = crypto.subtle.importKey('raw', new TextEncoder().encode(secrets.jwtSecret), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
+    const key = crypto.subtle.importKey('raw', new TextEncoder().encode(secrets.jwtSecret), { name: 'HMAC', hash: 'SHA-256' }, false, [
+      'verify',
+    ]);
     key.catch(() => undefined); // reported by the first verify
     check = async (token) => jwtVerify(token, await key, { ...options, currentDate: new Date(now()), algorithms: ['HS256'] });
   } else {

@@ -8,12 +8,19 @@
 import type OpenAI from 'openai';
 import { BUILTIN_FUNCTIONS, type BuiltinFunctionName, type RoutingDecision } from '../contract';
 import type { RouteInput } from '../contract';
-import { activeLLMConfigs, enabledBuiltins, fallbackDecision, llmConfigToolName, parseLLMConfigToolName, type RoutableConfig } from '../contract';
+import {
+  activeLLMConfigs,
+  enabledBuiltins,
+  fallbackDecision,
+  llmConfigToolName,
+  parseLLMConfigToolName,
+  type RoutableConfig,
+} from '../contract';
 import { BUILTIN_TOOL_SPECS } from './builtins';
 
 export const ROUTER_SYSTEM_PROMPT = [
   'You route a user message to the best tool.',
-  'Tools named use_ai_config_<id> hand the question to one of the user\'s AI models; pick the one whose description fits the question best and pass the question on.',
+  "Tools named use_ai_config_<id> hand the question to one of the user's AI models; pick the one whose description fits the question best and pass the question on.",
   'Use a built-in function only when the user asks for what it does.',
   'If the message is small talk or you can answer it in a sentence yourself, answer directly without a tool.',
 ].join(' ');
@@ -41,10 +48,7 @@ function builtinTool(name: BuiltinFunctionName): Tool {
 }
 
 export function buildRouterTools(input: Pick<RouteInput, 'configs' | 'settings'>): Tool[] {
-  return [
-    ...activeLLMConfigs(input.configs).map(llmConfigTool),
-    ...enabledBuiltins(input.settings, BUILTIN_FUNCTIONS).map(builtinTool),
-  ];
+  return [...activeLLMConfigs(input.configs).map(llmConfigTool), ...enabledBuiltins(input.settings, BUILTIN_FUNCTIONS).map(builtinTool)];
 }
 
 function parseArguments(text: string | undefined): Record<string, unknown> {
@@ -57,7 +61,11 @@ function parseArguments(text: string | undefined): Record<string, unknown> {
 }
 
 /** Turn the router's reply into a decision; anything unusable becomes the fallback decision. */
-export function decisionFromReply(message: OpenAI.Chat.Completions.ChatCompletionMessage, input: RouteInput, tools: Tool[]): RoutingDecision {
+export function decisionFromReply(
+  message: OpenAI.Chat.Completions.ChatCompletionMessage,
+  input: RouteInput,
+  tools: Tool[],
+): RoutingDecision {
   const call = message.tool_calls?.find((c) => c.type === 'function');
   if (!call) {
     const answer = message.content?.trim();
@@ -66,7 +74,12 @@ export function decisionFromReply(message: OpenAI.Chat.Completions.ChatCompletio
   }
   const name = call.function.name;
   if (!tools.some((t) => t.function.name === name)) {
-    return fallbackDecision(input.configs, input.settings, input.text, `the router chose ${JSON.stringify(name.slice(0, 80))}, which was not offered`);
+    return fallbackDecision(
+      input.configs,
+      input.settings,
+      input.text,
+      `the router chose ${JSON.stringify(name.slice(0, 80))}, which was not offered`,
+    );
   }
   const args = parseArguments(call.function.arguments);
   const configId = parseLLMConfigToolName(name);

@@ -54,7 +54,8 @@ export function createRelay(db: Database, logger: Logger, options: { preferLocal
         return;
       }
       let payload = JSON.stringify({ c: target.connectionId, f: frames } satisfies WireMessage);
-      if (Buffer.byteLength(payload) > NOTIFY_PAYLOAD_LIMIT) payload = JSON.stringify({ c: target.connectionId, fetch: true } satisfies WireMessage);
+      if (Buffer.byteLength(payload) > NOTIFY_PAYLOAD_LIMIT)
+        payload = JSON.stringify({ c: target.connectionId, fetch: true } satisfies WireMessage);
       // Not awaited: the caller is a workflow sink or an activity that must never wait on delivery.
       db.sequelize
         .query('SELECT pg_notify(:channel, :payload)', { replacements: { channel: relayChannel(instance), payload } })

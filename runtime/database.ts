@@ -88,11 +88,18 @@ export async function stopOrphanedPostgres(config: Pick<AppConfig, 'dataDir'>, l
   // Not running, or the pid now belongs to something else: PostgreSQL clears a stale pid file itself.
   if (!cmdline?.includes(dataDir) || !stat) return;
   const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-  if (parent > 1 && readProc(parent, 'cmdline')?.split('\0').some((arg) => arg.endsWith('main.ts'))) return;
+  if (
+    parent > 1 &&
+    readProc(parent, 'cmdline')
+      ?.split('\0')
+      .some((arg) => arg.endsWith('main.ts'))
+  )
+    return;
   logger.warn({ pid }, 'stopping the embedded PostgreSQL a previous run left behind');
   process.kill(pid, 'SIGINT'); // PostgreSQL's "fast" shutdown
   for (let waited = 0; readProc(pid, 'stat') !== undefined; waited += 100) {
-    if (waited > 30_000) throw new StartupError(`the PostgreSQL left running by a previous run (pid ${pid}) does not stop; stop it and retry`);
+    if (waited > 30_000)
+      throw new StartupError(`the PostgreSQL left running by a previous run (pid ${pid}) does not stop; stop it and retry`);
     await sleep(100);
   }
 }

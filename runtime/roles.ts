@@ -11,7 +11,10 @@ export class RoleArgumentError extends Error {}
 
 /** `--role api,worker`, `--role=api --role worker`; no flag means every role. */
 export function parseRoles(values: readonly string[]): RoleName[] {
-  const requested = values.flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
+  const requested = values
+    .flatMap((v) => v.split(','))
+    .map((v) => v.trim())
+    .filter(Boolean);
   if (requested.length === 0) return [...ROLE_NAMES];
   const unknown = requested.filter((r) => !(ROLE_NAMES as readonly string[]).includes(r));
   if (unknown.length) {

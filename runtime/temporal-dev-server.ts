@@ -59,10 +59,7 @@ export const DEV_SERVER_TUNING_ARGS: readonly string[] = [
   'journal_mode=WAL',
   '--sqlite-pragma',
   'synchronous=NORMAL',
-  ...['transfer', 'timer', 'visibility'].flatMap((processor) => [
-    '--dynamic-config-value',
-    `history.${processor}ProcessorMaxPollRPS=1000`,
-  ]),
+  ...['transfer', 'timer', 'visibility'].flatMap((processor) => ['--dynamic-config-value', `history.${processor}ProcessorMaxPollRPS=1000`]),
 ];
 
 function devServerArgs(config: DevServerConfig): string[] {

@@ -29,7 +29,10 @@ function print(line: string): void {
 function describeConfigs(configs: PublicConfig[]): string {
   if (configs.length === 0) return 'no configs yet (create some with the REST API)';
   return configs
-    .map((c) => `${c.config_name} (${c.config_type === 'llm' ? c.model_name ?? 'llm' : c.function_name ?? 'function'}${c.is_active ? '' : ', off'})`)
+    .map(
+      (c) =>
+        `${c.config_name} (${c.config_type === 'llm' ? (c.model_name ?? 'llm') : (c.function_name ?? 'function')}${c.is_active ? '' : ', off'})`,
+    )
     .join(', ');
 }
 

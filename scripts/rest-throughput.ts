@@ -79,7 +79,13 @@ function autocannon(url: string, seconds: string, headers: Record<string, string
         non2xx: number;
         errors: number;
       };
-      resolve({ rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, non2xx: result.non2xx, errors: result.errors });
+      resolve({
+        rps: result.requests.average,
+        p50: result.latency.p50,
+        p99: result.latency.p99,
+        non2xx: result.non2xx,
+        errors: result.errors,
+      });
     });
   });
 }
@@ -95,7 +101,12 @@ function cpuSeconds(pid: number | undefined): number | undefined {
   }
 }
 
-async function measure(name: string, pid: number | undefined, url: string, headers: Record<string, string> = {}): Promise<[string, Measure]> {
+async function measure(
+  name: string,
+  pid: number | undefined,
+  url: string,
+  headers: Record<string, string> = {},
+): Promise<[string, Measure]> {
   await autocannon(url, args.warmup!, headers);
   const cpuBefore = cpuSeconds(pid);
   const result = await autocannon(url, args.duration!, headers);
@@ -106,7 +117,9 @@ async function measure(name: string, pid: number | undefined, url: string, heade
   const bad = result.non2xx || result.errors ? `  (non-2xx ${result.non2xx}, errors ${result.errors})` : '';
   const load = os.loadavg()[0]!.toFixed(1);
   const cpu = result.cpuUs === undefined ? '' : `   ${result.cpuUs.toFixed(0)} µs CPU/req`;
-  console.log(`  ${name.padEnd(14)} ${result.rps.toFixed(0).padStart(6)} req/s   p50 ${result.p50} ms   p99 ${result.p99} ms${cpu}   (load ${load})${bad}`);
+  console.log(
+    `  ${name.padEnd(14)} ${result.rps.toFixed(0).padStart(6)} req/s   p50 ${result.p50} ms   p99 ${result.p99} ms${cpu}   (load ${load})${bad}`,
+  );
   return [name, result];
 }
 
@@ -173,7 +186,13 @@ async function startService(roles: string) {
       await stop();
       throw new Error(`${failure}; the end of its log:\n${tail}`);
     }
-    if (await fetch(`${base}/readyz`).then((r) => r.ok, () => false)) break;
+    if (
+      await fetch(`${base}/readyz`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      break;
     await sleep(250);
   }
   return { base, pid: child.pid, token: (user: string) => mintToken(jwtSecret, user), stop };
@@ -185,8 +204,27 @@ async function seed(base: string, token: string, count: number): Promise<number>
   for (let i = 0; i < count; i++) {
     const body =
       i % 2 === 0
-        ? { config_name: `llm-${i}`, config_type: 'llm', llm_type: 'deepseek', model_name: 'deepseek-chat', api_key: `sk-test-key-${i}-abcdefgh`, temperature: 0.3, max_tokens: 2000, system_prompt: 'You answer questions about code.', description: 'Programming questions', priority: i }
-        : { config_name: `fn-${i}`, config_type: 'function_call', function_name: `get_order_status_${i}`, description: 'Look up the delivery status of an order by its number', parameters: { type: 'object', properties: { order_id: { type: 'string' } }, required: ['order_id'] }, webhook_url: 'https://hooks.example.com/orders', priority: i };
+        ? {
+            config_name: `llm-${i}`,
+            config_type: 'llm',
+            llm_type: 'deepseek',
+            model_name: 'deepseek-chat',
+            api_key: `sk-test-key-${i}-abcdefgh`,
+            temperature: 0.3,
+            max_tokens: 2000,
+            system_prompt: 'You answer questions about code.',
+            description: 'Programming questions',
+            priority: i,
+          }
+        : {
+            config_name: `fn-${i}`,
+            config_type: 'function_call',
+            function_name: `get_order_status_${i}`,
+            description: 'Look up the delivery status of an order by its number',
+            parameters: { type: 'object', properties: { order_id: { type: 'string' } }, required: ['order_id'] },
+            webhook_url: 'https://hooks.example.com/orders',
+            priority: i,
+          };
     const response = await fetch(`${base}/api/v1/ai-configs`, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
@@ -199,7 +237,9 @@ async function seed(base: string, token: string, count: number): Promise<number>
 }
 
 async function main(): Promise<void> {
-  console.log(`autocannon -c ${args.connections} -d ${args.duration} (after ${args.warmup} s warm-up), ${os.cpus().length} cores, Node ${process.version}`);
+  console.log(
+    `autocannon -c ${args.connections} -d ${args.duration} (after ${args.warmup} s warm-up), ${os.cpus().length} cores, Node ${process.version}`,
+  );
   const bare = await startBare();
   try {
     for (const roles of args.roles!.split(',')) {
@@ -237,4 +277,8 @@ async function main(): Promise<void> {
 }
 
 if (args['serve-bare']) serveBare();
-else runCli(main, 'usage: node --import tsx scripts/rest-throughput.ts [--roles api,all] [--targets healthz,one,list] [--duration 10] [--rounds 1] [--cpu-prof DIR]');
+else
+  runCli(
+    main,
+    'usage: node --import tsx scripts/rest-throughput.ts [--roles api,all] [--targets healthz,one,list] [--duration 10] [--rounds 1] [--cpu-prof DIR]',
+  );

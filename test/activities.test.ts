@@ -66,7 +66,10 @@ describe('activities', function () {
     await llm?.close();
   });
 
-  async function llmConfig(userId: string, fields: { model: string; key?: string | null; baseUrl?: string; active?: boolean; priority?: number; extra?: object }) {
+  async function llmConfig(
+    userId: string,
+    fields: { model: string; key?: string | null; baseUrl?: string; active?: boolean; priority?: number; extra?: object },
+  ) {
     const key = fields.key === undefined ? randomKey() : fields.key;
     const row = await t.ctx.db.models.UserAIConfig.create({
       user_id: userId,
@@ -87,10 +90,17 @@ describe('activities', function () {
   describe('loadConfigs and toPublicConfig', () => {
     it('loadConfigs returns the summary a session caches, priority first, without secrets or long text', async () => {
       const userId = uniqueId('user');
-      const low = await llmConfig(userId, { model: 'm-low', priority: 1, extra: { system_prompt: 'p'.repeat(32_000), description: 'd'.repeat(4000) } });
+      const low = await llmConfig(userId, {
+        model: 'm-low',
+        priority: 1,
+        extra: { system_prompt: 'p'.repeat(32_000), description: 'd'.repeat(4000) },
+      });
       await llmConfig(userId, { model: 'm-high', priority: 9, key: null });
       const configs = await run(acts.loadConfigs, [{ userId }]);
-      assert.deepEqual(configs.map((c) => c.model_name), ['m-high', 'm-low']);
+      assert.deepEqual(
+        configs.map((c) => c.model_name),
+        ['m-high', 'm-low'],
+      );
       assert.ok(configs.every((c) => !('system_prompt' in c) && !('api_key' in c) && !('api_key_hint' in c)));
       assert.equal(configs[1]!.description!.length, CACHED_DESCRIPTION_CHARS);
       assert.ok(!JSON.stringify(configs).includes(low.row.api_key!));
@@ -105,7 +115,10 @@ describe('activities', function () {
 
       const configs = await loadPublicConfigs(t.ctx.db, { userId });
 
-      assert.deepEqual(configs.map((c) => c.id), [high.row.id, low.row.id]);
+      assert.deepEqual(
+        configs.map((c) => c.id),
+        [high.row.id, low.row.id],
+      );
       const [h, l] = configs as [PublicConfig, PublicConfig];
       assert.equal(l.has_api_key, true);
       assert.equal(l.api_key_hint, maskApiKey(low.key!));
@@ -145,12 +158,16 @@ describe('activities', function () {
       const owner = uniqueId('owner');
       const model = uniqueId('private');
       const { row } = await llmConfig(owner, { model });
-      const foreign = await failureOf(run(acts.executeLLMConfig, [{ userId: uniqueId('thief'), configId: row.id, question: 'x', role: null, history: [] }]));
+      const foreign = await failureOf(
+        run(acts.executeLLMConfig, [{ userId: uniqueId('thief'), configId: row.id, question: 'x', role: null, history: [] }]),
+      );
       assert.equal(foreign.type, LLM_FAILURE.configUnavailable);
       assert.equal(foreign.nonRetryable, true);
 
       const disabled = await llmConfig(owner, { model, active: false });
-      const off = await failureOf(run(acts.executeLLMConfig, [{ userId: owner, configId: disabled.row.id, question: 'x', role: null, history: [] }]));
+      const off = await failureOf(
+        run(acts.executeLLMConfig, [{ userId: owner, configId: disabled.row.id, question: 'x', role: null, history: [] }]),
+      );
       assert.equal(off.nonRetryable, true);
       assert.match(off.message, /disabled/);
       assert.equal(llm.hits(model), 0);
@@ -159,17 +176,27 @@ describe('activities', function () {
     it('checks the base URL against the egress policy at call time, after DNS', async () => {
       const userId = uniqueId('user');
       const model = uniqueId('egress');
-      const strict = createActivities({ db: t.ctx.db, secretBox: t.ctx.secretBox, logger: t.ctx.logger, relay: createRelay(t.ctx.db, t.ctx.logger), config: { ...t.ctx.config, egressAllow: buildBlockList([]) } });
+      const strict = createActivities({
+        db: t.ctx.db,
+        secretBox: t.ctx.secretBox,
+        logger: t.ctx.logger,
+        relay: createRelay(t.ctx.db, t.ctx.logger),
+        config: { ...t.ctx.config, egressAllow: buildBlockList([]) },
+      });
       const viaName = await llmConfig(userId, { model, baseUrl: llm.baseUrl.replace('127.0.0.1', 'localhost') });
       const metadata = await llmConfig(userId, { model, baseUrl: 'http://169.254.169.254/v1' });
       const privateNet = await llmConfig(userId, { model, baseUrl: 'http://10.20.30.40:8000/v1' });
 
       for (const { row } of [viaName, metadata, privateNet]) {
-        const failure = await failureOf(run(strict.executeLLMConfig, [{ userId, configId: row.id, question: 'x', role: null, history: [] }]));
+        const failure = await failureOf(
+          run(strict.executeLLMConfig, [{ userId, configId: row.id, question: 'x', role: null, history: [] }]),
+        );
         assert.equal(failure.type, LLM_FAILURE.egressDenied);
         assert.equal(failure.nonRetryable, true);
       }
-      const metadataAllowed = await failureOf(run(acts.executeLLMConfig, [{ userId, configId: metadata.row.id, question: 'x', role: null, history: [] }]));
+      const metadataAllowed = await failureOf(
+        run(acts.executeLLMConfig, [{ userId, configId: metadata.row.id, question: 'x', role: null, history: [] }]),
+      );
       assert.equal(metadataAllowed.type, LLM_FAILURE.egressDenied, 'metadata addresses are refused even with EGRESS_ALLOW');
       assert.equal(llm.hits(model), 0);
     });
@@ -180,7 +207,12 @@ describe('activities', function () {
       const model = uniqueId('pinned');
       const baseURL = llm.baseUrl.replace('127.0.0.1', os.hostname());
       const request = (allow: string[]) =>
-        createLLMClient({ baseURL, apiKey: 'sk-pinned-0123456789abcdef', timeoutMs: 5000, egressAllow: buildBlockList(allow) }).chat.completions.create({
+        createLLMClient({
+          baseURL,
+          apiKey: 'sk-pinned-0123456789abcdef',
+          timeoutMs: 5000,
+          egressAllow: buildBlockList(allow),
+        }).chat.completions.create({
           model,
           messages: [{ role: 'user', content: 'hi' }],
         });
@@ -212,7 +244,9 @@ describe('activities', function () {
         const model = uniqueId('classify');
         const { row } = await llmConfig(userId, { model });
         llm.script(model, c.behaviour);
-        const failure = await failureOf(run(acts.executeLLMConfig, [{ userId, configId: row.id, question: 'q', role: null, history: [] }], 800));
+        const failure = await failureOf(
+          run(acts.executeLLMConfig, [{ userId, configId: row.id, question: 'q', role: null, history: [] }], 800),
+        );
         assert.equal(failure.type, c.type, JSON.stringify(c.behaviour));
         assert.equal(failure.nonRetryable, !c.retryable, JSON.stringify(c.behaviour));
         assert.equal(llm.hits(model), 1, 'the SDK itself never retries');
@@ -269,8 +303,17 @@ describe('activities', function () {
     it('without a router LLM, picks the highest-priority active config, or the session default', async () => {
       const { a, b, all } = await configsFor(uniqueId('user'));
       const decision = await run(acts.route, [{ userId: 'u', text: 'hi', configs: all, settings }]);
-      assert.deepEqual(decision, { kind: 'llm_config', configId: b.id, tool: llmConfigToolName(b.id), question: 'hi', routedBy: 'fallback', reason: 'no router LLM is configured' });
-      const withDefault = await run(acts.route, [{ userId: 'u', text: 'hi', configs: all, settings: { ...settings, default_llm_id: a.id } }]);
+      assert.deepEqual(decision, {
+        kind: 'llm_config',
+        configId: b.id,
+        tool: llmConfigToolName(b.id),
+        question: 'hi',
+        routedBy: 'fallback',
+        reason: 'no router LLM is configured',
+      });
+      const withDefault = await run(acts.route, [
+        { userId: 'u', text: 'hi', configs: all, settings: { ...settings, default_llm_id: a.id } },
+      ]);
       assert.equal(withDefault.kind === 'llm_config' && withDefault.configId, a.id);
     });
 
@@ -278,7 +321,13 @@ describe('activities', function () {
       const { a, all } = await configsFor(uniqueId('user'));
       llm.script(routerModel, { toolCall: llmConfigToolName(a.id), arguments: { question: 'rephrased' } });
       const decision = await run(routed.route, [{ userId: 'u', text: 'original', configs: all, settings }]);
-      assert.deepEqual(decision, { kind: 'llm_config', configId: a.id, tool: llmConfigToolName(a.id), question: 'rephrased', routedBy: 'router_llm' });
+      assert.deepEqual(decision, {
+        kind: 'llm_config',
+        configId: a.id,
+        tool: llmConfigToolName(a.id),
+        question: 'rephrased',
+        routedBy: 'router_llm',
+      });
       assert.equal(llm.requests(routerModel).at(-1)?.authorization, `Bearer ${routerKey}`);
 
       llm.script(routerModel, { toolCall: 'get_time', arguments: { timezone: 'UTC' } });
@@ -298,9 +347,14 @@ describe('activities', function () {
       assert.equal(chosenOff.kind === 'llm_config' && chosenOff.configId, b.id);
 
       llm.script(routerModel, { toolCall: 'play_music' });
-      const disabledBuiltin = await run(routed.route, [{ userId: 'u', text: 'x', configs: all, settings: { ...settings, enabled_functions: ['get_time'] } }]);
+      const disabledBuiltin = await run(routed.route, [
+        { userId: 'u', text: 'x', configs: all, settings: { ...settings, enabled_functions: ['get_time'] } },
+      ]);
       assert.equal(disabledBuiltin.routedBy, 'fallback');
-      const tools = llm.requests(routerModel).at(-1)?.body.tools?.map((t) => t.function.name);
+      const tools = llm
+        .requests(routerModel)
+        .at(-1)
+        ?.body.tools?.map((t) => t.function.name);
       assert.ok(tools && !tools.includes('play_music') && tools.includes('get_time'));
     });
 
@@ -321,9 +375,14 @@ describe('activities', function () {
       const good = await llmConfig(userId, { model: uniqueId('good'), priority: 5 });
       const frames: RelayFrame[] = [];
       const instance = uniqueId('activity-gw');
-      const subscription = await subscribeRelay(t.ctx.db, instance, (_connection, delivery) => {
-        if ('frames' in delivery) frames.push(...delivery.frames);
-      }, { logger: t.ctx.logger });
+      const subscription = await subscribeRelay(
+        t.ctx.db,
+        instance,
+        (_connection, delivery) => {
+          if ('frames' in delivery) frames.push(...delivery.frames);
+        },
+        { logger: t.ctx.logger },
+      );
       try {
         const input = {
           userId,
@@ -338,14 +397,20 @@ describe('activities', function () {
         };
         const answered = await run(acts.answerMessage, [input]);
         assert.equal(answered.routing.kind, 'llm_config');
-        assert.deepEqual(answered.firstAttempt && { ok: answered.firstAttempt.ok, answer: answered.firstAttempt.ok && answered.firstAttempt.answer }, { ok: true, answer: `[${good.row.model_name}] hello there` });
-        assert.deepEqual(frames.map((f) => (f.type === 'progress' ? `${f.stage}:${f.config_id ?? ''}` : f.type)), ['routing:', `executing:${good.row.id}`]);
+        assert.deepEqual(
+          answered.firstAttempt && { ok: answered.firstAttempt.ok, answer: answered.firstAttempt.ok && answered.firstAttempt.answer },
+          { ok: true, answer: `[${good.row.model_name}] hello there` },
+        );
+        assert.deepEqual(
+          frames.map((f) => (f.type === 'progress' ? `${f.stage}:${f.config_id ?? ''}` : f.type)),
+          ['routing:', `executing:${good.row.id}`],
+        );
 
         llm.script(good.row.model_name!, { fail: 503 });
         const failed = await run(acts.answerMessage, [{ ...input, message: { id: 'm-2', text: 'again' } }]);
         assert.equal(failed.firstAttempt?.ok, false);
         assert.equal(failed.firstAttempt?.ok === false && failed.firstAttempt.retryable, true);
-        assert.equal(llm.hits(good.row.model_name!), 2, 'one attempt each: retries are the workflow\'s');
+        assert.equal(llm.hits(good.row.model_name!), 2, "one attempt each: retries are the workflow's");
 
         llm.script(routerModel, { fail: 500 }, { fail: 500 });
         const viaRouter = await run(routed.answerMessage, [{ ...input, message: { id: 'm-3', text: 'routed?' } }]);
@@ -367,9 +432,18 @@ describe('activities', function () {
 
     it('returns the effects the workflow applies', async () => {
       assert.deepEqual((await run(acts.executeStandardFunction, [{ name: 'end_session', arguments: {} }])).effect, { kind: 'end_session' });
-      assert.deepEqual((await run(acts.executeStandardFunction, [{ name: 'change_role', arguments: { role: ' a poet ' } }])).effect, { kind: 'change_role', role: 'a poet' });
-      assert.deepEqual((await run(acts.executeStandardFunction, [{ name: 'play_music', arguments: { song: 'Clair de lune' } }])).effect, { kind: 'play_music', song: 'Clair de lune' });
-      assert.deepEqual((await run(acts.executeStandardFunction, [{ name: 'play_music', arguments: { song: 42 } }])).effect, { kind: 'play_music', song: 'something relaxing' });
+      assert.deepEqual((await run(acts.executeStandardFunction, [{ name: 'change_role', arguments: { role: ' a poet ' } }])).effect, {
+        kind: 'change_role',
+        role: 'a poet',
+      });
+      assert.deepEqual((await run(acts.executeStandardFunction, [{ name: 'play_music', arguments: { song: 'Clair de lune' } }])).effect, {
+        kind: 'play_music',
+        song: 'Clair de lune',
+      });
+      assert.deepEqual((await run(acts.executeStandardFunction, [{ name: 'play_music', arguments: { song: 42 } }])).effect, {
+        kind: 'play_music',
+        song: 'something relaxing',
+      });
     });
   });
 
@@ -378,7 +452,9 @@ describe('activities', function () {
       const userId = uniqueId('user');
       const sessionId = uniqueId('s');
       const base = { userId, sessionId, workflowId: `session-${userId}-${sessionId}`, deviceId: 'dev-1' };
-      await run(acts.updateSessionRecord, [{ ...base, status: 'active', lastActivityAt: 1_000, expiresAt: 61_000, settings: { ...settings, enabled_functions: ['get_time'] } }]);
+      await run(acts.updateSessionRecord, [
+        { ...base, status: 'active', lastActivityAt: 1_000, expiresAt: 61_000, settings: { ...settings, enabled_functions: ['get_time'] } },
+      ]);
       await run(acts.updateSessionRecord, [{ ...base, status: 'expired', expiresAt: null, sessionData: { configs: [], role: 'x' } }]);
 
       const rows = await t.ctx.db.models.UserSessionConfig.findAll({ where: { session_id: sessionId } });
@@ -408,7 +484,14 @@ describe('scrubSecrets', () => {
       'HTTP 401: Incorrect API key provided',
     ].join('\n');
     const out = scrubSecrets(text, [key]);
-    for (const secret of [key, 'sk-abcdefghijklmnop1234', 'abc.def.ghi', 'abc123', '0123456789abcdef0123456789abcdef', 'QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo0NTY3ODk']) {
+    for (const secret of [
+      key,
+      'sk-abcdefghijklmnop1234',
+      'abc.def.ghi',
+      'abc123',
+      '0123456789abcdef0123456789abcdef',
+      'QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo0NTY3ODk',
+    ]) {
       assert.ok(!out.includes(secret), `${secret} survived: ${out}`);
     }
     assert.match(out, /HTTP 401: Incorrect API key provided/);

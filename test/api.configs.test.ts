@@ -150,19 +150,34 @@ describe('config REST API', function () {
       await api.request('PATCH', `/api/v1/ai-configs/${low.id}/toggle`, { user, body: { is_active: false } });
 
       const all = await api.request('GET', '/api/v1/ai-configs', { user });
-      assert.deepEqual(all.body.data.map((c: { id: number }) => c.id), [highNew.id, highOld.id, fn.id, low.id]);
+      assert.deepEqual(
+        all.body.data.map((c: { id: number }) => c.id),
+        [highNew.id, highOld.id, fn.id, low.id],
+      );
 
       const llms = await api.request('GET', '/api/v1/ai-configs?type=llm', { user });
-      assert.deepEqual(llms.body.data.map((c: { id: number }) => c.id), [highNew.id, highOld.id, low.id]);
+      assert.deepEqual(
+        llms.body.data.map((c: { id: number }) => c.id),
+        [highNew.id, highOld.id, low.id],
+      );
 
       const fns = await api.request('GET', '/api/v1/ai-configs?type=function', { user });
-      assert.deepEqual(fns.body.data.map((c: { id: number }) => c.id), [fn.id]);
+      assert.deepEqual(
+        fns.body.data.map((c: { id: number }) => c.id),
+        [fn.id],
+      );
 
       const active = await api.request('GET', '/api/v1/ai-configs?type=llm&active=true', { user });
-      assert.deepEqual(active.body.data.map((c: { id: number }) => c.id), [highNew.id, highOld.id]);
+      assert.deepEqual(
+        active.body.data.map((c: { id: number }) => c.id),
+        [highNew.id, highOld.id],
+      );
 
       const inactive = await api.request('GET', '/api/v1/ai-configs?active=false', { user });
-      assert.deepEqual(inactive.body.data.map((c: { id: number }) => c.id), [low.id]);
+      assert.deepEqual(
+        inactive.body.data.map((c: { id: number }) => c.id),
+        [low.id],
+      );
     });
 
     it('rejects unknown filter values and parameters with the field named', async () => {
@@ -279,7 +294,11 @@ describe('config REST API', function () {
       ['function without description', functionConfig({ description: undefined }), ['description']],
       ['function without parameters', functionConfig({ parameters: undefined }), ['parameters']],
       ['parameters not an object schema', functionConfig({ parameters: { type: 'string' } }), ['parameters']],
-      ['parameters not valid JSON Schema', functionConfig({ parameters: { type: 'object', properties: { city: { type: 'town' } } } }), ['parameters']],
+      [
+        'parameters not valid JSON Schema',
+        functionConfig({ parameters: { type: 'object', properties: { city: { type: 'town' } } } }),
+        ['parameters'],
+      ],
       ['parameters as an array', functionConfig({ parameters: [1, 2] }), ['parameters']],
       ['LLM field on a function', functionConfig({ model_name: 'gpt' }), ['model_name']],
       ['both mcp and webhook', functionConfig({ mcp_server_url: 'https://mcp.example.com/mcp' }), ['webhook_url']],
@@ -320,9 +339,16 @@ describe('config REST API', function () {
       const malformed = await api.request('POST', '/api/v1/ai-configs', { user, raw: '{"config_name": "x",' });
       assert.equal(malformed.status, 400);
       assert.equal(malformed.body.error, 'invalid_json');
-      const form = await api.request('POST', '/api/v1/ai-configs', { user, raw: 'a=b', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+      const form = await api.request('POST', '/api/v1/ai-configs', {
+        user,
+        raw: 'a=b',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      });
       assert.equal(form.status, 415);
-      const huge = await api.request('POST', '/api/v1/ai-configs', { user, body: llmCanonical({ description: 'x'.repeat(api.config.BODY_LIMIT_BYTES) }) });
+      const huge = await api.request('POST', '/api/v1/ai-configs', {
+        user,
+        body: llmCanonical({ description: 'x'.repeat(api.config.BODY_LIMIT_BYTES) }),
+      });
       assert.equal(huge.status, 413);
       assert.equal(huge.body.error, 'payload_too_large');
     });
@@ -376,7 +402,10 @@ describe('config REST API', function () {
       assert.equal(created.status, 201);
       const list = await api.request('GET', `/api/v1/users/${user}/ai-configs`, { user });
       assert.equal(list.body.data.length, 1);
-      const one = await api.request('PATCH', `/api/v1/users/${user}/ai-configs/${created.body.data.id}/toggle`, { user, body: { is_active: false } });
+      const one = await api.request('PATCH', `/api/v1/users/${user}/ai-configs/${created.body.data.id}/toggle`, {
+        user,
+        body: { is_active: false },
+      });
       assert.equal(one.body.data.is_active, false);
       const forbidden = await api.request('GET', `/api/v1/users/${user}/ai-configs`, { user: other() });
       assert.equal(forbidden.status, 403);
@@ -407,7 +436,10 @@ describe('config REST API', function () {
       const metrics = await api.request('GET', '/metrics');
       assert.equal(metrics.status, 200);
       assert.match(metrics.body, /http_requests_total\{method="GET",route="\/api\/v1\/ai-configs\/:id",status="200"\} \d+/);
-      assert.match(metrics.body, /http_request_duration_seconds_bucket\{le="0.1",method="POST",route="\/api\/v1\/ai-configs",status="201"\}/);
+      assert.match(
+        metrics.body,
+        /http_request_duration_seconds_bucket\{le="0.1",method="POST",route="\/api\/v1\/ai-configs",status="201"\}/,
+      );
       assert.ok(!metrics.body.includes(`/api/v1/ai-configs/${created.id}"`), 'no raw ids as labels');
     });
 

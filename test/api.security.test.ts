@@ -40,14 +40,20 @@ describe('API security', function () {
       ['a token without sub', (a) => hsToken(a.jwtSecret, { exp: now() + 600 })],
       ['a token with an empty sub', (a) => hsToken(a.jwtSecret, { sub: '', exp: now() + 600 })],
       ['a token with a sub that is not a safe id', (a) => hsToken(a.jwtSecret, { sub: 'alice/../bob', exp: now() + 600 })],
-      ['an HS384 token (algorithm not accepted)', (a) => {
-        const unsigned = `${b64url({ alg: 'HS384' })}.${b64url({ sub: 'alice', exp: now() + 600 })}`;
-        return `${unsigned}.${createHmac('sha384', a.jwtSecret).update(unsigned).digest('base64url')}`;
-      }],
-      ['a tampered payload', (a) => {
-        const [header, , signature] = hsToken(a.jwtSecret, { sub: 'alice', exp: now() + 600 }).split('.');
-        return `${header}.${b64url({ sub: 'bob', exp: now() + 600 })}.${signature}`;
-      }],
+      [
+        'an HS384 token (algorithm not accepted)',
+        (a) => {
+          const unsigned = `${b64url({ alg: 'HS384' })}.${b64url({ sub: 'alice', exp: now() + 600 })}`;
+          return `${unsigned}.${createHmac('sha384', a.jwtSecret).update(unsigned).digest('base64url')}`;
+        },
+      ],
+      [
+        'a tampered payload',
+        (a) => {
+          const [header, , signature] = hsToken(a.jwtSecret, { sub: 'alice', exp: now() + 600 }).split('.');
+          return `${header}.${b64url({ sub: 'bob', exp: now() + 600 })}.${signature}`;
+        },
+      ],
     ];
     for (const [title, make] of attacks) {
       it(`401 in the envelope for ${title}`, async () => {
@@ -62,21 +68,33 @@ describe('API security', function () {
     }
 
     it('accepts a valid token signed with JWT_SECRET', async () => {
-      const response = await api.request('GET', '/api/v1/ai-configs', { token: hsToken(api.jwtSecret, { sub: 'alice', exp: now() + 600 }) });
+      const response = await api.request('GET', '/api/v1/ai-configs', {
+        token: hsToken(api.jwtSecret, { sub: 'alice', exp: now() + 600 }),
+      });
       assert.equal(response.status, 200);
     });
 
     it('a token for one user never reads another user’s data', async () => {
       const alice = `alice-${randomUUID()}`;
-      const created = await api.request('POST', '/api/v1/ai-configs', { user: alice, body: { config_name: 'mine', config_type: 'llm', model_name: 'm' } });
-      const bob = await api.request('GET', `/api/v1/ai-configs/${created.body.data.id}`, { token: hsToken(api.jwtSecret, { sub: 'bob', exp: now() + 600 }) });
+      const created = await api.request('POST', '/api/v1/ai-configs', {
+        user: alice,
+        body: { config_name: 'mine', config_type: 'llm', model_name: 'm' },
+      });
+      const bob = await api.request('GET', `/api/v1/ai-configs/${created.body.data.id}`, {
+        token: hsToken(api.jwtSecret, { sub: 'bob', exp: now() + 600 }),
+      });
       assert.equal(bob.status, 404);
     });
 
     it('verifies RS256 and ES256 tokens from a JWKS URL and refuses HS256 there', async () => {
       const rsa = await generateKeyPair('RS256');
       const ec = await generateKeyPair('ES256');
-      const jwks = { keys: [{ ...(await exportJWK(rsa.publicKey)), kid: 'rsa', alg: 'RS256' }, { ...(await exportJWK(ec.publicKey)), kid: 'ec', alg: 'ES256' }] };
+      const jwks = {
+        keys: [
+          { ...(await exportJWK(rsa.publicKey)), kid: 'rsa', alg: 'RS256' },
+          { ...(await exportJWK(ec.publicKey)), kid: 'ec', alg: 'ES256' },
+        ],
+      };
       const server = http.createServer((_req, res) => {
         res.setHeader('content-type', 'application/json');
         res.end(JSON.stringify(jwks));
@@ -84,16 +102,31 @@ describe('API security', function () {
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
       try {
         const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks.json`;
-        const verifier = createTokenVerifier({ JWT_JWKS_URL: url, JWT_ISSUER: undefined, JWT_AUDIENCE: undefined }, { jwtSecret: undefined });
-        const rsToken = await new SignJWT({}).setProtectedHeader({ alg: 'RS256', kid: 'rsa' }).setSubject('carol').setExpirationTime('5m').sign(rsa.privateKey);
-        const esToken = await new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid: 'ec' }).setSubject('dave').setExpirationTime('5m').sign(ec.privateKey);
+        const verifier = createTokenVerifier(
+          { JWT_JWKS_URL: url, JWT_ISSUER: undefined, JWT_AUDIENCE: undefined },
+          { jwtSecret: undefined },
+        );
+        const rsToken = await new SignJWT({})
+          .setProtectedHeader({ alg: 'RS256', kid: 'rsa' })
+          .setSubject('carol')
+          .setExpirationTime('5m')
+          .sign(rsa.privateKey);
+        const esToken = await new SignJWT({})
+          .setProtectedHeader({ alg: 'ES256', kid: 'ec' })
+          .setSubject('dave')
+          .setExpirationTime('5m')
+          .sign(ec.privateKey);
         assert.deepEqual(await verifier.verify(rsToken), { userId: 'carol' });
         assert.deepEqual(await verifier.verify(esToken), { userId: 'dave' });
         // Algorithm confusion: an HS256 token "signed" with the public key material.
         const confused = hsToken(JSON.stringify(jwks.keys[0]), { sub: 'mallory', exp: now() + 600 }, { alg: 'HS256', kid: 'rsa' });
         await assert.rejects(verifier.verify(confused), { status: 401 });
         const stranger = generateKeyPairSync('rsa', { modulusLength: 2048 });
-        const foreign = await new SignJWT({}).setProtectedHeader({ alg: 'RS256', kid: 'rsa' }).setSubject('eve').setExpirationTime('5m').sign(stranger.privateKey);
+        const foreign = await new SignJWT({})
+          .setProtectedHeader({ alg: 'RS256', kid: 'rsa' })
+          .setSubject('eve')
+          .setExpirationTime('5m')
+          .sign(stranger.privateKey);
         await assert.rejects(verifier.verify(foreign), { status: 401 });
       } finally {
         server.close();
@@ -117,7 +150,9 @@ describe('API security', function () {
     });
 
     it('are stored as AES-256-GCM ciphertext with a key id, and decrypt to the key', async () => {
-      const [rows] = await api.db.sequelize.query('SELECT api_key, api_key_hint FROM user_ai_configs WHERE id = :id', { replacements: { id } });
+      const [rows] = await api.db.sequelize.query('SELECT api_key, api_key_hint FROM user_ai_configs WHERE id = :id', {
+        replacements: { id },
+      });
       const row = (rows as { api_key: string; api_key_hint: string }[])[0]!;
       assert.ok(!row.api_key.includes(plainKey));
       assert.match(row.api_key, /^enc:v1:[0-9a-f]{8}:/);
@@ -133,7 +168,10 @@ describe('API security', function () {
         await api.request('PATCH', `/api/v1/ai-configs/${id}`, { user, body: { api_key: plainKey, temperature: 1 } }),
         await api.request('PUT', `/api/v1/ai-configs/${id}`, { user, body: { config_name: 'keyed', model_name: 'x', api_key: plainKey } }),
         // A validation error on a request that carries the key must not echo it.
-        await api.request('POST', '/api/v1/ai-configs', { user, body: { config_name: 'bad', config_type: 'llm', api_key: plainKey, temperature: 5 } }),
+        await api.request('POST', '/api/v1/ai-configs', {
+          user,
+          body: { config_name: 'bad', config_type: 'llm', api_key: plainKey, temperature: 5 },
+        }),
         await api.request('POST', '/api/v1/ai-configs', { user, raw: `{"api_key": "${plainKey}",` }),
       ];
       for (const response of responses) assert.ok(!JSON.stringify(response.body).includes(plainKey), JSON.stringify(response.body));
@@ -205,10 +243,21 @@ describe('API security', function () {
       }
       // Probe the running app: every route a client can reach must be in the document.
       const expected = [
-        'GET /healthz', 'GET /readyz', 'GET /metrics', 'GET /openapi.json', 'GET /api/v1/llm-types',
-        'GET /api/v1/ai-configs', 'POST /api/v1/ai-configs', 'GET /api/v1/ai-configs/{id}', 'PUT /api/v1/ai-configs/{id}',
-        'PATCH /api/v1/ai-configs/{id}', 'DELETE /api/v1/ai-configs/{id}', 'PATCH /api/v1/ai-configs/{id}/toggle',
-        'PATCH /api/v1/ai-configs/{id}/priority', 'GET /api/v1/users/{userId}/ai-configs', 'POST /api/v1/users/{userId}/ai-configs',
+        'GET /healthz',
+        'GET /readyz',
+        'GET /metrics',
+        'GET /openapi.json',
+        'GET /api/v1/llm-types',
+        'GET /api/v1/ai-configs',
+        'POST /api/v1/ai-configs',
+        'GET /api/v1/ai-configs/{id}',
+        'PUT /api/v1/ai-configs/{id}',
+        'PATCH /api/v1/ai-configs/{id}',
+        'DELETE /api/v1/ai-configs/{id}',
+        'PATCH /api/v1/ai-configs/{id}/toggle',
+        'PATCH /api/v1/ai-configs/{id}/priority',
+        'GET /api/v1/users/{userId}/ai-configs',
+        'POST /api/v1/users/{userId}/ai-configs',
       ];
       for (const route of expected) assert.ok(documented.has(route), `${route} is documented`);
       // And nothing documented is unreachable: each documented route answers something other than "no route".

@@ -26,7 +26,11 @@ function assertPercentiles(p: Percentiles, what: string, samples?: number): void
 function assertNothingLost(c: Counts, what: string, expectedSent?: number): void {
   assert.ok(c.sent > 0, `${what}: nothing was sent`);
   if (expectedSent !== undefined) assert.equal(c.sent, expectedSent, `${what}: sent`);
-  assert.deepEqual({ answered: c.answered, failed: c.failed, lost: c.lost, duplicated: c.duplicated }, { answered: c.sent, failed: 0, lost: 0, duplicated: 0 }, what);
+  assert.deepEqual(
+    { answered: c.answered, failed: c.failed, lost: c.lost, duplicated: c.duplicated },
+    { answered: c.sent, failed: 0, lost: 0, duplicated: 0 },
+    what,
+  );
 }
 
 describe('bench (smoke run, tiny profile)', function () {
@@ -77,7 +81,12 @@ describe('bench (smoke run, tiny profile)', function () {
 
   it('measures REST reads of the API alone and of all roles against a bare Koa app, without errors', () => {
     const r = figures.rest;
-    const measures = [['floor', r.floor], ...(['api', 'all'] as const).flatMap((p) => (['getOne', 'list'] as const).map((route) => [`${p}.${route}`, r.servers[p][route]] as const))] as const;
+    const measures = [
+      ['floor', r.floor],
+      ...(['api', 'all'] as const).flatMap((p) =>
+        (['getOne', 'list'] as const).map((route) => [`${p}.${route}`, r.servers[p][route]] as const),
+      ),
+    ] as const;
     for (const [what, m] of measures) {
       assertPositive(m.requestsPerSecond, `rest.${what}.requestsPerSecond`);
       assertPositive(m.p99, `rest.${what}.p99`);

@@ -30,18 +30,21 @@ interface ComposeFile {
  * back, `${VAR:?message}` / `${VAR?message}` are required. `given` plays the shell environment.
  */
 function interpolate(text: string, given: Record<string, string>, required: Set<string>): string {
-  return text.replace(/\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?)([-?])([^}]*))?\}/g, (whole, name?: string, colon?: string, op?: string, arg?: string) => {
-    if (whole === '$$') return '$';
-    const value = given[name!];
-    const unset = value === undefined || (colon === ':' && value === '');
-    if (op === '?') {
-      required.add(name!);
-      assert.ok(arg, `\${${name}:?} should say how to set it`);
-      return unset ? '' : value;
-    }
-    if (op === '-') return unset ? arg! : value;
-    return value ?? '';
-  });
+  return text.replace(
+    /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?)([-?])([^}]*))?\}/g,
+    (whole, name?: string, colon?: string, op?: string, arg?: string) => {
+      if (whole === '$$') return '$';
+      const value = given[name!];
+      const unset = value === undefined || (colon === ':' && value === '');
+      if (op === '?') {
+        required.add(name!);
+        assert.ok(arg, `\${${name}:?} should say how to set it`);
+        return unset ? '' : value;
+      }
+      if (op === '-') return unset ? arg! : value;
+      return value ?? '';
+    },
+  );
 }
 
 const compose = parseMiniYaml(readFileSync(path.join(projectRoot, 'docker-compose.yml'), 'utf8')) as ComposeFile;
@@ -99,7 +102,9 @@ describe('docker-compose.yml', function () {
     const required = new Set<string>();
     const shell = { JWT_SECRET: 'x'.repeat(48), CONFIG_ENCRYPTION_KEY: Buffer.alloc(32, 7).toString('base64') };
     const configFor = (name: string) =>
-      loadConfig(Object.fromEntries(Object.entries(services[name]!.environment ?? {}).map(([k, v]) => [k, interpolate(v, shell, required)])));
+      loadConfig(
+        Object.fromEntries(Object.entries(services[name]!.environment ?? {}).map(([k, v]) => [k, interpolate(v, shell, required)])),
+      );
     const api = configFor('api');
     const gateway = configFor('gateway');
     assert.deepEqual(containerPorts(services.api!), [api.API_PORT]);

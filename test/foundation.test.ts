@@ -16,7 +16,9 @@ import { createScratchDatabase } from './support/database';
 
 async function tables(url: string): Promise<string[]> {
   const result = await withPgClient(url, (client) =>
-    client.query<{ table_name: string }>("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name"),
+    client.query<{ table_name: string }>(
+      "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name",
+    ),
   );
   return result.rows.map((r) => r.table_name);
 }
@@ -31,7 +33,10 @@ describe('foundation', () => {
         for (let round = 0; round < 2; round++) {
           await migrator.up();
           assert.deepEqual(await tables(scratch.url), ['schema_migrations', 'user_ai_configs', 'user_session_configs']);
-          assert.deepEqual((await migrator.pending()).map((m) => m.name), []);
+          assert.deepEqual(
+            (await migrator.pending()).map((m) => m.name),
+            [],
+          );
           await migrator.down({ to: 0 });
           assert.deepEqual(await tables(scratch.url), ['schema_migrations']);
         }
@@ -84,7 +89,8 @@ describe('foundation', () => {
       it(`refuses ${JSON.stringify(env)} naming ${variable}`, () => {
         assert.throws(
           () => loadConfig(env),
-          (error: unknown) => error instanceof ConfigError && error.problems.some((p) => p.variable === variable) && error.message.includes(variable),
+          (error: unknown) =>
+            error instanceof ConfigError && error.problems.some((p) => p.variable === variable) && error.message.includes(variable),
         );
       });
     }
@@ -143,7 +149,17 @@ describe('foundation', () => {
 
     it('never allows link-local, metadata or reserved addresses, whatever the allow list says', () => {
       const everything = loadConfig({ EGRESS_ALLOW: '0.0.0.0/0,::/0' }).egressAllow;
-      for (const address of ['169.254.169.254', '169.254.1.1', '0.0.0.0', '224.0.0.1', 'fe80::1', '::', 'fd00:ec2::254', '::ffff:169.254.169.254', '100.100.100.200']) {
+      for (const address of [
+        '169.254.169.254',
+        '169.254.1.1',
+        '0.0.0.0',
+        '224.0.0.1',
+        'fe80::1',
+        '::',
+        'fd00:ec2::254',
+        '::ffff:169.254.169.254',
+        '100.100.100.200',
+      ]) {
         assert.ok(addressDenial(address, everything), address);
       }
     });
@@ -179,7 +195,13 @@ describe('foundation', () => {
 
   describe('addresses', () => {
     it('shows a wildcard bind as loopback and brackets IPv6 for URLs', () => {
-      assert.deepEqual(['0.0.0.0', '::', '10.1.2.3', '::1', 'api.example.com'].map(urlHost), ['127.0.0.1', '127.0.0.1', '10.1.2.3', '[::1]', 'api.example.com']);
+      assert.deepEqual(['0.0.0.0', '::', '10.1.2.3', '::1', 'api.example.com'].map(urlHost), [
+        '127.0.0.1',
+        '127.0.0.1',
+        '10.1.2.3',
+        '[::1]',
+        'api.example.com',
+      ]);
     });
   });
 
@@ -187,7 +209,11 @@ describe('foundation', () => {
     it('remembers a verified token, but not beyond its expiry', async () => {
       const secret = randomBytes(32).toString('base64url');
       let clock = Date.now();
-      const verifier = createTokenVerifier({ JWT_JWKS_URL: undefined, JWT_ISSUER: undefined, JWT_AUDIENCE: undefined }, { jwtSecret: secret }, () => clock);
+      const verifier = createTokenVerifier(
+        { JWT_JWKS_URL: undefined, JWT_ISSUER: undefined, JWT_AUDIENCE: undefined },
+        { jwtSecret: secret },
+        () => clock,
+      );
       const token = await mintToken(secret, 'alice', { expiresIn: '30s' });
       assert.deepEqual(await verifier.verify(token), { userId: 'alice' });
       assert.deepEqual(await verifier.verify(token), { userId: 'alice' });

@@ -37,7 +37,10 @@ describe('gateway', function () {
     return { userId, token: await tc.token(userId), config, model };
   }
 
-  async function connect(token: string, options: { sessionId?: string; deviceId?: string } = {}): Promise<{ socket: TestSocket; sessionId: string }> {
+  async function connect(
+    token: string,
+    options: { sessionId?: string; deviceId?: string } = {},
+  ): Promise<{ socket: TestSocket; sessionId: string }> {
     const socket = await TestSocket.open(url, { token, deviceId: options.deviceId ?? 'laptop-1', sessionId: options.sessionId });
     const hello = await socket.next('hello');
     return { socket, sessionId: hello.session_id };
@@ -66,7 +69,12 @@ describe('gateway', function () {
     it('refuses a missing token with HTTP 401 and no socket', async function () {
       const refusal = await TestSocket.refusal(url);
       assert.equal(refusal.status, 401);
-      assert.deepEqual(refusal.body, { code: 401, message: 'Missing bearer token (Authorization header or ?token=)', data: null, error: 'unauthorized' });
+      assert.deepEqual(refusal.body, {
+        code: 401,
+        message: 'Missing bearer token (Authorization header or ?token=)',
+        data: null,
+        error: 'unauthorized',
+      });
     });
 
     it('refuses a token signed with another secret, and an expired one', async function () {
@@ -185,7 +193,7 @@ describe('gateway', function () {
       await socket.close();
     });
 
-    it('refuses a session_config naming another user\'s LLM config', async function () {
+    it("refuses a session_config naming another user's LLM config", async function () {
       const user = await newUser();
       const other = await newUser('bob');
       const { socket } = await connect(user.token);
@@ -246,7 +254,7 @@ describe('gateway', function () {
       await second.socket.close();
     });
 
-    it('refuses another user\'s session exactly like an unknown one', async function () {
+    it("refuses another user's session exactly like an unknown one", async function () {
       const alice = await newUser();
       const bob = await newUser('bob');
       const { socket, sessionId } = await connect(alice.token);
@@ -416,7 +424,7 @@ describe('gateway', function () {
       await eventually(async () => assert.deepEqual((await state(user.userId, sessionId)).outbox, []));
     });
 
-    it('exits non-zero with the gateway\'s reason when the token is refused', async function () {
+    it("exits non-zero with the gateway's reason when the token is refused", async function () {
       const run = await runChat(['--token', 'not-a-jwt', '--url', url], '');
       assert.equal(run.code, 1);
       assert.match(run.stderr, /401/);

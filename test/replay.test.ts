@@ -37,9 +37,19 @@ describe('workflow replay', function () {
     }
     const listed = new Set(manifest.map((m) => m.file));
     const files = readdirSync(HISTORY_FIXTURES_DIR).filter((f) => f.endsWith('.json'));
-    assert.deepEqual(files.filter((f) => !listed.has(f)), [], 'fixtures missing from the manifest');
+    assert.deepEqual(
+      files.filter((f) => !listed.has(f)),
+      [],
+      'fixtures missing from the manifest',
+    );
     // Both generations are kept: sessions of the v1 message path and of the current one.
-    assert.ok(files.some((f) => !f.startsWith(`${FIXTURE_GENERATION}-`)), 'the v1 fixtures must stay');
-    assert.ok(files.some((f) => f.startsWith(`${FIXTURE_GENERATION}-`)), `record the ${FIXTURE_GENERATION} fixtures`);
+    assert.ok(
+      files.some((f) => !f.startsWith(`${FIXTURE_GENERATION}-`)),
+      'the v1 fixtures must stay',
+    );
+    assert.ok(
+      files.some((f) => f.startsWith(`${FIXTURE_GENERATION}-`)),
+      `record the ${FIXTURE_GENERATION} fixtures`,
+    );
   });
 });

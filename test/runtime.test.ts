@@ -4,7 +4,18 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { envSchema } from '../config';
@@ -31,7 +42,11 @@ class Child {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
   constructor(script: string, args: string[], env: NodeJS.ProcessEnv) {
-    this.process = spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd: projectRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.process = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
+      cwd: projectRoot,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     this.process.stdout!.setEncoding('utf8').on('data', (chunk: string) => (this.stdout += chunk));
     this.process.stderr!.setEncoding('utf8').on('data', (chunk: string) => (this.stderr += chunk));
     this.exited = new Promise((resolve) => this.process.once('exit', (code, signal) => resolve({ code, signal })));
@@ -65,7 +80,11 @@ class Child {
   }
 }
 
-function runToExit(script: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function runToExit(
+  script: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = new Child(script, args, env);
   return child.exited.then(({ code }) => ({ code, stdout: child.stdout, stderr: child.stderr }));
 }
@@ -170,7 +189,11 @@ describe('runtime: main.ts', function () {
       const blocker = (await import('node:net')).createServer();
       await new Promise<void>((resolve) => blocker.listen(Number(API_PORT), '127.0.0.1', resolve));
       try {
-        const result = await runToExit('main.ts', ['--role', 'api'], childEnv({ DATA_DIR: dataDir(), API_PORT, DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none', TEMPORAL_ADDRESS: '127.0.0.1:1' }));
+        const result = await runToExit(
+          'main.ts',
+          ['--role', 'api'],
+          childEnv({ DATA_DIR: dataDir(), API_PORT, DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none', TEMPORAL_ADDRESS: '127.0.0.1:1' }),
+        );
         assert.equal(result.code, 1, result.stderr);
         assert.match(result.stderr, new RegExp(`port ${API_PORT} \\(API_PORT\\) is already in use`));
       } finally {
@@ -223,7 +246,13 @@ describe('runtime: main.ts', function () {
     it('with no DATABASE_URL runs an embedded PostgreSQL under DATA_DIR, keeps data and tokens across restarts, and recovers from being killed', async function () {
       this.timeout(3 * STARTUP_TIMEOUT_MS + 60_000);
       const dir = dataDir();
-      const ports = await distinctFreePorts(['API_PORT', 'GATEWAY_PORT', 'TEMPORAL_DEV_PORT', 'TEMPORAL_UI_PORT', 'EMBEDDED_PG_PORT'] as const);
+      const ports = await distinctFreePorts([
+        'API_PORT',
+        'GATEWAY_PORT',
+        'TEMPORAL_DEV_PORT',
+        'TEMPORAL_UI_PORT',
+        'EMBEDDED_PG_PORT',
+      ] as const);
       const env = childEnv({ DATA_DIR: dir, ...ports });
       const api = `http://127.0.0.1:${ports.API_PORT}/api/v1`;
       const user = `rt-${randomBytes(4).toString('hex')}`;
@@ -238,7 +267,12 @@ describe('runtime: main.ts', function () {
       const created = await fetch(`${api}/ai-configs`, {
         method: 'POST',
         headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ name: '天气查询助手', ai_type: 'llm', model_name: 'qwen-plus', parameters: { temperature: 0.7, max_tokens: 1000 } }),
+        body: JSON.stringify({
+          name: '天气查询助手',
+          ai_type: 'llm',
+          model_name: 'qwen-plus',
+          parameters: { temperature: 0.7, max_tokens: 1000 },
+        }),
       });
       assert.equal(created.status, 201, await created.clone().text());
       assert.deepEqual(await first.stop(), { code: 0, signal: null }, first.output());
@@ -249,7 +283,10 @@ describe('runtime: main.ts', function () {
       await second.waitFor(READY);
       const listed = await getJson(`${api}/ai-configs`, token);
       assert.equal(listed.status, 200, JSON.stringify(listed.body));
-      assert.deepEqual((listed.body.data as { config_name: string }[]).map((c) => c.config_name), ['天气查询助手']);
+      assert.deepEqual(
+        (listed.body.data as { config_name: string }[]).map((c) => c.config_name),
+        ['天气查询助手'],
+      );
 
       // Killed outright: the kernel takes the Temporal server along (parent-death signal); the
       // orphaned PostgreSQL is stopped by the next start.
@@ -269,7 +306,11 @@ describe('runtime: scripts/token.ts', function () {
   it('refuses to mint when tokens come from an identity provider (JWT_JWKS_URL)', async function () {
     const dir = tempDataDir();
     try {
-      const result = await runToExit('scripts/token.ts', ['--user', 'alice'], childEnv({ DATA_DIR: dir, JWT_JWKS_URL: 'https://idp.example.com/jwks.json' }));
+      const result = await runToExit(
+        'scripts/token.ts',
+        ['--user', 'alice'],
+        childEnv({ DATA_DIR: dir, JWT_JWKS_URL: 'https://idp.example.com/jwks.json' }),
+      );
       assert.equal(result.code, 1);
       assert.equal(result.stdout, '');
       assert.match(result.stderr, /JWT_JWKS_URL is set/);
@@ -323,9 +364,20 @@ describe('runtime: scripts/setup.mjs', function () {
       mkdirSync(path.join(root, 'scripts'));
       mkdirSync(path.join(root, 'node_modules', 'left-pad'), { recursive: true });
       copyFileSync(setupScript, path.join(root, 'scripts', 'setup.mjs'));
-      const lock = { name: 'scratch', lockfileVersion: 3, packages: { '': {}, 'node_modules/left-pad': { version: '1.3.0' }, 'node_modules/@x/other-os': { version: '1.0.0', optional: true } } };
+      const lock = {
+        name: 'scratch',
+        lockfileVersion: 3,
+        packages: {
+          '': {},
+          'node_modules/left-pad': { version: '1.3.0' },
+          'node_modules/@x/other-os': { version: '1.0.0', optional: true },
+        },
+      };
       writeFileSync(path.join(root, 'package-lock.json'), JSON.stringify(lock));
-      writeFileSync(path.join(root, 'node_modules', '.package-lock.json'), JSON.stringify({ ...lock, packages: { 'node_modules/left-pad': { version: '1.3.0' } } }));
+      writeFileSync(
+        path.join(root, 'node_modules', '.package-lock.json'),
+        JSON.stringify({ ...lock, packages: { 'node_modules/left-pad': { version: '1.3.0' } } }),
+      );
     });
 
     afterEach(function () {
@@ -346,7 +398,10 @@ describe('runtime: scripts/setup.mjs', function () {
     });
 
     it('will not reinstall a stale node_modules that a running instance uses', async function () {
-      writeFileSync(path.join(root, 'node_modules', '.package-lock.json'), JSON.stringify({ packages: { 'node_modules/left-pad': { version: '1.2.0' } } }));
+      writeFileSync(
+        path.join(root, 'node_modules', '.package-lock.json'),
+        JSON.stringify({ packages: { 'node_modules/left-pad': { version: '1.2.0' } } }),
+      );
       mkdirSync(path.join(root, '.tools', 'running'), { recursive: true });
       writeFileSync(path.join(root, '.tools', 'running', String(process.pid)), '');
       const result = await runSetup(root, cli);

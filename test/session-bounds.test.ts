@@ -18,7 +18,10 @@ describe('session bounds', function () {
   after(async () => {
     if (!h) return;
     for (const { workflowId } of h.started) {
-      await h.env.client.workflow.getHandle(workflowId).terminate('test suite finished').catch(() => undefined);
+      await h.env.client.workflow
+        .getHandle(workflowId)
+        .terminate('test suite finished')
+        .catch(() => undefined);
     }
     await h.close();
   });

@@ -22,10 +22,20 @@ import {
 } from '../contract';
 import { llmConfigToolName } from '../contract';
 import { uniqueId } from './support/context';
-import { fetchAllRuns, HISTORY_FIXTURES_DIR, historyText, replayFailures, writeHistoryFixtures, type RecordedRun } from './support/histories';
+import {
+  fetchAllRuns,
+  HISTORY_FIXTURES_DIR,
+  historyText,
+  replayFailures,
+  writeHistoryFixtures,
+  type RecordedRun,
+} from './support/histories';
 import { eventually, randomKey, ROUTER_MODEL, startSessionHarness, type SessionHarness } from './support/session-harness';
 
-const isResult = (id: string) => (f: ServerFrame): f is ResultFrame => f.type === 'function_call_result' && f.id === id;
+const isResult =
+  (id: string) =>
+  (f: ServerFrame): f is ResultFrame =>
+    f.type === 'function_call_result' && f.id === id;
 
 describe('session workflow', function () {
   this.timeout(120_000);
@@ -42,7 +52,10 @@ describe('session workflow', function () {
     for (const harness of [h, noRouter]) {
       if (!harness) continue;
       for (const { workflowId } of harness.started) {
-        await harness.env.client.workflow.getHandle(workflowId).terminate('test suite finished').catch(() => undefined);
+        await harness.env.client.workflow
+          .getHandle(workflowId)
+          .terminate('test suite finished')
+          .catch(() => undefined);
       }
       await harness.close();
     }
@@ -82,12 +95,19 @@ describe('session workflow', function () {
       const tools = routerRequest?.body.tools?.map((t) => t.function.name) ?? [];
       assert.ok(tools.includes(llmConfigToolName(a.id)) && tools.includes(llmConfigToolName(b.id)));
       assert.ok(!tools.includes(llmConfigToolName(off.id)), 'an inactive config is never offered');
-      assert.deepEqual(tools.filter((t) => !t.startsWith('use_ai_config_')).sort(), ['change_role', 'end_session', 'get_time', 'play_music']);
+      assert.deepEqual(tools.filter((t) => !t.startsWith('use_ai_config_')).sort(), [
+        'change_role',
+        'end_session',
+        'get_time',
+        'play_music',
+      ]);
       assert.equal(routerRequest?.body.tool_choice, 'auto');
       assert.equal(h.llm.requests(mA)[0]?.authorization, `Bearer ${keyA}`);
 
       const frames = h.gateway.framesFor(s.connectionId);
-      const stages = frames.filter((f) => f.type === 'progress').map((f) => (f.type === 'progress' ? `${f.stage}:${f.config_id ?? ''}` : ''));
+      const stages = frames
+        .filter((f) => f.type === 'progress')
+        .map((f) => (f.type === 'progress' ? `${f.stage}:${f.config_id ?? ''}` : ''));
       assert.deepEqual(stages, ['routing:', `executing:${a.id}`]);
       assert.equal(frames.at(-1)?.type, 'function_call_result', 'progress frames come before the result');
     });
@@ -187,13 +207,18 @@ describe('session workflow', function () {
       h.llm.script(ROUTER_MODEL, { toolCall: llmConfigToolName(cfg.id) });
       await s.ask('ahoy?');
       const providerMessages = h.llm.requests(m).at(-1)?.body.messages ?? [];
-      assert.ok(providerMessages.some((msg) => msg.role === 'system' && msg.content?.includes('a pirate')), 'the role reaches the LLM');
+      assert.ok(
+        providerMessages.some((msg) => msg.role === 'system' && msg.content?.includes('a pirate')),
+        'the role reaches the LLM',
+      );
       assert.equal((await s.handle.query(stateQuery)).settings.role, 'a pirate');
 
       await s.handle.signal(updateSessionConfigSignal, { enabled_functions: ['get_time'] });
       h.llm.script(ROUTER_MODEL, { reply: 'ok' });
       await s.ask('which tools now? ' + s.sessionId);
-      const tools = h.llm.requests(ROUTER_MODEL).find((r) => r.body.messages.some((msg) => msg.content === 'which tools now? ' + s.sessionId))?.body.tools;
+      const tools = h.llm
+        .requests(ROUTER_MODEL)
+        .find((r) => r.body.messages.some((msg) => msg.content === 'which tools now? ' + s.sessionId))?.body.tools;
       assert.deepEqual(tools?.map((t) => t.function.name).sort(), ['get_time', llmConfigToolName(cfg.id)].sort());
     });
 
@@ -324,7 +349,10 @@ describe('session workflow', function () {
 
       assert.equal(noRouter.gateway.resultsFor(s.connectionId, id).length, 1);
       const transcript = await s.handle.query(transcriptQuery);
-      assert.deepEqual(transcript.map((e) => e.text), ['first copy', 'a later message acts as a barrier']);
+      assert.deepEqual(
+        transcript.map((e) => e.text),
+        ['first copy', 'a later message acts as a barrier'],
+      );
     });
 
     it('keeps results in the outbox until acked and redelivers them to a new socket', async () => {
@@ -342,7 +370,10 @@ describe('session workflow', function () {
         const st = await s.handle.query(stateQuery);
         return st.outbox.some((f) => f.id === lostId) && st.attached === null ? st : undefined;
       });
-      assert.deepEqual(state.outbox.map((f) => f.id), [lostId]);
+      assert.deepEqual(
+        state.outbox.map((f) => f.id),
+        [lostId],
+      );
       assert.equal(noRouter.gateway.resultsFor(s.connectionId, lostId).length, 0);
 
       const second = uniqueId('conn');
@@ -371,7 +402,17 @@ describe('session workflow', function () {
       await noRouter.gateway.waitFor(s.connectionId, (f) => (f as { type: string }).type === 'reload_configs');
       const cached = (await s.handle.query(stateQuery)).configs;
       assert.ok(cached.some((c) => c.id === added.id));
-      assert.deepEqual(Object.keys(cached[0]!).sort(), ['config_name', 'config_type', 'description', 'function_name', 'id', 'is_active', 'llm_type', 'model_name', 'priority']);
+      assert.deepEqual(Object.keys(cached[0]!).sort(), [
+        'config_name',
+        'config_type',
+        'description',
+        'function_name',
+        'id',
+        'is_active',
+        'llm_type',
+        'model_name',
+        'priority',
+      ]);
       assert.equal((await s.ask('who answers?')).config_id, added.id);
     });
 
@@ -413,7 +454,9 @@ describe('session workflow', function () {
 
     it('a cancelled session marks its row closed', async () => {
       const s = await noRouter.startSession({});
-      await eventually(() => noRouter.ctx.db.models.UserSessionConfig.findOne({ where: { session_id: s.sessionId } }).then((r) => r ?? undefined));
+      await eventually(() =>
+        noRouter.ctx.db.models.UserSessionConfig.findOne({ where: { session_id: s.sessionId } }).then((r) => r ?? undefined),
+      );
       await s.handle.cancel();
       await assert.rejects(s.handle.result());
       const row = await eventually(async () => {
@@ -441,7 +484,13 @@ describe('session workflow', function () {
       await noRouter.createLLMConfig(userId, { model_name: uniqueModel('a') });
       // No worker polls this queue yet, so all three messages are pending when the first task runs.
       const laterQueue = uniqueId('test-later');
-      const s = await noRouter.startSession({ userId, attach: false, taskQueue: laterQueue, tuning: { continueAsNewAfter: 2 }, label: 'continue-as-new' });
+      const s = await noRouter.startSession({
+        userId,
+        attach: false,
+        taskQueue: laterQueue,
+        tuning: { continueAsNewAfter: 2 },
+        label: 'continue-as-new',
+      });
       const ids = [await s.send('m1'), await s.send('m2'), await s.send('m3')];
       const worker = await startWorker(noRouter.ctx, { taskQueue: laterQueue, connection: noRouter.env.nativeConnection });
       try {
@@ -451,7 +500,11 @@ describe('session workflow', function () {
         });
         const description = await s.handle.describe();
         assert.notEqual(description.runId, s.handle.firstExecutionRunId, 'a new run took over');
-        assert.deepEqual(state.outbox.map((f) => f.id), ids, 'unacked results survived continue-as-new');
+        assert.deepEqual(
+          state.outbox.map((f) => f.id),
+          ids,
+          'unacked results survived continue-as-new',
+        );
         assert.deepEqual(state.pendingIds, []);
 
         // A repeat of a message answered by the first run is still recognised.
@@ -475,7 +528,9 @@ describe('session workflow', function () {
       const s = await noRouter.startSession({ deviceId: 'phone-1' });
       await eventually(async () => {
         const { typedSearchAttributes } = await s.handle.describe();
-        return typedSearchAttributes.get(userIdSearchAttribute) === s.userId && typedSearchAttributes.get(deviceIdSearchAttribute) === 'phone-1';
+        return (
+          typedSearchAttributes.get(userIdSearchAttribute) === s.userId && typedSearchAttributes.get(deviceIdSearchAttribute) === 'phone-1'
+        );
       });
     });
 
@@ -529,10 +584,7 @@ describe('session workflow', function () {
       assert.ok(first);
       const runs = await fetchAllRuns(h.env.client, first.workflowId);
       const failures: string[] = [];
-      const results = Worker.runReplayHistories(
-        { workflowsPath: require.resolve('./support/nondeterministic-workflow') },
-        runs,
-      );
+      const results = Worker.runReplayHistories({ workflowsPath: require.resolve('./support/nondeterministic-workflow') }, runs);
       for await (const r of results) if (r.error) failures.push(r.error.message);
       assert.equal(failures.length, runs.length);
     });

@@ -43,7 +43,13 @@ describe('sessions API', function () {
   async function newUser(prefix = 'alice'): Promise<{ userId: string; token: string; configs: PublicConfig[] }> {
     const userId = uniqueId(prefix);
     const configs = [
-      await insertLLMConfig(tc.ctx, userId, { name: 'Main', model: uniqueId('main'), baseUrl: llm.baseUrl, priority: 10, apiKey: 'sk-main-0123456789abcdef' }),
+      await insertLLMConfig(tc.ctx, userId, {
+        name: 'Main',
+        model: uniqueId('main'),
+        baseUrl: llm.baseUrl,
+        priority: 10,
+        apiKey: 'sk-main-0123456789abcdef',
+      }),
       await insertLLMConfig(tc.ctx, userId, { name: 'Second', model: uniqueId('second'), baseUrl: llm.baseUrl, priority: 1 }),
     ];
     return { userId, token: await tc.token(userId), configs };
@@ -85,7 +91,7 @@ describe('sessions API', function () {
     assert.deepEqual(body.data.checks, { database: 'ok', temporal: 'ok' });
   });
 
-  it('lists only the caller\'s sessions, with status, device and times', async function () {
+  it("lists only the caller's sessions, with status, device and times", async function () {
     const alice = await newUser();
     const bob = await newUser('bob');
     const a1 = await open(alice.token, 'laptop');
@@ -126,11 +132,15 @@ describe('sessions API', function () {
     await socket.close();
   });
 
-  it('answers 404 for another user\'s session, exactly as for a missing one', async function () {
+  it("answers 404 for another user's session, exactly as for a missing one", async function () {
     const alice = await newUser();
     const bob = await newUser('bob');
     const { socket, sessionId } = await open(alice.token);
-    for (const [method, body] of [['GET', undefined], ['PATCH', { enabled_functions: [] }], ['DELETE', undefined]] as const) {
+    for (const [method, body] of [
+      ['GET', undefined],
+      ['PATCH', { enabled_functions: [] }],
+      ['DELETE', undefined],
+    ] as const) {
       const stolen = await call(method, `/api/v1/sessions/${sessionId}`, bob.userId, body);
       const missing = await call(method, `/api/v1/sessions/no-such-session`, bob.userId, body);
       assert.equal(stolen.status, 404, method);
@@ -216,10 +226,20 @@ describe('sessions API', function () {
     const userId = uniqueId('stuck');
     const sessionId = uniqueId('stuck-session');
     const workflowId = sessionWorkflowId(userId, sessionId);
-    await tc.ctx.db.models.UserSessionConfig.create({ user_id: userId, session_id: sessionId, workflow_id: workflowId, device_id: null, status: 'active' });
+    await tc.ctx.db.models.UserSessionConfig.create({
+      user_id: userId,
+      session_id: sessionId,
+      workflow_id: workflowId,
+      device_id: null,
+      status: 'active',
+    });
     // Carried state no release writes (pending is not a list): every workflow task of this run fails.
     const broken = { userId, sessionId, deviceId: null, idleTtlMs: 60_000, carried: { pending: 5 } } as unknown as SessionWorkflowInput;
-    const handle = await tc.ctx.temporal!.client.workflow.start(SESSION_WORKFLOW_TYPE, { workflowId, taskQueue: tc.ctx.config.TEMPORAL_TASK_QUEUE, args: [broken] });
+    const handle = await tc.ctx.temporal!.client.workflow.start(SESSION_WORKFLOW_TYPE, {
+      workflowId,
+      taskQueue: tc.ctx.config.TEMPORAL_TASK_QUEUE,
+      args: [broken],
+    });
     await eventually(async () => ((await handle.describe()).raw.pendingWorkflowTask?.attempt ?? 0) >= 2, 60_000);
 
     const closed = await call('DELETE', `/api/v1/sessions/${sessionId}`, userId);
@@ -230,7 +250,7 @@ describe('sessions API', function () {
     assert.equal(row?.status, 'closed');
   });
 
-  it('a config change through the REST API refreshes the user\'s open sessions (configs_updated)', async function () {
+  it("a config change through the REST API refreshes the user's open sessions (configs_updated)", async function () {
     const alice = await newUser();
     const bob = await newUser('bob');
     const a = await open(alice.token);

@@ -38,6 +38,9 @@ export function rethrowCancellation(err: unknown): void {
 export const MAX_RESULT_CHARS = 64 * 1024;
 
 export function resultFrame(message: Pick<IncomingMessage, 'id'>, fields: Omit<ResultFrame, 'type' | 'id'>): ResultFrame {
-  const result = fields.result.length > MAX_RESULT_CHARS ? `${fields.result.slice(0, MAX_RESULT_CHARS)}\n[answer cut at ${MAX_RESULT_CHARS} characters]` : fields.result;
+  const result =
+    fields.result.length > MAX_RESULT_CHARS
+      ? `${fields.result.slice(0, MAX_RESULT_CHARS)}\n[answer cut at ${MAX_RESULT_CHARS} characters]`
+      : fields.result;
   return { type: 'function_call_result', id: message.id, ...fields, result };
 }

@@ -68,7 +68,12 @@ async function tryConfig(ctx: AnswerContext, config: CachedConfig, question: str
 }
 
 /** The chosen LLM config answers; if it fails for good, the next by priority does, up to the tuning's limit. */
-async function answerWithLLM(ctx: AnswerContext, message: IncomingMessage, decision: LLMDecision, first: FirstAttempt | undefined): Promise<ResultFrame> {
+async function answerWithLLM(
+  ctx: AnswerContext,
+  message: IncomingMessage,
+  decision: LLMDecision,
+  first: FirstAttempt | undefined,
+): Promise<ResultFrame> {
   const { session, tuning } = ctx;
   const order = llmAnswerOrder(session.configs, session.settings, decision.configId).slice(0, tuning.maxConfigsPerMessage);
   const failures: { config: CachedConfig; error: string }[] = [];
@@ -129,7 +134,14 @@ export async function answer(ctx: AnswerContext, message: IncomingMessage): Prom
       // The router's own answer: its execution was the routing call.
       return {
         routing,
-        result: resultFrame(message, { config_id: 0, config_name: 'direct_answer', result: routing.answer, execute_time: routingMs, status: 'success', routed_by }),
+        result: resultFrame(message, {
+          config_id: 0,
+          config_name: 'direct_answer',
+          result: routing.answer,
+          execute_time: routingMs,
+          status: 'success',
+          routed_by,
+        }),
         extraFrames: [],
       };
     case 'llm_config':
@@ -137,8 +149,16 @@ export async function answer(ctx: AnswerContext, message: IncomingMessage): Prom
     case 'builtin': {
       try {
         const out = runBuiltin({ name: routing.name, arguments: routing.arguments }, new Date(Date.now()));
-        const extraFrames: ServerFrame[] = out.effect?.kind === 'play_music' ? [{ type: 'play_music', id: message.id, song: out.effect.song }] : [];
-        const result = resultFrame(message, { config_id: 0, config_name: routing.name, result: out.result, execute_time: 0, status: 'success', routed_by });
+        const extraFrames: ServerFrame[] =
+          out.effect?.kind === 'play_music' ? [{ type: 'play_music', id: message.id, song: out.effect.song }] : [];
+        const result = resultFrame(message, {
+          config_id: 0,
+          config_name: routing.name,
+          result: out.result,
+          execute_time: 0,
+          status: 'success',
+          routed_by,
+        });
         return { routing, result, extraFrames, effect: out.effect };
       } catch (err) {
         return failed(0, routing.name, describeFailure(err));
@@ -146,7 +166,11 @@ export async function answer(ctx: AnswerContext, message: IncomingMessage): Prom
     }
     case 'function':
       // Not offered to the router yet (llm/router.ts); answered plainly should one be chosen anyway.
-      return failed(routing.configId, routing.functionName, `Function "${routing.functionName}" cannot be executed yet: MCP and webhook execution is not available in this version`);
+      return failed(
+        routing.configId,
+        routing.functionName,
+        `Function "${routing.functionName}" cannot be executed yet: MCP and webhook execution is not available in this version`,
+      );
     case 'none':
       return failed(0, 'none', routing.reason);
   }

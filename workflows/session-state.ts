@@ -137,7 +137,9 @@ export class SessionData {
   }
 
   isKnown(id: string): boolean {
-    return this.handledSet.has(id) || this.current?.id === id || this.pending.some((m) => m.id === id) || this.refused.some((m) => m.id === id);
+    return (
+      this.handledSet.has(id) || this.current?.id === id || this.pending.some((m) => m.id === id) || this.refused.some((m) => m.id === id)
+    );
   }
 
   enqueue(message: IncomingMessage, now: number): void {

@@ -213,7 +213,10 @@ class SessionRunner {
     const refused = this.data.takeRefused();
     if (refused.length === 0) return;
     const results = refused.map((m) =>
-      failedResult(m, 'session_busy: too many messages are waiting to be answered in this session; resend this one once earlier answers arrive'),
+      failedResult(
+        m,
+        'session_busy: too many messages are waiting to be answered in this session; resend this one once earlier answers arrive',
+      ),
     );
     for (const result of results) this.data.keep(result);
     this.send(results);
@@ -223,8 +226,17 @@ class SessionRunner {
     const ctx: AnswerContext = { session: this.data, acts: this.acts, tuning: this.tuning };
     const v2 = this.current();
     const reply: Answer = v2 ? await answer(ctx, message) : await answerV1({ ...ctx, progress: (f) => this.sendProgressV1(f) }, message);
-    log.info('message answered', { id: message.id, routing: reply.routing.kind, status: reply.result.status, configId: reply.result.config_id });
-    const wanted = this.data.complete({ id: message.id, text: message.text, receivedAt: message.receivedAt, routing: reply.routing, result: reply.result }, Date.now(), !v2);
+    log.info('message answered', {
+      id: message.id,
+      routing: reply.routing.kind,
+      status: reply.result.status,
+      configId: reply.result.config_id,
+    });
+    const wanted = this.data.complete(
+      { id: message.id, text: message.text, receivedAt: message.receivedAt, routing: reply.routing, result: reply.result },
+      Date.now(),
+      !v2,
+    );
     if (v2) {
       if (wanted) this.send([...reply.extraFrames, reply.result]);
       await this.endTaskIfLarge(jsonBytes(reply.result) + jsonBytes(reply.routing));
@@ -358,7 +370,16 @@ class SessionRunner {
 }
 
 function failedResult(message: Pick<IncomingMessage, 'id'>, error: string): ResultFrame {
-  return { type: 'function_call_result', id: message.id, config_id: 0, config_name: 'none', result: '', execute_time: 0, status: 'failed', error };
+  return {
+    type: 'function_call_result',
+    id: message.id,
+    config_id: 0,
+    config_name: 'none',
+    result: '',
+    execute_time: 0,
+    status: 'failed',
+    error,
+  };
 }
 
 function drain(d: SessionData): IncomingMessage[] {

@@ -20,7 +20,11 @@ export async function errorHandler(ctx: Context, next: Next): Promise<void> {
       const allow = ctx.response.get('Allow');
       throw ctx.status === 404
         ? new AppError(404, 'not_found', `No route for ${ctx.method} ${ctx.path}`)
-        : new AppError(ctx.status, ctx.status === 405 ? 'method_not_allowed' : 'not_implemented', `${ctx.method} is not supported here${allow ? `; allowed: ${allow}` : ''}`);
+        : new AppError(
+            ctx.status,
+            ctx.status === 405 ? 'method_not_allowed' : 'not_implemented',
+            `${ctx.method} is not supported here${allow ? `; allowed: ${allow}` : ''}`,
+          );
     }
   } catch (caught) {
     const error = caught instanceof AppError ? caught : undefined;

@@ -35,7 +35,10 @@ export function requestContext(logger: Logger, metrics?: Pick<HttpMetrics, 'obse
       metrics?.observe(ctx, ms / 1000);
       const level = ctx.status >= 500 ? 'warn' : 'debug';
       if (logger.isLevelEnabled(level)) {
-        requestLogger(ctx, logger)[level]({ method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(ms * 10) / 10, user: ctx.state.user?.userId }, 'request');
+        requestLogger(ctx, logger)[level](
+          { method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(ms * 10) / 10, user: ctx.state.user?.userId },
+          'request',
+        );
       }
     }
   };

@@ -20,13 +20,25 @@ export interface TestApi {
   logs: string[];
   token(userId: string): Promise<string>;
   /** fetch against the API with a JSON body and a bearer token for `user`. */
-  request(method: string, path: string, options?: { user?: string; token?: string; body?: unknown; raw?: string; headers?: Record<string, string> }): Promise<{ status: number; headers: Headers; body: any }>; // eslint-disable-line @typescript-eslint/no-explicit-any -- test responses are asserted field by field
+  request(
+    method: string,
+    path: string,
+    options?: { user?: string; token?: string; body?: unknown; raw?: string; headers?: Record<string, string> },
+  ): Promise<{ status: number; headers: Headers; body: any }>; // eslint-disable-line @typescript-eslint/no-explicit-any -- test responses are asserted field by field
   close(): Promise<void>;
 }
 
 export async function startTestApi(env: Record<string, string> = {}, notifier: ConfigChangeNotifier = noopNotifier): Promise<TestApi> {
   const logs: string[] = [];
-  const logger = createLogger('debug', new Writable({ write(chunk, _enc, done) { logs.push(String(chunk)); done(); } }));
+  const logger = createLogger(
+    'debug',
+    new Writable({
+      write(chunk, _enc, done) {
+        logs.push(String(chunk));
+        done();
+      },
+    }),
+  );
   const tc = await createTestContext({ temporal: false, logger, env: { EGRESS_ALLOW: '127.0.0.0/8', ...env } });
   const { config, db, secretBox } = tc.ctx;
   const jwtSecret = tc.ctx.secrets.jwtSecret!;

@@ -120,7 +120,11 @@ export async function startFakeLLM(): Promise<FakeLLM> {
         return;
       }
       if ('toolCall' in b) {
-        const call = { id: `call_${received.length}`, type: 'function', function: { name: b.toolCall, arguments: JSON.stringify(b.arguments ?? {}) } };
+        const call = {
+          id: `call_${received.length}`,
+          type: 'function',
+          function: { name: b.toolCall, arguments: JSON.stringify(b.arguments ?? {}) },
+        };
         send(res, 200, completion(body.model, { tool_calls: [call] }, 'tool_calls'));
         return;
       }

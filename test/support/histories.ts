@@ -29,7 +29,8 @@ export interface RecordedRun {
 
 export async function fetchAllRuns(client: Client, workflowId: string): Promise<RecordedRun[]> {
   const out: RecordedRun[] = [];
-  let runId: string | undefined = (await client.workflow.getHandle(workflowId).describe()).raw.workflowExecutionInfo?.firstRunId ?? undefined;
+  let runId: string | undefined =
+    (await client.workflow.getHandle(workflowId).describe()).raw.workflowExecutionInfo?.firstRunId ?? undefined;
   while (runId) {
     const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
     out.push({ workflowId, history });

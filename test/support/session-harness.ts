@@ -144,7 +144,8 @@ export function randomKey(): string {
 export async function startSessionHarness(options: { router?: boolean; env?: Record<string, string> } = {}): Promise<SessionHarness> {
   const env = await testTemporal();
   const llm = await startFakeLLM();
-  const routerEnv: Record<string, string> = options.router === false ? {} : { ROUTER_LLM_BASE_URL: llm.baseUrl, ROUTER_LLM_MODEL: ROUTER_MODEL, ROUTER_LLM_API_KEY: randomKey() };
+  const routerEnv: Record<string, string> =
+    options.router === false ? {} : { ROUTER_LLM_BASE_URL: llm.baseUrl, ROUTER_LLM_MODEL: ROUTER_MODEL, ROUTER_LLM_API_KEY: randomKey() };
   let test: TestContext | undefined;
   const roles: RunningRole[] = [];
   try {
@@ -189,7 +190,15 @@ export async function startSessionHarness(options: { router?: boolean; env?: Rec
         const handle = await env.client.workflow.start(sessionWorkflow, {
           workflowId,
           taskQueue: opts.taskQueue ?? taskQueue,
-          args: [{ userId, sessionId, deviceId: opts.deviceId ?? 'test-device', idleTtlMs: opts.idleTtlMs ?? 10 * 60_000, tuning: { ...FAST_TUNING, ...opts.tuning } }],
+          args: [
+            {
+              userId,
+              sessionId,
+              deviceId: opts.deviceId ?? 'test-device',
+              idleTtlMs: opts.idleTtlMs ?? 10 * 60_000,
+              tuning: { ...FAST_TUNING, ...opts.tuning },
+            },
+          ],
         });
         started.push({ workflowId, label: opts.label ?? 'session' });
         const connectionId = uniqueId('conn');

@@ -86,7 +86,14 @@ async function execute(
     case 'direct_answer':
       // The router's own answer: its execution was the routing call.
       return {
-        result: frame(message, { config_id: 0, config_name: 'direct_answer', result: decision.answer, execute_time: routingMs, status: 'success', routed_by }),
+        result: frame(message, {
+          config_id: 0,
+          config_name: 'direct_answer',
+          result: decision.answer,
+          execute_time: routingMs,
+          status: 'success',
+          routed_by,
+        }),
         extraFrames: [],
       };
     case 'llm_config':
@@ -94,23 +101,64 @@ async function execute(
     case 'builtin': {
       try {
         const out = await ctx.acts.local.executeStandardFunction({ name: decision.name, arguments: decision.arguments });
-        const extraFrames: ServerFrame[] = out.effect?.kind === 'play_music' ? [{ type: 'play_music', id: message.id, song: out.effect.song }] : [];
-        const result = frame(message, { config_id: 0, config_name: decision.name, result: out.result, execute_time: Date.now() - started, status: 'success', routed_by });
+        const extraFrames: ServerFrame[] =
+          out.effect?.kind === 'play_music' ? [{ type: 'play_music', id: message.id, song: out.effect.song }] : [];
+        const result = frame(message, {
+          config_id: 0,
+          config_name: decision.name,
+          result: out.result,
+          execute_time: Date.now() - started,
+          status: 'success',
+          routed_by,
+        });
         return { result, extraFrames, effect: out.effect };
       } catch (err) {
         rethrowCancellation(err);
         const error = describeFailure(err);
-        return { result: frame(message, { config_id: 0, config_name: decision.name, result: '', execute_time: Date.now() - started, status: 'failed', routed_by, error }), extraFrames: [] };
+        return {
+          result: frame(message, {
+            config_id: 0,
+            config_name: decision.name,
+            result: '',
+            execute_time: Date.now() - started,
+            status: 'failed',
+            routed_by,
+            error,
+          }),
+          extraFrames: [],
+        };
       }
     }
     case 'function': {
       // Not offered to the router yet (llm/router.ts); answered plainly should one be chosen anyway.
       const name = decision.functionName;
       const error = `Function "${name}" cannot be executed yet: MCP and webhook execution is not available in this version`;
-      return { result: frame(message, { config_id: decision.configId, config_name: name, result: '', execute_time: 0, status: 'failed', routed_by, error }), extraFrames: [] };
+      return {
+        result: frame(message, {
+          config_id: decision.configId,
+          config_name: name,
+          result: '',
+          execute_time: 0,
+          status: 'failed',
+          routed_by,
+          error,
+        }),
+        extraFrames: [],
+      };
     }
     case 'none':
-      return { result: frame(message, { config_id: 0, config_name: 'none', result: '', execute_time: 0, status: 'failed', routed_by, error: decision.reason }), extraFrames: [] };
+      return {
+        result: frame(message, {
+          config_id: 0,
+          config_name: 'none',
+          result: '',
+          execute_time: 0,
+          status: 'failed',
+          routed_by,
+          error: decision.reason,
+        }),
+        extraFrames: [],
+      };
   }
 }
 
