@@ -4,13 +4,11 @@
 // roles. Shutdown on SIGINT/SIGTERM/SIGHUP runs it backwards; a second signal forces the exit.
 import { parseArgs } from 'node:util';
 import { ConfigError, type AppConfig } from './config';
-import { createTokenVerifier } from './lib/auth';
 import { createLogger, type Logger } from './lib/logger';
-import { createSecretBox } from './lib/secret-box';
 import { closeTemporal, connectTemporal, temporalAddress } from './lib/temporal-connection';
 import { renderBanner } from './runtime/banner';
 import { exitWith, loadConfigOrExit } from './runtime/cli';
-import type { AppContext, RunningRole } from './app/context';
+import { buildAppContext, type RunningRole } from './app/context';
 import { migrate, openDatabase, provideDatabase, stopOrphanedPostgres, type DatabaseServer } from './runtime/database';
 import { markNodeModulesInUse } from './runtime/in-use';
 import { Lifecycle } from './runtime/lifecycle';
@@ -126,15 +124,7 @@ async function main(): Promise<void> {
     lifecycle.add('temporal connection', () => closeTemporal(handles));
     checkpoint();
 
-    const ctx: AppContext = {
-      config,
-      secrets,
-      logger,
-      db,
-      secretBox: createSecretBox(secrets.encryptionKeys),
-      verifier: createTokenVerifier(config, secrets),
-      temporal: handles,
-    };
+    const ctx = buildAppContext({ config, secrets, logger, db, temporal: handles });
     // Started worker first, API last; shutdown runs last-in-first-out, so the API and the
     // gateway stop taking work before the worker stops doing it.
     const roles: RunningRole[] = [];

@@ -3,9 +3,9 @@
 import type { AppConfig } from '../config';
 import type { Secrets } from '../config/secrets';
 import type { Database } from '../db';
-import type { TokenVerifier } from '../lib/auth';
+import { createTokenVerifier, type TokenVerifier } from '../lib/auth';
 import type { Logger } from '../lib/logger';
-import type { SecretBox } from '../lib/secret-box';
+import { createSecretBox, type SecretBox } from '../lib/secret-box';
 
 import type { TemporalHandles } from '../lib/temporal-connection';
 
@@ -38,4 +38,13 @@ export interface RunningRole {
 /** Told by the API after any change to a user's configs; signals that user's open sessions to refresh. */
 export interface ConfigChangeNotifier {
   configsChanged(userId: string): Promise<void>;
+}
+
+/** Every role's context from what start-up gathered: the encryption box and the token verifier built here. */
+export function buildAppContext(parts: Pick<AppContext, 'config' | 'secrets' | 'logger' | 'db' | 'temporal'>): AppContext {
+  return {
+    ...parts,
+    secretBox: createSecretBox(parts.secrets.encryptionKeys),
+    verifier: createTokenVerifier(parts.config, parts.secrets),
+  };
 }

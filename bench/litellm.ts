@@ -3,7 +3,8 @@
 // fake LLM, and measured the way Switchboard is: added latency per call (proxy minus direct,
 // sequential, interleaved) and requests/s with 100 concurrent clients.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { executable } from '../lib/temporal-cli';
 import os from 'node:os';
 import path from 'node:path';
 import OpenAI from 'openai';
@@ -39,15 +40,6 @@ const root = path.join(__dirname, '..');
 
 function venvDir(): string {
   return process.env.BENCH_LITELLM_VENV ?? path.join(root, '.tools', 'litellm-venv');
-}
-
-function executable(file: string): boolean {
-  try {
-    accessSync(file, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function run(command: string, args: string[], timeoutMs: number): Promise<void> {

@@ -14,10 +14,8 @@ import { parseArgs } from 'node:util';
 import Koa from 'koa';
 import { loadConfig } from '../config';
 import { resolveSecrets } from '../config/secrets';
-import type { AppContext, RunningRole } from '../app/context';
-import { createTokenVerifier } from '../lib/auth';
+import { buildAppContext, type RunningRole } from '../app/context';
 import { createLogger } from '../lib/logger';
-import { createSecretBox } from '../lib/secret-box';
 import { closeTemporal, connectTemporal } from '../lib/temporal-connection';
 import { openDatabase } from '../runtime/database';
 import { parseRoles, startRole } from '../runtime/roles';
@@ -91,15 +89,7 @@ async function startRoles(roleArgument: string): Promise<{ urls: Record<string, 
   if (!config.DATABASE_URL) throw new Error('DATABASE_URL is required (the bench database)');
   const db = await openDatabase(config.DATABASE_URL, logger);
   const temporal = await connectTemporal(config);
-  const ctx: AppContext = {
-    config,
-    secrets,
-    logger,
-    db,
-    secretBox: createSecretBox(secrets.encryptionKeys),
-    verifier: createTokenVerifier(config, secrets),
-    temporal,
-  };
+  const ctx = buildAppContext({ config, secrets, logger, db, temporal });
   const roles: RunningRole[] = [];
   for (const name of [...names].reverse()) roles.unshift(await startRole(name, ctx));
   return {

@@ -7,7 +7,8 @@ import path from 'node:path';
 export const projectRoot = path.resolve(__dirname, '..');
 const projectTemporalCli = path.join(projectRoot, '.tools', 'venv', 'bin', 'temporal');
 
-function executable(file: string): boolean {
+/** Whether `file` exists and may be run by this process. */
+export function executable(file: string): boolean {
   try {
     accessSync(file, constants.X_OK);
     return true;

@@ -117,7 +117,7 @@ export interface SessionHarness {
   taskQueue: string;
   createLLMConfig(userId: string, fields: Partial<LLMConfigFields> & { model_name: string }): Promise<PublicConfig>;
   startSession(options?: SessionOptions): Promise<TestSession>;
-  /** Every session workflow this harness started (for history checks and replay). */
+  /** Every session workflow this harness started (for history checks and replay); close() terminates those still running. */
   started: { workflowId: string; label: string }[];
   close(): Promise<void>;
 }
@@ -217,6 +217,13 @@ export async function startSessionHarness(options: { router?: boolean; env?: Rec
         };
       },
       async close() {
+        // Sessions still running would keep their workflows (and timers) on the shared server.
+        for (const { workflowId } of started) {
+          await env.client.workflow
+            .getHandle(workflowId)
+            .terminate('test suite finished')
+            .catch(() => undefined);
+        }
         for (const role of roles.reverse()) await role.close();
         await test?.close();
         await llm.close();
