@@ -27,6 +27,7 @@ import {
 } from '../sessions/session-store';
 import { attachSignal, detachSignal, gatewayTaskQueue, sessionWorkflowId, type ServerFrame } from '../contract';
 import { subscribeRelay, type RelaySubscription } from '../relay';
+import { urlHost } from '../lib/address';
 import { ClientConnection, CloseCode, type ConnectionLimits } from './connection';
 import { createGatewayActivities } from './deliver';
 import { isWebSocketUpgrade, readHandshake, rejectUpgrade, SessionEndedError, SessionNotFoundError, WS_PATH } from './handshake';
@@ -266,10 +267,7 @@ export async function startGateway(ctx: AppContext, options: GatewayOptions): Pr
     throw error;
   }
   const address = server.address() as AddressInfo;
-  // A wildcard bind is reachable on loopback; print an address a client can use.
-  const shown = address.address === '0.0.0.0' || address.address === '::' ? '127.0.0.1' : address.address;
-  const host = shown.includes(':') ? `[${shown}]` : shown;
-  const wsUrl = `ws://${host}:${address.port}${WS_PATH}`;
+  const wsUrl = `ws://${urlHost(address.address)}:${address.port}${WS_PATH}`;
   log.info({ url: wsUrl, taskQueue }, 'gateway listening');
 
   return {

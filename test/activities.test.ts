@@ -2,6 +2,7 @@
 // Temporal's activity context (MockActivityEnvironment supplies the context, nothing of ours is
 // replaced). Covers what the workflow tests see only indirectly: the error classification, the
 // scrubbing, the call-time egress check, the public config view.
+import { createLLMConfigRow, type LLMConfigRowFields } from './support/llm-configs';
 import { loadPublicConfigs } from '../db/public-config';
 import { createRelay, subscribeRelay } from '../relay';
 import assert from 'node:assert/strict';
@@ -11,7 +12,6 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { buildBlockList } from '../config';
-import { toPublicConfig } from '../db/public-config';
 import { createSecretBox, maskApiKey } from '../lib/secret-box';
 import { createLLMClient } from '../llm/client';
 import { LLM_FAILURE, toActivityFailure } from '../llm/errors';
@@ -68,23 +68,26 @@ describe('activities', function () {
 
   async function llmConfig(
     userId: string,
-    fields: { model: string; key?: string | null; baseUrl?: string; active?: boolean; priority?: number; extra?: object },
+    fields: {
+      model: string;
+      key?: string | null;
+      baseUrl?: string;
+      active?: boolean;
+      priority?: number;
+      extra?: Partial<LLMConfigRowFields>;
+    },
   ) {
     const key = fields.key === undefined ? randomKey() : fields.key;
-    const row = await t.ctx.db.models.UserAIConfig.create({
-      user_id: userId,
+    const { row, config } = await createLLMConfigRow(t.ctx, userId, {
       config_name: uniqueId('cfg'),
-      config_type: 'llm',
-      llm_type: 'openai',
       model_name: fields.model,
-      api_key: key ? t.ctx.secretBox.encrypt(key) : null,
-      api_key_hint: key ? maskApiKey(key) : null,
+      api_key: key,
       base_url: fields.baseUrl ?? llm.baseUrl,
       is_active: fields.active ?? true,
       priority: fields.priority ?? 0,
       ...fields.extra,
     });
-    return { row, key, config: toPublicConfig(row) };
+    return { row, key, config };
   }
 
   describe('loadConfigs and toPublicConfig', () => {
@@ -284,7 +287,9 @@ describe('activities', function () {
       const userId = uniqueId('user');
       const model = uniqueId('rotated');
       const other = createSecretBox([Buffer.alloc(32, 7)]);
-      const { row } = await llmConfig(userId, { model, key: null, extra: { api_key: other.encrypt(randomKey()) } });
+      const { row } = await llmConfig(userId, { model, key: null });
+      // A key encrypted under a key this service does not hold.
+      await row.update({ api_key: other.encrypt(randomKey()) });
       const failure = await failureOf(run(acts.executeLLMConfig, [{ userId, configId: row.id, question: 'q', role: null, history: [] }]));
       assert.equal(failure.nonRetryable, true);
       assert.match(failure.message, /cannot be decrypted/);

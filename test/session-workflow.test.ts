@@ -30,7 +30,8 @@ import {
   writeHistoryFixtures,
   type RecordedRun,
 } from './support/histories';
-import { eventually, randomKey, ROUTER_MODEL, startSessionHarness, type SessionHarness } from './support/session-harness';
+import { randomKey, ROUTER_MODEL, startSessionHarness, type SessionHarness } from './support/session-harness';
+import { eventually } from './support/eventually';
 
 const isResult =
   (id: string) =>
@@ -157,7 +158,7 @@ describe('session workflow', function () {
 
       const row = await eventually(async () => {
         const found = await noRouter.ctx.db.models.UserSessionConfig.findOne({ where: { session_id: s.sessionId } });
-        return found?.default_llm_id === second.id ? found : undefined;
+        return found?.default_llm_id === second.id ? found : false;
       });
       assert.equal(row.status, 'active');
       assert.equal(row.device_id, 'test-device');
@@ -359,7 +360,7 @@ describe('session workflow', function () {
       const lostId = await s.send('two');
       const state = await eventually(async () => {
         const st = await s.handle.query(stateQuery);
-        return st.outbox.some((f) => f.id === lostId) && st.attached === null ? st : undefined;
+        return st.outbox.some((f) => f.id === lostId) && st.attached === null ? st : false;
       });
       assert.deepEqual(
         state.outbox.map((f) => f.id),
@@ -446,13 +447,13 @@ describe('session workflow', function () {
     it('a cancelled session marks its row closed', async () => {
       const s = await noRouter.startSession({});
       await eventually(() =>
-        noRouter.ctx.db.models.UserSessionConfig.findOne({ where: { session_id: s.sessionId } }).then((r) => r ?? undefined),
+        noRouter.ctx.db.models.UserSessionConfig.findOne({ where: { session_id: s.sessionId } }).then((r) => r ?? false),
       );
       await s.handle.cancel();
       await assert.rejects(s.handle.result());
       const row = await eventually(async () => {
         const found = await noRouter.ctx.db.models.UserSessionConfig.findOne({ where: { session_id: s.sessionId } });
-        return found?.status === 'closed' ? found : undefined;
+        return found?.status === 'closed' ? found : false;
       });
       assert.equal(row.expires_at, null);
     });
@@ -487,7 +488,7 @@ describe('session workflow', function () {
       try {
         const state = await eventually(async () => {
           const st = await s.handle.query(stateQuery);
-          return st.handledCount === 3 ? st : undefined;
+          return st.handledCount === 3 ? st : false;
         });
         const description = await s.handle.describe();
         assert.notEqual(description.runId, s.handle.firstExecutionRunId, 'a new run took over');

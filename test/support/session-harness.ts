@@ -5,9 +5,6 @@
 import { randomBytes } from 'node:crypto';
 import type { WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { UserAIConfig } from '../../db';
-import { toPublicConfig } from '../../db/public-config';
-import { maskApiKey } from '../../lib/secret-box';
 import type { AppContext, RunningRole } from '../../app/context';
 import { startWorker } from '../../worker';
 import {
@@ -25,6 +22,7 @@ import { sessionWorkflow } from '../../workflows';
 import { subscribeRelay, type RelayDelivery } from '../../relay';
 import { createTestContext, uniqueId, type TestContext } from './context';
 import { startFakeLLM, type FakeLLM } from './fake-llm';
+import { createLLMConfigRow } from './llm-configs';
 import { testTemporal } from './temporal';
 
 /** Short timeouts so failure paths finish in seconds; individual tests override what they probe. */
@@ -166,22 +164,13 @@ export async function startSessionHarness(options: { router?: boolean; env?: Rec
       taskQueue,
       started,
       async createLLMConfig(userId, fields) {
-        const key = fields.api_key === undefined ? randomKey() : fields.api_key;
-        const row: UserAIConfig = await ctx.db.models.UserAIConfig.create({
-          user_id: userId,
+        const { config } = await createLLMConfigRow(ctx, userId, {
+          ...fields,
           config_name: fields.config_name ?? uniqueId(fields.model_name),
-          config_type: 'llm',
-          description: fields.description ?? null,
-          llm_type: 'openai',
-          model_name: fields.model_name,
-          api_key: key === null ? null : ctx.secretBox.encrypt(key),
-          api_key_hint: key === null ? null : maskApiKey(key),
+          api_key: fields.api_key === undefined ? randomKey() : fields.api_key,
           base_url: fields.base_url ?? llm.baseUrl,
-          priority: fields.priority ?? 0,
-          is_active: fields.is_active ?? true,
-          system_prompt: fields.system_prompt ?? null,
         });
-        return toPublicConfig(row);
+        return config;
       },
       async startSession(opts = {}) {
         const userId = opts.userId ?? uniqueId('user');
@@ -235,21 +224,5 @@ export async function startSessionHarness(options: { router?: boolean; env?: Rec
     await test?.close();
     await llm.close();
     throw err;
-  }
-}
-
-/** Poll until `check` returns a value (not undefined/false), or fail with the last error after `timeoutMs`. */
-export async function eventually<T>(check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined && value !== false) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw last instanceof Error ? last : new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 50));
   }
 }
