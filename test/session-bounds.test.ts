@@ -2,11 +2,14 @@
 // store, floods of the largest messages, signals racing a close. Real worker, real Temporal.
 import assert from 'node:assert/strict';
 import { Client, Connection } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
 import { closeSignal, messageSignal, stateQuery, type ResultFrame } from '../contract';
 import { uniqueId } from './support/context';
 import { fetchAllRuns } from './support/histories';
 import { startSessionHarness, type SessionHarness } from './support/session-harness';
 import { eventually } from './support/eventually';
+
+const TaskFailedCause = temporal.api.enums.v1.WorkflowTaskFailedCause;
 
 describe('session bounds', function () {
   this.timeout(180_000);
@@ -36,9 +39,9 @@ describe('session bounds', function () {
         // Temporal's own ways of making a task run again with what arrived meanwhile: a signal
         // during a task that completes the run (UnhandledCommand), or more signals buffered during
         // a task than the server holds (2 MB: FORCE_CLOSE_COMMAND). Anything else is a bug.
-        const cause = String(failed?.cause ?? '');
-        if (failed?.failure?.message === 'UnhandledCommand' || cause.endsWith('UNHANDLED_COMMAND') || cause.endsWith('FORCE_CLOSE_COMMAND'))
-          continue;
+        const { WORKFLOW_TASK_FAILED_CAUSE_UNHANDLED_COMMAND: unhandled, WORKFLOW_TASK_FAILED_CAUSE_FORCE_CLOSE_COMMAND: forced } =
+          TaskFailedCause;
+        if (failed && (failed.cause === unhandled || failed.cause === forced)) continue;
         assert.ok(!failed, `workflow task failed: ${JSON.stringify(failed)}`);
       }
     }
