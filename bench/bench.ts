@@ -3,14 +3,26 @@
 // the same Temporal dev server and PostgreSQL; the scripted fake LLM is the only stand-in.
 import os from 'node:os';
 import { sessionWorkflowId } from '../contract';
-import { createTestContext } from '../test/support/context';
-import { startFakeLLM } from '../test/support/fake-llm';
+import type { Client } from '@temporalio/client';
+import { createTestContext, uniqueId } from '../test/support/context';
+import { startFakeLLM, type FakeLLM } from '../test/support/fake-llm';
 import { testTemporal } from '../test/support/temporal';
 import { messageBreakdown, type Breakdown } from './breakdown';
-import { startFloor } from './floor';
+import { childEnv, spawnAll, spawnServer, type ServerChild } from './children';
+import { floorOnQueue, startFloor, type Floor } from './floor';
 import { measureLiteLLM, type PeerResult } from './litellm';
 import { measureMemory } from './memory';
-import { BENCH_ENV, measureLatency, measureThroughput, startMessageStack, type Counts, type LatencyRun, type Variant } from './messages';
+import {
+  BENCH_ENV,
+  measureLatency,
+  measureThroughput,
+  scriptRouter,
+  startMessageStack,
+  type Counts,
+  type LatencyRun,
+  type ThroughputRun,
+  type Variant,
+} from './messages';
 import { measureRest, type RestProcess, type RestRoute, type RestRun } from './rest';
 import { percentiles, type Percentiles } from './stats';
 
@@ -136,6 +148,8 @@ export interface Figures {
   meta: { date: string; profile: ProfileName; cores: number; cpu: string; node: string };
   latency: Record<Variant, LatencyFigures>;
   throughput: ThroughputFigures;
+  /** The same load with the gateway + worker and the floor's worker each in a process of their own. */
+  throughputSeparate: ThroughputFigures;
   rest: RestFigures;
   memory: MemoryFigures;
   breakdown: BreakdownFigures;
@@ -181,6 +195,65 @@ function restFigures(run: RestRun): RestFigures {
     };
   }
   return { ...run, ratios };
+}
+
+function throughputFigures(tp: ThroughputRun): ThroughputFigures {
+  return {
+    sessions: tp.sessions,
+    perSession: tp.perSession,
+    messagesPerSecond: tp.ours.perSecond,
+    latency: percentiles(tp.ours.latencies),
+    counts: tp.ours.counts,
+    errors: tp.ours.errors,
+    floor: {
+      workflows: tp.sessions,
+      updates: tp.floor.updates,
+      updatesPerSecond: tp.floor.perSecond,
+      latency: percentiles(tp.floor.latencies),
+    },
+    ratio: tp.ours.perSecond / tp.floor.perSecond,
+  };
+}
+
+/**
+ * Throughput with the servers out of the load generator's process: Switchboard's gateway and
+ * worker in one child (as `--role gateway,worker` runs), the floor's worker in another; the fake
+ * LLM and every client stay in the bench process for both.
+ */
+async function measureThroughputSeparate(
+  llm: FakeLLM,
+  client: Client,
+  profile: Profile,
+  step: (line: string) => void,
+): Promise<ThroughputRun> {
+  const router = scriptRouter(llm);
+  const tc = await createTestContext({ env: { ...BENCH_ENV, ...router.env } });
+  const children: ServerChild[] = [];
+  const floorQueue = uniqueId('bench-floor-child');
+  let floor: Floor | undefined;
+  try {
+    step('throughput (separate processes): starting a gateway+worker child and a floor-worker child');
+    const [switchboard] = await spawnAll(children, [
+      spawnServer(
+        'switchboard',
+        ['--role', 'gateway,worker'],
+        childEnv(tc, { ...router.env, TEMPORAL_TASK_QUEUE: uniqueId('bench-sessions') }),
+      ),
+      spawnServer('floor', ['--floor-worker', floorQueue], childEnv(tc)),
+    ]);
+    const wsUrl = switchboard!.urls.websocket;
+    if (!wsUrl) throw new Error('the switchboard child reported no WebSocket URL');
+    floor = floorOnQueue(client, floorQueue);
+    return await measureThroughput({ tc, llm, wsUrl }, floor, {
+      sessions: profile.throughputSessions,
+      perSession: profile.throughputPerSession,
+      timeoutMs: profile.messageTimeoutMs,
+    });
+  } finally {
+    await floor?.close();
+    await Promise.all(children.map((child) => child.stop()));
+    await tc.close();
+  }
 }
 
 export async function runBench(options: BenchOptions): Promise<{ figures: Figures; samples: Samples }> {
@@ -236,6 +309,8 @@ export async function runBench(options: BenchOptions): Promise<{ figures: Figure
       await stack.close();
     }
 
+    const throughputSeparateRun = await measureThroughputSeparate(llm, env.client, profile, step);
+
     const tc = await createTestContext({ env: BENCH_ENV });
     let rest: RestRun;
     let memory;
@@ -289,21 +364,8 @@ export async function runBench(options: BenchOptions): Promise<{ figures: Figure
         node: process.version,
       },
       latency: { router: latencyFigures(latency.router), noRouter: latencyFigures(latency.noRouter) },
-      throughput: {
-        sessions: tp.sessions,
-        perSession: tp.perSession,
-        messagesPerSecond: tp.ours.perSecond,
-        latency: percentiles(tp.ours.latencies),
-        counts: tp.ours.counts,
-        errors: tp.ours.errors,
-        floor: {
-          workflows: tp.sessions,
-          updates: tp.floor.updates,
-          updatesPerSecond: tp.floor.perSecond,
-          latency: percentiles(tp.floor.latencies),
-        },
-        ratio: tp.ours.perSecond / tp.floor.perSecond,
-      },
+      throughput: throughputFigures(tp),
+      throughputSeparate: throughputFigures(throughputSeparateRun),
       rest: restFigures(rest),
       memory: {
         sessions: memory.sessions,

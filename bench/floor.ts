@@ -57,6 +57,23 @@ export class FloorLoop {
   }
 }
 
+/** Update loops against a floor worker that runs elsewhere (a child process) on `taskQueue`. */
+export function floorOnQueue(client: Client, taskQueue: string): Floor {
+  const started = new Set<WorkflowHandle<typeof floorWorkflow>>();
+  return {
+    taskQueue,
+    async loop() {
+      const loop = new FloorLoop(client, taskQueue, started);
+      await loop.prepare();
+      return loop;
+    },
+    async close() {
+      await Promise.allSettled([...started].map((handle) => handle.terminate('bench finished')));
+      started.clear();
+    },
+  };
+}
+
 export async function startFloor(env: { client: Client; nativeConnection: NativeConnection }): Promise<Floor> {
   const taskQueue = uniqueId('bench-floor');
   const workflowBundle = await bundleWorkflowCode({

@@ -44,12 +44,17 @@ function routeToUsersConfig(request: FakeRequest): FakeBehaviour {
   return tool ? { toolCall: tool.function.name, arguments: { question: lastUserMessage(request) } } : { reply: 'no config was offered' };
 }
 
+/** A router model at the fake LLM that hands each message to the user's config, and the env that points a worker at it. */
+export function scriptRouter(llm: FakeLLM): { routerModel: string; env: Record<string, string> } {
+  const routerModel = uniqueId('bench-router');
+  llm.otherwise(routerModel, routeToUsersConfig);
+  return { routerModel, env: { ROUTER_LLM_BASE_URL: llm.baseUrl, ROUTER_LLM_MODEL: routerModel, ROUTER_LLM_API_KEY: API_KEY } };
+}
+
 export async function startMessageStack(llm: FakeLLM, variant: Variant): Promise<MessageStack> {
-  const routerModel = variant === 'router' ? uniqueId('bench-router') : undefined;
-  const routerEnv: Record<string, string> = routerModel
-    ? { ROUTER_LLM_BASE_URL: llm.baseUrl, ROUTER_LLM_MODEL: routerModel, ROUTER_LLM_API_KEY: API_KEY }
-    : {};
-  if (routerModel) llm.otherwise(routerModel, routeToUsersConfig);
+  const router = variant === 'router' ? scriptRouter(llm) : undefined;
+  const routerModel = router?.routerModel;
+  const routerEnv: Record<string, string> = router?.env ?? {};
   const tc = await createTestContext({ env: { ...BENCH_ENV, ...routerEnv } });
   const roles: RunningRole[] = [];
   try {
@@ -279,7 +284,7 @@ export interface ThroughputRun {
 }
 
 export async function measureThroughput(
-  stack: MessageStack,
+  stack: Pick<MessageStack, 'tc' | 'llm' | 'wsUrl'>,
   floor: Floor,
   options: { sessions: number; perSession: number; timeoutMs: number },
 ): Promise<ThroughputRun> {

@@ -66,14 +66,10 @@ function restRows(f: Figures): Row[] {
   return rows;
 }
 
-export function summaryRows(f: Figures): Row[] {
-  const t = f.throughput;
-  const m = f.memory;
-  const rows: Row[] = [
-    ...latencyRows('router', f.latency.router),
-    ...latencyRows('noRouter', f.latency.noRouter),
+function throughputRows(t: Figures['throughput'], where: string): Row[] {
+  return [
     [
-      `2. Throughput, ${t.sessions} sessions × ${t.perSession} messages back to back (router LLM)`,
+      `2. Throughput, ${t.sessions} sessions × ${t.perSession} messages back to back (router LLM), ${where}`,
       `${rate(t.floor.updatesPerSecond, 'updates/s')} (${t.floor.workflows} workflows)`,
       `${rate(t.messagesPerSecond, 'messages/s')}; ${countsText(t.counts)}`,
       ratio(t.ratio),
@@ -86,6 +82,16 @@ export function summaryRows(f: Figures): Row[] {
       '',
       '',
     ],
+  ];
+}
+
+export function summaryRows(f: Figures): Row[] {
+  const m = f.memory;
+  const rows: Row[] = [
+    ...latencyRows('router', f.latency.router),
+    ...latencyRows('noRouter', f.latency.noRouter),
+    ...throughputRows(f.throughput, 'servers and clients in one process'),
+    ...throughputRows(f.throughputSeparate, 'servers in processes of their own'),
     ...restRows(f),
     [
       `4. Gateway memory per idle open socket (${m.sessions} sessions), RSS / heap`,
@@ -199,7 +205,13 @@ export function consoleReport(f: Figures): string {
     );
   }
   out.push(`  up to the result, by the kind of event that ends each gap: ${totalsText(b)}`);
-  const errors = [...f.latency.router.errors, ...f.latency.noRouter.errors, ...f.throughput.errors, ...f.memory.errors];
+  const errors = [
+    ...f.latency.router.errors,
+    ...f.latency.noRouter.errors,
+    ...f.throughput.errors,
+    ...f.throughputSeparate.errors,
+    ...f.memory.errors,
+  ];
   if (errors.length) out.push('', 'errors seen:', ...errors.map((e) => `  ${e}`));
   return out.join('\n');
 }

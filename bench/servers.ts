@@ -2,6 +2,7 @@
 //
 //   node --expose-gc --import tsx bench/servers.ts --role api,gateway,worker   Switchboard roles
 //   node --expose-gc --import tsx bench/servers.ts --koa-floor                 the bare Koa floor
+//   node --expose-gc --import tsx bench/servers.ts --floor-worker QUEUE        the bare update floor's worker
 //
 // The roles are built the way main.ts builds them (config and secrets from the environment,
 // database, Temporal client, then the roles worker first), listening on free ports (API_PORT=0,
@@ -12,6 +13,7 @@ import type { AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import Koa from 'koa';
+import { bundleWorkflowCode, DefaultLogger, NativeConnection, Worker } from '@temporalio/worker';
 import { loadConfig } from '../config';
 import { resolveSecrets } from '../config/secrets';
 import { buildAppContext, type RunningRole } from '../app/context';
@@ -80,6 +82,26 @@ async function startKoaFloor(): Promise<{ urls: Record<string, string>; close():
   };
 }
 
+/** The bare update floor's worker (bench/floor-workflow.ts) on its own task queue, in a process of its own. */
+async function startFloorWorker(taskQueue: string): Promise<{ urls: Record<string, string>; close(): Promise<void> }> {
+  const config = loadConfig(process.env);
+  const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS ?? '' });
+  const workflowBundle = await bundleWorkflowCode({
+    workflowsPath: require.resolve('./floor-workflow'),
+    logger: new DefaultLogger('WARN'),
+  });
+  const worker = await Worker.create({ connection, namespace: config.TEMPORAL_NAMESPACE, taskQueue, workflowBundle });
+  const running = worker.run();
+  return {
+    urls: {},
+    async close() {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await running;
+      await connection.close();
+    },
+  };
+}
+
 /** What main.ts does for the given roles, minus the banner, embedded services and migrations. */
 async function startRoles(roleArgument: string): Promise<{ urls: Record<string, string>; close(): Promise<void> }> {
   const names = parseRoles([roleArgument]);
@@ -103,8 +125,14 @@ async function startRoles(roleArgument: string): Promise<{ urls: Record<string, 
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { role: { type: 'string' }, 'koa-floor': { type: 'boolean' } } });
-  const server = values['koa-floor'] ? await startKoaFloor() : await startRoles(values.role ?? 'api,gateway,worker');
+  const { values } = parseArgs({
+    options: { role: { type: 'string' }, 'koa-floor': { type: 'boolean' }, 'floor-worker': { type: 'string' } },
+  });
+  const server = values['koa-floor']
+    ? await startKoaFloor()
+    : values['floor-worker']
+      ? await startFloorWorker(values['floor-worker'])
+      : await startRoles(values.role ?? 'api,gateway,worker');
   let stopping = false;
   const stop = (): void => {
     if (stopping) return;

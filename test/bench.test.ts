@@ -44,7 +44,7 @@ describe('bench (smoke run, tiny profile)', function () {
   });
 
   it('has every figure, each a finite number', () => {
-    assert.deepEqual(Object.keys(figures).sort(), ['breakdown', 'latency', 'memory', 'meta', 'rest', 'throughput']);
+    assert.deepEqual(Object.keys(figures).sort(), ['breakdown', 'latency', 'memory', 'meta', 'rest', 'throughput', 'throughputSeparate']);
     assert.deepEqual(Object.keys(figures.latency).sort(), ['noRouter', 'router']);
     const all = numbers(figures);
     assert.ok(all.length > 50, `only ${all.length} numbers`);
@@ -67,16 +67,18 @@ describe('bench (smoke run, tiny profile)', function () {
     }
   });
 
-  it('measures throughput against as many update loops, losing nothing', () => {
-    const t = figures.throughput;
-    assert.equal(t.sessions, profile.throughputSessions);
-    assertPositive(t.messagesPerSecond, 'throughput.messagesPerSecond');
-    assertPositive(t.floor.updatesPerSecond, 'throughput.floor.updatesPerSecond');
-    assertPositive(t.ratio, 'throughput.ratio');
-    assertPercentiles(t.latency, 'throughput.latency', profile.throughputSessions * profile.throughputPerSession);
-    assertPercentiles(t.floor.latency, 'throughput.floor.latency', profile.throughputSessions * profile.throughputPerSession);
-    // One untimed warm-up message per session, then the timed ones.
-    assertNothingLost(t.counts, 'throughput', profile.throughputSessions * (profile.throughputPerSession + 1));
+  it('measures throughput against as many update loops, in one process and in separate ones, losing nothing', () => {
+    for (const key of ['throughput', 'throughputSeparate'] as const) {
+      const t = figures[key];
+      assert.equal(t.sessions, profile.throughputSessions);
+      assertPositive(t.messagesPerSecond, `${key}.messagesPerSecond`);
+      assertPositive(t.floor.updatesPerSecond, `${key}.floor.updatesPerSecond`);
+      assertPositive(t.ratio, `${key}.ratio`);
+      assertPercentiles(t.latency, `${key}.latency`, profile.throughputSessions * profile.throughputPerSession);
+      assertPercentiles(t.floor.latency, `${key}.floor.latency`, profile.throughputSessions * profile.throughputPerSession);
+      // One untimed warm-up message per session, then the timed ones.
+      assertNothingLost(t.counts, key, profile.throughputSessions * (profile.throughputPerSession + 1));
+    }
   });
 
   it('measures REST reads of the API alone and of all roles against a bare Koa app, without errors', () => {
