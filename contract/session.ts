@@ -151,6 +151,13 @@ export interface SessionConfigUpdate {
   enabled_functions?: string[] | null;
 }
 
+/**
+ * Text of messages waiting to be answered that a session holds. The gateway refuses a message
+ * beyond it with an `error` frame (`session_busy`) before it reaches history; the workflow, which
+ * may hear of messages from elsewhere, answers one beyond it `failed` with the same code.
+ */
+export const MAX_PENDING_MESSAGE_BYTES = 512 * 1024;
+
 export const messageSignal = defineSignal<[IncomingMessage]>('message');
 /** One ack (`id`, as recorded before acks were batched) or several (`ids`). */
 export interface AckInput {

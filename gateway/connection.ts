@@ -13,6 +13,7 @@ import { isWorkflowGone, withTemporalDeadline } from '../sessions/session-store'
 import {
   ackSignal,
   closeSignal,
+  MAX_PENDING_MESSAGE_BYTES,
   messageSignal,
   stateQuery,
   updateSessionConfigSignal,
@@ -94,6 +95,9 @@ export class ClientConnection {
   private readonly held: ResultFrame[] = [];
   /** Accepted messages without a result yet, with when they were accepted. */
   private readonly awaiting = new Map<string, number>();
+  /** Text of the messages on their way or awaiting a result, by id: bounded by MAX_PENDING_MESSAGE_BYTES. */
+  private readonly unanswered = new Map<string, number>();
+  private unansweredBytes = 0;
   private lastOutboxCheck = 0;
   private outboxCheck: Promise<void> | undefined;
   private acks: string[] = [];
@@ -219,8 +223,14 @@ export class ClientConnection {
 
   private markWritten(id: string): void {
     this.awaiting.delete(id);
+    this.forget(id);
     this.written.add(id);
     if (this.written.size > WRITTEN_IDS) this.written.delete(this.written.values().next().value!);
+  }
+
+  private forget(id: string): void {
+    this.unansweredBytes -= this.unanswered.get(id) ?? 0;
+    this.unanswered.delete(id);
   }
 
   private async sendConfigs(): Promise<void> {
@@ -321,7 +331,16 @@ export class ClientConnection {
       return this.send(errorFrame(FrameErrorCode.rateLimited, message, id));
     }
     switch (frame.type) {
-      case 'message':
+      case 'message': {
+        const bytes = Buffer.byteLength(frame.text);
+        if (!this.unanswered.has(frame.id) && this.unanswered.size > 0 && this.unansweredBytes + bytes > MAX_PENDING_MESSAGE_BYTES) {
+          const message = `More than ${MAX_PENDING_MESSAGE_BYTES} bytes of messages are waiting for answers; resend this one once earlier answers arrive`;
+          return this.send(errorFrame(FrameErrorCode.sessionBusy, message, frame.id));
+        }
+        if (!this.unanswered.has(frame.id) && !this.written.has(frame.id)) {
+          this.unanswered.set(frame.id, bytes);
+          this.unansweredBytes += bytes;
+        }
         return this.enqueueSignal(frame.id, async (handle) => {
           const acks = this.takeAcks();
           this.signalling.add(frame.id);
@@ -337,6 +356,7 @@ export class ClientConnection {
           } catch (error) {
             // Not recorded, so not acknowledged either: they go with the next signal.
             this.acks.unshift(...acks);
+            this.forget(frame.id);
             throw error;
           } finally {
             this.signalling.delete(frame.id);
@@ -345,6 +365,7 @@ export class ClientConnection {
             for (const result of held) this.result(result);
           }
         });
+      }
       case 'ack':
         return this.queueAck(frame.id);
       case 'session_config': {

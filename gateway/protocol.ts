@@ -39,6 +39,7 @@ export const FrameErrorCode = {
   rateLimited: 'rate_limited',
   unavailable: 'unavailable',
   sessionClosed: 'session_closed',
+  sessionBusy: 'session_busy',
 } as const;
 
 export type ParseResult = { ok: true; frame: ClientFrame } | { ok: false; error: ErrorFrame };

@@ -239,6 +239,27 @@ describe('gateway', function () {
       await second.close();
     });
 
+    it('refuses messages beyond the waiting budget with session_busy before they reach the session, and answers the rest', async function () {
+      const user = await newUser();
+      const { socket } = await connect(user.token);
+      // Nothing is answered while the worker is away, so the messages pile up.
+      await worker.close();
+      const text = 'x'.repeat(60_000);
+      const ids = Array.from({ length: 10 }, (_, i) => `big-${i}`);
+      for (const id of ids) socket.send({ type: 'message', id, text });
+      const busy = await socket.next('error', (f) => f.code === 'session_busy');
+      const refused = ids.slice(ids.indexOf(busy.id!));
+      const accepted = ids.slice(0, ids.indexOf(busy.id!));
+      assert.equal(accepted.length, 8, '8 × 60,000 bytes fit in 512 KiB, the 9th does not');
+      for (const id of accepted) await socket.next('accepted', (f) => f.id === id);
+      worker = await startSessionWorker();
+      for (const id of accepted) assert.equal((await socket.next('function_call_result', (f) => f.id === id, 60_000)).status, 'success');
+      // With the answers in, a refused message is taken.
+      socket.send({ type: 'message', id: refused[0]!, text });
+      assert.equal((await socket.next('function_call_result', (f) => f.id === refused[0], 60_000)).status, 'success');
+      await socket.close();
+    });
+
     it('redelivers unacked results on every resume until acked', async function () {
       const user = await newUser();
       const first = await connect(user.token);

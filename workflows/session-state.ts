@@ -3,6 +3,7 @@
 // collection is bounded in count and in bytes (ARCHITECTURE.md, "Bounds"), so no user input can
 // push a payload toward Temporal's 2 MB limit and stall the session.
 import {
+  MAX_PENDING_MESSAGE_BYTES,
   toCachedConfig,
   type AckInput,
   type AttachInfo,
@@ -33,7 +34,7 @@ export const CARRIED_TRANSCRIPT_BYTES = 128 * 1024;
 export const MAX_OUTBOX = 200;
 export const MAX_OUTBOX_BYTES = 512 * 1024;
 /** Messages waiting to be answered; beyond this a message is answered `failed` at once (resend it later). */
-export const MAX_PENDING_BYTES = 512 * 1024;
+export const MAX_PENDING_BYTES = MAX_PENDING_MESSAGE_BYTES;
 /** Acks of results not produced yet (a crash replayed the step after the client had the result). */
 const MAX_EARLY_ACKS = 200;
 /** The row's activity time is mirrored at most this often on the message path (it only feeds listings). */
