@@ -99,6 +99,24 @@ export function createConfigService(deps: ConfigServiceDeps) {
     return { api_key: deps.secretBox.encrypt(apiKey), api_key_hint: maskApiKey(apiKey) };
   }
 
+  /**
+   * A stored key belongs to the endpoint it was given for: changing `base_url` or `llm_type`
+   * without sending the key again would hand it to the new host (a short-lived token turned into
+   * the user's long-lived provider key). Such a change must carry `api_key` (or null for none).
+   */
+  function assertKeyStaysWithEndpoint(row: UserAIConfig, input: ConfigInput): void {
+    if (input.config_type !== 'llm' || !row.api_key || input.api_key !== undefined) return;
+    const moved = (input.base_url ?? null) !== (row.base_url ?? null) || (input.llm_type ?? 'openai') !== (row.llm_type ?? 'openai');
+    if (!moved) return;
+    throw new ValidationError([
+      {
+        field: 'api_key',
+        message:
+          'required when base_url or llm_type changes: the stored key is never sent to another endpoint (send it again, or null for none)',
+      },
+    ]);
+  }
+
   /** The stored config as a canonical input body, for PATCH to merge into (the key stays out). */
   function storedBody(row: UserAIConfig): Record<string, unknown> {
     const view = toPublicConfig(row);
@@ -191,6 +209,7 @@ export function createConfigService(deps: ConfigServiceDeps) {
       const body = normaliseConfigBody(raw, row.config_type);
       assertSameType(row, body);
       const input = parseConfig(schemas, { ...body, config_type: row.config_type });
+      assertKeyStaysWithEndpoint(row, input);
       return update(userId, row, toAttributes(input, 'replace'));
     },
 
@@ -200,6 +219,7 @@ export function createConfigService(deps: ConfigServiceDeps) {
       assertSameType(row, body);
       const merged: Record<string, unknown> = { ...storedBody(row), ...body, config_type: row.config_type };
       const input = parseConfig(schemas, merged);
+      assertKeyStaysWithEndpoint(row, input);
       return update(userId, row, toAttributes(input, 'replace'));
     },
 

@@ -223,6 +223,36 @@ describe('config REST API', function () {
       assert.equal(cleared.body.data.has_api_key, false, 'api_key: null clears it');
     });
 
+    it('a stored key never follows a changed base_url or llm_type: the change must carry the key (or null)', async () => {
+      const created = await create(llmSeed());
+      const path = `/api/v1/ai-configs/${created.id}`;
+      for (const [method, body] of [
+        ['PATCH', { base_url: 'https://elsewhere.example.com/v1' }],
+        ['PATCH', { llm_type: 'deepseek' }],
+        ['PUT', { ...created, base_url: 'https://elsewhere.example.com/v1' }],
+      ] as const) {
+        const refused = await api.request(method, path, { user, body });
+        assert.equal(refused.status, 400, `${method} ${JSON.stringify(body)}: ${JSON.stringify(refused.body)}`);
+        assert.deepEqual(fieldsOf(refused.body), ['api_key']);
+        assert.match(refused.body.errors[0].message, /never sent to another endpoint/);
+      }
+      const unchanged = await api.request('GET', path, { user });
+      assert.equal(unchanged.body.data.base_url, 'https://api.example.com');
+      assert.equal(unchanged.body.data.has_api_key, true);
+
+      const moved = await api.request('PATCH', path, {
+        user,
+        body: { base_url: 'https://elsewhere.example.com/v1', api_key: 'sk-new-key-0123456789abcd' },
+      });
+      assert.equal(moved.status, 200, JSON.stringify(moved.body));
+      assert.equal(moved.body.data.api_key_hint, 'sk-…abcd');
+      const keyless = await api.request('PATCH', path, { user, body: { base_url: 'https://third.example.com/v1', api_key: null } });
+      assert.equal(keyless.status, 200, JSON.stringify(keyless.body));
+      assert.equal(keyless.body.data.has_api_key, false);
+      // Without a stored key there is nothing to protect.
+      assert.equal((await api.request('PATCH', path, { user, body: { base_url: 'https://fourth.example.com/v1' } })).status, 200);
+    });
+
     it('PUT without a required field names it', async () => {
       const created = await create(llmCanonical());
       const response = await api.request('PUT', `/api/v1/ai-configs/${created.id}`, { user, body: { config_name: 'x' } });
