@@ -30,7 +30,8 @@ const pinnedAgents = new WeakMap<BlockList, Agent>();
 
 /**
  * fetch whose sockets resolve host names through the egress policy (lib/egress.ts), so the
- * address checked is the address connected to.
+ * address checked is the address connected to. Redirects are never followed: a `Location` on an
+ * IP literal would skip the policed lookup, so the redirect itself is the answer (a refusal).
  */
 function policedFetch(allow: BlockList): OpenAIOptions['fetch'] {
   let agent = pinnedAgents.get(allow);
@@ -41,7 +42,7 @@ function policedFetch(allow: BlockList): OpenAIOptions['fetch'] {
   const dispatcher = agent;
   // undici's fetch is the one Node ships, typed by its own package; the shapes are the same.
   return ((input: Parameters<typeof undiciFetch>[0], init?: Parameters<typeof undiciFetch>[1]) =>
-    undiciFetch(input, { ...init, dispatcher })) as unknown as OpenAIOptions['fetch'];
+    undiciFetch(input, { ...init, dispatcher, redirect: 'manual' })) as unknown as OpenAIOptions['fetch'];
 }
 
 export function createLLMClient(options: {

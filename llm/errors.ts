@@ -63,6 +63,9 @@ export function toActivityFailure(err: unknown, what: string, secrets: ReadonlyA
     const status = err.status;
     // The SDK's message starts with the status already ("401 Incorrect API key ...").
     const detail = `HTTP ${status}: ${err.message.replace(/^\d{3}\s+/, '')}`;
+    if (status >= 300 && status < 400) {
+      return make(LLM_FAILURE.egressDenied, `the endpoint answered with a redirect (HTTP ${status}), which is never followed`, true);
+    }
     if (status === 429) return make(LLM_FAILURE.rateLimited, detail, false, retryAfterMs(err.headers));
     if (status >= 500 || status === 408 || status === 409) return make(LLM_FAILURE.serverError, detail, false);
     return make(LLM_FAILURE.rejected, detail, true);

@@ -2,6 +2,8 @@
 // Temporal's activity context (MockActivityEnvironment supplies the context, nothing of ours is
 // replaced). Covers what the workflow tests see only indirectly: the error classification, the
 // scrubbing, the call-time egress check, the public config view.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { createLLMConfigRow, type LLMConfigRowFields } from './support/llm-configs';
 import { loadPublicConfigs } from '../db/public-config';
 import { createRelay, subscribeRelay } from '../relay';
@@ -174,6 +176,27 @@ describe('activities', function () {
       assert.equal(off.nonRetryable, true);
       assert.match(off.message, /disabled/);
       assert.equal(llm.hits(model), 0);
+    });
+
+    it('never follows a redirect, not even to an address the policy would refuse by name', async () => {
+      const userId = uniqueId('user');
+      const seen: string[] = [];
+      const redirector = http.createServer((req, res) => {
+        seen.push(req.url ?? '');
+        res.writeHead(307, { location: 'http://169.254.169.254/v1/chat/completions' }).end();
+      });
+      await new Promise<void>((resolve) => redirector.listen(0, '127.0.0.1', resolve));
+      try {
+        const { port } = redirector.address() as AddressInfo;
+        const { row } = await llmConfig(userId, { model: uniqueId('redirected'), baseUrl: `http://127.0.0.1:${port}/v1` });
+        const failure = await failureOf(run(acts.executeLLMConfig, [{ userId, configId: row.id, question: 'x', role: null, history: [] }]));
+        assert.equal(failure.type, LLM_FAILURE.egressDenied);
+        assert.equal(failure.nonRetryable, true);
+        assert.match(failure.message, /redirect \(HTTP 307\), which is never followed/);
+        assert.deepEqual(seen, ['/v1/chat/completions'], 'one request, to the configured endpoint only');
+      } finally {
+        redirector.close();
+      }
     });
 
     it('checks the base URL against the egress policy at call time, after DNS', async () => {
