@@ -30,11 +30,49 @@ privateRanges.addSubnet('fc00::', 7, 'ipv6');
 
 const metadataHostnames = new Set(['metadata.google.internal', 'metadata', 'metadata.azure.com', 'instance-data']);
 
-/** Unwrap IPv4-mapped IPv6 (::ffff:127.0.0.1) so the IPv4 rules apply to it. */
+/** The eight 16-bit groups of an IPv6 address (with `::` expanded and a dotted tail converted), or undefined. */
+function ipv6Groups(address: string): number[] | undefined {
+  let text = address.toLowerCase().split('%')[0]!;
+  const dotted = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  if (dotted) {
+    const [a, b, c, d] = dotted[1]!.split('.').map(Number) as [number, number, number, number];
+    text = text.slice(0, -dotted[1]!.length) + `${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const halves = text.split('::');
+  if (halves.length > 2) return undefined;
+  const head = halves[0] ? halves[0].split(':') : [];
+  const tail = halves.length === 2 && halves[1] ? halves[1].split(':') : [];
+  const fill = halves.length === 2 ? 8 - head.length - tail.length : 0;
+  const groups = [...head, ...Array<string>(Math.max(fill, 0)).fill('0'), ...tail].map((g) => parseInt(g, 16));
+  return groups.length === 8 && groups.every((g) => Number.isInteger(g) && g >= 0 && g <= 0xffff) ? groups : undefined;
+}
+
+function ipv4Of(high: number, low: number): string {
+  return `${high >> 8}.${high & 0xff}.${low >> 8}.${low & 0xff}`;
+}
+
+/**
+ * The IPv4 address an IPv6 address carries, for the forms that reach an IPv4 host: IPv4-mapped
+ * (::ffff:a.b.c.d), IPv4-compatible (::a.b.c.d), IPv4-translated (::ffff:0:a.b.c.d), NAT64
+ * (64:ff9b::a.b.c.d) and 6to4 (2002:aabb:ccdd::). Undefined for any other address.
+ */
+function embeddedIpv4(address: string): string | undefined {
+  const g = ipv6Groups(address);
+  if (!g) return undefined;
+  const zero = (from: number, to: number) => g.slice(from, to).every((x) => x === 0);
+  // ::ffff:a.b.c.d and ::a.b.c.d; `::` and `::1` themselves are IPv6's own unspecified and loopback.
+  if (zero(0, 5) && (g[5] === 0xffff || g[5] === 0) && !(g[5] === 0 && g[6] === 0 && g[7]! <= 1)) return ipv4Of(g[6]!, g[7]!);
+  if (zero(0, 4) && g[4] === 0xffff && g[5] === 0) return ipv4Of(g[6]!, g[7]!);
+  if (g[0] === 0x64 && g[1] === 0xff9b && zero(2, 6)) return ipv4Of(g[6]!, g[7]!);
+  if (g[0] === 0x2002) return ipv4Of(g[1]!, g[2]!);
+  return undefined;
+}
+
+/** The address the rules apply to: an IPv6 address that carries an IPv4 one is judged by it. */
 function normalise(address: string): { address: string; type: 'ipv4' | 'ipv6' } {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  if (mapped) return { address: mapped[1]!, type: 'ipv4' };
-  return { address, type: isIP(address) === 6 ? 'ipv6' : 'ipv4' };
+  if (isIP(address) !== 6) return { address, type: 'ipv4' };
+  const v4 = embeddedIpv4(address);
+  return v4 ? { address: v4, type: 'ipv4' } : { address, type: 'ipv6' };
 }
 
 /** Why an address may not be reached, or undefined when it may. */
@@ -59,8 +97,12 @@ function parseHttpUrl(field: string, text: string): URL {
   return url;
 }
 
+/** The host name or address, without IPv6 brackets and without a trailing dot (`localhost.` is `localhost`). */
 function hostOf(url: URL): string {
-  return url.hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  return url.hostname
+    .replace(/^\[|\]$/g, '')
+    .replace(/\.+$/, '')
+    .toLowerCase();
 }
 
 /** Static check at validation time: scheme, literal addresses, well-known names. No DNS. */
@@ -83,7 +125,8 @@ export async function checkUrlResolved(field: string, text: string, allow: Block
   const addresses = isIP(host) ? [{ address: host }] : await lookup(host, { all: true, verbatim: true });
   for (const { address } of addresses) {
     const denial = addressDenial(address, allow);
-    if (denial) throw new EgressDeniedError(field, `${host} resolves to ${denial.replace(/^address /, '')}`);
+    // The user learns that the name is refused, never what an internal name resolves to.
+    if (denial) throw new EgressDeniedError(field, `${host} resolves to an address that is not allowed`);
   }
   return url;
 }
@@ -101,7 +144,7 @@ export function egressLookup(field: string, allow: BlockList) {
       if (error) return callback(error, []);
       for (const { address } of addresses) {
         const denial = addressDenial(address, allow);
-        if (denial) return callback(new EgressDeniedError(field, `${hostname} resolves to ${denial.replace(/^address /, '')}`), []);
+        if (denial) return callback(new EgressDeniedError(field, `${hostname} resolves to an address that is not allowed`), []);
       }
       if ((options as LookupAllOptions).all) return callback(null, addresses);
       const first = addresses[0];

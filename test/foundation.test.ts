@@ -183,11 +183,38 @@ describe('foundation', () => {
       assert.equal(checkUrlStatic('base_url', 'https://api.deepseek.com/v1', none).hostname, 'api.deepseek.com');
     });
 
+    it('judges an IPv6 address that carries an IPv4 one by that address, and ignores a trailing dot in names', () => {
+      for (const url of [
+        'http://[::7f00:1]/v1',
+        'http://[::ffff:7f00:1]/v1',
+        'http://[::ffff:0:7f00:1]/v1',
+        'http://[::127.0.0.1]/v1',
+        'http://[64:ff9b::a9fe:a9fe]/v1',
+        'http://[2002:a9fe:a9fe::]/v1',
+        'http://[2002:7f00:1::1]/v1',
+        'http://metadata.google.internal./',
+        'http://localhost./v1',
+        'http://localhost../v1',
+      ]) {
+        assert.throws(() => checkUrlStatic('base_url', url, none), /never allowed|private or loopback/, url);
+      }
+      for (const address of ['::ffff:8.8.8.8', '2002:808:808::1', '64:ff9b::808:808', '2606:4700::1111']) {
+        assert.equal(addressDenial(address, none), undefined, address);
+      }
+      assert.ok(addressDenial('::', none));
+      assert.ok(addressDenial('::1', none));
+      assert.equal(checkUrlStatic('base_url', 'http://[::ffff:7f00:1]:1/v1', loopbackAllowed).port, '1');
+    });
+
     it('checks again after DNS resolution at call time', async () => {
       // The machine's own name passes the static check but resolves to a loopback/private address.
       const own = os.hostname();
       assert.doesNotThrow(() => checkUrlStatic('base_url', `http://${own}:1/v1`, none));
-      await assert.rejects(checkUrlResolved('base_url', `http://${own}:1/v1`, none), /resolves to/);
+      await assert.rejects(checkUrlResolved('base_url', `http://${own}:1/v1`, none), (error: Error) => {
+        // It says that the name is refused, never what it resolves to.
+        assert.equal(error.message, `${own.toLowerCase()} resolves to an address that is not allowed`);
+        return true;
+      });
       const allowed = await checkUrlResolved('base_url', 'http://localhost:1/v1', loopbackAllowed);
       assert.equal(allowed.port, '1');
     });
