@@ -176,7 +176,34 @@ export function normaliseConfigBody(raw: unknown, storedType?: ConfigType): Reco
 }
 
 /** Validates a canonical body; explains fields that belong to the other config type. */
+/** Deeper documents are refused before any schema check walks them (a JSON Schema needs far less). */
+const MAX_BODY_DEPTH = 32;
+
+/**
+ * What PostgreSQL cannot store faithfully, refused with the field named before validation runs:
+ * documents nested deeper than MAX_BODY_DEPTH (schema checks recurse) and the NUL character,
+ * which neither jsonb nor text columns accept. Iterative, so no input can exhaust the stack.
+ */
+function assertStorable(body: Record<string, unknown>): void {
+  const stack: { value: unknown; path: string[] }[] = [{ value: body, path: [] }];
+  while (stack.length) {
+    const { value, path } = stack.pop()!;
+    const field = path.join('.') || '(body)';
+    if (typeof value === 'string') {
+      if (value.includes('\u0000')) throw new ValidationError([{ field, message: 'must not contain the NUL character (\\u0000)' }]);
+      continue;
+    }
+    if (value === null || typeof value !== 'object') continue;
+    if (path.length >= MAX_BODY_DEPTH) throw new ValidationError([{ field, message: `nested more than ${MAX_BODY_DEPTH} levels deep` }]);
+    for (const [key, child] of Object.entries(value)) {
+      if (key.includes('\u0000')) throw new ValidationError([{ field, message: 'keys must not contain the NUL character (\\u0000)' }]);
+      stack.push({ value: child, path: [...path, key] });
+    }
+  }
+}
+
 export function parseConfig(schemas: ConfigSchemas, body: Record<string, unknown>): ConfigInput {
+  assertStorable(body);
   if (body.config_type !== 'llm' && body.config_type !== 'function_call') {
     throw new ValidationError([
       {

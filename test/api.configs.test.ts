@@ -357,6 +357,27 @@ describe('config REST API', function () {
       assert.equal(data.base_url, 'http://127.0.0.1:11434/v1');
     });
 
+    it('400 naming the field for what PostgreSQL cannot store: deep nesting and the NUL character', async () => {
+      // Written out by hand: JSON.stringify itself gives up long before 5,000 levels.
+      const deep = '{"type":"object","properties":{"x":'.repeat(5000) + '{"type":"string"}' + '}}'.repeat(5000);
+      const raw = `{"config_name":"Deep","config_type":"function_call","description":"d","function_name":"deep_fn","parameters":${deep}}`;
+      const nested = await api.request('POST', '/api/v1/ai-configs', { user, raw });
+      assert.equal(nested.status, 400, JSON.stringify(nested.body).slice(0, 300));
+      assert.match(fieldsOf(nested.body)[0] ?? '', /^parameters\./);
+      assert.match(nested.body.errors[0].message, /nested more than 32 levels/);
+
+      const inText = await api.request('POST', '/api/v1/ai-configs', { user, body: llmCanonical({ description: 'bad\u0000byte' }) });
+      assert.equal(inText.status, 400);
+      assert.deepEqual(fieldsOf(inText.body), ['description']);
+      const inJson = await api.request('POST', '/api/v1/ai-configs', {
+        user,
+        body: functionConfig({ parameters: { type: 'object', properties: { city: { type: 'string', description: 'a\u0000b' } } } }),
+      });
+      assert.equal(inJson.status, 400);
+      assert.deepEqual(fieldsOf(inJson.body), ['parameters.properties.city.description']);
+      assert.equal((await api.request('GET', '/api/v1/ai-configs', { user })).body.data.length, 0, 'nothing was stored');
+    });
+
     it('400 for a body that is not an object', async () => {
       for (const raw of ['[]', '"text"', '42', 'null']) {
         const response = await api.request('POST', '/api/v1/ai-configs', { user, raw });
