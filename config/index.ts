@@ -84,6 +84,7 @@ export const envSchema = z.object({
   JWT_JWKS_URL: optionalUrl,
   JWT_ISSUER: optionalString,
   JWT_AUDIENCE: optionalString,
+  JWT_MAX_LIFETIME: duration.default(24 * 60 * 60_000),
   CONFIG_ENCRYPTION_KEY: optionalString,
   CONFIG_ENCRYPTION_OLD_KEYS: optionalString,
   TEMPORAL_PAYLOAD_KEY: optionalString,

@@ -31,6 +31,8 @@ export const CloseCode = {
   goingAway: 1001,
   policyViolation: 1008,
   tryAgainLater: 1013,
+  /** Private-use code: the token the socket was opened with has expired; reconnect with a fresh one. */
+  tokenExpired: 4001,
 } as const;
 
 export interface ConnectionLimits {
@@ -51,6 +53,8 @@ export interface ConnectionOptions {
   checkSettings(update: SessionSettingsUpdate): Promise<string | null>;
   /** The user's configs as clients see them, for `configs_updated`. */
   loadConfigs(): Promise<PublicConfig[]>;
+  /** When the token the socket was opened with expires (epoch ms): the socket is closed then. */
+  tokenExpiresAt: number;
 }
 
 /** How long `deliver` waits for a socket that is still handshaking before reporting it gone (its start-to-close is 5 s). */
@@ -101,6 +105,7 @@ export class ClientConnection {
   private lastOutboxCheck = 0;
   private outboxCheck: Promise<void> | undefined;
   private acks: string[] = [];
+  private expiry: NodeJS.Timeout | undefined;
   private ackTimer: NodeJS.Timeout | undefined;
 
   constructor(options: ConnectionOptions) {
@@ -124,6 +129,15 @@ export class ClientConnection {
 
   bind(ws: WebSocket): void {
     this.ws = ws;
+    const left = this.options.tokenExpiresAt - Date.now();
+    this.expiry = setTimeout(
+      () => {
+        this.send(errorFrame(FrameErrorCode.tokenExpired, 'The token this socket was opened with has expired; reconnect with a fresh one'));
+        this.close(CloseCode.tokenExpired, 'token expired');
+      },
+      Math.max(left, 0),
+    );
+    this.expiry.unref();
   }
 
   /** `hello` first, then whatever was queued while the handshake finished. */
@@ -138,6 +152,7 @@ export class ClientConnection {
 
   markClosed(): void {
     this.closed = true;
+    clearTimeout(this.expiry);
     for (const wake of this.readyWaiters) wake(false);
     this.readyWaiters.clear();
   }

@@ -170,6 +170,7 @@ export async function startGateway(ctx: AppContext, options: GatewayOptions): Pr
           ? 'default_llm_id: is not one of your LLM configs'
           : null,
       loadConfigs: () => loadPublicConfigs(ctx.db, { userId: principal.userId }),
+      tokenExpiresAt: principal.expiresAt,
     });
     // Registered before the workflow hears of it: `deliver` may run before the upgrade completes
     // (it waits for hello).

@@ -40,6 +40,7 @@ export const FrameErrorCode = {
   unavailable: 'unavailable',
   sessionClosed: 'session_closed',
   sessionBusy: 'session_busy',
+  tokenExpired: 'token_expired',
 } as const;
 
 export type ParseResult = { ok: true; frame: ClientFrame } | { ok: false; error: ErrorFrame };

@@ -6,6 +6,8 @@ import { UnauthorizedError } from './errors';
 
 export interface Principal {
   userId: string;
+  /** When the token expires (epoch ms): a socket opened with it is closed then. */
+  expiresAt: number;
 }
 
 export interface TokenVerifier {
@@ -15,13 +17,17 @@ export interface TokenVerifier {
 /** User ids appear in workflow ids and URLs; keep them to a safe, bounded alphabet. */
 export const USER_ID_PATTERN = /^[A-Za-z0-9._@:-]{1,128}$/;
 
+const CLOCK_TOLERANCE_S = 5;
+/** The longest a token may be valid for unless JWT_MAX_LIFETIME says otherwise. */
+const DEFAULT_MAX_LIFETIME_MS = 24 * 60 * 60_000;
+
 /** How many verified tokens a verifier remembers, and for how long at most (JWKS key rotation). */
 const VERIFIED_CACHE_SIZE = 10_000;
 const VERIFIED_CACHE_MAX_MS = 60_000;
 
 export function createTokenVerifier(
   // The config module's AppConfig and Secrets fit these (lib/ sits below config/).
-  config: { JWT_JWKS_URL?: string; JWT_ISSUER?: string; JWT_AUDIENCE?: string },
+  config: { JWT_JWKS_URL?: string; JWT_ISSUER?: string; JWT_AUDIENCE?: string; JWT_MAX_LIFETIME?: number },
   secrets: { jwtSecret?: string },
   /** The clock for expiry (tests move it). */
   now: () => number = Date.now,
@@ -29,8 +35,11 @@ export function createTokenVerifier(
   const options = {
     issuer: config.JWT_ISSUER,
     audience: config.JWT_AUDIENCE,
-    clockTolerance: 5,
+    clockTolerance: CLOCK_TOLERANCE_S,
+    // A token without an expiry would be good forever.
+    requiredClaims: ['exp'],
   };
+  const maxLifetimeMs = config.JWT_MAX_LIFETIME ?? DEFAULT_MAX_LIFETIME_MS;
   let check: (token: string) => ReturnType<typeof jwtVerify>;
   if (config.JWT_JWKS_URL) {
     const jwks: JWTVerifyGetKey = createRemoteJWKSet(new URL(config.JWT_JWKS_URL));
@@ -65,8 +74,12 @@ export function createTokenVerifier(
       if (typeof payload.sub !== 'string' || !USER_ID_PATTERN.test(payload.sub)) {
         throw new UnauthorizedError('Token has no valid subject (sub)');
       }
-      const principal = { userId: payload.sub };
-      const until = Math.min(now() + VERIFIED_CACHE_MAX_MS, payload.exp === undefined ? Infinity : payload.exp * 1000);
+      const expiresAt = (payload.exp ?? 0) * 1000;
+      if (expiresAt - now() > maxLifetimeMs + CLOCK_TOLERANCE_S * 1000) {
+        throw new UnauthorizedError(`Token expires too far ahead (at most ${Math.round(maxLifetimeMs / 60_000)} minutes)`);
+      }
+      const principal = { userId: payload.sub, expiresAt };
+      const until = Math.min(now() + VERIFIED_CACHE_MAX_MS, expiresAt);
       if (verified.size >= VERIFIED_CACHE_SIZE) verified.delete(verified.keys().next().value!);
       verified.set(token, { principal, until });
       return principal;

@@ -242,8 +242,8 @@ describe('foundation', () => {
         () => clock,
       );
       const token = await mintToken(secret, 'alice', { expiresIn: '30s' });
-      assert.deepEqual(await verifier.verify(token), { userId: 'alice' });
-      assert.deepEqual(await verifier.verify(token), { userId: 'alice' });
+      assert.equal((await verifier.verify(token)).userId, 'alice');
+      assert.equal((await verifier.verify(token)).userId, 'alice');
       clock += 40_000; // past exp and jose's 5 s tolerance
       await assert.rejects(verifier.verify(token), { status: 401, message: 'Token expired' });
       await assert.rejects(verifier.verify(token.slice(0, -2) + 'xx'), { status: 401, message: 'Invalid token' });

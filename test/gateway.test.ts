@@ -150,6 +150,15 @@ describe('gateway', function () {
       await socket.close();
     });
 
+    it('closes a socket when its token expires (4001, after a token_expired error frame)', async function () {
+      const user = await newUser();
+      const shortLived = await tc.token(user.userId, { expiresIn: '2s' });
+      const { socket } = await connect(shortLived);
+      const expired = await socket.next('error', (f) => f.code === 'token_expired', 10_000);
+      assert.match(expired.message, /expired/);
+      assert.equal((await socket.closed).code, 4001);
+    });
+
     it('answers ping with pong', async function () {
       const user = await newUser();
       const { socket } = await connect(user.token);
