@@ -6,7 +6,7 @@ import { PROVIDER_TYPES } from '../llm/providers';
 import type { ConfigService } from './configs.service';
 import { publicConfigSchema } from './openapi';
 import { respond, userOf } from './respond';
-import { route, type RouteDocs } from './route-docs';
+import { KNOWN_METHODS, route, type RouteDocs } from './route-docs';
 
 const providerTypeSchema = z.object({ type: z.string(), label: z.string(), default_base_url: z.string().nullable() });
 
@@ -105,7 +105,7 @@ function configRoutes(router: Router, docs: RouteDocs, service: ConfigService, b
 }
 
 export function createConfigsRouter(service: ConfigService, docs: RouteDocs): Router {
-  const router = new Router({ prefix: '/api/v1' });
+  const router = new Router({ prefix: '/api/v1', methods: KNOWN_METHODS });
   // The seed's second path style: same handlers, only for the caller's own id.
   router.use('/users/:userId', async function ownUserOnly(ctx, next) {
     if (ctx.params.userId !== userOf(ctx)) throw new ForbiddenError('You can only access your own configs');

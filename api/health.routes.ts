@@ -3,7 +3,7 @@ import Router from '@koa/router';
 import type { Registry } from 'prom-client';
 import { z } from 'zod';
 import { respond } from './respond';
-import { route, type RouteDocs } from './route-docs';
+import { KNOWN_METHODS, route, type RouteDocs } from './route-docs';
 
 export type ReadinessCheck = () => Promise<void>;
 
@@ -32,7 +32,7 @@ export function createHealthRouter(options: {
   registry: Registry;
   openapi: () => unknown;
 }): Router {
-  const router = new Router();
+  const router = new Router({ methods: KNOWN_METHODS });
   const tag = 'Operations';
   route(
     router,

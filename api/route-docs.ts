@@ -6,6 +6,12 @@ import type { z } from 'zod';
 
 export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
 
+/**
+ * The HTTP methods our routers know: a known method a resource does not serve is a 405 with
+ * `Allow` (TRACE and CONNECT included, which @koa/router would otherwise call unimplemented, 501).
+ */
+export const KNOWN_METHODS = ['HEAD', 'OPTIONS', 'GET', 'PUT', 'PATCH', 'POST', 'DELETE', 'TRACE', 'CONNECT'];
+
 export interface RouteDoc {
   summary: string;
   tag: string;

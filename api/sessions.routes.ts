@@ -7,7 +7,7 @@ import { sessionSettingsUpdateSchema } from '../sessions/session.schemas';
 import type { SessionService } from '../sessions/sessions.service';
 import { publicConfigSchema } from './openapi';
 import { respond, userOf } from './respond';
-import { route, type RouteDocs } from './route-docs';
+import { KNOWN_METHODS, route, type RouteDocs } from './route-docs';
 
 const sessionSummarySchema = z
   .object({
@@ -57,7 +57,7 @@ const sessionDetailSchema = sessionSummarySchema
   .meta({ id: 'SessionDetail' });
 
 export function createSessionsRouter(service: SessionService, docs: RouteDocs): Router {
-  const router = new Router({ prefix: '/api/v1' });
+  const router = new Router({ prefix: '/api/v1', methods: KNOWN_METHODS });
   const tag = 'Sessions';
   route(
     router,

@@ -1,4 +1,5 @@
 // The config REST API over real HTTP and the real test database.
+import http from 'node:http';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { startTestApi, type TestApi } from './support/api';
@@ -501,6 +502,23 @@ describe('config REST API', function () {
       const method = await api.request('DELETE', '/api/v1/ai-configs', { user });
       assert.equal(method.status, 405);
       assert.equal(method.body.code, 405);
+
+      // TRACE is a known method no resource serves: 405 with Allow, not 501 (fetch refuses to send it).
+      const token = await api.token(user);
+      for (const path of ['/api/v1/ai-configs', '/healthz']) {
+        const traced = await new Promise<{ status: number; allow: string | undefined; body: string }>((resolve, reject) => {
+          const req = http.request(api.url + path, { method: 'TRACE', headers: { authorization: `Bearer ${token}` } }, (res) => {
+            let body = '';
+            res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, allow: res.headers.allow, body }));
+          });
+          req.on('error', reject);
+          req.end();
+        });
+        assert.equal(traced.status, 405, `${path}: ${traced.body}`);
+        assert.match(traced.allow ?? '', /GET/);
+        assert.equal(JSON.parse(traced.body).error, 'method_not_allowed');
+      }
     });
 
     it('gives every request an id, echoed in the header and in errors', async () => {
