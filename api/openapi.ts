@@ -56,8 +56,21 @@ const STATUS_TEXT: Record<number, string> = {
   503: 'Not ready',
 };
 
-function jsonSchema(schema: z.ZodType): unknown {
-  return z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any', target: 'draft-2020-12' });
+/**
+ * A schema for the document; named sub-schemas (`.meta({ id })`, e.g. Config) go to `defs`, which
+ * becomes `components.schemas`, and their references are rewritten to point there (zod writes
+ * `#/$defs/…`, which in an OpenAPI document would point at its root).
+ */
+function jsonSchema(schema: z.ZodType, defs: Record<string, unknown>): unknown {
+  const { $defs, ...generated } = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any', target: 'draft-2020-12' }) as Record<
+    string,
+    unknown
+  > & {
+    $defs?: Record<string, unknown>;
+  };
+  const rewrite = (value: unknown): unknown => JSON.parse(JSON.stringify(value).replaceAll('"#/$defs/', '"#/components/schemas/'));
+  for (const [name, def] of Object.entries($defs ?? {})) defs[name] = rewrite(def);
+  return rewrite(generated);
 }
 
 interface Layer {
@@ -67,6 +80,7 @@ interface Layer {
 
 export function buildOpenApi(routers: Router[], docs: RouteDocs, info: { version: string }): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
+  const defs: Record<string, unknown> = {};
   for (const router of routers) {
     for (const layer of router.stack as unknown as Layer[]) {
       for (const method of layer.methods.filter((m) => m !== 'HEAD')) {
@@ -79,7 +93,7 @@ export function buildOpenApi(routers: Router[], docs: RouteDocs, info: { version
           schema: { type: 'string' },
         }));
         if (doc?.query) {
-          const query = jsonSchema(doc.query) as { properties?: Record<string, unknown> };
+          const query = jsonSchema(doc.query, defs) as { properties?: Record<string, unknown> };
           for (const [name, schema] of Object.entries(query.properties ?? {}))
             parameters.push({ name, in: 'query', required: false, schema: schema as { type: string } });
         }
@@ -88,7 +102,9 @@ export function buildOpenApi(routers: Router[], docs: RouteDocs, info: { version
           [success]: {
             description: 'Success',
             content: doc?.response
-              ? { 'application/json': { schema: jsonSchema(z.object({ code: z.number(), message: z.string(), data: doc.response })) } }
+              ? {
+                  'application/json': { schema: jsonSchema(z.object({ code: z.number(), message: z.string(), data: doc.response }), defs) },
+                }
               : { 'application/json': {} },
           },
         };
@@ -96,7 +112,7 @@ export function buildOpenApi(routers: Router[], docs: RouteDocs, info: { version
         for (const status of errorStatuses) {
           responses[status] = {
             description: STATUS_TEXT[status] ?? 'Error',
-            content: { 'application/json': { schema: jsonSchema(errorSchema) } },
+            content: { 'application/json': { schema: jsonSchema(errorSchema, defs) } },
           };
         }
         (paths[openPath] ??= {})[method.toLowerCase()] = {
@@ -104,7 +120,9 @@ export function buildOpenApi(routers: Router[], docs: RouteDocs, info: { version
           tags: doc?.tag ? [doc.tag] : [],
           security: doc?.public ? [] : [{ bearer: [] }],
           parameters,
-          ...(doc?.body ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(doc.body) } } } } : {}),
+          ...(doc?.body
+            ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(doc.body, defs) } } } }
+            : {}),
           responses,
         };
       }
@@ -119,7 +137,7 @@ export function buildOpenApi(routers: Router[], docs: RouteDocs, info: { version
         'Per-user AI configurations. Inputs also accept the seed spellings: name for config_name, ai_type (llm | function) for config_type, and LLM settings nested in parameters.',
     },
     servers: [{ url: '/' }],
-    components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+    components: { schemas: defs, securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
     paths,
   };
 }

@@ -236,6 +236,16 @@ describe('API security', function () {
       assert.equal(response.status, 200);
       const doc = response.body;
       assert.equal(doc.openapi, '3.1.0');
+      // Every $ref points into the document itself (the config schema is components.schemas.Config).
+      const refs = [...JSON.stringify(doc).matchAll(/"\$ref":"([^"]+)"/g)].map((m) => m[1]!);
+      assert.ok(refs.includes('#/components/schemas/Config'), 'the config schema is referenced');
+      for (const ref of new Set(refs)) {
+        const target = ref
+          .replace(/^#\//, '')
+          .split('/')
+          .reduce<unknown>((node, key) => (node as Record<string, unknown> | undefined)?.[key], doc);
+        assert.ok(target, `${ref} resolves within the document`);
+      }
       const documented = new Set<string>();
       for (const [path, operations] of Object.entries(doc.paths as Record<string, Record<string, { summary?: string }>>)) {
         for (const [method, operation] of Object.entries(operations)) {
