@@ -64,10 +64,17 @@ export function createHealthRouter(options: {
       respond(ctx, { status: ready ? 'ready' : 'not_ready', checks }, { status: ready ? 200 : 503, message: ready ? 'ok' : 'not ready' });
     },
   );
-  route(router, options.docs, 'get', '/metrics', { summary: 'Prometheus metrics (text format)', tag, public: true }, async (ctx) => {
-    ctx.type = options.registry.contentType;
-    ctx.body = await options.registry.metrics();
-  });
+  route(
+    router,
+    options.docs,
+    'get',
+    '/metrics',
+    { summary: 'Prometheus metrics (text format)', tag, public: true, produces: 'text/plain; version=0.0.4' },
+    async (ctx) => {
+      ctx.type = options.registry.contentType;
+      ctx.body = await options.registry.metrics();
+    },
+  );
   route(router, options.docs, 'get', '/openapi.json', { summary: 'This OpenAPI document', tag, public: true }, (ctx) => {
     ctx.body = options.openapi();
   });

@@ -105,10 +105,17 @@ export function buildOpenApi(routers: Router[], docs: RouteDocs, info: { version
               ? {
                   'application/json': { schema: jsonSchema(z.object({ code: z.number(), message: z.string(), data: doc.response }), defs) },
                 }
-              : { 'application/json': {} },
+              : { [doc?.produces ?? 'application/json']: {} },
           },
         };
-        const errorStatuses = [...(doc?.errors ?? []), ...(doc?.public ? [] : [401, 429])];
+        const errorStatuses = new Set([
+          ...(doc?.errors ?? []),
+          ...(doc?.public ? [] : [401, 429]),
+          // Unknown or malformed query parameters are refused with the parameter named.
+          ...(doc?.query ? [400] : []),
+          // The seed's /users/:userId paths answer only for the caller's own id.
+          ...(layer.path.includes('/users/:userId') ? [403] : []),
+        ]);
         for (const status of errorStatuses) {
           responses[status] = {
             description: STATUS_TEXT[status] ?? 'Error',

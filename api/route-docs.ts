@@ -21,6 +21,8 @@ export interface RouteDoc {
   query?: z.ZodType;
   /** Schema of `data` in a successful envelope; omitted for non-JSON responses. */
   response?: z.ZodType;
+  /** The media type of a successful answer when it is not JSON (Prometheus text for /metrics). */
+  produces?: string;
   successStatus?: number;
   /** Error statuses this route can answer besides 401/429/500. */
   errors?: number[];

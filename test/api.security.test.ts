@@ -246,6 +246,9 @@ describe('API security', function () {
           .reduce<unknown>((node, key) => (node as Record<string, unknown> | undefined)?.[key], doc);
         assert.ok(target, `${ref} resolves within the document`);
       }
+      assert.deepEqual(Object.keys(doc.paths['/metrics'].get.responses['200'].content), ['text/plain; version=0.0.4']);
+      assert.ok(doc.paths['/api/v1/ai-configs'].get.responses['400'], 'the list documents its 400 for bad query parameters');
+      assert.ok(doc.paths['/api/v1/users/{userId}/ai-configs'].get.responses['403'], '/users/:userId documents its 403');
       const documented = new Set<string>();
       for (const [path, operations] of Object.entries(doc.paths as Record<string, Record<string, { summary?: string }>>)) {
         for (const [method, operation] of Object.entries(operations)) {
