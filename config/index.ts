@@ -95,6 +95,7 @@ export const envSchema = z.object({
   EGRESS_ALLOW: cidrList,
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   MAX_CONFIGS_PER_USER: z.coerce.number().int().min(1).default(200),
+  MAX_SESSIONS_PER_USER: z.coerce.number().int().min(1).default(20),
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(600),
   BODY_LIMIT_BYTES: z.coerce
     .number()

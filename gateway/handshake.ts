@@ -31,6 +31,13 @@ export class SessionEndedError extends AppError {
   }
 }
 
+/** The user already has as many open sessions as allowed; close one (or resume it) first. */
+export class SessionLimitError extends AppError {
+  constructor(limit: number) {
+    super(409, 'session_limit_reached', `You already have ${limit} open sessions, the most allowed; resume or close one first`);
+  }
+}
+
 function single(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }

@@ -367,6 +367,33 @@ describe('gateway', function () {
     });
   });
 
+  it('caps the open sessions of a user: a new one beyond the cap is refused before the upgrade, resuming is not', async function () {
+    const tcCapped = await createTestContext({ env: { EGRESS_ALLOW: '127.0.0.0/8', MAX_SESSIONS_PER_USER: '2' } });
+    const capped = await startGateway(tcCapped.ctx, { host: '127.0.0.1', port: 0 });
+    try {
+      const userId = uniqueId('capped');
+      const token = await tcCapped.token(userId);
+      const cappedUrl = capped.urls.websocket!;
+      const first = await TestSocket.open(cappedUrl, { token, deviceId: 'a' });
+      const { session_id: firstId } = await first.next('hello');
+      const second = await TestSocket.open(cappedUrl, { token, deviceId: 'b' });
+      await second.next('hello');
+      const third = await TestSocket.refusal(cappedUrl, { token, deviceId: 'c' });
+      assert.equal(third.status, 409);
+      assert.equal((third.body as { error: string }).error, 'session_limit_reached');
+      // Another user is not affected, and an open session can still be resumed.
+      const other = await TestSocket.open(cappedUrl, { token: await tcCapped.token(uniqueId('other')), deviceId: 'a' });
+      await other.next('hello');
+      await first.close();
+      const resumed = await TestSocket.open(cappedUrl, { token, sessionId: firstId });
+      assert.equal((await resumed.next('hello')).resumed, true);
+      await Promise.all([second.close(), other.close(), resumed.close()]);
+    } finally {
+      await capped.close();
+      // tcCapped shares the run's database with tc, which closes it.
+    }
+  });
+
   describe('limits and failures', function () {
     let limited: RunningRole;
     let connection: Connection;
