@@ -3,7 +3,6 @@
 // outside history) and mirroring the session row's activity time on the side. Provider failures
 // come back as data, so the workflow decides about retries and fallbacks without this step
 // running again; only our own failures (the database, say) fail the step and are retried.
-import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import {
   fallbackDecision,
@@ -15,23 +14,16 @@ import {
 } from '../contract';
 import type { ActivityDeps } from './deps';
 import type { LLMSteps } from './llm';
+import { withHeartbeat } from './heartbeat';
 import { updateSessionRecord } from './session-record';
 
 /** Margin under the step's own time limit, so a slow call ends as a clean timeout. */
 const CALL_MARGIN_MS = 250;
 
-function cancellation(): AbortSignal | undefined {
-  try {
-    return Context.current().cancellationSignal;
-  } catch {
-    return undefined; // called outside an activity (tests)
-  }
-}
-
 export function createAnswerActivity(deps: ActivityDeps, llm: LLMSteps) {
   const { relay, logger } = deps;
 
-  async function decide(input: AnswerMessageInput, timeoutMs: number, signal?: AbortSignal): Promise<RoutingDecision> {
+  async function decide(input: AnswerMessageInput, timeoutMs: number, signal: AbortSignal): Promise<RoutingDecision> {
     const routeInput = { userId: input.userId, text: input.message.text, configs: input.configs, settings: input.settings };
     if (!llm.routerConfigured) return fallbackDecision(input.configs, input.settings, input.message.text, 'no router LLM is configured');
     for (let attempt = 1; ; attempt++) {
@@ -39,7 +31,7 @@ export function createAnswerActivity(deps: ActivityDeps, llm: LLMSteps) {
         return await llm.askRouterOnce(routeInput, timeoutMs, signal);
       } catch (err) {
         const failure = err as ApplicationFailure;
-        if (signal?.aborted) throw err;
+        if (signal.aborted) throw err;
         if (failure.nonRetryable || attempt >= input.routerAttempts) {
           return fallbackDecision(input.configs, input.settings, input.message.text, `the router LLM failed: ${failure.message}`);
         }
@@ -53,7 +45,7 @@ export function createAnswerActivity(deps: ActivityDeps, llm: LLMSteps) {
     configId: number,
     question: string,
     timeoutMs: number,
-    signal?: AbortSignal,
+    signal: AbortSignal,
   ): Promise<FirstAttempt> {
     const started = performance.now();
     try {
@@ -64,7 +56,7 @@ export function createAnswerActivity(deps: ActivityDeps, llm: LLMSteps) {
       );
       return { ok: true, answer: reply.answer, model: reply.model, ms: Math.round(performance.now() - started) };
     } catch (err) {
-      if (signal?.aborted) throw err;
+      if (signal.aborted) throw err;
       const failure = err instanceof ApplicationFailure ? err : ApplicationFailure.create({ message: String(err) });
       const retryAfterMs = typeof failure.nextRetryDelay === 'number' ? failure.nextRetryDelay : undefined;
       return {
@@ -78,7 +70,10 @@ export function createAnswerActivity(deps: ActivityDeps, llm: LLMSteps) {
   }
 
   async function answerMessage(input: AnswerMessageInput): Promise<AnswerMessageOutput> {
-    const signal = cancellation();
+    return withHeartbeat((signal) => answerWithin(input, signal));
+  }
+
+  async function answerWithin(input: AnswerMessageInput, signal: AbortSignal): Promise<AnswerMessageOutput> {
     const timeoutMs = Math.max(100, input.callTimeoutMs - CALL_MARGIN_MS);
     const progress = (frame: RelayFrame): void => {
       if (input.progressTo) relay.publish(input.progressTo, [frame]);
