@@ -97,10 +97,11 @@ export class ClientConnection {
   /** Message ids whose signal is on its way: their result waits for `accepted`. */
   private readonly signalling = new Set<string>();
   private readonly held: ResultFrame[] = [];
-  /** Accepted messages without a result yet, with when they were accepted. */
-  private readonly awaiting = new Map<string, number>();
-  /** Text of the messages on their way or awaiting a result, by id: bounded by MAX_PENDING_MESSAGE_BYTES. */
-  private readonly unanswered = new Map<string, number>();
+  /**
+   * Messages on their way or awaiting a result, by id: their text's size (bounded in sum by
+   * MAX_PENDING_MESSAGE_BYTES) and, once `accepted`, when (the outbox lookup watches those).
+   */
+  private readonly unanswered = new Map<string, { bytes: number; acceptedAt?: number }>();
   private unansweredBytes = 0;
   private lastOutboxCheck = 0;
   private outboxCheck: Promise<void> | undefined;
@@ -212,14 +213,18 @@ export class ClientConnection {
 
   /** After the relay was away: every result still awaited is looked up. */
   resync(): void {
-    if (this.awaiting.size > 0) void this.checkOutbox(true);
+    if (this.acceptedTimes().length > 0) void this.checkOutbox(true);
   }
 
   /** Called periodically: a result that has not come through the relay in time is read from the outbox. */
   sweep(now = Date.now()): void {
-    if (this.awaiting.size === 0 || now - this.lastOutboxCheck < OUTBOX_CHECK_AFTER_MS) return;
-    const oldest = Math.min(...this.awaiting.values());
-    if (now - oldest >= OUTBOX_CHECK_AFTER_MS) void this.checkOutbox(false);
+    if (now - this.lastOutboxCheck < OUTBOX_CHECK_AFTER_MS) return;
+    const accepted = this.acceptedTimes();
+    if (accepted.length > 0 && now - Math.min(...accepted) >= OUTBOX_CHECK_AFTER_MS) void this.checkOutbox(false);
+  }
+
+  private acceptedTimes(): number[] {
+    return [...this.unanswered.values()].flatMap((m) => (m.acceptedAt === undefined ? [] : [m.acceptedAt]));
   }
 
   private endIfClosed(frames: readonly { type: string }[]): void {
@@ -237,14 +242,13 @@ export class ClientConnection {
   }
 
   private markWritten(id: string): void {
-    this.awaiting.delete(id);
     this.forget(id);
     this.written.add(id);
     if (this.written.size > WRITTEN_IDS) this.written.delete(this.written.values().next().value!);
   }
 
   private forget(id: string): void {
-    this.unansweredBytes -= this.unanswered.get(id) ?? 0;
+    this.unansweredBytes -= this.unanswered.get(id)?.bytes ?? 0;
     this.unanswered.delete(id);
   }
 
@@ -353,7 +357,7 @@ export class ClientConnection {
           return this.send(errorFrame(FrameErrorCode.sessionBusy, message, frame.id));
         }
         if (!this.unanswered.has(frame.id) && !this.written.has(frame.id)) {
-          this.unanswered.set(frame.id, bytes);
+          this.unanswered.set(frame.id, { bytes });
           this.unansweredBytes += bytes;
         }
         return this.enqueueSignal(frame.id, async (handle) => {
@@ -367,7 +371,8 @@ export class ClientConnection {
               ...(acks.length ? { acks } : {}),
             });
             this.send({ type: 'accepted', id: frame.id });
-            if (!this.written.has(frame.id)) this.awaiting.set(frame.id, Date.now());
+            if (!this.written.has(frame.id))
+              this.unanswered.set(frame.id, { bytes: 0, ...this.unanswered.get(frame.id), acceptedAt: Date.now() });
           } catch (error) {
             // Not recorded, so not acknowledged either: they go with the next signal.
             this.acks.unshift(...acks);
