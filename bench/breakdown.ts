@@ -7,8 +7,8 @@
 // event in the window is listed, in time order, with its offset from the start and the gap to
 // the event before; the largest gap up to the result is the slowest step.
 import type { Client } from '@temporalio/client';
-import type { History } from '@temporalio/common/lib/proto-utils';
 import { temporal } from '@temporalio/proto';
+import { decodedText, fetchAllRuns } from '../test/support/histories';
 
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 
@@ -49,27 +49,8 @@ interface RunEvent {
 
 /** Every run of the workflow (continue-as-new), oldest first, as one list of events. */
 async function allEvents(client: Client, workflowId: string): Promise<RunEvent[]> {
-  const description = await client.workflow.getHandle(workflowId).describe();
-  let runId: string | undefined = description.raw.workflowExecutionInfo?.firstRunId ?? description.runId;
-  const events: RunEvent[] = [];
-  for (let run = 0; runId; run++) {
-    const history: History = await client.workflow.getHandle(workflowId, runId).fetchHistory();
-    const runEvents = history.events ?? [];
-    events.push(...runEvents.map((event) => ({ event, run })));
-    runId = runEvents.at(-1)?.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId ?? undefined;
-  }
-  return events;
-}
-
-/** The event as text with every payload decoded (bytes as UTF-8), for searching. */
-function eventText(event: HistoryEvent): string {
-  const decode = (value: unknown): unknown => {
-    if (value instanceof Uint8Array) return Buffer.from(value).toString('utf8');
-    if (Array.isArray(value)) return value.map(decode);
-    if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, decode(v)]));
-    return value;
-  };
-  return JSON.stringify(decode(event));
+  const runs = await fetchAllRuns(client, workflowId);
+  return runs.flatMap(({ history }, run) => (history.events ?? []).map((event) => ({ event, run })));
 }
 
 function eventTimeMs(event: HistoryEvent): number {
@@ -148,7 +129,7 @@ export async function messageBreakdown(client: Client, workflowId: string, messa
   for (let attempt = 0; attempt < 10 && ackIndex < 0; attempt++) {
     if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 300));
     events = await allEvents(client, workflowId);
-    const texts = events.map(({ event }) => eventText(event));
+    const texts = events.map(({ event }) => decodedText(event));
     start = texts.findIndex((text) => text.includes(messageId));
     resultIndex = texts.findIndex((text, i) => i >= start && text.includes(messageId) && text.includes('function_call_result'));
     ackIndex = texts.findIndex(

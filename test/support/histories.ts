@@ -40,16 +40,20 @@ export async function fetchAllRuns(client: Client, workflowId: string): Promise<
   return out;
 }
 
-/** The histories as text with every payload decoded (bytes as UTF-8), for searching them. */
-export function historyText(runs: readonly RecordedRun[]): string {
+/** History (runs, events, any part) as text with every payload decoded (bytes as UTF-8), for searching it. */
+export function decodedText(value: unknown): string {
   // Decode before stringifying: Buffer's own toJSON would run before any replacer.
-  const decode = (value: unknown): unknown => {
-    if (value instanceof Uint8Array) return Buffer.from(value).toString('utf8');
-    if (Array.isArray(value)) return value.map(decode);
-    if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, decode(v)]));
-    return value;
+  const decode = (part: unknown): unknown => {
+    if (part instanceof Uint8Array) return Buffer.from(part).toString('utf8');
+    if (Array.isArray(part)) return part.map(decode);
+    if (part && typeof part === 'object') return Object.fromEntries(Object.entries(part).map(([k, v]) => [k, decode(v)]));
+    return part;
   };
-  return JSON.stringify(decode(runs));
+  return JSON.stringify(decode(value));
+}
+
+export function historyText(runs: readonly RecordedRun[]): string {
+  return decodedText(runs);
 }
 
 /** Replays each history; returns a description of every failure (empty when all replay cleanly). */
