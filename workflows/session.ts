@@ -108,7 +108,7 @@ class SessionRunner {
     setHandler(transcriptQuery, () => d.transcript);
   }
 
-  private idleWatch: Promise<void> | undefined;
+  private idleWatching = false;
   private idleWatchError: unknown;
 
   /**
@@ -116,7 +116,9 @@ class SessionRunner {
    * rather than a timer started and cancelled around every message.
    */
   private watchIdle(): void {
-    this.idleWatch ??= (async () => {
+    if (this.idleWatching) return;
+    this.idleWatching = true;
+    void (async () => {
       for (;;) {
         const left = this.data.lastActivityAt + this.input.idleTtlMs - Date.now();
         if (left <= 0) return void (this.data.idleExpired = true);
@@ -147,7 +149,7 @@ class SessionRunner {
             if (!this.data.hasWork()) return await this.finish('expired', 'idle_timeout');
             // Work arrived as the deadline passed: the session lives on, with a new watch.
             this.data.idleExpired = false;
-            this.idleWatch = undefined;
+            this.idleWatching = false;
           }
         } else {
           // v1: a timer per wait (started and cancelled around every message).
