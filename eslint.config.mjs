@@ -17,10 +17,11 @@ const LAYERS = {
   llm: ['contract', 'config', 'lib'],
   relay: ['contract', 'db', 'lib'],
   workflows: ['contract'],
-  activities: ['contract', 'config', 'lib', 'db', 'llm', 'relay'],
+  execution: ['contract', 'config', 'lib', 'db', 'llm', 'functions'],
+  activities: ['contract', 'config', 'lib', 'db', 'llm', 'functions', 'execution', 'relay'],
   app: ['config', 'lib', 'db'],
   sessions: ['contract', 'config', 'lib', 'db', 'app'],
-  api: ['contract', 'config', 'lib', 'db', 'llm', 'app', 'sessions'],
+  api: ['contract', 'config', 'lib', 'db', 'llm', 'functions', 'execution', 'app', 'sessions'],
   gateway: ['contract', 'config', 'lib', 'db', 'app', 'sessions', 'relay'],
   worker: ['contract', 'config', 'lib', 'app', 'activities', 'relay', 'workflows'],
 };

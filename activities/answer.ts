@@ -1,17 +1,19 @@
 // The message path's one step (ARCHITECTURE.md): route the message and make the first attempt at
-// the chosen LLM config, telling the socket how far it got through the relay (best effort,
+// the chosen LLM or function config (streaming an LLM's answer when the socket asked), telling the socket how far it got through the relay (best effort,
 // outside history) and mirroring the session row's activity time on the side. Provider failures
 // come back as data, so the workflow decides about retries and fallbacks without this step
 // running again; only our own failures (the database, say) fail the step and are retried.
 import { ApplicationFailure } from '@temporalio/common';
 import {
-  fallbackDecision,
+  routeWithoutRouter,
   type AnswerMessageInput,
   type AnswerMessageOutput,
   type FirstAttempt,
   type RelayFrame,
+  type RoutingCandidate,
   type RoutingDecision,
 } from '../contract';
+import type { ConfigExecutor } from '../execution';
 import type { ActivityDeps } from './deps';
 import type { LLMSteps } from './llm';
 import { withHeartbeat } from './heartbeat';
@@ -20,12 +22,22 @@ import { updateSessionRecord } from './session-record';
 /** Margin under the step's own time limit, so a slow call ends as a clean timeout. */
 const CALL_MARGIN_MS = 250;
 
-export function createAnswerActivity(deps: ActivityDeps, llm: LLMSteps) {
+export function createAnswerActivity(deps: ActivityDeps, llm: LLMSteps, executor: ConfigExecutor) {
   const { relay, logger } = deps;
 
+  /** The offered configs, functions with their argument schemas (the workflow caches no schemas). */
+  async function candidates(input: AnswerMessageInput): Promise<RoutingCandidate[]> {
+    const functionIds = input.configs.filter((c) => c.config_type === 'function_call').map((c) => c.id);
+    const schemas = await executor.functionSchemas(input.userId, functionIds);
+    return input.configs
+      .filter((c) => c.config_type === 'llm' || schemas.has(c.id))
+      .map((c) => (c.config_type === 'llm' ? c : { ...c, parameters: schemas.get(c.id) ?? null }));
+  }
+
   async function decide(input: AnswerMessageInput, timeoutMs: number, signal: AbortSignal): Promise<RoutingDecision> {
-    const routeInput = { userId: input.userId, text: input.message.text, configs: input.configs, settings: input.settings };
-    if (!llm.routerConfigured) return fallbackDecision(input.configs, input.settings, input.message.text, 'no router LLM is configured');
+    const configs = await candidates(input);
+    const routeInput = { userId: input.userId, text: input.message.text, configs, settings: input.settings };
+    if (!llm.routerConfigured) return routeWithoutRouter(configs, input.settings, input.message.text, 'no router LLM is configured');
     for (let attempt = 1; ; attempt++) {
       try {
         return await llm.askRouterOnce(routeInput, timeoutMs, signal);
@@ -33,24 +45,38 @@ export function createAnswerActivity(deps: ActivityDeps, llm: LLMSteps) {
         const failure = err as ApplicationFailure;
         if (signal.aborted) throw err;
         if (failure.nonRetryable || attempt >= input.routerAttempts) {
-          return fallbackDecision(input.configs, input.settings, input.message.text, `the router LLM failed: ${failure.message}`);
+          return routeWithoutRouter(configs, input.settings, input.message.text, `the router LLM failed: ${failure.message}`);
         }
         await new Promise((resolve) => setTimeout(resolve, input.retryInitialMs * 2 ** (attempt - 1)));
       }
     }
   }
 
+  /** The chosen config's first attempt; a provider's or a function's failure is data, for the workflow to act on. */
   async function firstAttempt(
     input: AnswerMessageInput,
-    configId: number,
-    question: string,
+    routing: Extract<RoutingDecision, { kind: 'llm_config' | 'function' }>,
     timeoutMs: number,
     signal: AbortSignal,
   ): Promise<FirstAttempt> {
     const started = performance.now();
     try {
+      if (routing.kind === 'function') {
+        const { result } = await executor.runFunction(
+          {
+            userId: input.userId,
+            configId: routing.configId,
+            arguments: routing.arguments,
+            sessionId: input.sessionId ?? null,
+            messageId: input.message.id,
+          },
+          { timeoutMs: Math.min(timeoutMs, input.functionTimeoutMs ?? timeoutMs), signal },
+        );
+        return { ok: true, answer: result, ms: Math.round(performance.now() - started) };
+      }
+      const stream = input.message.stream && input.progressTo ? { stream: { to: input.progressTo, messageId: input.message.id } } : {};
       const reply = await llm.callConfig(
-        { userId: input.userId, configId, question, role: input.settings.role, history: input.history },
+        { userId: input.userId, configId: routing.configId, question: routing.question, role: input.settings.role, history: input.history, ...stream },
         timeoutMs,
         signal,
       );
@@ -89,9 +115,9 @@ export function createAnswerActivity(deps: ActivityDeps, llm: LLMSteps) {
     const routing = await decide(input, timeoutMs, signal);
     const routingMs = Math.round(performance.now() - started);
     let attempt: FirstAttempt | undefined;
-    if (routing.kind === 'llm_config') {
+    if (routing.kind === 'llm_config' || (routing.kind === 'function' && !routing.missing?.length)) {
       progress({ type: 'progress', id: input.message.id, stage: 'executing', config_id: routing.configId });
-      attempt = await firstAttempt(input, routing.configId, routing.question, timeoutMs, signal);
+      attempt = await firstAttempt(input, routing, timeoutMs, signal);
     } else if (routing.kind === 'builtin') {
       progress({ type: 'progress', id: input.message.id, stage: 'executing' });
     }

@@ -4,17 +4,21 @@ import { toCachedConfig, type SessionActivities } from '../contract';
 import { loadPublicConfigs } from '../db/public-config';
 import type { ActivityDeps } from './deps';
 import { createAnswerActivity } from './answer';
+import { createFunctionActivities } from './functions';
 import { createLLMActivities } from './llm';
+import { createConfigExecutor } from '../execution';
 import { updateSessionRecord } from './session-record';
 import { executeStandardFunction } from './standard-functions';
 
 export type { ActivityDeps } from './deps';
 
 export function createActivities(deps: ActivityDeps): SessionActivities {
-  const llm = createLLMActivities(deps);
+  const executor = createConfigExecutor(deps);
+  const llm = createLLMActivities(deps, executor);
   return {
     loadConfigs: async (input) => (await loadPublicConfigs(deps.db, input)).map(toCachedConfig),
-    ...createAnswerActivity(deps, llm),
+    ...createAnswerActivity(deps, llm, executor),
+    ...createFunctionActivities(executor),
     route: llm.route,
     executeLLMConfig: llm.executeLLMConfig,
     executeStandardFunction,

@@ -1,27 +1,21 @@
-// LLM steps: routing a message and executing an LLM config. Keys are decrypted here and nowhere
-// else; every failure leaves as a classified, scrubbed ApplicationFailure.
-import { ApplicationFailure } from '@temporalio/common';
+// LLM steps: routing a message (the router LLM, the operator's own endpoint) and executing a
+// user's LLM config (execution/, which decrypts keys and applies the egress policy).
 import {
-  fallbackDecision,
+  routeWithoutRouter,
+  type AttachInfo,
   type ExecuteLLMConfigInput,
   type ExecuteLLMConfigOutput,
   type RouteInput,
   type RoutingDecision,
 } from '../contract';
-import { checkUrlResolved } from '../lib/egress';
-import { chat } from '../llm/chat';
+import type { ConfigExecutor } from '../execution';
 import { createLLMClient, requestTimeoutMs } from '../llm/client';
-import { LLM_FAILURE, toActivityFailure } from '../llm/errors';
-import { effectiveBaseUrl } from '../llm/providers';
+import { toActivityFailure } from '../llm/errors';
 import { askRouter } from '../llm/router';
-import { loadActiveLLMConfig } from './configs';
 import type { ActivityDeps } from './deps';
 import { withHeartbeat } from './heartbeat';
 
-/** The answer of a provider is cut here already, so no result payload grows past what the workflow keeps. */
-const MAX_ANSWER_CHARS = 64 * 1024;
-
-export function createLLMActivities({ db, secretBox, config, logger }: ActivityDeps) {
+export function createLLMActivities({ config, relay }: ActivityDeps, executor: ConfigExecutor) {
   const routerConfigured = Boolean(config.ROUTER_LLM_BASE_URL && config.ROUTER_LLM_MODEL);
 
   /** One router call. The router LLM is the operator's own endpoint (ROUTER_LLM_*), so no per-user egress check applies. */
@@ -35,53 +29,24 @@ export function createLLMActivities({ db, secretBox, config, logger }: ActivityD
     }
   }
 
-  /** One call of a user's LLM config: its row, its key, the egress policy at connect time. */
-  async function callConfig(input: ExecuteLLMConfigInput, timeoutMs: number, signal?: AbortSignal): Promise<ExecuteLLMConfigOutput> {
-    const row = await loadActiveLLMConfig(db, input.userId, input.configId);
-    const what = `config ${row.id} (${row.config_name})`;
-    let apiKey: string | null = null;
-    try {
-      if (row.api_key) {
-        try {
-          apiKey = secretBox.decrypt(row.api_key);
-        } catch {
-          throw ApplicationFailure.nonRetryable(
-            'the stored API key cannot be decrypted with the configured keys',
-            LLM_FAILURE.configUnavailable,
-          );
-        }
-      }
-      const baseURL = effectiveBaseUrl(row.llm_type ?? null, row.base_url ?? null);
-      if (!baseURL) throw ApplicationFailure.nonRetryable('no base_url and no default for its llm_type', LLM_FAILURE.configUnavailable);
-      await checkUrlResolved('base_url', baseURL, config.egressAllow);
-      const client = createLLMClient({ baseURL, apiKey, timeoutMs, egressAllow: config.egressAllow });
-      const reply = await chat(
-        client,
-        {
-          model: row.model_name ?? '',
-          question: input.question,
-          systemPrompt: row.system_prompt ?? null,
-          role: input.role,
-          history: input.history,
-          temperature: row.temperature ?? null,
-          maxTokens: row.max_tokens ?? null,
-        },
-        signal,
-      );
-      return { ...reply, answer: reply.answer.slice(0, MAX_ANSWER_CHARS) };
-    } catch (err) {
-      const failure = toActivityFailure(err, what, [apiKey]);
-      logger.warn(
-        { configId: row.id, userId: input.userId, type: failure.type, retryable: !failure.nonRetryable, error: failure.message },
-        'LLM call failed',
-      );
-      throw failure;
-    }
+  /** Streams a message's answer to its socket as `delta` frames (best effort, through the relay). */
+  function deltasTo(to: AttachInfo, messageId: string, configId: number) {
+    return (text: string, offset: number) => relay.publish(to, [{ type: 'delta', id: messageId, text, offset, config_id: configId }]);
+  }
+
+  /** One call of a user's LLM config, streamed when the input names a socket. */
+  function callConfig(input: ExecuteLLMConfigInput, timeoutMs: number, signal?: AbortSignal): Promise<ExecuteLLMConfigOutput> {
+    const { stream, ...call } = input;
+    return executor.runLLMConfig(call, {
+      timeoutMs,
+      ...(signal ? { signal } : {}),
+      ...(stream ? { onDelta: deltasTo(stream.to, stream.messageId, input.configId) } : {}),
+    });
   }
 
   /** v1 path: routing as its own activity (Temporal retries the router; the workflow falls back). */
   async function route(input: RouteInput): Promise<RoutingDecision> {
-    if (!routerConfigured) return fallbackDecision(input.configs, input.settings, input.text, 'no router LLM is configured');
+    if (!routerConfigured) return routeWithoutRouter(input.configs, input.settings, input.text, 'no router LLM is configured');
     return withHeartbeat((signal) => askRouterOnce(input, requestTimeoutMs(), signal));
   }
 

@@ -6,6 +6,7 @@ import type { TokenVerifier } from '../lib/auth';
 import type { Logger } from '../lib/logger';
 import { createConfigsRouter } from './configs.routes';
 import type { ConfigService } from './configs.service';
+import type { ConfigTrialService } from './config-trials.service';
 import { createHealthRouter, type ReadinessCheck } from './health.routes';
 import { authenticate } from './middleware/authenticate';
 import { errorHandler } from './middleware/error-handler';
@@ -22,6 +23,7 @@ export interface ApiDeps {
   logger: Logger;
   verifier: TokenVerifier;
   configs: ConfigService;
+  trials: ConfigTrialService;
   readiness: Record<string, ReadinessCheck>;
   /** Extra authenticated routers under /api/v1 (sessions), built with the same RouteDocs. */
   extraRouters?: (docs: RouteDocs) => Router[];
@@ -31,7 +33,7 @@ export function createApp(deps: ApiDeps): Koa {
   const app = new Koa({ proxy: false });
   const docs = new RouteDocs();
   const metrics = createHttpMetrics();
-  const apiRouters = [createConfigsRouter(deps.configs, docs), ...(deps.extraRouters?.(docs) ?? [])];
+  const apiRouters = [createConfigsRouter(deps.configs, deps.trials, docs), ...(deps.extraRouters?.(docs) ?? [])];
   let openapi: Record<string, unknown> | undefined;
   const health = createHealthRouter({
     docs,

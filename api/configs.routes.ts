@@ -4,17 +4,29 @@ import { z } from 'zod';
 import { ForbiddenError } from '../lib/errors';
 import { PROVIDER_TYPES } from '../llm/providers';
 import type { ConfigService } from './configs.service';
+import { mcpToolSchema, trialBodySchema, trialResultSchema, type ConfigTrialService } from './config-trials.service';
 import { publicConfigSchema } from './openapi';
 import { respond, userOf } from './respond';
 import { KNOWN_METHODS, route, type RouteDocs } from './route-docs';
 
 const providerTypeSchema = z.object({ type: z.string(), label: z.string(), default_base_url: z.string().nullable() });
 
+/** A config as a create (or a secret rotation) answers: with a webhook's new signing secret, shown this once. */
+const savedConfigSchema = publicConfigSchema
+  .extend({
+    webhook_secret: z
+      .string()
+      .optional()
+      .meta({ description: 'The signing secret of a webhook, in the response that made it only; keep it now' }),
+  })
+  .meta({ id: 'SavedConfig' });
+
 /** Registers the config routes at `base` ('' or '/users/:userId'). */
-function configRoutes(router: Router, docs: RouteDocs, service: ConfigService, base: string): void {
+function configRoutes(router: Router, docs: RouteDocs, service: ConfigService, trials: ConfigTrialService, base: string): void {
   const tag = 'AI configs';
   const s = service.schemas;
   const one = publicConfigSchema;
+  const saved = savedConfigSchema;
   route(
     router,
     docs,
@@ -34,7 +46,7 @@ function configRoutes(router: Router, docs: RouteDocs, service: ConfigService, b
       summary: 'Create a config (canonical or seed spelling)',
       tag,
       body: s.config,
-      response: one,
+      response: saved,
       successStatus: 201,
       errors: [400, 409, 413, 415],
     },
@@ -51,10 +63,10 @@ function configRoutes(router: Router, docs: RouteDocs, service: ConfigService, b
     'put',
     `${base}/ai-configs/:id`,
     {
-      summary: 'Replace a config (api_key, is_active and priority kept when omitted)',
+      summary: 'Replace a config (api_key, mcp_headers, webhook_secret, is_active and priority kept when omitted)',
       tag,
       body: s.config,
-      response: one,
+      response: saved,
       errors: [400, 404, 409],
     },
     async (ctx) => {
@@ -66,7 +78,7 @@ function configRoutes(router: Router, docs: RouteDocs, service: ConfigService, b
     docs,
     'patch',
     `${base}/ai-configs/:id`,
-    { summary: 'Update some fields of a config', tag, body: s.config, response: one, errors: [400, 404, 409] },
+    { summary: 'Update some fields of a config', tag, body: s.config, response: saved, errors: [400, 404, 409] },
     async (ctx) => {
       respond(ctx, await service.patch(userOf(ctx), ctx.params.id!, ctx.request.body), { message: 'updated' });
     },
@@ -95,6 +107,42 @@ function configRoutes(router: Router, docs: RouteDocs, service: ConfigService, b
   route(
     router,
     docs,
+    'post',
+    `${base}/ai-configs/:id/test`,
+    {
+      summary: 'Run a config once (an LLM with a short prompt or your text, a function with your arguments) and see the outcome',
+      tag,
+      body: trialBodySchema,
+      response: trialResultSchema,
+      errors: [400, 404],
+    },
+    async (ctx) => {
+      respond(ctx, await trials.run(userOf(ctx), ctx.params.id!, ctx.request.body));
+    },
+  );
+  route(
+    router,
+    docs,
+    'get',
+    `${base}/ai-configs/:id/tools`,
+    { summary: "List the tools of an MCP config's server, with their argument schemas", tag, response: z.array(mcpToolSchema), errors: [400, 404, 502] },
+    async (ctx) => {
+      respond(ctx, await trials.tools(userOf(ctx), ctx.params.id!));
+    },
+  );
+  route(
+    router,
+    docs,
+    'post',
+    `${base}/ai-configs/:id/webhook-secret`,
+    { summary: 'Make a new signing secret for a webhook config (shown in this response only)', tag, response: saved, errors: [400, 404] },
+    async (ctx) => {
+      respond(ctx, await service.rotateWebhookSecret(userOf(ctx), ctx.params.id!), { message: 'rotated' });
+    },
+  );
+  route(
+    router,
+    docs,
     'patch',
     `${base}/ai-configs/:id/priority`,
     { summary: 'Set the priority of a config', tag, body: s.priority, response: one, errors: [400, 404] },
@@ -104,15 +152,15 @@ function configRoutes(router: Router, docs: RouteDocs, service: ConfigService, b
   );
 }
 
-export function createConfigsRouter(service: ConfigService, docs: RouteDocs): Router {
+export function createConfigsRouter(service: ConfigService, trials: ConfigTrialService, docs: RouteDocs): Router {
   const router = new Router({ prefix: '/api/v1', methods: KNOWN_METHODS });
   // The seed's second path style: same handlers, only for the caller's own id.
   router.use('/users/:userId', async function ownUserOnly(ctx, next) {
     if (ctx.params.userId !== userOf(ctx)) throw new ForbiddenError('You can only access your own configs');
     await next();
   });
-  configRoutes(router, docs, service, '');
-  configRoutes(router, docs, service, '/users/:userId');
+  configRoutes(router, docs, service, trials, '');
+  configRoutes(router, docs, service, trials, '/users/:userId');
   route(
     router,
     docs,

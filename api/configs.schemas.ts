@@ -14,7 +14,7 @@ import { FUNCTION_NAME_PATTERN } from '../contract';
 const MAX_PARAMETERS_JSON = 32 * 1024;
 
 /** Fields a client may send back from a response; ignored, never stored. */
-const READ_ONLY_FIELDS = ['id', 'user_id', 'created_at', 'updated_at', 'has_api_key', 'api_key_hint'];
+const READ_ONLY_FIELDS = ['id', 'user_id', 'created_at', 'updated_at', 'has_api_key', 'api_key_hint', 'has_webhook_secret', 'mcp_header_names'];
 /** LLM settings the seed nests under `parameters`; lifted to their columns. */
 const NESTED_LLM_FIELDS = ['temperature', 'max_tokens', 'api_key', 'base_url', 'system_prompt', 'model_name', 'llm_type'];
 
@@ -61,6 +61,40 @@ const llmOptionsSchema = z
   })
   .meta({ description: 'Extra sampling options passed to the provider' });
 
+/** Headers an MCP config may not set: the transport's own, and ones that change how the request travels. */
+const RESERVED_MCP_HEADERS = new Set([
+  'host',
+  'content-length',
+  'content-type',
+  'accept',
+  'connection',
+  'transfer-encoding',
+  'te',
+  'upgrade',
+  'keep-alive',
+  'proxy-authorization',
+  'mcp-session-id',
+  'mcp-protocol-version',
+  'last-event-id',
+]);
+const MAX_MCP_HEADERS = 16;
+
+/** Request headers for an MCP server (a bearer token, typically); values are secrets, stored encrypted. */
+const mcpHeadersSchema = z
+  .record(
+    z
+      .string()
+      .regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$/, 'header names are 1 to 64 token characters')
+      .refine((name) => !RESERVED_MCP_HEADERS.has(name.toLowerCase()), 'this header is set by the MCP transport and cannot be configured'),
+    z
+      .string()
+      .min(1, 'must not be empty')
+      .max(4096, 'at most 4096 characters')
+      .regex(/^[\t\x20-\x7e\x80-\xff]*$/, 'must not contain control characters'),
+  )
+  .refine((headers) => Object.keys(headers).length <= MAX_MCP_HEADERS, `at most ${MAX_MCP_HEADERS} headers`)
+  .meta({ description: 'Headers sent to the MCP server, e.g. {"Authorization": "Bearer …"}; write-only, values never returned' });
+
 function urlField(allow: BlockList, field: string) {
   return text(2048).superRefine((value, ctx) => {
     try {
@@ -104,11 +138,31 @@ export function createConfigSchemas(allow: BlockList) {
       function_name: z.string().regex(FUNCTION_NAME_PATTERN, 'must match ^[a-zA-Z_][a-zA-Z0-9_]{0,63}$'),
       parameters: functionParametersSchema,
       mcp_server_url: nullable(urlField(allow, 'mcp_server_url')),
+      mcp_headers: nullable(mcpHeadersSchema),
       webhook_url: nullable(urlField(allow, 'webhook_url')),
+      webhook_secret: nullable(
+        z
+          .string()
+          .min(16, 'at least 16 characters')
+          .max(256, 'at most 256 characters')
+          .meta({ description: 'Your own signing secret; when omitted one is generated and returned once' }),
+      ),
     })
     .superRefine((value, ctx) => {
       if (value.mcp_server_url && value.webhook_url) {
         ctx.addIssue({ code: 'custom', path: ['webhook_url'], message: 'give either mcp_server_url or webhook_url, not both' });
+      } else if (!value.mcp_server_url && !value.webhook_url) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['mcp_server_url'],
+          message: 'required: mcp_server_url (the function is a tool on an MCP server) or webhook_url (an HTTPS webhook)',
+        });
+      }
+      if (value.mcp_headers && !value.mcp_server_url) {
+        ctx.addIssue({ code: 'custom', path: ['mcp_headers'], message: 'only for configs with an mcp_server_url' });
+      }
+      if (value.webhook_secret && !value.webhook_url) {
+        ctx.addIssue({ code: 'custom', path: ['webhook_secret'], message: 'only for configs with a webhook_url' });
       }
     });
   const config = z.discriminatedUnion('config_type', [llm, fn]);
@@ -131,7 +185,7 @@ export type ConfigSchemas = ReturnType<typeof createConfigSchemas>;
 export type ConfigInput = z.output<ConfigSchemas['config']>;
 
 const LLM_ONLY = new Set(['llm_type', 'model_name', 'api_key', 'base_url', 'max_tokens', 'temperature', 'system_prompt']);
-const FUNCTION_ONLY = new Set(['function_name', 'mcp_server_url', 'webhook_url']);
+const FUNCTION_ONLY = new Set(['function_name', 'mcp_server_url', 'mcp_headers', 'webhook_url', 'webhook_secret']);
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);

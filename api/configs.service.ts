@@ -4,7 +4,7 @@ import { UniqueConstraintError } from 'sequelize';
 import type { AppConfig } from '../config';
 import type { Database, UserAIConfig } from '../db';
 import { publicConfigReader, toPublicConfig } from '../db/public-config';
-import { ConflictError, NotFoundError, ValidationError } from '../lib/errors';
+import { BadRequestError, ConflictError, NotFoundError, ValidationError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import { maskApiKey, type SecretBox } from '../lib/secret-box';
 import type { ConfigChangeNotifier } from '../app/context';
@@ -12,6 +12,7 @@ import type { PublicConfig } from '../contract';
 import { createConfigSchemas, normaliseConfigBody, parseConfig, type ConfigInput } from './configs.schemas';
 import { parseOrThrow } from '../lib/validate';
 import { createCoalescer } from '../lib/coalesce';
+import { generateWebhookSecret } from '../lib/webhook-signature';
 
 export interface ConfigServiceDeps {
   db: Database;
@@ -20,6 +21,9 @@ export interface ConfigServiceDeps {
   notifier: ConfigChangeNotifier;
   logger: Logger;
 }
+
+/** A config as saved: the public view, plus a webhook's signing secret in the one response that made it. */
+export type SavedConfig = PublicConfig & { webhook_secret?: string };
 
 type Attributes = Partial<Omit<UserAIConfig['_creationAttributes'], 'id' | 'user_id' | 'created_at' | 'updated_at'>>;
 
@@ -72,7 +76,9 @@ export function createConfigService(deps: ConfigServiceDeps) {
         ...apiKeyAttributes(input.api_key, mode),
         function_name: null,
         mcp_server_url: null,
+        mcp_headers: null,
         webhook_url: null,
+        webhook_secret: null,
       };
     }
     return {
@@ -81,6 +87,7 @@ export function createConfigService(deps: ConfigServiceDeps) {
       parameters: input.parameters,
       mcp_server_url: input.mcp_server_url ?? null,
       webhook_url: input.webhook_url ?? null,
+      ...(input.mcp_server_url ? mcpHeaderAttributes(input.mcp_headers, mode) : { mcp_headers: null }),
       llm_type: null,
       model_name: null,
       api_key: null,
@@ -97,6 +104,37 @@ export function createConfigService(deps: ConfigServiceDeps) {
     if (apiKey === undefined) return mode === 'create' ? { api_key: null, api_key_hint: null } : {};
     if (apiKey === null) return { api_key: null, api_key_hint: null };
     return { api_key: deps.secretBox.encrypt(apiKey), api_key_hint: maskApiKey(apiKey) };
+  }
+
+  /** Header values are write-only like keys: omitted keeps the stored ones, null clears them. */
+  function mcpHeaderAttributes(headers: Record<string, string> | null | undefined, mode: 'create' | 'replace'): Attributes {
+    if (headers === undefined) return mode === 'create' ? { mcp_headers: null } : {};
+    if (headers === null) return { mcp_headers: null };
+    return { mcp_headers: Object.fromEntries(Object.entries(headers).map(([name, value]) => [name, deps.secretBox.encrypt(value)])) };
+  }
+
+  /**
+   * A webhook's signing secret: the caller's own, else the stored one, else a new one, which the
+   * response shows this once. Configs that are not webhooks keep none.
+   */
+  function webhookSecret(input: ConfigInput, row?: UserAIConfig): { attributes: Attributes; shown?: string } {
+    if (input.config_type !== 'function_call' || !input.webhook_url) return { attributes: row?.webhook_secret ? { webhook_secret: null } : {} };
+    if (input.webhook_secret) return { attributes: { webhook_secret: deps.secretBox.encrypt(input.webhook_secret) } };
+    if (row?.webhook_secret) return { attributes: {} };
+    const shown = generateWebhookSecret();
+    return { attributes: { webhook_secret: deps.secretBox.encrypt(shown) }, shown };
+  }
+
+  /** Like a key, a stored MCP header (a bearer token) is never sent to another server unless given again. */
+  function assertHeadersStayWithServer(row: UserAIConfig, input: ConfigInput): void {
+    if (input.config_type !== 'function_call' || !row.mcp_headers || input.mcp_headers !== undefined) return;
+    if (!input.mcp_server_url || input.mcp_server_url === row.mcp_server_url) return;
+    throw new ValidationError([
+      {
+        field: 'mcp_headers',
+        message: 'required when mcp_server_url changes: the stored headers are never sent to another server (send them again, or null)',
+      },
+    ]);
   }
 
   /**
@@ -165,6 +203,15 @@ export function createConfigService(deps: ConfigServiceDeps) {
     return toPublicConfig(row);
   }
 
+  /** Replace or patch with a validated input: the endpoint rules, then the secrets, then the row. */
+  async function rewrite(userId: string, row: UserAIConfig, input: ConfigInput): Promise<SavedConfig> {
+    assertKeyStaysWithEndpoint(row, input);
+    assertHeadersStayWithServer(row, input);
+    const secret = webhookSecret(input, row);
+    const config = await update(userId, row, { ...toAttributes(input, 'replace'), ...secret.attributes });
+    return secret.shown ? { ...config, webhook_secret: secret.shown } : config;
+  }
+
   return {
     schemas,
 
@@ -180,8 +227,9 @@ export function createConfigService(deps: ConfigServiceDeps) {
       return config;
     },
 
-    async create(userId: string, raw: unknown): Promise<PublicConfig> {
+    async create(userId: string, raw: unknown): Promise<SavedConfig> {
       const input = parseConfig(schemas, normaliseConfigBody(raw));
+      const secret = webhookSecret(input);
       const row = await save(userId, () =>
         deps.db.sequelize.transaction(async (transaction) => {
           // Serialise creates per user so the cap holds under concurrent requests.
@@ -196,31 +244,38 @@ export function createConfigService(deps: ConfigServiceDeps) {
               'config_limit_reached',
             );
           }
-          return UserAIConfig.create({ user_id: userId, ...toAttributes(input, 'create') } as UserAIConfig['_creationAttributes'], {
-            transaction,
-          });
+          const attributes = { user_id: userId, ...toAttributes(input, 'create'), ...secret.attributes };
+          return UserAIConfig.create(attributes as UserAIConfig['_creationAttributes'], { transaction });
         }),
       );
-      return toPublicConfig(row);
+      const config = toPublicConfig(row);
+      return secret.shown ? { ...config, webhook_secret: secret.shown } : config;
     },
 
-    async replace(userId: string, rawId: string, raw: unknown): Promise<PublicConfig> {
+    async replace(userId: string, rawId: string, raw: unknown): Promise<SavedConfig> {
       const row = await find(userId, rawId);
       const body = normaliseConfigBody(raw, row.config_type);
       assertSameType(row, body);
-      const input = parseConfig(schemas, { ...body, config_type: row.config_type });
-      assertKeyStaysWithEndpoint(row, input);
-      return update(userId, row, toAttributes(input, 'replace'));
+      return rewrite(userId, row, parseConfig(schemas, { ...body, config_type: row.config_type }));
     },
 
-    async patch(userId: string, rawId: string, raw: unknown): Promise<PublicConfig> {
+    async patch(userId: string, rawId: string, raw: unknown): Promise<SavedConfig> {
       const row = await find(userId, rawId);
       const body = normaliseConfigBody(raw, row.config_type);
       assertSameType(row, body);
       const merged: Record<string, unknown> = { ...storedBody(row), ...body, config_type: row.config_type };
-      const input = parseConfig(schemas, merged);
-      assertKeyStaysWithEndpoint(row, input);
-      return update(userId, row, toAttributes(input, 'replace'));
+      return rewrite(userId, row, parseConfig(schemas, merged));
+    },
+
+    /** A new signing secret for a webhook config, shown in this response only. */
+    async rotateWebhookSecret(userId: string, rawId: string): Promise<SavedConfig> {
+      const row = await find(userId, rawId);
+      if (row.config_type !== 'function_call' || !row.webhook_url) {
+        throw new BadRequestError('Only webhook function configs have a signing secret', 'not_a_webhook');
+      }
+      const shown = generateWebhookSecret();
+      const config = await update(userId, row, { webhook_secret: deps.secretBox.encrypt(shown) });
+      return { ...config, webhook_secret: shown };
     },
 
     async remove(userId: string, rawId: string): Promise<void> {

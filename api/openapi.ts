@@ -24,6 +24,8 @@ export const publicConfigSchema = z
     parameters: z.record(z.string(), z.unknown()).nullable(),
     mcp_server_url: z.string().nullable(),
     webhook_url: z.string().nullable(),
+    has_webhook_secret: z.boolean().meta({ description: 'Webhook calls are signed; the secret is shown once, when created or rotated' }),
+    mcp_header_names: z.array(z.string()).meta({ description: 'Headers sent to the MCP server; values are never returned' }),
     is_active: z.boolean(),
     priority: z.number().int(),
     created_at: z.string(),
@@ -53,6 +55,7 @@ const STATUS_TEXT: Record<number, string> = {
   413: 'Body too large',
   415: 'Body is not JSON',
   429: 'Rate limited; see Retry-After',
+  502: "Your endpoint (an MCP server) failed; the message says how",
   503: 'Not ready',
 };
 

@@ -5,6 +5,8 @@ import type { AppContext, ConfigChangeNotifier, RunningRole } from '../app/conte
 import { urlHost } from '../lib/address';
 import { createApp } from './app';
 import { createConfigService } from './configs.service';
+import { createConfigTrialService } from './config-trials.service';
+import { createConfigExecutor } from '../execution';
 import type { ReadinessCheck } from './health.routes';
 import { createSessionsRouter } from './sessions.routes';
 import { createConfigChangeNotifier, createSessionService } from '../sessions/sessions.service';
@@ -42,6 +44,7 @@ export function createApiFromContext(ctx: AppContext, notifier: ConfigChangeNoti
     logger: ctx.logger,
     verifier: ctx.verifier,
     configs,
+    trials: createConfigTrialService({ db: ctx.db, executor: createConfigExecutor(ctx) }),
     readiness: readinessChecks(ctx),
     // Sessions live in Temporal; without it (config-only deployments, API tests) they are not served.
     extraRouters: ctx.temporal ? (docs) => [createSessionsRouter(createSessionService(ctx), docs)] : undefined,

@@ -13,7 +13,7 @@ import type {
   SessionSettings,
   SessionStatus,
 } from './session';
-import type { RoutableConfig } from './routing';
+import type { RoutableConfig, RoutingCandidate } from './routing';
 
 export interface LoadConfigsInput {
   userId: string;
@@ -22,8 +22,8 @@ export interface LoadConfigsInput {
 export interface RouteInput {
   userId: string;
   text: string;
-  /** The session's active LLM configs, as much of them as routing needs. */
-  configs: RoutableConfig[];
+  /** The configs the message may go to, as much of them as routing needs (functions with their argument schemas). */
+  configs: RoutingCandidate[];
   settings: SessionSettings;
 }
 
@@ -40,12 +40,28 @@ export interface ExecuteLLMConfigInput {
   role: string | null;
   /** Recent exchanges of this session, oldest first, for conversational context. */
   history: ChatTurn[];
+  /** Stream the answer as `delta` frames of this message to this socket (best effort, outside history). */
+  stream?: { to: AttachInfo; messageId: string };
 }
 
 export interface ExecuteLLMConfigOutput {
   answer: string;
   /** The model that answered, as the provider reported it. */
   model: string;
+}
+
+/** One call of a user's function config (an MCP tool or a webhook); the activity loads its secrets. */
+export interface ExecuteFunctionInput {
+  userId: string;
+  configId: number;
+  arguments: Record<string, unknown>;
+  sessionId: string | null;
+  /** Sent to a webhook as its idempotency key. */
+  messageId: string;
+}
+
+export interface ExecuteFunctionOutput {
+  result: string;
 }
 
 export interface StandardFunctionInput {
@@ -69,11 +85,12 @@ export interface StandardFunctionOutput {
  */
 export interface AnswerMessageInput {
   userId: string;
-  message: { id: string; text: string };
-  /** The session's active LLM configs, as much of them as routing needs. */
+  message: { id: string; text: string; stream?: boolean };
+  /** The session's active LLM configs and enabled function configs, as much of them as routing needs. */
   configs: RoutableConfig[];
   settings: SessionSettings;
   history: ChatTurn[];
+  sessionId?: string;
   /** Where `progress` frames go, best effort and outside history; null when no socket is attached. */
   progressTo: AttachInfo | null;
   /** Router LLM attempts before the fallback rules decide, and the first backoff between them. */
@@ -81,18 +98,20 @@ export interface AnswerMessageInput {
   retryInitialMs: number;
   /** Time limit of each LLM call (router, provider). */
   callTimeoutMs: number;
+  /** Time limit of a function call (MCP tool, webhook), when one is chosen. */
+  functionTimeoutMs?: number;
   /** The session row's activity times, mirrored as part of the same step (at most once a minute). */
   record?: SessionRecordUpdate;
 }
 
 export type FirstAttempt =
-  | { ok: true; answer: string; model: string; ms: number }
+  | { ok: true; answer: string; model?: string; ms: number }
   | { ok: false; error: string; retryable: boolean; retryAfterMs?: number; ms: number };
 
 export interface AnswerMessageOutput {
   routing: RoutingDecision;
   routingMs: number;
-  /** Set when routing chose an LLM config: how its first attempt went. */
+  /** Set when routing chose an LLM or a function config: how its first attempt went. */
   firstAttempt?: FirstAttempt;
 }
 
@@ -117,6 +136,7 @@ export interface SessionActivities {
   answerMessage(input: AnswerMessageInput): Promise<AnswerMessageOutput>;
   route(input: RouteInput): Promise<RoutingDecision>;
   executeLLMConfig(input: ExecuteLLMConfigInput): Promise<ExecuteLLMConfigOutput>;
+  executeFunction(input: ExecuteFunctionInput): Promise<ExecuteFunctionOutput>;
   executeStandardFunction(input: StandardFunctionInput): Promise<StandardFunctionOutput>;
   updateSessionRecord(input: SessionRecordUpdate): Promise<void>;
 }

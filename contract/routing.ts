@@ -1,16 +1,17 @@
 // Pure routing rules shared by the workflow (deterministic) and the route activity: which configs
 // may be offered, in which order LLM configs stand in for each other, and the fallback decision.
 import type { BuiltinFunctionName, PublicConfig, RoutingDecision, SessionSettings } from './session';
+import { argumentsFromMessage, similarityMatch } from './similarity';
 
 /** What routing needs to know of a config; the route activity gets only this (history stays small). */
 export type RoutableConfig = Pick<
   PublicConfig,
-  'id' | 'config_name' | 'config_type' | 'description' | 'model_name' | 'is_active' | 'priority'
+  'id' | 'config_name' | 'config_type' | 'description' | 'model_name' | 'function_name' | 'is_active' | 'priority'
 >;
 
 export function routableView(config: RoutableConfig): RoutableConfig {
-  const { id, config_name, config_type, description, model_name, is_active, priority } = config;
-  return { id, config_name, config_type, description, model_name, is_active, priority };
+  const { id, config_name, config_type, description, model_name, function_name, is_active, priority } = config;
+  return { id, config_name, config_type, description, model_name, function_name: function_name ?? null, is_active, priority };
 }
 
 /** Active LLM configs, highest priority first; ties by id so the order is stable. */
@@ -61,4 +62,56 @@ export function parseLLMConfigToolName(name: string): number | undefined {
   if (!name.startsWith(TOOL_PREFIX)) return undefined;
   const id = Number(name.slice(TOOL_PREFIX.length));
   return Number.isSafeInteger(id) && id > 0 ? id : undefined;
+}
+
+/** The configs a message may be routed to: active LLM configs, and active function configs the session enables. */
+export function routingCandidates<C extends RoutableConfig>(configs: readonly C[], settings: SessionSettings): C[] {
+  return configs.filter(
+    (c) => c.is_active && (c.config_type === 'llm' || (c.function_name !== null && isFunctionEnabled(settings, c.function_name))),
+  );
+}
+
+/** A config as routing without a router LLM reads it: for functions, with the JSON Schema of their arguments when known. */
+export type RoutingCandidate = RoutableConfig & { parameters?: Record<string, unknown> | null };
+
+/**
+ * Routing without a (working) router LLM: the config whose name and description match the
+ * message best (contract/similarity.ts), else the fallback decision. A function chosen this way
+ * gets its arguments from the message where its schema allows; otherwise the decision lists the
+ * missing ones and no call is made.
+ */
+export function routeWithoutRouter(
+  configs: readonly RoutingCandidate[],
+  settings: SessionSettings,
+  text: string,
+  reason: string,
+): RoutingDecision {
+  const offered = routingCandidates(configs, settings);
+  const match = similarityMatch(
+    text,
+    offered.map((c) => ({
+      id: c.id,
+      kind: c.config_type === 'llm' ? ('llm' as const) : ('function' as const),
+      name: c.config_name,
+      description: c.description,
+      functionName: c.function_name,
+      parameters: c.parameters ?? null,
+    })),
+  );
+  const chosen = match && offered.find((c) => c.id === match.candidate.id);
+  if (!chosen) return fallbackDecision(configs, settings, text, `${reason}; no config's description matched the message`);
+  const why = `${reason}; the description of "${chosen.config_name}" matched the message best`;
+  if (chosen.config_type === 'llm') {
+    return { kind: 'llm_config', configId: chosen.id, tool: llmConfigToolName(chosen.id), question: text, routedBy: 'similarity', reason: why };
+  }
+  const args = argumentsFromMessage(chosen.parameters ?? null, text);
+  return {
+    kind: 'function',
+    configId: chosen.id,
+    functionName: chosen.function_name ?? chosen.config_name,
+    arguments: args.ok ? args.arguments : {},
+    ...(args.ok ? {} : { missing: args.missing }),
+    routedBy: 'similarity',
+    reason: why,
+  };
 }

@@ -55,6 +55,10 @@ export interface PublicConfig {
   parameters: Record<string, unknown> | null;
   mcp_server_url: string | null;
   webhook_url: string | null;
+  /** Whether webhook calls are signed; the secret itself is shown once, when it is made. */
+  has_webhook_secret: boolean;
+  /** Names of the headers sent to the MCP server; their values (a bearer token) are never shown. */
+  mcp_header_names: string[];
   is_active: boolean;
   priority: number;
   created_at: string;
@@ -113,6 +117,10 @@ export interface SessionTuning {
   maxConfigsPerMessage: number;
   /** Messages handled before the workflow continues as new (also when the server suggests it). */
   continueAsNewAfter: number;
+  /** StartToClose of one function call (MCP tool or webhook). */
+  functionTimeout: Duration;
+  /** Attempts per function call; only timeouts, 5xx, 429 and connection errors are tried again. */
+  functionMaxAttempts: number;
 }
 
 export interface CarriedState {
@@ -137,6 +145,8 @@ export interface IncomingMessage {
   receivedAt: number;
   /** Results the client acked since the last signal, carried along so an ack costs no workflow task of its own. */
   acks?: string[];
+  /** The socket asked for streamed answers: `delta` frames while an LLM answers (outside history). */
+  stream?: boolean;
 }
 
 export interface AttachInfo {
@@ -211,13 +221,26 @@ export const transcriptQuery = defineQuery<TranscriptEntry[]>('transcript');
 
 export type RoutingDecision =
   | { kind: 'llm_config'; configId: number; tool: string; question: string; routedBy: RoutedBy; reason?: string }
-  | { kind: 'function'; configId: number; functionName: string; arguments: Record<string, unknown>; routedBy: RoutedBy }
+  | {
+      kind: 'function';
+      configId: number;
+      functionName: string;
+      arguments: Record<string, unknown>;
+      routedBy: RoutedBy;
+      /** Required arguments the message did not provide (routing without an LLM); the call is not made. */
+      missing?: string[];
+      reason?: string;
+    }
   | { kind: 'builtin'; name: BuiltinFunctionName; arguments: Record<string, unknown>; routedBy: RoutedBy }
   | { kind: 'direct_answer'; answer: string; routedBy: RoutedBy }
   | { kind: 'none'; reason: string; routedBy: RoutedBy };
 
-/** `router_llm`: the router LLM chose; `fallback`: no router LLM, or it failed for good. */
-export type RoutedBy = 'router_llm' | 'fallback';
+/**
+ * `router_llm`: the router LLM chose. Without a router LLM, or when it failed for good:
+ * `similarity` when a config's description matched the message (contract/similarity.ts), else
+ * `fallback`: the session's default or highest-priority LLM config answered.
+ */
+export type RoutedBy = 'router_llm' | 'similarity' | 'fallback';
 
 export const BUILTIN_FUNCTIONS = ['get_time', 'end_session', 'change_role', 'play_music'] as const;
 /** A function's name as configs store it and as tools offer it to an LLM. */
@@ -245,6 +268,12 @@ export type ServerFrame =
   | { type: 'hello'; session_id: string; resumed: boolean; configs: PublicConfig[] }
   | { type: 'accepted'; id: string }
   | { type: 'progress'; id: string; stage: 'routing' | 'executing'; config_id?: number }
+  /**
+   * Part of an answer while the provider streams it (sockets that asked for `stream`). `offset` is
+   * where `text` starts in the answer: 0 starts an answer again (a retry, a fallback, another
+   * worker after a crash), so a client replaces what it showed. Best effort, outside history.
+   */
+  | { type: 'delta'; id: string; text: string; offset: number; config_id: number }
   | ResultFrame
   | { type: 'error'; id?: string; code: string; message: string }
   | { type: 'configs_updated'; configs: PublicConfig[] }

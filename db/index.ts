@@ -5,6 +5,7 @@ import { Umzug, SequelizeStorage } from 'umzug';
 import type { Logger } from '../lib/logger';
 import { defineModels, type Models } from './models';
 import * as initial from './migrations/0001-initial';
+import * as functionSecrets from './migrations/0002-function-secrets';
 
 export * from './models';
 
@@ -15,7 +16,10 @@ export interface Database {
 }
 
 /** Migrations in order; listed explicitly so bundling and tsx need no glob. */
-const migrations = [{ name: '0001-initial', ...initial }];
+const migrations = [
+  { name: '0001-initial', ...initial },
+  { name: '0002-function-secrets', ...functionSecrets },
+];
 
 export function createDatabase(url: string, options: { logger?: Logger; schema?: string } = {}): Database {
   const sequelize = new Sequelize(url, {

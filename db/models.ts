@@ -26,6 +26,10 @@ export class UserAIConfig extends Model<InferAttributes<UserAIConfig>, InferCrea
   declare parameters: CreationOptional<Record<string, unknown> | null>;
   declare mcp_server_url: CreationOptional<string | null>;
   declare webhook_url: CreationOptional<string | null>;
+  /** Signing secret of a webhook, AES-256-GCM ciphertext like api_key. */
+  declare webhook_secret: CreationOptional<string | null>;
+  /** Request headers for an MCP server: header name to ciphertext of its value. */
+  declare mcp_headers: CreationOptional<Record<string, string> | null>;
   declare is_active: CreationOptional<boolean>;
   declare priority: CreationOptional<number>;
   declare created_at: CreationOptional<Date>;
@@ -76,6 +80,8 @@ export function defineModels(sequelize: Sequelize): Models {
       parameters: { type: DataTypes.JSONB },
       mcp_server_url: { type: DataTypes.TEXT },
       webhook_url: { type: DataTypes.TEXT },
+      webhook_secret: { type: DataTypes.TEXT },
+      mcp_headers: { type: DataTypes.JSONB },
       is_active: { type: DataTypes.BOOLEAN, allowNull: false, defaultValue: true },
       priority: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 0 },
       created_at: { type: DataTypes.DATE },

@@ -30,6 +30,8 @@ export function toPublicConfig(row: ConfigRow): PublicConfig {
     parameters: row.parameters ?? null,
     mcp_server_url: row.mcp_server_url ?? null,
     webhook_url: row.webhook_url ?? null,
+    has_webhook_secret: row.webhook_secret !== null && row.webhook_secret !== undefined,
+    mcp_header_names: Object.keys(row.mcp_headers ?? {}),
     is_active: row.is_active,
     priority: row.priority,
     created_at: new Date(row.created_at).toISOString(),

@@ -22,7 +22,7 @@ import {
   type ServerFrame,
 } from '../contract';
 import type { RelayDelivery } from '../relay';
-import type { SessionSettingsUpdate } from '../sessions/session.schemas';
+import { hasSetting, type SessionSettingsUpdate } from '../sessions/session.schemas';
 import { errorFrame, FrameErrorCode, parseClientFrame, type ClientFrame, type ErrorFrame } from './protocol';
 import { createRateWindow, type RateWindow } from './rate-window';
 
@@ -55,6 +55,8 @@ export interface ConnectionOptions {
   loadConfigs(): Promise<PublicConfig[]>;
   /** When the token the socket was opened with expires (epoch ms): the socket is closed then. */
   tokenExpiresAt: number;
+  /** Streamed answers asked for at connect time (`Stream` header or `?stream=`). */
+  stream: boolean;
 }
 
 /** How long `deliver` waits for a socket that is still handshaking before reporting it gone (its start-to-close is 5 s). */
@@ -96,7 +98,7 @@ export class ClientConnection {
   private readonly written = new Set<string>();
   /** Message ids whose signal is on its way: their result waits for `accepted`. */
   private readonly signalling = new Set<string>();
-  private readonly held: ResultFrame[] = [];
+  private readonly held: (ResultFrame | Extract<ServerFrame, { type: 'delta' }>)[] = [];
   /**
    * Messages on their way or awaiting a result, by id: their text's size (bounded in sum by
    * MAX_PENDING_MESSAGE_BYTES) and, once `accepted`, when (the outbox lookup watches those).
@@ -106,11 +108,14 @@ export class ClientConnection {
   private lastOutboxCheck = 0;
   private outboxCheck: Promise<void> | undefined;
   private acks: string[] = [];
+  /** This socket's messages are answered with `delta` frames while the provider streams. */
+  private stream: boolean;
   private expiry: NodeJS.Timeout | undefined;
   private ackTimer: NodeJS.Timeout | undefined;
 
   constructor(options: ConnectionOptions) {
     this.options = options;
+    this.stream = options.stream;
     this.userId = options.userId;
     this.sessionId = options.sessionId;
     this.workflowId = options.workflowId;
@@ -206,6 +211,7 @@ export class ClientConnection {
     for (const frame of delivery.frames) {
       if (frame.type === 'reload_configs') void this.sendConfigs();
       else if (frame.type === 'function_call_result') this.result(frame);
+      else if (frame.type === 'delta') this.delta(frame);
       else this.send(frame);
     }
     this.endIfClosed(delivery.frames);
@@ -238,6 +244,13 @@ export class ClientConnection {
     if (this.written.has(frame.id)) return;
     if (this.signalling.has(frame.id)) return void this.held.push(frame);
     this.markWritten(frame.id);
+    this.send(frame);
+  }
+
+  /** A piece of a streamed answer: never after its result, never before its `accepted`. */
+  private delta(frame: Extract<ServerFrame, { type: 'delta' }>): void {
+    if (this.written.has(frame.id)) return;
+    if (this.signalling.has(frame.id)) return void this.held.push(frame);
     this.send(frame);
   }
 
@@ -368,6 +381,7 @@ export class ClientConnection {
               id: frame.id,
               text: frame.text,
               receivedAt: Date.now(),
+              ...(this.stream ? { stream: true } : {}),
               ...(acks.length ? { acks } : {}),
             });
             this.send({ type: 'accepted', id: frame.id });
@@ -382,14 +396,19 @@ export class ClientConnection {
             this.signalling.delete(frame.id);
             const held = this.held.filter((f) => f.id === frame.id);
             this.held.splice(0, this.held.length, ...this.held.filter((f) => f.id !== frame.id));
-            for (const result of held) this.result(result);
+            for (const early of held) {
+              if (early.type === 'delta') this.delta(early);
+              else this.result(early);
+            }
           }
         });
       }
       case 'ack':
         return this.queueAck(frame.id);
       case 'session_config': {
-        const { type: _type, ...update } = frame;
+        const { type: _type, stream, ...update } = frame;
+        if (stream !== undefined) this.stream = stream;
+        if (!hasSetting(update)) return;
         return this.enqueueSignal(undefined, async (handle) => {
           const problem = await this.options.checkSettings(update);
           if (problem) return this.rejectFrame(errorFrame(FrameErrorCode.invalidFrame, problem));

@@ -15,6 +15,8 @@ export interface Handshake {
   deviceId: string | null;
   /** Present when the client asks to resume. */
   sessionId: string | null;
+  /** The client wants streamed answers (`delta` frames); a `session_config` frame can change it. */
+  stream: boolean;
 }
 
 /** The same 404 for a session that does not exist and for another user's: nothing leaks. */
@@ -75,7 +77,9 @@ export async function readHandshake(req: IncomingMessage, url: URL, verifier: To
   if (sessionId !== null && !SESSION_ID_PATTERN.test(sessionId)) {
     throw new BadRequestError('Session-Id must be 1-128 characters of A-Z a-z 0-9 _ -', 'invalid_session_id');
   }
-  return { principal, deviceId, sessionId };
+  const stream = headerOrQuery(req, url, 'stream', 'stream') ?? 'false';
+  if (!/^(true|false|1|0)$/.test(stream)) throw new BadRequestError('Stream must be true or false', 'invalid_stream');
+  return { principal, deviceId, sessionId, stream: stream === 'true' || stream === '1' };
 }
 
 /** Answer an upgrade request with a plain HTTP error in the REST envelope and close the socket. */

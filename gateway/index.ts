@@ -160,7 +160,7 @@ export async function startGateway(ctx: AppContext, options: GatewayOptions): Pr
 
   /** Start or resume the session before the upgrade, so every failure is still an HTTP answer. */
   async function attachSession(req: IncomingMessage, url: URL): Promise<{ connection: ClientConnection; resumed: boolean }> {
-    const { principal, deviceId, sessionId: requested } = await readHandshake(req, url, ctx.verifier);
+    const { principal, deviceId, sessionId: requested, stream } = await readHandshake(req, url, ctx.verifier);
     const existing = requested === null ? null : await findUserSession(ctx.db, principal.userId, requested);
     if (requested !== null && !existing) throw new SessionNotFoundError();
     if (existing && existing.status !== 'active') throw new SessionEndedError(existing.status);
@@ -184,6 +184,7 @@ export async function startGateway(ctx: AppContext, options: GatewayOptions): Pr
           : null,
       loadConfigs: () => loadPublicConfigs(ctx.db, { userId: principal.userId }),
       tokenExpiresAt: principal.expiresAt,
+      stream,
     });
     // Registered before the workflow hears of it: `deliver` may run before the upgrade completes
     // (it waits for hello).

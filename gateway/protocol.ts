@@ -1,7 +1,7 @@
 // What a client may send over the socket (README, "WebSocket protocol"), parsed into typed frames or into an
 // `error` frame that names the problem. Nothing here touches the socket or Temporal.
 import { z } from 'zod';
-import { hasSetting, hasSettingMessage, sessionSettingsShape } from '../sessions/session.schemas';
+import { hasSetting, sessionSettingsShape } from '../sessions/session.schemas';
 import type { ServerFrame } from '../contract';
 
 /** Client message ids make messages idempotent; they travel in signals and workflow history. */
@@ -17,9 +17,16 @@ const frameSchemas = {
   }),
   ack: z.object({ type: z.literal('ack'), id: messageId }),
   session_config: z
-    .object({ type: z.literal('session_config'), ...sessionSettingsShape })
+    .object({
+      type: z.literal('session_config'),
+      ...sessionSettingsShape,
+      // Per socket, not a session setting: the gateway marks this socket's messages with it.
+      stream: z.boolean().optional(),
+    })
     .strict()
-    .refine(hasSetting, hasSettingMessage),
+    .refine((frame) => hasSetting(frame) || frame.stream !== undefined, {
+      message: 'set default_llm_id, enabled_functions or stream',
+    }),
   ping: z.object({ type: z.literal('ping') }),
   close: z.object({ type: z.literal('close') }),
 } as const;

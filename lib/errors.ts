@@ -87,3 +87,10 @@ export class EgressDeniedError extends AppError {
     super(400, 'egress_denied', message, { errors: [{ field, message }] });
   }
 }
+
+/** A user's endpoint (an MCP server, say) failed while we acted for them: their problem to fix, not ours. */
+export class UpstreamError extends AppError {
+  constructor(message: string, code = 'upstream_failed') {
+    super(502, code, message);
+  }
+}

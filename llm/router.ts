@@ -1,20 +1,20 @@
-// The router: one chat completion with the user's active LLM configs and the enabled built-ins as
-// tools (`tool_choice: auto`). A tool call is the routing decision; a plain answer is the direct
-// answer. The router never decides to run a config that was not offered.
-//
-// User function configs (MCP / webhook) are not offered yet: they cannot be executed before the
-// issue that brings MCP and webhook execution, and offering a tool that can only fail would
-// turn answerable questions into failures.
+// The router: one chat completion with the user's active LLM configs, their enabled function
+// configs (each its own tool, with the config's JSON Schema as parameters) and the enabled
+// built-ins as tools (`tool_choice: auto`). A tool call is the routing decision; a plain answer is
+// the direct answer. The router never decides to run a config that was not offered; an unusable
+// reply is routed without it (contract/routing.ts, routeWithoutRouter).
 import type OpenAI from 'openai';
 import { BUILTIN_FUNCTIONS, type BuiltinFunctionName, type RoutingDecision } from '../contract';
 import type { RouteInput } from '../contract';
 import {
   activeLLMConfigs,
   enabledBuiltins,
-  fallbackDecision,
   llmConfigToolName,
   parseLLMConfigToolName,
+  routeWithoutRouter,
+  routingCandidates,
   type RoutableConfig,
+  type RoutingCandidate,
 } from '../contract';
 import { BUILTIN_TOOL_SPECS } from './builtins';
 
@@ -42,13 +42,40 @@ function llmConfigTool(config: RoutableConfig): Tool {
   };
 }
 
+/** A user's function config as a tool: its own name, description and argument schema. */
+function functionTool(config: RoutingCandidate & { function_name: string }): Tool {
+  return {
+    type: 'function',
+    function: {
+      name: config.function_name,
+      description: config.description?.trim() || config.config_name,
+      parameters: config.parameters ?? { type: 'object', properties: {} },
+    },
+  };
+}
+
+function userFunctions(input: Pick<RouteInput, 'configs' | 'settings'>): (RoutingCandidate & { function_name: string })[] {
+  return routingCandidates(input.configs, input.settings).filter(
+    (c): c is RoutingCandidate & { function_name: string } => c.config_type === 'function_call' && c.function_name !== null,
+  );
+}
+
 function builtinTool(name: BuiltinFunctionName): Tool {
   const spec = BUILTIN_TOOL_SPECS[name];
   return { type: 'function', function: { name, description: spec.description, parameters: spec.parameters } };
 }
 
+/** A user's function named like a built-in takes the built-in's place: the user configured it on purpose. */
 export function buildRouterTools(input: Pick<RouteInput, 'configs' | 'settings'>): Tool[] {
-  return [...activeLLMConfigs(input.configs).map(llmConfigTool), ...enabledBuiltins(input.settings, BUILTIN_FUNCTIONS).map(builtinTool)];
+  const functions = userFunctions(input);
+  const taken = new Set(functions.map((f) => f.function_name));
+  return [
+    ...activeLLMConfigs(input.configs).map(llmConfigTool),
+    ...functions.map(functionTool),
+    ...enabledBuiltins(input.settings, BUILTIN_FUNCTIONS)
+      .filter((name) => !taken.has(name))
+      .map(builtinTool),
+  ];
 }
 
 function parseArguments(text: string | undefined): Record<string, unknown> {
@@ -70,11 +97,11 @@ export function decisionFromReply(
   if (!call) {
     const answer = message.content?.trim();
     if (answer) return { kind: 'direct_answer', answer, routedBy: 'router_llm' };
-    return fallbackDecision(input.configs, input.settings, input.text, 'the router gave neither a tool call nor an answer');
+    return routeWithoutRouter(input.configs, input.settings, input.text, 'the router gave neither a tool call nor an answer');
   }
   const name = call.function.name;
   if (!tools.some((t) => t.function.name === name)) {
-    return fallbackDecision(
+    return routeWithoutRouter(
       input.configs,
       input.settings,
       input.text,
@@ -87,6 +114,8 @@ export function decisionFromReply(
     const question = typeof args.question === 'string' && args.question.trim() ? args.question : input.text;
     return { kind: 'llm_config', configId, tool: name, question, routedBy: 'router_llm' };
   }
+  const fn = userFunctions(input).find((f) => f.function_name === name);
+  if (fn) return { kind: 'function', configId: fn.id, functionName: name, arguments: args, routedBy: 'router_llm' };
   return { kind: 'builtin', name: name as BuiltinFunctionName, arguments: args, routedBy: 'router_llm' };
 }
 
@@ -105,6 +134,6 @@ export async function askRouter(client: OpenAI, model: string, input: RouteInput
     { signal },
   );
   const message = completion.choices[0]?.message;
-  if (!message) return fallbackDecision(input.configs, input.settings, input.text, 'the router returned no choices');
+  if (!message) return routeWithoutRouter(input.configs, input.settings, input.text, 'the router returned no choices');
   return decisionFromReply(message, input, tools);
 }

@@ -10,10 +10,10 @@ import { loadConfigOrExit, mintLocalToken, runCli, UsageError } from '../runtime
 import { urlHost } from '../lib/address';
 import type { PublicConfig, ServerFrame } from '../contract';
 
-const USAGE = `usage: npm run chat -- (--user <id> | --token <jwt>) [--url ws://127.0.0.1:8081/ws] [--session <id>] [--device <id>]
-  lines you type are questions; /quit leaves (resume later with --session), /end closes the session, /ping, /help`;
+const USAGE = `usage: npm run chat -- (--user <id> | --token <jwt>) [--url ws://127.0.0.1:8081/ws] [--session <id>] [--device <id>] [--no-stream]
+  lines you type are questions; /quit leaves (resume later with --session), /end closes the session, /stream on|off, /ping, /help`;
 
-const HELP = '/quit leave (the session stays resumable)  /end close the session  /ping  /help';
+const HELP = '/quit leave (the session stays resumable)  /end close the session  /stream on|off  /ping  /help';
 
 /** After piped input ends, how long to wait for outstanding answers before giving up. */
 const DRAIN_TIMEOUT_MS = 120_000;
@@ -63,6 +63,9 @@ function formatFrame(frame: ServerFrame, configNames: Map<number, string>): stri
       return `${color.bold('session closed')}: ${frame.reason}`;
     case 'play_music':
       return `♪ playing ${frame.song}`;
+    case 'delta':
+      // Written as it comes by the streaming display (main), not as a line of its own.
+      return frame.text;
     case 'pong':
       return color.dim('· pong');
   }
@@ -88,6 +91,7 @@ async function main(): Promise<void> {
       url: { type: 'string' },
       session: { type: 'string', short: 's' },
       device: { type: 'string', short: 'd', default: 'cli' },
+      'no-stream': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -99,6 +103,7 @@ async function main(): Promise<void> {
   const url = values.url ?? defaultUrl();
   const headers: Record<string, string> = { Authorization: `Bearer ${token}`, 'Device-Id': values.device };
   if (values.session) headers['Session-Id'] = values.session;
+  headers.Stream = values['no-stream'] ? 'false' : 'true';
 
   const ws = new WebSocket(url, { headers });
   const configNames = new Map<number, string>();
@@ -125,9 +130,27 @@ async function main(): Promise<void> {
     if (line === '/end') return send({ type: 'close' });
     if (line === '/ping') return send({ type: 'ping' });
     if (line === '/help') return print(HELP);
+    if (line === '/stream on' || line === '/stream off') return send({ type: 'session_config', stream: line === '/stream on' });
     const id = `m-${randomUUID()}`;
     outstanding.add(id);
     send({ type: 'message', id, text: line });
+  };
+
+  /** Streamed text is written as it comes, on its own line; offset 0 again (a retry) starts a fresh line. */
+  const streaming = {
+    id: undefined as string | undefined,
+    show(frame: Extract<ServerFrame, { type: 'delta' }>): void {
+      if (frame.id !== this.id || frame.offset === 0) {
+        this.end();
+        this.id = frame.id;
+        process.stdout.write(color.dim(`… ${configNames.get(frame.config_id) ?? `config ${frame.config_id}`}: `));
+      }
+      process.stdout.write(frame.text);
+    },
+    end(): void {
+      if (this.id !== undefined) process.stdout.write('\n');
+      this.id = undefined;
+    },
   };
 
   const done = new Promise<void>((resolve, reject) => {
@@ -162,6 +185,8 @@ async function main(): Promise<void> {
     if (frame.type === 'hello' || frame.type === 'configs_updated') {
       for (const c of frame.configs) configNames.set(c.id, c.config_name);
     }
+    if (frame.type === 'delta') return streaming.show(frame);
+    streaming.end();
     print(formatFrame(frame, configNames));
     if (frame.type === 'hello') {
       sessionId = frame.session_id;

@@ -3,12 +3,13 @@
 // Built-ins and the router's own answer need no further I/O; a failed first attempt is retried
 // and then handed to the next LLM config by priority, each a local activity with Temporal's
 // retry policy. Deterministic: all I/O is in activities.
-import { sleep } from '@temporalio/workflow';
+import { patched, sleep } from '@temporalio/workflow';
 import {
-  activeLLMConfigs,
   fallbackDecision,
   llmAnswerOrder,
   routableView,
+  routeWithoutRouter,
+  routingCandidates,
   runBuiltin,
   type AnswerMessageOutput,
   type CachedConfig,
@@ -22,6 +23,20 @@ import { describeFailure, rethrowCancellation, resultFrame, type Answer, type An
 import { durationMs } from './durations';
 
 type LLMDecision = Extract<RoutingDecision, { kind: 'llm_config' }>;
+type FunctionDecision = Extract<RoutingDecision, { kind: 'function' }>;
+
+/**
+ * Function configs (MCP tools, webhooks) are offered to routing and run. Before this, routing
+ * offered LLM configs only, so no recorded decision is a function's; the patch marks histories
+ * whose fallback routing may choose one (`routeWithoutRouter`, where `fallbackDecision` was).
+ */
+export const FUNCTION_CALLS_PATCH = 'function-calls';
+
+/** Where deltas of a message's answer go, when its socket asked for them and one is attached. */
+function streamTarget(ctx: AnswerContext, message: IncomingMessage) {
+  const to = ctx.session.attached;
+  return message.stream && to ? { stream: { to, messageId: message.id } } : {};
+}
 
 async function routeAndTry(ctx: AnswerContext, message: IncomingMessage): Promise<AnswerMessageOutput> {
   const { session, tuning } = ctx;
@@ -29,27 +44,38 @@ async function routeAndTry(ctx: AnswerContext, message: IncomingMessage): Promis
   try {
     return await ctx.acts.answer.answerMessage({
       userId: session.userId,
-      message: { id: message.id, text: message.text },
-      configs: activeLLMConfigs(session.configs).map(routableView),
+      message: { id: message.id, text: message.text, ...(message.stream ? { stream: true } : {}) },
+      configs: routingCandidates(session.configs, session.settings).map(routableView),
       settings: session.settings,
       history: session.recentTurns(),
+      sessionId: session.sessionId,
       progressTo: session.attached,
       routerAttempts: tuning.routeMaxAttempts,
       retryInitialMs: durationMs(tuning.retryInitialInterval),
       callTimeoutMs: durationMs(tuning.llmTimeout),
+      functionTimeoutMs: durationMs(tuning.functionTimeout),
       ...session.recordIfDue(now),
     });
   } catch (err) {
     // The step itself failed after its retries (the database was unreachable, say): the fallback
     // rules still decide, and the provider calls below get their own attempts.
     rethrowCancellation(err);
-    const routing = fallbackDecision(session.configs, session.settings, message.text, `routing failed: ${describeFailure(err)}`);
+    const reason = `routing failed: ${describeFailure(err)}`;
+    const routing = patched(FUNCTION_CALLS_PATCH)
+      ? routeWithoutRouter(session.configs, session.settings, message.text, reason)
+      : fallbackDecision(session.configs, session.settings, message.text, reason);
     return { routing, routingMs: Date.now() - now };
   }
 }
 
 /** One more try at a config, as its own local activity with Temporal's retries. */
-async function tryConfig(ctx: AnswerContext, config: CachedConfig, question: string, attempts: number): Promise<FirstAttempt> {
+async function tryConfig(
+  ctx: AnswerContext,
+  message: IncomingMessage,
+  config: CachedConfig,
+  question: string,
+  attempts: number,
+): Promise<FirstAttempt> {
   const { session } = ctx;
   const started = Date.now();
   try {
@@ -59,6 +85,7 @@ async function tryConfig(ctx: AnswerContext, config: CachedConfig, question: str
       question,
       role: session.settings.role,
       history: session.recentTurns(),
+      ...streamTarget(ctx, message),
     });
     return { ok: true, answer: reply.answer, model: reply.model, ms: Date.now() - started };
   } catch (err) {
@@ -85,11 +112,11 @@ async function answerWithLLM(
       if (!outcome.ok && outcome.retryable && tuning.llmMaxAttempts > 1) {
         // Backoff before the second attempt, as Temporal's policy would wait after the first.
         await sleep(outcome.retryAfterMs ?? durationMs(tuning.retryInitialInterval));
-        const retried = await tryConfig(ctx, config, decision.question, tuning.llmMaxAttempts - 1);
+        const retried = await tryConfig(ctx, message, config, decision.question, tuning.llmMaxAttempts - 1);
         outcome = retried.ok ? retried : { ...retried, ms: retried.ms + outcome.ms };
       }
     } else {
-      outcome = await tryConfig(ctx, config, decision.question, tuning.llmMaxAttempts);
+      outcome = await tryConfig(ctx, message, config, decision.question, tuning.llmMaxAttempts);
     }
     spentMs += outcome.ms;
     if (outcome.ok) {
@@ -118,6 +145,52 @@ async function answerWithLLM(
       ? `No LLM config could answer: ${failures.map((f) => `${f.config.config_name}: ${f.error}`).join('; ')}`
       : 'No active LLM config could answer',
   });
+}
+
+/** A function config runs: the first attempt's outcome, retried when it may be; no other config stands in for it. */
+async function answerWithFunction(
+  ctx: AnswerContext,
+  message: IncomingMessage,
+  decision: FunctionDecision,
+  first: FirstAttempt | undefined,
+): Promise<ResultFrame> {
+  const { session, tuning } = ctx;
+  const config = session.configs.find((c) => c.id === decision.configId);
+  const frame = (outcome: Omit<ResultFrame, 'type' | 'id' | 'config_id' | 'config_name' | 'routed_by'>) =>
+    resultFrame(message, {
+      config_id: decision.configId,
+      config_name: config?.config_name ?? decision.functionName,
+      routed_by: decision.routedBy,
+      ...outcome,
+    });
+  if (decision.missing?.length) {
+    const error = `Function "${decision.functionName}" needs arguments the message does not give: ${decision.missing.join(', ')}`;
+    return frame({ result: '', execute_time: 0, status: 'failed', error });
+  }
+  let outcome = first;
+  if (!outcome || (!outcome.ok && outcome.retryable && tuning.functionMaxAttempts > 1)) {
+    const spent = outcome?.ms ?? 0;
+    // Backoff before the second attempt, as Temporal's policy would wait after the first.
+    if (outcome && !outcome.ok) await sleep(outcome.retryAfterMs ?? durationMs(tuning.retryInitialInterval));
+    const attempts = outcome ? tuning.functionMaxAttempts - 1 : tuning.functionMaxAttempts;
+    const started = Date.now();
+    try {
+      const { result } = await ctx.acts.functionRetry(attempts).executeFunction({
+        userId: session.userId,
+        configId: decision.configId,
+        arguments: decision.arguments,
+        sessionId: session.sessionId,
+        messageId: message.id,
+      });
+      outcome = { ok: true, answer: result, ms: spent + Date.now() - started };
+    } catch (err) {
+      rethrowCancellation(err);
+      outcome = { ok: false, error: describeFailure(err), retryable: false, ms: spent + Date.now() - started };
+    }
+  }
+  return outcome.ok
+    ? frame({ result: outcome.answer, execute_time: outcome.ms, status: 'success' })
+    : frame({ result: '', execute_time: outcome.ms, status: 'failed', error: outcome.error });
 }
 
 /** Route and execute one message. Progress frames are the activity's, outside history. */
@@ -165,12 +238,9 @@ export async function answer(ctx: AnswerContext, message: IncomingMessage): Prom
       }
     }
     case 'function':
-      // Not offered to the router yet (llm/router.ts); answered plainly should one be chosen anyway.
-      return failed(
-        routing.configId,
-        routing.functionName,
-        `Function "${routing.functionName}" cannot be executed yet: MCP and webhook execution is not available in this version`,
-      );
+      // Recorded decisions are never a function's before the patch (FUNCTION_CALLS_PATCH).
+      if (!patched(FUNCTION_CALLS_PATCH)) return failed(routing.configId, routing.functionName, 'Function calls are not available');
+      return { routing, result: await answerWithFunction(ctx, message, routing, firstAttempt), extraFrames: [] };
     case 'none':
       return failed(0, 'none', routing.reason);
   }

@@ -26,6 +26,12 @@ export function sessionActivities(t: SessionTuning) {
         startToCloseTimeout: t.llmTimeout,
         retry: { ...llmRetry, initialInterval: durationMs(t.retryInitialInterval) * 2, maximumAttempts: attempts },
       }),
+    /** A function config (MCP tool, webhook) tried again: the same classification (functions/errors.ts), its own timeout. */
+    functionRetry: (attempts: number) =>
+      proxyLocalActivities<SessionActivities>({
+        startToCloseTimeout: t.functionTimeout,
+        retry: { ...llmRetry, initialInterval: durationMs(t.retryInitialInterval) * 2, maximumAttempts: attempts },
+      }),
     /** Database bookkeeping: fast and idempotent, so local activities. */
     local: proxyLocalActivities<SessionActivities>({
       startToCloseTimeout: '10 seconds',

@@ -152,7 +152,7 @@ export class SessionData {
       this.refused.push({ id: message.id, text: '', receivedAt: message.receivedAt });
       return;
     }
-    this.pending.push({ id: message.id, text: message.text, receivedAt: message.receivedAt });
+    this.pending.push({ id: message.id, text: message.text, receivedAt: message.receivedAt, ...(message.stream ? { stream: true } : {}) });
     this.pendingBytes += bytes;
   }
 

@@ -51,6 +51,8 @@ export const DEFAULT_SESSION_TUNING: SessionTuning = {
   retryInitialInterval: '1 second',
   maxConfigsPerMessage: 3,
   continueAsNewAfter: 100,
+  functionTimeout: '30 seconds',
+  functionMaxAttempts: 3,
 };
 
 /**

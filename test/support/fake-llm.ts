@@ -24,6 +24,12 @@ export type FakeBehaviour =
   | { fail: number; message?: string; echoKey?: boolean; retryAfterSeconds?: number }
   /** Never answers; the connection stays open until the client gives up or the server closes. */
   | { hang: true }
+  /**
+   * An answer in these pieces: streamed (server-sent events, `pieceDelayMs` apart) when the request
+   * asks for a stream, else their concatenation. `stallAfter` pieces, the stream stops sending
+   * without ending (a provider that hangs mid-answer).
+   */
+  | { pieces: string[]; pieceDelayMs?: number; stallAfter?: number }
   /** Decide from the request. */
   | ((request: FakeRequest) => FakeBehaviour);
 
@@ -32,6 +38,7 @@ export interface ChatBody {
   messages: { role: string; content: string | null }[];
   tools?: { type: string; function: { name: string; description?: string; parameters?: unknown } }[];
   tool_choice?: unknown;
+  stream?: boolean;
   temperature?: number;
   max_tokens?: number;
 }
@@ -73,6 +80,28 @@ function completion(model: string, message: Record<string, unknown>, finishReaso
     choices: [{ index: 0, message: { role: 'assistant', content: null, ...message }, finish_reason: finishReason, logprobs: null }],
     usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
   };
+}
+
+/** A chat completion as server-sent events, one chunk per piece, as OpenAI streams it. */
+async function streamPieces(
+  res: http.ServerResponse,
+  model: string,
+  pieces: string[],
+  options: { pieceDelayMs?: number; stallAfter?: number },
+): Promise<void> {
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+  const id = `chatcmpl-fake-${Date.now()}`;
+  const chunk = (delta: Record<string, unknown>, finish: string | null) =>
+    `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created: Math.floor(Date.now() / 1000), model, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+  res.write(chunk({ role: 'assistant', content: '' }, null));
+  for (const [index, piece] of pieces.entries()) {
+    if (options.stallAfter !== undefined && index >= options.stallAfter) return;
+    if (options.pieceDelayMs) await new Promise((r) => setTimeout(r, options.pieceDelayMs));
+    if (res.destroyed) return;
+    res.write(chunk({ content: piece }, null));
+  }
+  res.write(chunk({}, 'stop'));
+  res.end('data: [DONE]\n\n');
 }
 
 export async function startFakeLLM(): Promise<FakeLLM> {
@@ -128,8 +157,9 @@ export async function startFakeLLM(): Promise<FakeLLM> {
         send(res, 200, completion(body.model, { tool_calls: [call] }, 'tool_calls'));
         return;
       }
-      const content = 'reply' in b ? b.reply : `[${body.model}] ${lastUserMessage(body)}`;
-      send(res, 200, completion(body.model, { content }, 'stop'));
+      const pieces = 'pieces' in b ? b.pieces : ['reply' in b ? b.reply : `[${body.model}] ${lastUserMessage(body)}`];
+      if (!body.stream) return send(res, 200, completion(body.model, { content: pieces.join('') }, 'stop'));
+      void streamPieces(res, body.model, pieces, 'pieces' in b ? b : {});
     });
   });
   server.on('connection', (socket) => {

@@ -1,0 +1,125 @@
+// One call of a user's function config: its row, its secrets (the webhook's signing secret, the
+// MCP server's header values; decrypted here and nowhere else), its arguments checked against
+// its JSON Schema, then the call (functions/). Every failure leaves as a classified, scrubbed
+// ApplicationFailure; secrets never appear in one.
+import { ApplicationFailure } from '@temporalio/common';
+import type { ExecuteFunctionInput, ExecuteFunctionOutput } from '../contract';
+import type { UserAIConfig } from '../db';
+import {
+  callFunction,
+  FUNCTION_FAILURE,
+  listMcpTools,
+  toFunctionFailure,
+  validateArguments,
+  type FunctionTarget,
+  type McpTool,
+} from '../functions';
+import { LLM_FAILURE } from '../llm/errors';
+import type { ExecutionDeps } from './deps';
+import { loadConfigRow } from './rows';
+
+export interface FunctionCallOptions {
+  timeoutMs: number;
+  signal?: AbortSignal;
+  /** The REST `/test` and `/tools` routes reach disabled configs too; the message path never runs them. */
+  allowInactive?: boolean;
+}
+
+export function createFunctionExecutor({ db, secretBox, config, logger }: ExecutionDeps) {
+  function open(stored: string): string {
+    try {
+      return secretBox.decrypt(stored);
+    } catch {
+      throw ApplicationFailure.nonRetryable('a stored secret cannot be decrypted with the configured keys', LLM_FAILURE.configUnavailable);
+    }
+  }
+
+  /** Where the function runs, with its secrets opened; `secrets` lists them for scrubbing. */
+  function targetOf(row: UserAIConfig): { target: FunctionTarget; secrets: string[] } {
+    if (row.mcp_server_url) {
+      const headers = Object.fromEntries(Object.entries(row.mcp_headers ?? {}).map(([name, value]) => [name, open(value)]));
+      return {
+        target: { kind: 'mcp', url: row.mcp_server_url, headers, tool: row.function_name ?? '' },
+        secrets: Object.values(headers),
+      };
+    }
+    if (row.webhook_url) {
+      if (!row.webhook_secret) {
+        throw ApplicationFailure.nonRetryable('the webhook has no signing secret; rotate one first', LLM_FAILURE.configUnavailable);
+      }
+      const secret = open(row.webhook_secret);
+      return { target: { kind: 'webhook', url: row.webhook_url, secret }, secrets: [secret] };
+    }
+    throw ApplicationFailure.nonRetryable('the function has neither an mcp_server_url nor a webhook_url', LLM_FAILURE.configUnavailable);
+  }
+
+  function mcpTarget(row: UserAIConfig): { url: string; headers: Record<string, string>; secrets: string[] } {
+    if (!row.mcp_server_url) throw ApplicationFailure.nonRetryable('the config is not an MCP tool (it has no mcp_server_url)', LLM_FAILURE.configUnavailable);
+    const headers = Object.fromEntries(Object.entries(row.mcp_headers ?? {}).map(([name, value]) => [name, open(value)]));
+    return { url: row.mcp_server_url, headers, secrets: Object.values(headers) };
+  }
+
+  async function runFunction(input: ExecuteFunctionInput, options: FunctionCallOptions): Promise<ExecuteFunctionOutput> {
+    const row = await loadConfigRow(db, input.userId, input.configId, 'function_call', { requireActive: !options.allowInactive });
+    const what = `function ${row.function_name ?? row.id} (${row.config_name})`;
+    const check = validateArguments(row.parameters ?? { type: 'object' }, input.arguments);
+    if (!check.ok) {
+      throw ApplicationFailure.nonRetryable(`${what}: argument ${check.field} ${check.message}`, FUNCTION_FAILURE.invalidArguments);
+    }
+    let secrets: string[] = [];
+    try {
+      const resolved = targetOf(row);
+      secrets = resolved.secrets;
+      const { result } = await callFunction({
+        target: resolved.target,
+        arguments: input.arguments,
+        context: { functionName: row.function_name ?? '', userId: input.userId, sessionId: input.sessionId, messageId: input.messageId },
+        timeoutMs: options.timeoutMs,
+        egressAllow: config.egressAllow,
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+      return { result };
+    } catch (err) {
+      const failure = toFunctionFailure(err, what, secrets);
+      logger.warn(
+        { configId: row.id, userId: input.userId, type: failure.type, retryable: !failure.nonRetryable, error: failure.message },
+        'function call failed',
+      );
+      throw failure;
+    }
+  }
+
+  /** The tools an MCP config's server offers, so a user picks the one the config calls. */
+  async function listTools(userId: string, configId: number, options: FunctionCallOptions): Promise<McpTool[]> {
+    const row = await loadConfigRow(db, userId, configId, 'function_call', { requireActive: false });
+    let secrets: string[] = [];
+    try {
+      const target = mcpTarget(row);
+      secrets = target.secrets;
+      return await listMcpTools({
+        url: target.url,
+        headers: target.headers,
+        timeoutMs: options.timeoutMs,
+        egressAllow: config.egressAllow,
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+    } catch (err) {
+      throw toFunctionFailure(err, `MCP server of ${row.config_name}`, secrets);
+    }
+  }
+
+  /** The JSON Schemas of the given function configs of a user, for routing (not secret). */
+  async function functionSchemas(userId: string, ids: readonly number[]): Promise<Map<number, Record<string, unknown> | null>> {
+    if (ids.length === 0) return new Map();
+    const rows = await db.models.UserAIConfig.findAll({
+      where: { user_id: userId, id: [...ids], config_type: 'function_call' },
+      attributes: ['id', 'parameters'],
+      raw: true,
+    });
+    return new Map(rows.map((r) => [r.id, r.parameters ?? null]));
+  }
+
+  return { runFunction, listTools, functionSchemas };
+}
+
+export type FunctionExecutor = ReturnType<typeof createFunctionExecutor>;

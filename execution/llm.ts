@@ -1,0 +1,69 @@
+// One call of a user's LLM config: its row, its key (decrypted here and nowhere else), the egress
+// policy at connect time, streamed when the caller wants the text as it comes. Every failure
+// leaves as a classified, scrubbed ApplicationFailure.
+import { ApplicationFailure } from '@temporalio/common';
+import type { ExecuteLLMConfigInput, ExecuteLLMConfigOutput } from '../contract';
+import { checkUrlResolved } from '../lib/egress';
+import { chat, chatStreamed, type ChatRequest } from '../llm/chat';
+import { createLLMClient } from '../llm/client';
+import { LLM_FAILURE, toActivityFailure } from '../llm/errors';
+import { effectiveBaseUrl } from '../llm/providers';
+import type { ExecutionDeps } from './deps';
+import { loadConfigRow } from './rows';
+
+/** The answer of a provider is cut here already, so no result payload grows past what the workflow keeps. */
+const MAX_ANSWER_CHARS = 64 * 1024;
+
+export interface LLMCallOptions {
+  timeoutMs: number;
+  signal?: AbortSignal;
+  /** Streams the answer: called with each piece and where it starts in the answer. */
+  onDelta?: (text: string, offset: number) => void;
+  /** The REST `/test` route tries disabled configs too; the message path never runs them. */
+  allowInactive?: boolean;
+}
+
+export function createLLMExecutor({ db, secretBox, config, logger }: ExecutionDeps) {
+  function decryptKey(stored: string | null | undefined): string | null {
+    if (!stored) return null;
+    try {
+      return secretBox.decrypt(stored);
+    } catch {
+      throw ApplicationFailure.nonRetryable('the stored API key cannot be decrypted with the configured keys', LLM_FAILURE.configUnavailable);
+    }
+  }
+
+  return async function runLLMConfig(input: ExecuteLLMConfigInput, options: LLMCallOptions): Promise<ExecuteLLMConfigOutput> {
+    const row = await loadConfigRow(db, input.userId, input.configId, 'llm', { requireActive: !options.allowInactive });
+    let apiKey: string | null = null;
+    try {
+      apiKey = decryptKey(row.api_key);
+      const baseURL = effectiveBaseUrl(row.llm_type ?? null, row.base_url ?? null);
+      if (!baseURL) throw ApplicationFailure.nonRetryable('no base_url and no default for its llm_type', LLM_FAILURE.configUnavailable);
+      await checkUrlResolved('base_url', baseURL, config.egressAllow);
+      const client = createLLMClient({ baseURL, apiKey, timeoutMs: options.timeoutMs, egressAllow: config.egressAllow });
+      const request: ChatRequest = {
+        model: row.model_name ?? '',
+        question: input.question,
+        systemPrompt: row.system_prompt ?? null,
+        role: input.role,
+        history: input.history,
+        temperature: row.temperature ?? null,
+        maxTokens: row.max_tokens ?? null,
+      };
+      const reply = options.onDelta
+        ? await chatStreamed(client, request, options.onDelta, options.signal)
+        : await chat(client, request, options.signal);
+      return { ...reply, answer: reply.answer.slice(0, MAX_ANSWER_CHARS) };
+    } catch (err) {
+      const failure = toActivityFailure(err, `config ${row.id} (${row.config_name})`, [apiKey]);
+      logger.warn(
+        { configId: row.id, userId: input.userId, type: failure.type, retryable: !failure.nonRetryable, error: failure.message },
+        'LLM call failed',
+      );
+      throw failure;
+    }
+  };
+}
+
+export type LLMExecutor = ReturnType<typeof createLLMExecutor>;
