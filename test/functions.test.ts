@@ -158,6 +158,14 @@ describe('functions', () => {
       assert.equal(err.status, 503);
     });
 
+    it('never follows a redirect, not even one the SDK would follow (same origin)', async () => {
+      mcp.failNext(307, 1, { location: mcp.url });
+      const err = await failure(call(target('get_weather'), { city: 'Paris' }));
+      assert.equal(err.type, FUNCTION_FAILURE.egressDenied);
+      assert.equal(err.retryable, false);
+      assert.equal(mcp.requests.length, 1);
+    });
+
     it('a call that outlasts its timeout is a retryable timeout, on time', async () => {
       const started = Date.now();
       const err = await failure(call(target('get_weather'), { city: 'Slowtown' }, { timeoutMs: 500 }));

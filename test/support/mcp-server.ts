@@ -28,8 +28,8 @@ export interface McpRequestRecord {
 export interface TestMcpServer {
   url: string;
   requests: McpRequestRecord[];
-  /** Answer the next `count` POSTs with this HTTP status (no MCP involved). */
-  failNext(status: number, count?: number): void;
+  /** Answer the next `count` POSTs with this HTTP status and headers (no MCP involved). */
+  failNext(status: number, count?: number, headers?: Record<string, string>): void;
   close(): Promise<void>;
 }
 
@@ -52,7 +52,7 @@ function buildServer(): McpServer {
 
 export async function startMcpServer(options: { token?: string } = {}): Promise<TestMcpServer> {
   const requests: McpRequestRecord[] = [];
-  const failures: number[] = [];
+  const failures: { status: number; headers: Record<string, string> }[] = [];
   const sockets = new Set<Socket>();
 
   const httpServer = http.createServer((req, res) => {
@@ -90,7 +90,7 @@ export async function startMcpServer(options: { token?: string } = {}): Promise<
         }
         const failure = failures.shift();
         if (failure !== undefined) {
-          res.writeHead(failure, { 'content-type': 'text/plain' }).end(`scripted failure ${failure}`);
+          res.writeHead(failure.status, { 'content-type': 'text/plain', ...failure.headers }).end(`scripted failure ${failure.status}`);
           return;
         }
         const server = buildServer();
@@ -115,8 +115,8 @@ export async function startMcpServer(options: { token?: string } = {}): Promise<
   return {
     url: `http://127.0.0.1:${port}/mcp`,
     requests,
-    failNext(status, count = 1) {
-      for (let i = 0; i < count; i++) failures.push(status);
+    failNext(status, count = 1, headers = {}) {
+      for (let i = 0; i < count; i++) failures.push({ status, headers });
     },
     async close() {
       for (const socket of sockets) socket.destroy();
