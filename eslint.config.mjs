@@ -15,6 +15,7 @@ const LAYERS = {
   config: ['lib'],
   db: ['contract', 'config', 'lib'],
   llm: ['contract', 'config', 'lib'],
+  functions: ['contract', 'config', 'lib'],
   relay: ['contract', 'db', 'lib'],
   workflows: ['contract'],
   execution: ['contract', 'config', 'lib', 'db', 'llm', 'functions'],

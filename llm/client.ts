@@ -3,8 +3,7 @@
 // clean, retryable timeout error instead of the attempt being killed from outside.
 import type { BlockList } from 'node:net';
 import OpenAI, { type ClientOptions as OpenAIOptions } from 'openai';
-import { Agent, fetch as undiciFetch } from 'undici';
-import { egressLookup } from '../lib/egress';
+import { policedFetch } from '../lib/egress-fetch';
 import { activityInfo } from '@temporalio/activity';
 
 /** Room left between the SDK timeout and the activity's StartToClose timeout. */
@@ -25,26 +24,6 @@ export function requestTimeoutMs(fallback = DEFAULT_TIMEOUT_MS): number {
   return Math.max(100, Math.min(fallback, startToClose - Math.min(TIMEOUT_MARGIN_MS, startToClose / 10)));
 }
 
-/** One connection pool per egress allow list (the process has one), reused by every call. */
-const pinnedAgents = new WeakMap<BlockList, Agent>();
-
-/**
- * fetch whose sockets resolve host names through the egress policy (lib/egress.ts), so the
- * address checked is the address connected to. Redirects are never followed: a `Location` on an
- * IP literal would skip the policed lookup, so the redirect itself is the answer (a refusal).
- */
-function policedFetch(allow: BlockList): OpenAIOptions['fetch'] {
-  let agent = pinnedAgents.get(allow);
-  if (!agent) {
-    agent = new Agent({ connect: { lookup: egressLookup('base_url', allow) } });
-    pinnedAgents.set(allow, agent);
-  }
-  const dispatcher = agent;
-  // undici's fetch is the one Node ships, typed by its own package; the shapes are the same.
-  return ((input: Parameters<typeof undiciFetch>[0], init?: Parameters<typeof undiciFetch>[1]) =>
-    undiciFetch(input, { ...init, dispatcher, redirect: 'manual' })) as unknown as OpenAIOptions['fetch'];
-}
-
 export function createLLMClient(options: {
   baseURL: string;
   apiKey: string | null;
@@ -57,6 +36,6 @@ export function createLLMClient(options: {
     apiKey: options.apiKey ?? NO_KEY,
     maxRetries: 0,
     timeout: options.timeoutMs,
-    ...(options.egressAllow ? { fetch: policedFetch(options.egressAllow) } : {}),
+    ...(options.egressAllow ? { fetch: policedFetch('base_url', options.egressAllow) as unknown as OpenAIOptions['fetch'] } : {}),
   });
 }
