@@ -172,8 +172,8 @@ export function tokenize(text: string): string[] {
   return out;
 }
 
-function termWeight(term: string): number {
-  return [...term].length === 1 && CJK_CHAR.test(term) ? CJK_UNIGRAM_WEIGHT : 1;
+function isCjkUnigram(term: string): boolean {
+  return [...term].length === 1 && CJK_CHAR.test(term);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -199,18 +199,33 @@ function schemaText(schema: unknown, depth: number, out: string[]): void {
   else schemaText(s.items, depth + 1, out);
 }
 
-/** The text a candidate is matched on. */
-export function candidateText(candidate: SimilarityCandidate): string {
-  const parts = [candidate.name, candidate.description ?? ''];
-  if (candidate.functionName) parts.push(candidate.functionName);
-  if (candidate.parameters) schemaText(candidate.parameters, 0, parts);
-  return parts.join('\n');
+/**
+ * How much a term in a function's parameter schema counts against one in its name or description:
+ * the schema supports (a "city" or "amount" parameter says what the function is about) but its
+ * example values and format notes ("例如 北京、上海", "YYYY-MM-DD") say little about which
+ * messages the function is for.
+ */
+export const SCHEMA_TEXT_WEIGHT = 0.5;
+
+/** The text a candidate is matched on: its name, description and function name, then the text of its parameter schema. */
+export function candidateText(candidate: SimilarityCandidate): { main: string; schema: string } {
+  const schema: string[] = [];
+  if (candidate.parameters) schemaText(candidate.parameters, 0, schema);
+  return { main: [candidate.name, candidate.description ?? '', candidate.functionName ?? ''].join('\n'), schema: schema.join('\n') };
 }
 
-function termCounts(terms: readonly string[]): Map<string, number> {
+/** Weighted term frequencies of a candidate (BM25F-style: a schema term counts SCHEMA_TEXT_WEIGHT), and its weighted length. */
+function candidateTerms(candidate: SimilarityCandidate): { counts: Map<string, number>; length: number } {
+  const text = candidateText(candidate);
   const counts = new Map<string, number>();
-  for (const t of terms) counts.set(t, (counts.get(t) ?? 0) + 1);
-  return counts;
+  let length = 0;
+  const add = (terms: string[], weight: number): void => {
+    for (const t of terms) counts.set(t, (counts.get(t) ?? 0) + weight);
+    length += terms.length * weight;
+  };
+  add(tokenize(text.main), 1);
+  add(tokenize(text.schema), SCHEMA_TEXT_WEIGHT);
+  return { counts, length };
 }
 
 function idf(n: number, containing: number): number {
@@ -231,21 +246,22 @@ function byScore(a: SimilarityScore, b: SimilarityScore): number {
 export function rankBySimilarity(text: string, candidates: readonly SimilarityCandidate[]): SimilarityScore[] {
   const n = candidates.length;
   if (n === 0) return [];
-  const docs = candidates.map((c) => {
-    const terms = tokenize(candidateText(c));
-    return { id: c.id, length: terms.length, counts: termCounts(terms) };
-  });
+  const docs = candidates.map((c) => ({ id: c.id, ...candidateTerms(c) }));
   const avgLength = docs.reduce((sum, d) => sum + d.length, 0) / n || 1;
   const queryTerms = [...new Set(tokenize(text))];
   const scale = idf(n, 1);
   const scores = docs.map((doc) => {
     let score = 0;
     for (const term of queryTerms) {
-      const tf = doc.counts.get(term);
-      if (!tf) continue;
+      const count = doc.counts.get(term);
+      if (!count) continue;
+      const unigram = isCjkUnigram(term);
+      // A character that recurs in a document mostly recurs as part of its words (天 in 天气, 几天,
+      // 天数), which count as bigrams already: a CJK unigram's frequency counts at most once.
+      const tf = unigram ? Math.min(count, 1) : count;
       const containing = docs.reduce((k, d) => k + (d.counts.has(term) ? 1 : 0), 0);
       const saturation = (tf * (BM25_K1 + 1)) / (tf + BM25_K1 * (1 - BM25_B + (BM25_B * doc.length) / avgLength));
-      score += termWeight(term) * idf(n, containing) * saturation;
+      score += (unigram ? CJK_UNIGRAM_WEIGHT : 1) * idf(n, containing) * saturation;
     }
     // Rounded so that sums taken in another order or on another engine never flip a comparison.
     return { id: doc.id, score: Math.round((score / scale) * 1e9) / 1e9 };
