@@ -53,11 +53,13 @@ export const CJK_UNIGRAM_WEIGHT = 0.3;
  * a little less (1.5× the average length: 0.83, 2×: 0.71).
  *
  * The threshold, 0.7, asks for one distinctive word, even in a document twice the average length
- * (for functions with many described parameters), or a few shared ones; a single shared word (a
- * word in every candidate counts at most 0.26 with two candidates and less with more) or accidental
- * single-character CJK matches (0.3 each at most) do not reach it, and two of them only with a
- * third. It is a property of the normalised scale, the same for 2 configs as for 200; the
- * evaluation set (`npm run eval:routing`) measures it, it was not fitted to it.
+ * (for functions with many described parameters), or a few shared ones. A word every candidate
+ * shares does not reach it (with two candidates 0.26 once, under 0.6 however often; less with more), nor do stray
+ * single-character CJK matches (0.3 each in a document of average length) unless three of them
+ * come together. It is a point of the normalised scale, the same for 2 configs as for 200, chosen
+ * from that reasoning; on the evaluation set (`npm run eval:routing`) the accuracy is the same
+ * anywhere from 0.5 to 0.7 (lower lets small talk through and sends more messages to a wrong config,
+ * higher drops right answers); 0.7, its upper end, leaves the most margin against stray matches.
  */
 export const SIMILARITY_THRESHOLD = 0.7;
 
