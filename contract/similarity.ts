@@ -252,6 +252,7 @@ export function rankBySimilarity(text: string, candidates: readonly SimilarityCa
   const avgLength = docs.reduce((sum, d) => sum + d.length, 0) / n || 1;
   const queryTerms = [...new Set(tokenize(text))];
   const scale = idf(n, 1);
+  const documentFrequency = new Map(queryTerms.map((term) => [term, docs.filter((d) => d.counts.has(term)).length]));
   const scores = docs.map((doc) => {
     let score = 0;
     for (const term of queryTerms) {
@@ -261,9 +262,8 @@ export function rankBySimilarity(text: string, candidates: readonly SimilarityCa
       // A character that recurs in a document mostly recurs as part of its words (天 in 天气, 几天,
       // 天数), which count as bigrams already: a CJK unigram's frequency counts at most once.
       const tf = unigram ? Math.min(count, 1) : count;
-      const containing = docs.reduce((k, d) => k + (d.counts.has(term) ? 1 : 0), 0);
       const saturation = (tf * (BM25_K1 + 1)) / (tf + BM25_K1 * (1 - BM25_B + (BM25_B * doc.length) / avgLength));
-      score += (unigram ? CJK_UNIGRAM_WEIGHT : 1) * idf(n, containing) * saturation;
+      score += (unigram ? CJK_UNIGRAM_WEIGHT : 1) * idf(n, documentFrequency.get(term) ?? 0) * saturation;
     }
     // Rounded so that sums taken in another order or on another engine never flip a comparison.
     return { id: doc.id, score: Math.round((score / scale) * 1e9) / 1e9 };
