@@ -76,7 +76,14 @@ export function createAnswerActivity(deps: ActivityDeps, llm: LLMSteps, executor
       }
       const stream = input.message.stream && input.progressTo ? { stream: { to: input.progressTo, messageId: input.message.id } } : {};
       const reply = await llm.callConfig(
-        { userId: input.userId, configId: routing.configId, question: routing.question, role: input.settings.role, history: input.history, ...stream },
+        {
+          userId: input.userId,
+          configId: routing.configId,
+          question: routing.question,
+          role: input.settings.role,
+          history: input.history,
+          ...stream,
+        },
         timeoutMs,
         signal,
       );

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { Database } from '../db';
 import type { ConfigExecutor } from '../execution';
-import { validateArguments, type McpTool } from '../functions';
+import { validateArguments, type McpToolInfo } from '../functions';
 import { BadRequestError, NotFoundError, UpstreamError, ValidationError } from '../lib/errors';
 import { parseOrThrow } from '../lib/validate';
 
@@ -62,7 +62,8 @@ export function createConfigTrialService(deps: { db: Database; executor: ConfigE
     const elapsed = () => Math.round(performance.now() - started);
     try {
       if (row.config_type === 'llm') {
-        if (body.arguments !== undefined) throw new ValidationError([{ field: 'arguments', message: 'only for function configs; send text' }]);
+        if (body.arguments !== undefined)
+          throw new ValidationError([{ field: 'arguments', message: 'only for function configs; send text' }]);
         const reply = await deps.executor.runLLMConfig(
           { userId, configId: row.id, question: body.text ?? DEFAULT_PROMPT, role: null, history: [] },
           options,
@@ -97,7 +98,7 @@ export function createConfigTrialService(deps: { db: Database; executor: ConfigE
     if (row.config_type !== 'function_call' || !row.mcp_server_url) {
       throw new BadRequestError('Only function configs with an mcp_server_url have tools to list', 'not_an_mcp_config');
     }
-    let listed: McpTool[];
+    let listed: McpToolInfo[];
     try {
       listed = await deps.executor.listTools(userId, row.id, { timeoutMs: TRIAL_TIMEOUT_MS });
     } catch (err) {

@@ -125,7 +125,12 @@ function configRoutes(router: Router, docs: RouteDocs, service: ConfigService, t
     docs,
     'get',
     `${base}/ai-configs/:id/tools`,
-    { summary: "List the tools of an MCP config's server, with their argument schemas", tag, response: z.array(mcpToolSchema), errors: [400, 404, 502] },
+    {
+      summary: "List the tools of an MCP config's server, with their argument schemas",
+      tag,
+      response: z.array(mcpToolSchema),
+      errors: [400, 404, 502],
+    },
     async (ctx) => {
       respond(ctx, await trials.tools(userOf(ctx), ctx.params.id!));
     },

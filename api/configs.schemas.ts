@@ -14,7 +14,16 @@ import { FUNCTION_NAME_PATTERN } from '../contract';
 const MAX_PARAMETERS_JSON = 32 * 1024;
 
 /** Fields a client may send back from a response; ignored, never stored. */
-const READ_ONLY_FIELDS = ['id', 'user_id', 'created_at', 'updated_at', 'has_api_key', 'api_key_hint', 'has_webhook_secret', 'mcp_header_names'];
+const READ_ONLY_FIELDS = [
+  'id',
+  'user_id',
+  'created_at',
+  'updated_at',
+  'has_api_key',
+  'api_key_hint',
+  'has_webhook_secret',
+  'mcp_header_names',
+];
 /** LLM settings the seed nests under `parameters`; lifted to their columns. */
 const NESTED_LLM_FIELDS = ['temperature', 'max_tokens', 'api_key', 'base_url', 'system_prompt', 'model_name', 'llm_type'];
 

@@ -12,7 +12,7 @@ import type { PublicConfig } from '../contract';
 import { createConfigSchemas, normaliseConfigBody, parseConfig, type ConfigInput } from './configs.schemas';
 import { parseOrThrow } from '../lib/validate';
 import { createCoalescer } from '../lib/coalesce';
-import { generateWebhookSecret } from '../lib/webhook-signature';
+import { generateWebhookSecret } from '../functions';
 
 export interface ConfigServiceDeps {
   db: Database;
@@ -118,7 +118,8 @@ export function createConfigService(deps: ConfigServiceDeps) {
    * response shows this once. Configs that are not webhooks keep none.
    */
   function webhookSecret(input: ConfigInput, row?: UserAIConfig): { attributes: Attributes; shown?: string } {
-    if (input.config_type !== 'function_call' || !input.webhook_url) return { attributes: row?.webhook_secret ? { webhook_secret: null } : {} };
+    if (input.config_type !== 'function_call' || !input.webhook_url)
+      return { attributes: row?.webhook_secret ? { webhook_secret: null } : {} };
     if (input.webhook_secret) return { attributes: { webhook_secret: deps.secretBox.encrypt(input.webhook_secret) } };
     if (row?.webhook_secret) return { attributes: {} };
     const shown = generateWebhookSecret();

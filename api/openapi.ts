@@ -55,7 +55,7 @@ const STATUS_TEXT: Record<number, string> = {
   413: 'Body too large',
   415: 'Body is not JSON',
   429: 'Rate limited; see Retry-After',
-  502: "Your endpoint (an MCP server) failed; the message says how",
+  502: 'Your endpoint (an MCP server) failed; the message says how',
   503: 'Not ready',
 };
 

@@ -6,3 +6,4 @@ export * from './session';
 export * from './activities';
 export * from './routing';
 export * from './builtins';
+export * from './similarity';

@@ -102,7 +102,14 @@ export function routeWithoutRouter(
   if (!chosen) return fallbackDecision(configs, settings, text, `${reason}; no config's description matched the message`);
   const why = `${reason}; the description of "${chosen.config_name}" matched the message best`;
   if (chosen.config_type === 'llm') {
-    return { kind: 'llm_config', configId: chosen.id, tool: llmConfigToolName(chosen.id), question: text, routedBy: 'similarity', reason: why };
+    return {
+      kind: 'llm_config',
+      configId: chosen.id,
+      tool: llmConfigToolName(chosen.id),
+      question: text,
+      routedBy: 'similarity',
+      reason: why,
+    };
   }
   const args = argumentsFromMessage(chosen.parameters ?? null, text);
   return {

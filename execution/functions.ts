@@ -5,15 +5,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { ExecuteFunctionInput, ExecuteFunctionOutput } from '../contract';
 import type { UserAIConfig } from '../db';
-import {
-  callFunction,
-  FUNCTION_FAILURE,
-  listMcpTools,
-  toFunctionFailure,
-  validateArguments,
-  type FunctionTarget,
-  type McpTool,
-} from '../functions';
+import { callFunction, listMcpTools, targetSecrets, toFunctionFailure, type FunctionTarget, type McpToolInfo } from '../functions';
 import { LLM_FAILURE } from '../llm/errors';
 import type { ExecutionDeps } from './deps';
 import { loadConfigRow } from './rows';
@@ -34,44 +26,32 @@ export function createFunctionExecutor({ db, secretBox, config, logger }: Execut
     }
   }
 
-  /** Where the function runs, with its secrets opened; `secrets` lists them for scrubbing. */
-  function targetOf(row: UserAIConfig): { target: FunctionTarget; secrets: string[] } {
+  /** Where the function runs, with its secrets opened. */
+  function targetOf(row: UserAIConfig): FunctionTarget {
     if (row.mcp_server_url) {
       const headers = Object.fromEntries(Object.entries(row.mcp_headers ?? {}).map(([name, value]) => [name, open(value)]));
-      return {
-        target: { kind: 'mcp', url: row.mcp_server_url, headers, tool: row.function_name ?? '' },
-        secrets: Object.values(headers),
-      };
+      return { kind: 'mcp', url: row.mcp_server_url, headers, tool: row.function_name ?? '' };
     }
     if (row.webhook_url) {
       if (!row.webhook_secret) {
         throw ApplicationFailure.nonRetryable('the webhook has no signing secret; rotate one first', LLM_FAILURE.configUnavailable);
       }
-      const secret = open(row.webhook_secret);
-      return { target: { kind: 'webhook', url: row.webhook_url, secret }, secrets: [secret] };
+      return { kind: 'webhook', url: row.webhook_url, secret: open(row.webhook_secret) };
     }
     throw ApplicationFailure.nonRetryable('the function has neither an mcp_server_url nor a webhook_url', LLM_FAILURE.configUnavailable);
-  }
-
-  function mcpTarget(row: UserAIConfig): { url: string; headers: Record<string, string>; secrets: string[] } {
-    if (!row.mcp_server_url) throw ApplicationFailure.nonRetryable('the config is not an MCP tool (it has no mcp_server_url)', LLM_FAILURE.configUnavailable);
-    const headers = Object.fromEntries(Object.entries(row.mcp_headers ?? {}).map(([name, value]) => [name, open(value)]));
-    return { url: row.mcp_server_url, headers, secrets: Object.values(headers) };
   }
 
   async function runFunction(input: ExecuteFunctionInput, options: FunctionCallOptions): Promise<ExecuteFunctionOutput> {
     const row = await loadConfigRow(db, input.userId, input.configId, 'function_call', { requireActive: !options.allowInactive });
     const what = `function ${row.function_name ?? row.id} (${row.config_name})`;
-    const check = validateArguments(row.parameters ?? { type: 'object' }, input.arguments);
-    if (!check.ok) {
-      throw ApplicationFailure.nonRetryable(`${what}: argument ${check.field} ${check.message}`, FUNCTION_FAILURE.invalidArguments);
-    }
     let secrets: string[] = [];
     try {
-      const resolved = targetOf(row);
-      secrets = resolved.secrets;
+      const target = targetOf(row);
+      secrets = targetSecrets(target);
       const { result } = await callFunction({
-        target: resolved.target,
+        target,
+        // Checked against the schema before anything is sent; a mismatch names the argument.
+        parameters: row.parameters ?? { type: 'object' },
         arguments: input.arguments,
         context: { functionName: row.function_name ?? '', userId: input.userId, sessionId: input.sessionId, messageId: input.messageId },
         timeoutMs: options.timeoutMs,
@@ -90,12 +70,15 @@ export function createFunctionExecutor({ db, secretBox, config, logger }: Execut
   }
 
   /** The tools an MCP config's server offers, so a user picks the one the config calls. */
-  async function listTools(userId: string, configId: number, options: FunctionCallOptions): Promise<McpTool[]> {
+  async function listTools(userId: string, configId: number, options: FunctionCallOptions): Promise<McpToolInfo[]> {
     const row = await loadConfigRow(db, userId, configId, 'function_call', { requireActive: false });
     let secrets: string[] = [];
     try {
-      const target = mcpTarget(row);
-      secrets = target.secrets;
+      const target = targetOf(row);
+      if (target.kind !== 'mcp') {
+        throw ApplicationFailure.nonRetryable('the config is not an MCP tool (it has no mcp_server_url)', LLM_FAILURE.configUnavailable);
+      }
+      secrets = targetSecrets(target);
       return await listMcpTools({
         url: target.url,
         headers: target.headers,

@@ -29,7 +29,10 @@ export function createLLMExecutor({ db, secretBox, config, logger }: ExecutionDe
     try {
       return secretBox.decrypt(stored);
     } catch {
-      throw ApplicationFailure.nonRetryable('the stored API key cannot be decrypted with the configured keys', LLM_FAILURE.configUnavailable);
+      throw ApplicationFailure.nonRetryable(
+        'the stored API key cannot be decrypted with the configured keys',
+        LLM_FAILURE.configUnavailable,
+      );
     }
   }
 

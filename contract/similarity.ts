@@ -1,0 +1,369 @@
+// Routing without a router LLM: a deterministic lexical router. It scores a message against each
+// candidate config's name, description and, for functions, the function name and the names and
+// descriptions of its JSON-Schema parameters, with BM25 over the candidates given, and picks the
+// best one above a threshold; below it nobody is chosen and the caller lets the default LLM config
+// answer. Pure and deterministic (no Node imports, no clock, no randomness, no Intl segmenter): the
+// workflow bundle includes this module and the activities call the same code.
+//
+// Text: Latin words are lowercased, camelCase and snake_case are split, a light suffix stripping
+// folds plurals and -ing/-ed/-er/-ion forms, and a small stopword list is dropped. CJK text has no
+// spaces, so a run of Han (or kana, hangul) characters gives its character bigrams and unigrams.
+
+export interface SimilarityCandidate {
+  id: number; // config id
+  kind: 'llm' | 'function';
+  name: string; // config_name
+  description: string | null;
+  functionName?: string | null;
+  /** For functions: the JSON Schema of its parameters (properties' names and descriptions count as text). */
+  parameters?: Record<string, unknown> | null;
+}
+
+export interface SimilarityScore {
+  id: number;
+  score: number;
+}
+
+export interface SimilarityMatch {
+  candidate: SimilarityCandidate;
+  score: number;
+  /** Every candidate's score, best first (ties by lower id). */
+  scores: SimilarityScore[];
+}
+
+/** BM25 term-frequency saturation and length normalisation (the usual values). */
+export const BM25_K1 = 1.2;
+export const BM25_B = 0.75;
+
+/**
+ * A lone CJK character carries much less meaning than a word: 天 is in 天气 (weather), 今天 (today)
+ * and 聊天 (chat). Unigrams still count (one-character words such as 药 or 钱 exist) but at this
+ * weight; a two-character word then scores as one bigram plus two weighted unigrams.
+ */
+export const CJK_UNIGRAM_WEIGHT = 0.3;
+
+/**
+ * Scores are normalised so one threshold works whatever the number of candidates: a candidate's
+ * BM25 score is divided by the IDF a term would have if it occurred in that candidate alone
+ * (log(1 + (N - 0.5) / 1.5)), the largest IDF a matching term can have among N candidates. A score
+ * then reads as "so many distinctive words matched": 1.0 is one word found in a single candidate,
+ * once, in a document of average length; a word shared by several candidates counts for less
+ * (with 2 candidates, a word in both counts 0.26; with 10, a word in 5 of them counts 0.35), a
+ * repeated word a little more (BM25 saturation), and a word in a document longer than the average
+ * a little less (1.5× the average length: 0.83, 2×: 0.71).
+ *
+ * The threshold, 0.7, asks for one distinctive word, even in a document twice the average length
+ * (for functions with many described parameters), or a few shared ones. A word every candidate
+ * shares does not reach it (with two candidates 0.26 once, under 0.6 however often; less with more), nor do stray
+ * single-character CJK matches (0.3 each in a document of average length) unless three of them
+ * come together. It is a point of the normalised scale, the same for 2 configs as for 200, chosen
+ * from that reasoning; on the evaluation set (`npm run eval:routing`) the accuracy is the same
+ * anywhere from 0.5 to 0.7 (lower lets small talk through and sends more messages to a wrong config,
+ * higher drops right answers); 0.7, its upper end, leaves the most margin against stray matches.
+ */
+export const SIMILARITY_THRESHOLD = 0.7;
+
+// ---------------------------------------------------------------------------------------------
+// Tokenisation
+
+const EN_STOPWORDS = new Set(
+  (
+    'a an the and or but if then else of to in on at by for from with without into onto about as is are was were be been being ' +
+    'am do does did done have has had having i me my mine we us our you your yours he him his she her it its they them their ' +
+    'this that these those there here what which who whom whose when where why how can could would should will shall may might ' +
+    'must not no yes so too very just also please thank thanks hi hey hello ok okay some any all each every more most much many ' +
+    'one two get got use used using user users ask asks asked tell want wants need needs like let make give e g eg etc via per ' +
+    'than only out up down over under again now today tomorrow tonight yesterday'
+  ).split(' '),
+);
+
+/** Single characters too common to mean anything on their own (particles, pronouns, function words). */
+const CJK_STOP_CHARS = new Set([
+  ...'的了是我你他她它们吗呢吧啊呀哦嗯在有和与及或一个这那请帮把给就也都很还要想会能可以用于对将被让么什怎样些吧么得地着过呗嘛哪',
+]);
+/** Particles (and 怎, only ever in 怎么/怎样): a bigram containing one is not a word. */
+const CJK_PARTICLES = new Set([...'的了吗呢吧啊呀哦嗯么怎得地着过呗嘛']);
+const CJK_STOP_BIGRAMS = new Set([
+  '什么',
+  '怎么',
+  '怎样',
+  '一个',
+  '一下',
+  '这个',
+  '那个',
+  '可以',
+  '我们',
+  '你们',
+  '他们',
+  '帮我',
+  '请问',
+  '如何',
+  '为什',
+  '能不',
+  '不能',
+  '我想',
+  '我要',
+  '你好',
+  '用户',
+  '使用',
+  '时候',
+  '现在',
+]);
+
+const CJK = '\\p{Script=Han}\\p{Script=Hiragana}\\p{Script=Katakana}\\p{Script=Hangul}';
+const CJK_CHAR = new RegExp(`[${CJK}]`, 'u');
+/** A run of CJK characters, or a run of other letters and digits (`用SQL查询` is 用, SQL, 查询). */
+const SEGMENT = new RegExp(`[${CJK}]+|(?:(?![${CJK}])[\\p{L}\\p{N}])+`, 'gu');
+
+function stripSuffix(word: string): string {
+  if (word.length <= 3 || /\d/.test(word)) return word;
+  let w = word;
+  if (w.endsWith('ies') && w.length > 4) w = w.slice(0, -3) + 'y';
+  else if (/(?:ss|sh|ch|x|z)es$/.test(w)) w = w.slice(0, -2);
+  else if (w.endsWith('s') && !/(?:ss|us|is)$/.test(w)) w = w.slice(0, -1);
+  const before = w;
+  for (const suffix of ['ions', 'ion', 'ing', 'ers', 'er', 'ed', 'ly']) {
+    if (w.endsWith(suffix) && w.length - suffix.length >= 3) {
+      w = w.slice(0, -suffix.length);
+      break;
+    }
+  }
+  // running → runn → run; but not "add", "all", "inn" (only when a suffix was stripped)
+  if (w !== before && /([b-df-hj-np-tv-z])\1$/.test(w) && !/(?:ll|ss|zz)$/.test(w)) w = w.slice(0, -1);
+  // translate / translating / translated / translation all end as "translat"
+  if (w.length > 3 && w.endsWith('e')) w = w.slice(0, -1);
+  return w;
+}
+
+function latinTokens(segment: string, out: string[]): void {
+  // camelCase and acronyms: getWeather → get Weather, HTTPServer → HTTP Server
+  const spaced = segment.replace(/([a-z0-9])([A-Z])/g, '$1 $2').replace(/([A-Z]+)([A-Z][a-z])/g, '$1 $2');
+  for (const raw of spaced.split(' ')) {
+    const word = raw.toLowerCase();
+    if (!word || EN_STOPWORDS.has(word)) continue;
+    if (word.length === 1 && !/\d/.test(word)) continue;
+    const stem = stripSuffix(word);
+    if (!EN_STOPWORDS.has(stem)) out.push(stem);
+  }
+}
+
+function cjkTokens(segment: string, out: string[]): void {
+  const chars = [...segment];
+  for (let i = 0; i < chars.length; i++) {
+    if (!CJK_STOP_CHARS.has(chars[i])) out.push(chars[i]);
+    if (i + 1 < chars.length) {
+      const bigram = chars[i] + chars[i + 1];
+      if (!CJK_PARTICLES.has(chars[i]) && !CJK_PARTICLES.has(chars[i + 1]) && !CJK_STOP_BIGRAMS.has(bigram)) out.push(bigram);
+    }
+  }
+}
+
+/**
+ * The terms of a text, in order, with repetitions: Latin words lowercased, split at camelCase and
+ * underscores, lightly stemmed, stopwords dropped; CJK runs as unigrams and bigrams (`北京天气` →
+ * 北, 北京, 京, 京天, 天, 天气, 气). Full-width forms are folded first (NFKC).
+ */
+export function tokenize(text: string): string[] {
+  const out: string[] = [];
+  const normalised = text.normalize('NFKC').replace(/_/g, ' ');
+  for (const match of normalised.matchAll(SEGMENT)) {
+    const segment = match[0];
+    if (CJK_CHAR.test(segment[0])) cjkTokens(segment, out);
+    else latinTokens(segment, out);
+  }
+  return out;
+}
+
+function isCjkUnigram(term: string): boolean {
+  return [...term].length === 1 && CJK_CHAR.test(term);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Documents and scoring
+
+const MAX_SCHEMA_DEPTH = 4;
+
+/** Property names, titles, descriptions and string enum values of a JSON Schema, recursively. */
+function schemaText(schema: unknown, depth: number, out: string[]): void {
+  if (depth > MAX_SCHEMA_DEPTH || schema === null || typeof schema !== 'object' || Array.isArray(schema)) return;
+  const s = schema as Record<string, unknown>;
+  if (typeof s.title === 'string') out.push(s.title);
+  if (typeof s.description === 'string') out.push(s.description);
+  if (Array.isArray(s.enum)) for (const v of s.enum) if (typeof v === 'string') out.push(v);
+  const properties = s.properties;
+  if (properties !== null && typeof properties === 'object' && !Array.isArray(properties)) {
+    for (const [name, sub] of Object.entries(properties as Record<string, unknown>)) {
+      out.push(name);
+      schemaText(sub, depth + 1, out);
+    }
+  }
+  if (Array.isArray(s.items)) for (const item of s.items) schemaText(item, depth + 1, out);
+  else schemaText(s.items, depth + 1, out);
+}
+
+/**
+ * How much a term in a function's parameter schema counts against one in its name or description:
+ * the schema supports (a "city" or "amount" parameter says what the function is about) but its
+ * example values and format notes ("例如 北京、上海", "YYYY-MM-DD") say little about which
+ * messages the function is for.
+ */
+export const SCHEMA_TEXT_WEIGHT = 0.5;
+
+/** The text a candidate is matched on: its name, description and function name, then the text of its parameter schema. */
+export function candidateText(candidate: SimilarityCandidate): { main: string; schema: string } {
+  const schema: string[] = [];
+  if (candidate.parameters) schemaText(candidate.parameters, 0, schema);
+  return { main: [candidate.name, candidate.description ?? '', candidate.functionName ?? ''].join('\n'), schema: schema.join('\n') };
+}
+
+/** Weighted term frequencies of a candidate (BM25F-style: a schema term counts SCHEMA_TEXT_WEIGHT), and its weighted length. */
+function candidateTerms(candidate: SimilarityCandidate): { counts: Map<string, number>; length: number } {
+  const text = candidateText(candidate);
+  const counts = new Map<string, number>();
+  let length = 0;
+  const add = (terms: string[], weight: number): void => {
+    for (const t of terms) counts.set(t, (counts.get(t) ?? 0) + weight);
+    length += terms.length * weight;
+  };
+  add(tokenize(text.main), 1);
+  add(tokenize(text.schema), SCHEMA_TEXT_WEIGHT);
+  return { counts, length };
+}
+
+function idf(n: number, containing: number): number {
+  // The non-negative BM25 IDF: with two or three candidates the classic log((N - n + 0.5) / (n + 0.5)) is zero or negative.
+  return Math.log(1 + (n - containing + 0.5) / (containing + 0.5));
+}
+
+/** Best first; equal scores by lower id. */
+function byScore(a: SimilarityScore, b: SimilarityScore): number {
+  return b.score - a.score || a.id - b.id;
+}
+
+/**
+ * Every candidate's normalised BM25 score for the text (see SIMILARITY_THRESHOLD for the scale),
+ * best first, ties by lower id. IDF and the average document length are computed over the
+ * candidates given. Each distinct query term counts once; CJK unigrams at CJK_UNIGRAM_WEIGHT.
+ */
+export function rankBySimilarity(text: string, candidates: readonly SimilarityCandidate[]): SimilarityScore[] {
+  const n = candidates.length;
+  if (n === 0) return [];
+  const docs = candidates.map((c) => ({ id: c.id, ...candidateTerms(c) }));
+  const avgLength = docs.reduce((sum, d) => sum + d.length, 0) / n || 1;
+  const queryTerms = [...new Set(tokenize(text))];
+  const scale = idf(n, 1);
+  const documentFrequency = new Map(queryTerms.map((term) => [term, docs.filter((d) => d.counts.has(term)).length]));
+  const scores = docs.map((doc) => {
+    let score = 0;
+    for (const term of queryTerms) {
+      const count = doc.counts.get(term);
+      if (!count) continue;
+      const unigram = isCjkUnigram(term);
+      // A character that recurs in a document mostly recurs as part of its words (天 in 天气, 几天,
+      // 天数), which count as bigrams already: a CJK unigram's frequency counts at most once.
+      const tf = unigram ? Math.min(count, 1) : count;
+      const saturation = (tf * (BM25_K1 + 1)) / (tf + BM25_K1 * (1 - BM25_B + (BM25_B * doc.length) / avgLength));
+      score += (unigram ? CJK_UNIGRAM_WEIGHT : 1) * idf(n, documentFrequency.get(term) ?? 0) * saturation;
+    }
+    // Rounded so that sums taken in another order or on another engine never flip a comparison.
+    return { id: doc.id, score: Math.round((score / scale) * 1e9) / 1e9 };
+  });
+  return scores.sort(byScore);
+}
+
+/** The best candidate when its score reaches the threshold; otherwise undefined (the default LLM config answers). */
+export function similarityMatch(
+  text: string,
+  candidates: readonly SimilarityCandidate[],
+  threshold: number = SIMILARITY_THRESHOLD,
+): SimilarityMatch | undefined {
+  const scores = rankBySimilarity(text, candidates);
+  const best = scores[0];
+  if (!best || best.score <= 0 || best.score < threshold) return undefined;
+  const candidate = candidates.find((c) => c.id === best.id);
+  return candidate && { candidate, score: best.score, scores };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Arguments without an LLM
+
+function schemaTypes(schema: unknown): string[] {
+  if (schema === null || typeof schema !== 'object') return [];
+  const type = (schema as Record<string, unknown>).type;
+  if (typeof type === 'string') return [type];
+  return Array.isArray(type) ? type.filter((t): t is string => typeof t === 'string') : [];
+}
+
+function isFreeString(schema: unknown): boolean {
+  return schemaTypes(schema).includes('string') && !Array.isArray((schema as Record<string, unknown>).enum);
+}
+
+function isNumeric(schema: unknown): boolean {
+  const types = schemaTypes(schema);
+  return types.includes('number') || types.includes('integer');
+}
+
+/** Numbers written in the text, in order: 12, -3, 4.5 (not the digits inside words such as "mp3" or "A320"). */
+function numbersIn(text: string): number[] {
+  return [...text.normalize('NFKC').matchAll(/(?<![\p{L}\p{N}.])-?\d+(?:\.\d+)?(?![\p{L}\p{N}]|\.\d)/gu)].map((m) => Number(m[0]));
+}
+
+/**
+ * Arguments for a function chosen without an LLM, taken from the message where the schema allows.
+ * The rules, applied in this order:
+ *
+ * 1. No schema, or one with neither properties nor required names: `{}`.
+ * 2. Free text: when exactly one *required* parameter is a string (without `enum`), it gets the
+ *    whole message, trimmed; when nothing required is a string and the schema has exactly one
+ *    property, a string, that one gets it. Otherwise no string parameter is filled.
+ * 3. Numbers: when the required number/integer parameters are exactly as many as the numbers
+ *    written in the message, they get them in order (the order of `required`); an integer
+ *    parameter given a fraction is not filled.
+ * 4. A required parameter still unfilled that has a `default` gets its default.
+ * 5. Anything required still unfilled: `{ ok: false, missing }` with those names, in `required`
+ *    order. Optional parameters other than the one of rule 2 are left out.
+ *
+ * The arguments are validated against the schema afterwards, as any arguments are.
+ */
+export function argumentsFromMessage(
+  schema: Record<string, unknown> | null | undefined,
+  text: string,
+): { ok: true; arguments: Record<string, unknown> } | { ok: false; missing: string[] } {
+  const rawProperties = schema?.properties;
+  const properties: Record<string, unknown> =
+    rawProperties !== null && typeof rawProperties === 'object' && !Array.isArray(rawProperties)
+      ? (rawProperties as Record<string, unknown>)
+      : {};
+  const required = Array.isArray(schema?.required) ? [...new Set(schema.required.filter((r): r is string => typeof r === 'string'))] : [];
+  const args: Record<string, unknown> = {};
+  if (required.length === 0 && Object.keys(properties).length === 0) return { ok: true, arguments: args };
+
+  const message = text.trim();
+  const requiredStrings = required.filter((name) => isFreeString(properties[name]));
+  const names = Object.keys(properties);
+  const textTarget =
+    requiredStrings.length === 1
+      ? requiredStrings[0]
+      : requiredStrings.length === 0 && names.length === 1 && isFreeString(properties[names[0]])
+        ? names[0]
+        : undefined;
+  if (textTarget !== undefined && message) args[textTarget] = message;
+
+  const requiredNumbers = required.filter((name) => isNumeric(properties[name]));
+  const numbers = numbersIn(message);
+  if (requiredNumbers.length > 0 && numbers.length === requiredNumbers.length) {
+    requiredNumbers.forEach((name, i) => {
+      const integerOnly = !schemaTypes(properties[name]).includes('number');
+      if (!integerOnly || Number.isInteger(numbers[i])) args[name] = numbers[i];
+    });
+  }
+
+  for (const name of required) {
+    const property = properties[name];
+    if (!(name in args) && property !== null && typeof property === 'object' && 'default' in property) {
+      args[name] = (property as Record<string, unknown>).default;
+    }
+  }
+  const missing = required.filter((name) => !(name in args));
+  return missing.length > 0 ? { ok: false, missing } : { ok: true, arguments: args };
+}
