@@ -328,7 +328,7 @@ describe('activities', function () {
       return { a: a.config, b: b.config, off: off.config, all: [a.config, b.config, off.config] };
     }
 
-    it('without a router LLM, picks the highest-priority active config, or the session default', async () => {
+    it('without a router LLM and no description matching, picks the highest-priority active config, or the session default', async () => {
       const { a, b, all } = await configsFor(uniqueId('user'));
       const decision = await run(acts.route, [{ userId: 'u', text: 'hi', configs: all, settings }]);
       assert.deepEqual(decision, {
@@ -337,7 +337,7 @@ describe('activities', function () {
         tool: llmConfigToolName(b.id),
         question: 'hi',
         routedBy: 'fallback',
-        reason: 'no router LLM is configured',
+        reason: "no router LLM is configured; no config's description matched the message",
       });
       const withDefault = await run(acts.route, [
         { userId: 'u', text: 'hi', configs: all, settings: { ...settings, default_llm_id: a.id } },

@@ -36,6 +36,8 @@ export interface ReceivedWebhook {
 
 export interface WebhookReceiver {
   url: string;
+  /** The secret signatures are checked with; set it once the API has made one (a config's `webhook_secret`). */
+  secret: string;
   received: ReceivedWebhook[];
   script(...behaviours: WebhookBehaviour[]): void;
   close(): Promise<void>;
@@ -66,7 +68,7 @@ export async function startWebhookReceiver(secret: string): Promise<WebhookRecei
       } catch {
         body = undefined;
       }
-      const signatureValid = verifySignature(secret, req.headers, rawBody);
+      const signatureValid = verifySignature(receiver.secret, req.headers, rawBody);
       received.push({ headers: req.headers, rawBody, body, signatureValid });
       if (!signatureValid) {
         res.writeHead(401, { 'content-type': 'text/plain' }).end('bad signature');
@@ -110,8 +112,9 @@ export async function startWebhookReceiver(secret: string): Promise<WebhookRecei
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
-  return {
+  const receiver: WebhookReceiver = {
     url: `http://127.0.0.1:${port}/hook`,
+    secret,
     received,
     script(...behaviours) {
       queue.push(...behaviours);
@@ -121,4 +124,5 @@ export async function startWebhookReceiver(secret: string): Promise<WebhookRecei
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+  return receiver;
 }
