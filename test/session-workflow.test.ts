@@ -28,9 +28,8 @@ import {
   historyText,
   replayFailures,
   writeHistoryFixtures,
-  type RecordedRun,
 } from './support/histories';
-import { randomKey, ROUTER_MODEL, startSessionHarness, type SessionHarness } from './support/session-harness';
+import { labelledRuns, randomKey, ROUTER_MODEL, startSessionHarness, type SessionHarness } from './support/session-harness';
 import { eventually } from './support/eventually';
 
 const isResult =
@@ -553,13 +552,7 @@ describe('session workflow', function () {
   describe('replay', () => {
     it('replays every history recorded by this suite', async function () {
       this.timeout(300_000);
-      const recorded: { name: string; run: RecordedRun }[] = [];
-      for (const harness of [h, noRouter]) {
-        for (const { workflowId, label } of harness.started) {
-          const runs = await fetchAllRuns(harness.env.client, workflowId);
-          runs.forEach((run, i) => recorded.push({ name: runs.length > 1 ? `${label}-run${i + 1}` : label, run }));
-        }
-      }
+      const recorded = await labelledRuns([h, noRouter]);
       assert.ok(recorded.length >= 10);
       assert.deepEqual(await replayFailures(recorded.map((r) => r.run)), []);
 

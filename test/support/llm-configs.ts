@@ -1,5 +1,5 @@
-// The one factory of LLM config rows for tests: written straight to the table (no API request,
-// no config-change notification), the API key encrypted and masked exactly as the API stores it.
+// The one factory of config rows for tests: written straight to the table (no API request, no
+// config-change notification), secrets encrypted (and keys masked) exactly as the API stores them.
 // insertLLMConfig (context.ts), the session harness and the activity tests build on it.
 import type { AppContext } from '../../app/context';
 import type { UserAIConfig } from '../../db';
@@ -26,4 +26,33 @@ export async function createLLMConfigRow(
     api_key_hint: key ? maskApiKey(key) : null,
   });
   return { row, config: toPublicConfig(row) };
+}
+
+/** A function config row: `webhook_secret` and the values of `mcp_headers` plain, stored encrypted as the API stores them. */
+export interface FunctionConfigRowFields {
+  config_name: string;
+  description: string;
+  function_name: string;
+  parameters: Record<string, unknown>;
+  mcp_server_url?: string;
+  mcp_headers?: Record<string, string>;
+  webhook_url?: string;
+  webhook_secret?: string;
+  is_active?: boolean;
+  priority?: number;
+}
+
+export async function createFunctionConfigRow(
+  ctx: Pick<AppContext, 'db' | 'secretBox'>,
+  userId: string,
+  { mcp_headers: headers, webhook_secret: secret, ...columns }: FunctionConfigRowFields,
+): Promise<PublicConfig> {
+  const row = await ctx.db.models.UserAIConfig.create({
+    ...columns,
+    user_id: userId,
+    config_type: 'function_call',
+    mcp_headers: headers ? Object.fromEntries(Object.entries(headers).map(([name, value]) => [name, ctx.secretBox.encrypt(value)])) : null,
+    webhook_secret: secret ? ctx.secretBox.encrypt(secret) : null,
+  });
+  return toPublicConfig(row);
 }

@@ -24,6 +24,8 @@ import { createTestContext, uniqueId, type TestContext } from './context';
 import { startFakeLLM, type FakeLLM } from './fake-llm';
 import { createLLMConfigRow } from './llm-configs';
 import { testTemporal } from './temporal';
+import { fetchAllRuns, type RecordedRun } from './histories';
+import type { Logger } from '../../lib/logger';
 
 /** Short timeouts so failure paths finish in seconds; individual tests override what they probe. */
 export const FAST_TUNING: Partial<SessionTuning> = {
@@ -88,8 +90,8 @@ export interface TestSession {
   userId: string;
   sessionId: string;
   connectionId: string;
-  /** Signal a message; the id defaults to a fresh one. Returns the id. */
-  send(text: string, id?: string): Promise<string>;
+  /** Signal a message; the id defaults to a fresh one. Returns the id. `stream` marks it as a streaming socket's. */
+  send(text: string, id?: string, options?: { stream?: boolean }): Promise<string>;
   /** Signal a message and wait for its result frame. */
   ask(text: string, id?: string): Promise<ResultFrame>;
 }
@@ -139,7 +141,9 @@ export function randomKey(): string {
  * @param router false: no ROUTER_LLM_* in the worker's config (fallback routing only).
  * @param env    extra environment for the config.
  */
-export async function startSessionHarness(options: { router?: boolean; env?: Record<string, string> } = {}): Promise<SessionHarness> {
+export async function startSessionHarness(
+  options: { router?: boolean; env?: Record<string, string>; logger?: Logger } = {},
+): Promise<SessionHarness> {
   const env = await testTemporal();
   const llm = await startFakeLLM();
   const routerEnv: Record<string, string> =
@@ -147,7 +151,10 @@ export async function startSessionHarness(options: { router?: boolean; env?: Rec
   let test: TestContext | undefined;
   const roles: RunningRole[] = [];
   try {
-    test = await createTestContext({ env: { EGRESS_ALLOW: '127.0.0.0/8', ...routerEnv, ...options.env } });
+    test = await createTestContext({
+      env: { EGRESS_ALLOW: '127.0.0.0/8', ...routerEnv, ...options.env },
+      ...(options.logger ? { logger: options.logger } : {}),
+    });
     const { ctx } = test;
     const gateway = new FrameRecorder();
     const subscription = await subscribeRelay(ctx.db, gateway.instanceId, gateway.receive, { logger: ctx.logger });
@@ -192,8 +199,8 @@ export async function startSessionHarness(options: { router?: boolean; env?: Rec
         started.push({ workflowId, label: opts.label ?? 'session' });
         const connectionId = uniqueId('conn');
         if (opts.attach !== false) await handle.signal(attachSignal, { taskQueue: gateway.taskQueue, connectionId });
-        const send = async (text: string, id = uniqueId('m')) => {
-          await handle.signal(messageSignal, { id, text, receivedAt: Date.now() });
+        const send = async (text: string, id = uniqueId('m'), options: { stream?: boolean } = {}) => {
+          await handle.signal(messageSignal, { id, text, receivedAt: Date.now(), ...(options.stream ? { stream: true } : {}) });
           return id;
         };
         return {
@@ -225,4 +232,16 @@ export async function startSessionHarness(options: { router?: boolean; env?: Rec
     await llm.close();
     throw err;
   }
+}
+
+/** Every run of every session the harnesses started, named by its label (`<label>-run<n>` when it continued as new). */
+export async function labelledRuns(harnesses: readonly SessionHarness[]): Promise<{ name: string; run: RecordedRun }[]> {
+  const recorded: { name: string; run: RecordedRun }[] = [];
+  for (const harness of harnesses) {
+    for (const { workflowId, label } of harness.started) {
+      const runs = await fetchAllRuns(harness.env.client, workflowId);
+      runs.forEach((run, i) => recorded.push({ name: runs.length > 1 ? `${label}-run${i + 1}` : label, run }));
+    }
+  }
+  return recorded;
 }
