@@ -36,8 +36,8 @@ function describeConfigs(configs: PublicConfig[]): string {
     .join(', ');
 }
 
-/** One readable line (or a few) per frame. */
-function formatFrame(frame: ServerFrame, configNames: Map<number, string>): string {
+/** One readable line (or a few) per frame; an answer already streamed is not printed again. */
+function formatFrame(frame: ServerFrame, configNames: Map<number, string>, streamedText?: string): string {
   switch (frame.type) {
     case 'hello':
       return `${color.bold('connected')}: session ${frame.session_id} (${frame.resumed ? 'resumed' : 'new'}); configs: ${describeConfigs(frame.configs)}`;
@@ -53,7 +53,8 @@ function formatFrame(frame: ServerFrame, configNames: Map<number, string>): stri
         ? color.dim(`\n  (answered instead of ${frame.fallback_from.config_name}: ${frame.fallback_from.error})`)
         : '';
       if (frame.status === 'failed') return `${color.red(`[${via} · failed]`)} ${frame.error ?? 'failed'}${fallback}`;
-      return `${color.bold(`[${via}]`)} ${frame.result}${fallback}`;
+      const text = streamedText === frame.result ? color.dim('(streamed above)') : frame.result;
+      return `${color.bold(`[${via}]`)} ${text}${fallback}`;
     }
     case 'error':
       return color.red(`! ${frame.code}: ${frame.message}${frame.id ? ` (${frame.id})` : ''}`);
@@ -139,13 +140,22 @@ async function main(): Promise<void> {
   /** Streamed text is written as it comes, on its own line; offset 0 again (a retry) starts a fresh line. */
   const streaming = {
     id: undefined as string | undefined,
+    /** What was shown of each answer, so its result does not print it twice. */
+    shown: new Map<string, string>(),
     show(frame: Extract<ServerFrame, { type: 'delta' }>): void {
       if (frame.id !== this.id || frame.offset === 0) {
         this.end();
         this.id = frame.id;
         process.stdout.write(color.dim(`… ${configNames.get(frame.config_id) ?? `config ${frame.config_id}`}: `));
       }
+      if (frame.offset === 0) this.shown.set(frame.id, '');
+      this.shown.set(frame.id, (this.shown.get(frame.id) ?? '') + frame.text);
       process.stdout.write(frame.text);
+    },
+    take(id: string): string | undefined {
+      const text = this.shown.get(id);
+      this.shown.delete(id);
+      return text;
     },
     end(): void {
       if (this.id !== undefined) process.stdout.write('\n');
@@ -187,7 +197,8 @@ async function main(): Promise<void> {
     }
     if (frame.type === 'delta') return streaming.show(frame);
     streaming.end();
-    print(formatFrame(frame, configNames));
+    const streamedText = frame.type === 'function_call_result' ? streaming.take(frame.id) : undefined;
+    print(formatFrame(frame, configNames, streamedText));
     if (frame.type === 'hello') {
       sessionId = frame.session_id;
       ready = true;

@@ -40,8 +40,14 @@ describe('gateway', function () {
   async function connect(
     token: string,
     options: { sessionId?: string; deviceId?: string } = {},
+    headers: Record<string, string> = {},
   ): Promise<{ socket: TestSocket; sessionId: string }> {
-    const socket = await TestSocket.open(url, { token, deviceId: options.deviceId ?? 'laptop-1', sessionId: options.sessionId });
+    const socket = await TestSocket.open(url, {
+      token,
+      deviceId: options.deviceId ?? 'laptop-1',
+      sessionId: options.sessionId,
+      headers,
+    });
     const hello = await socket.next('hello');
     return { socket, sessionId: hello.session_id };
   }
@@ -165,6 +171,33 @@ describe('gateway', function () {
       socket.send({ type: 'ping' });
       await socket.next('pong');
       await socket.close();
+    });
+  });
+
+  describe('streamed answers', function () {
+    it('streams deltas to a socket that asked (Stream header or ?stream=), and stops on session_config', async function () {
+      const user = await newUser();
+      llm.otherwise(user.model, { pieces: ['Streams ', 'arrive ', 'in ', 'pieces.'], pieceDelayMs: 100 });
+      const { socket } = await connect(user.token, {}, { stream: 'true' });
+      socket.send({ type: 'message', id: 's-1', text: 'stream please' });
+      const result = await socket.next('function_call_result', (f) => f.id === 's-1');
+      const deltas = socket.received.filter((f) => f.type === 'delta' && f.id === 's-1');
+      assert.ok(deltas.length >= 2, JSON.stringify(socket.received));
+      assert.equal(deltas.map((d) => (d.type === 'delta' ? d.text : '')).join(''), result.result);
+      const order = socket.received.map((f) => f.type);
+      assert.ok(order.indexOf('accepted') < order.indexOf('delta'), 'no delta before its accepted');
+      assert.ok(order.lastIndexOf('delta') < order.indexOf('function_call_result'), 'no delta after its result');
+
+      socket.send({ type: 'session_config', stream: false });
+      socket.send({ type: 'message', id: 's-2', text: 'now plainly' });
+      await socket.next('function_call_result', (f) => f.id === 's-2');
+      assert.equal(socket.received.filter((f) => f.type === 'delta' && f.id === 's-2').length, 0);
+      assert.equal(socket.received.filter((f) => f.type === 'error').length, 0, 'a stream-only session_config is no error');
+      await socket.close();
+
+      const refused = await TestSocket.refusal(url, { token: user.token, query: { stream: 'maybe' } });
+      assert.equal(refused.status, 400);
+      assert.equal((refused.body as { error: string }).error, 'invalid_stream');
     });
   });
 
@@ -471,10 +504,18 @@ describe('gateway', function () {
       assert.equal(run.code, 0, run.stderr);
       assert.match(run.stdout, /connected: session \S+ \(new\)/);
       assert.ok(run.stdout.includes(user.config.config_name), run.stdout);
-      const line = run.stdout.split('\n').find((l) => l.includes(`[${user.model}] What time is it in Paris?`));
-      assert.ok(line, run.stdout);
-      assert.match(line, new RegExp(`^\\[${user.config.config_name} · fallback · \\d+ ms\\] `));
+      // Streamed by default: the answer as it comes, then which config answered, how and how fast.
+      const lines = run.stdout.split('\n');
+      const streamed = lines.findIndex((l) => l.includes(`[${user.model}] What time is it in Paris?`));
+      assert.ok(streamed >= 0, run.stdout);
+      assert.match(lines[streamed]!, new RegExp(`^… ${user.config.config_name}: `));
+      assert.match(lines[streamed + 1]!, new RegExp(`^\\[${user.config.config_name} · fallback · \\d+ ms\\] \\(streamed above\\)$`));
       assert.match(run.stdout, /pong/);
+
+      const plain = await runChat(['--user', user.userId, '--url', url, '--no-stream'], 'And in Tokyo?\n');
+      assert.equal(plain.code, 0, plain.stderr);
+      const line = plain.stdout.split('\n').find((l) => l.includes(`[${user.model}] And in Tokyo?`));
+      assert.match(line ?? plain.stdout, new RegExp(`^\\[${user.config.config_name} · fallback · \\d+ ms\\] `));
 
       // The CLI acked the result: the session's outbox is empty.
       const sessionId = /connected: session (\S+)/.exec(run.stdout)![1]!;

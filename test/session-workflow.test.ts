@@ -22,13 +22,7 @@ import {
 } from '../contract';
 import { llmConfigToolName } from '../contract';
 import { uniqueId } from './support/context';
-import {
-  fetchAllRuns,
-  HISTORY_FIXTURES_DIR,
-  historyText,
-  replayFailures,
-  writeHistoryFixtures,
-} from './support/histories';
+import { fetchAllRuns, HISTORY_FIXTURES_DIR, historyText, replayFailures, writeHistoryFixtures } from './support/histories';
 import { labelledRuns, randomKey, ROUTER_MODEL, startSessionHarness, type SessionHarness } from './support/session-harness';
 import { eventually } from './support/eventually';
 
