@@ -3,12 +3,11 @@
 // Streamable HTTP) and as signed webhooks to a real receiver; routing without a router LLM; and
 // streamed answers. The scripted OpenAI-compatible server is the only stand-in (router and provider).
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import { updateSessionConfigSignal, type PublicConfig, type ServerFrame } from '../contract';
-import { createLogger } from '../lib/logger';
 import { uniqueId } from './support/context';
 import { fetchAllRuns, historyText, HISTORY_FIXTURES_DIR, replayFailures, writeHistoryFixtures } from './support/histories';
 import { createFunctionConfigRow } from './support/llm-configs';
+import { capturingLogger } from './support/logger';
 import { startMcpServer, type TestMcpServer } from './support/mcp-server';
 import { labelledRuns, ROUTER_MODEL, startSessionHarness, type SessionHarness } from './support/session-harness';
 import { startWebhookReceiver, type WebhookReceiver } from './support/webhook-receiver';
@@ -21,16 +20,7 @@ const FUNCTION_TUNING = { functionMaxAttempts: 2, functionTimeout: '5 seconds', 
 
 describe('function calls, routing without a router LLM, streamed answers', function () {
   this.timeout(120_000);
-  const logLines: string[] = [];
-  const logger = createLogger(
-    'debug',
-    new Writable({
-      write(chunk, _encoding, done) {
-        logLines.push(String(chunk));
-        done();
-      },
-    }),
-  );
+  const { logger, lines: logLines } = capturingLogger();
   let h: SessionHarness;
   let noRouter: SessionHarness;
   let mcp: TestMcpServer;

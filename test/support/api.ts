@@ -2,14 +2,13 @@
 // its own JWT secret and encryption key), without Temporal. `logs` collects every log line the API wrote, for secret-leak checks.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Writable } from 'node:stream';
 import type { AppConfig } from '../../config';
 import type { Database } from '../../db';
-import { createLogger } from '../../lib/logger';
 import type { SecretBox } from '../../lib/secret-box';
 import { createApiFromContext, noopNotifier } from '../../api/server';
 import type { ConfigChangeNotifier } from '../../app/context';
 import { createTestContext } from './context';
+import { capturingLogger } from './logger';
 
 export interface TestApi {
   url: string;
@@ -29,16 +28,7 @@ export interface TestApi {
 }
 
 export async function startTestApi(env: Record<string, string> = {}, notifier: ConfigChangeNotifier = noopNotifier): Promise<TestApi> {
-  const logs: string[] = [];
-  const logger = createLogger(
-    'debug',
-    new Writable({
-      write(chunk, _enc, done) {
-        logs.push(String(chunk));
-        done();
-      },
-    }),
-  );
+  const { logger, lines: logs } = capturingLogger();
   const tc = await createTestContext({ temporal: false, logger, env: { EGRESS_ALLOW: '127.0.0.0/8', ...env } });
   const { config, db, secretBox } = tc.ctx;
   const jwtSecret = tc.ctx.secrets.jwtSecret!;
