@@ -1,15 +1,22 @@
 // `npm run eval:routing [-- --json] [-- --file <path>]`: how well the similarity router (routing
-// without a router LLM, contract/similarity.ts) picks the config a message is meant for, on a
-// labelled set (test/fixtures/routing-eval.json by default). Prints accuracy overall, per language
-// and per expected config, the threshold, and every misrouted message; `--json` prints the same as
-// one JSON object. Exits non-zero only when the file is missing or malformed, never on a low score.
-// test/similarity-routing.test.ts runs the same evaluation.
+// without a router LLM, contract/similarity.ts) picks the config a message is meant for, on
+// labelled sets. By default it evaluates both test/fixtures/routing-eval.json (the development
+// set, which the router was built against) and test/fixtures/routing-eval-holdout.json (the
+// held-out set, written after the concept lexicon and not tuned against: the figure to trust);
+// `--file` evaluates one file. For each set it prints accuracy overall, per language and per
+// expected config, the threshold, and every misrouted message; `--json` prints the same as JSON
+// (one summary with `--file`; otherwise an object keyed by set name). Exits non-zero only when a
+// file is missing or malformed, never on a low score. test/similarity-routing.test.ts runs the
+// same evaluation.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { SIMILARITY_THRESHOLD, similarityMatch, type SimilarityCandidate } from '../contract/similarity';
 
 export const DEFAULT_EVAL_FILE = path.join(__dirname, '..', 'test', 'fixtures', 'routing-eval.json');
+export const HOLDOUT_EVAL_FILE = path.join(__dirname, '..', 'test', 'fixtures', 'routing-eval-holdout.json');
+/** The sets evaluated by default, by name. */
+export const DEFAULT_EVAL_SETS: Readonly<Record<string, string>> = { development: DEFAULT_EVAL_FILE, holdout: HOLDOUT_EVAL_FILE };
 /** The label of messages no config should take (the session's default LLM config answers). */
 export const DEFAULT_LABEL = 'default';
 
@@ -145,16 +152,24 @@ export function formatSummary(summary: EvalSummary): string {
 
 function main(): void {
   const { values } = parseArgs({ options: { json: { type: 'boolean' }, file: { type: 'string' } } });
-  let set: EvalSet;
+  const files: Record<string, string> = values.file ? { [values.file]: values.file } : { ...DEFAULT_EVAL_SETS };
+  const summaries: Record<string, EvalSummary> = {};
   try {
-    set = loadEvalSet(values.file ?? DEFAULT_EVAL_FILE);
+    for (const [name, file] of Object.entries(files)) summaries[name] = evaluateRouting(loadEvalSet(file));
   } catch (err) {
     process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
     process.exitCode = 1;
     return;
   }
-  const summary = evaluateRouting(set);
-  process.stdout.write(values.json ? JSON.stringify(summary, null, 2) + '\n' : formatSummary(summary));
+  if (values.json) {
+    process.stdout.write(JSON.stringify(values.file ? summaries[values.file] : summaries, null, 2) + '\n');
+    return;
+  }
+  const blocks = Object.entries(files).map(([name, file]) => {
+    const title = values.file ? '' : `== ${name} set (${path.relative(process.cwd(), file)})\n`;
+    return title + formatSummary(summaries[name]);
+  });
+  process.stdout.write(blocks.join('\n'));
 }
 
 if (require.main === module) main();

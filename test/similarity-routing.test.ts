@@ -1,6 +1,7 @@
-// The similarity router (routing without a router LLM): tokenisation, BM25 scoring and its
-// threshold, determinism, arguments taken from the message, and accuracy on the labelled set
-// test/fixtures/routing-eval.json (the same evaluation `npm run eval:routing` prints).
+// The similarity router (routing without a router LLM): tokenisation, the concept lexicon, BM25
+// scoring and its threshold, determinism, arguments taken from the message, and accuracy on the
+// labelled sets test/fixtures/routing-eval.json (development) and routing-eval-holdout.json
+// (held out) (the same evaluation `npm run eval:routing` prints).
 import assert from 'node:assert/strict';
 import {
   SIMILARITY_THRESHOLD,
@@ -10,7 +11,9 @@ import {
   tokenize,
   type SimilarityCandidate,
 } from '../contract';
-import { DEFAULT_LABEL, evaluateRouting, loadEvalSet } from '../scripts/eval-routing';
+import { CONCEPTS, compileLexicon } from '../contract/similarity-lexicon';
+import { withoutExamples } from '../contract/similarity';
+import { DEFAULT_LABEL, HOLDOUT_EVAL_FILE, evaluateRouting, loadEvalSet, type EvalSet } from '../scripts/eval-routing';
 
 const weather: SimilarityCandidate = {
   id: 7,
@@ -55,15 +58,99 @@ describe('similarity routing', () => {
     });
 
     it('lowercases Latin words, splits camelCase and snake_case, strips light suffixes and stopwords', () => {
-      assert.deepEqual(tokenize('getWeatherForecast'), ['weath', 'forecast']);
-      assert.deepEqual(tokenize('search_flights for the cities'), ['search', 'flight', 'city']);
-      assert.deepEqual(tokenize('Translating translated translation'), ['translat', 'translat', 'translat']);
+      // Words first, then the concept tokens the lexicon adds (one per lexicon word found).
+      assert.deepEqual(tokenize('getWeatherForecast'), ['weath', 'forecast', '@weather', '@weather']);
+      assert.deepEqual(tokenize('search_flights for the cities'), ['search', 'flight', 'city', '@flight']);
+      assert.deepEqual(tokenize('Translating translated translation'), [
+        'translat',
+        'translat',
+        'translat',
+        ...Array(3).fill('@translate'),
+      ]);
+      // Task-generic verbs and nouns are stopwords.
+      assert.deepEqual(tokenize('please look up and find the information'), []);
     });
 
     it('separates Latin words and numbers from adjacent Chinese', () => {
-      assert.deepEqual(tokenize('用SQL查询').slice(0, 2), ['sql', '查']);
+      // 用 is a stop character, 查询 ("look up") a generic verb.
+      assert.deepEqual(tokenize('用SQL查询').slice(0, 2), ['sql', '询']);
       assert.ok(tokenize('100美元').includes('100'));
       assert.ok(tokenize('100美元').includes('美元'));
+    });
+  });
+
+  describe('the concept lexicon', () => {
+    const english = (text: string): string[] => tokenize(text).filter((t) => t.startsWith('@'));
+
+    it('is of the intended size, and every form compiles to its concept', () => {
+      const concepts = Object.keys(CONCEPTS);
+      assert.ok(concepts.length >= 40 && concepts.length <= 60, String(concepts.length));
+      for (const [concept, entry] of Object.entries(CONCEPTS)) {
+        const en = entry.en.split(',').map((f) => f.trim());
+        const zh = entry.zh.split(/\s+/).filter(Boolean);
+        assert.ok(en.length >= 4 && zh.length >= 4, concept);
+        for (const form of [...en.map((f) => f.replace(/^=/, '')), ...zh]) {
+          assert.ok(tokenize(form).includes(`@${concept}`), `${concept}: ${form} → ${tokenize(form).join(' ')}`);
+        }
+      }
+    });
+
+    it('adds a concept for a word in either language, and leaves other text alone', () => {
+      assert.deepEqual(english('明天会下雨吗'), ['@weather']);
+      assert.deepEqual(english('will it rain tomorrow'), ['@weather']);
+      assert.deepEqual(english('hi, how are you?'), []);
+      assert.deepEqual(english('你好，你是谁'), []);
+    });
+
+    it('matches the longest word first, phrases over words, and exact forms as written', () => {
+      assert.deepEqual(english('火车票'), ['@train']); // not 车 (a car)
+      assert.deepEqual(english('what is the airport code'), ['@flight']); // not code (programming)
+      assert.deepEqual(english('a new phone'), ['@phone']); // `=news` does not match "new"
+      assert.deepEqual(english('set a timer'), ['@alarm']); // `=timer` is not "time"
+      assert.deepEqual(english('不好意思'), []); // "sorry", though it contains 意思 "meaning"
+    });
+
+    it('compiles with the tokenisation it is given, and drops a phrase with a stopword in it', () => {
+      const lexicon = compileLexicon((w) => (w === 'on' ? [] : [w]), { demo: { en: 'turn on, lamp', zh: '台灯' } }, { en: '', zh: '' });
+      assert.deepEqual([...lexicon.latin.keys()], ['lamp']);
+      assert.deepEqual([...lexicon.cjk.keys()].includes('台灯'), true);
+    });
+
+    it('lets a Chinese message reach a config described in English, and the reverse, through a concept', () => {
+      const forecast: SimilarityCandidate = { id: 3, kind: 'llm', name: 'Forecaster', description: 'Weather forecasts for any city' };
+      const lawyer: SimilarityCandidate = { id: 4, kind: 'llm', name: '法律顾问', description: '回答合同和劳动纠纷方面的问题' };
+      const candidates = [coder, forecast, lawyer];
+      // No word in common, only a concept: 下雨 → @weather ← forecast, weather.
+      assert.ok(!tokenize('周末会下雨吗').some((t) => tokenize(forecast.description ?? '').includes(t) && !t.startsWith('@')));
+      assert.equal(similarityMatch('周末会下雨吗', candidates)?.candidate.id, 3);
+      assert.equal(similarityMatch('can my landlord break the lease? is that legal', candidates)?.candidate.id, 4);
+      assert.equal(similarityMatch('这段代码为什么报错', candidates)?.candidate.id, 1);
+    });
+
+    it('does not let a generic verb alone reach the threshold', () => {
+      const candidates = [weather, coder, translator, flights];
+      for (const text of [
+        '帮我查询一下',
+        '查一下',
+        '请帮我查查',
+        'look it up',
+        'can you find it for me?',
+        'help me get some information',
+      ]) {
+        assert.equal(similarityMatch(text, candidates), undefined, `${text}: ${JSON.stringify(rankBySimilarity(text, candidates))}`);
+      }
+    });
+
+    it('does not read example values in parameter descriptions', () => {
+      assert.equal(withoutExamples('City name, e.g. Paris or London').trim(), 'City name,');
+      assert.equal(withoutExamples('城市名称，例如北京、上海').trim(), '城市名称，');
+      assert.equal(withoutExamples('Currency code (for example USD). Required.').replace(/\s+/g, ' '), 'Currency code . Required.');
+      // The weather function's parameter says "e.g. Paris": a flight question naming Paris is not a weather question.
+      const ranked = rankBySimilarity('Paris', [weather, coder]);
+      assert.ok(
+        ranked.every((s) => s.score === 0),
+        JSON.stringify(ranked),
+      );
     });
   });
 
@@ -166,37 +253,39 @@ describe('similarity routing', () => {
     });
   });
 
-  describe('the evaluation set', () => {
-    // Measured at the threshold of 0.7: 70.0% overall (49/70), en 75.0% (27/36), zh 64.7% (22/34),
-    // 3 messages sent to a wrong config (the rest of the misses fall back to the default LLM config,
-    // mostly a Chinese message to an English description or the reverse, or a synonym the
-    // description lacks). The floors sit one or two messages under those figures, so a scorer
-    // that loses a few messages fails here; a lexical router cannot honestly promise 85%.
-    const set = loadEvalSet();
+  /** Accuracy floors and the most messages that may go to a wrong config, per set. */
+  interface Floors {
+    overall: number;
+    en: number;
+    zh: number;
+    wrongConfig: number;
+  }
+
+  function evaluationSetTests(set: EvalSet, floors: Floors): void {
     const summary = evaluateRouting(set);
 
     it('has the shape the brief asks for', () => {
       assert.ok(set.configs.length >= 8);
       assert.ok(set.configs.filter((c) => c.config_type === 'function_call').length >= 3);
       assert.ok(set.configs.filter((c) => c.config_type === 'llm' && c.description).length >= 4);
-      assert.ok(set.queries.length >= 60);
-      assert.ok(set.queries.filter((q) => q.lang === 'zh').length >= 25);
-      assert.ok(set.queries.filter((q) => q.lang === 'en').length >= 25);
+      assert.ok(set.queries.length >= 50);
+      assert.ok(set.queries.filter((q) => q.lang === 'zh').length >= 20);
+      assert.ok(set.queries.filter((q) => q.lang === 'en').length >= 20);
       const smallTalk = set.queries.filter((q) => q.expected === DEFAULT_LABEL).length / set.queries.length;
       assert.ok(smallTalk >= 0.1 && smallTalk <= 0.16, String(smallTalk));
     });
 
-    it('routes at least 67% of the messages right overall, 72% in English and 61% in Chinese', () => {
+    it(`routes at least ${floors.overall * 100}% of the messages right overall, ${floors.en * 100}% in English and ${floors.zh * 100}% in Chinese`, () => {
       assert.equal(summary.threshold, SIMILARITY_THRESHOLD);
-      assert.ok(summary.overall.accuracy >= 0.67, JSON.stringify(summary.overall));
-      assert.ok(summary.byLanguage.en.accuracy >= 0.72, JSON.stringify(summary.byLanguage.en));
-      assert.ok(summary.byLanguage.zh.accuracy >= 0.61, JSON.stringify(summary.byLanguage.zh));
+      assert.ok(summary.overall.accuracy >= floors.overall, JSON.stringify(summary.overall));
+      assert.ok(summary.byLanguage.en.accuracy >= floors.en, JSON.stringify(summary.byLanguage.en));
+      assert.ok(summary.byLanguage.zh.accuracy >= floors.zh, JSON.stringify(summary.byLanguage.zh));
     });
 
     it('sends small talk to the default config and rarely picks a wrong config', () => {
       assert.equal(summary.byExpected[DEFAULT_LABEL].accuracy, 1, JSON.stringify(summary.misrouted));
       const wrongConfig = summary.misrouted.filter((m) => m.got !== DEFAULT_LABEL);
-      assert.ok(wrongConfig.length <= 4, JSON.stringify(wrongConfig));
+      assert.ok(wrongConfig.length <= floors.wrongConfig, JSON.stringify(wrongConfig));
     });
 
     it('sits on a plateau: the accuracy does not hinge on the exact threshold', () => {
@@ -204,5 +293,21 @@ describe('similarity routing', () => {
         assert.equal(evaluateRouting(set, threshold).overall.correct, summary.overall.correct, `threshold ${threshold}`);
       }
     });
+  }
+
+  describe('the development set', () => {
+    // Measured at the threshold of 0.7 with the concept lexicon: 95.7% overall (67/70), en 97.2%
+    // (35/36), zh 94.1% (32/34), 1 message sent to a wrong config (without the lexicon: 70.0%,
+    // 75.0%, 64.7%, 3). The router was built against this set, so it flatters it; the floors sit
+    // one message under the figures, so a scorer that loses a message fails here.
+    evaluationSetTests(loadEvalSet(), { overall: 0.94, en: 0.94, zh: 0.91, wrongConfig: 2 });
+  });
+
+  describe('the held-out set', () => {
+    // test/fixtures/routing-eval-holdout.json, written after the lexicon and not tuned against
+    // (other configs, other messages): 80.4% overall (45/56), en 78.6% (22/28), zh 82.1% (23/28),
+    // 1 message sent to a wrong config (without the lexicon: 50.0%, 57.1%, 42.9%). The figure to
+    // trust. Floors one message under.
+    evaluationSetTests(loadEvalSet(HOLDOUT_EVAL_FILE), { overall: 0.78, en: 0.75, zh: 0.78, wrongConfig: 2 });
   });
 });
