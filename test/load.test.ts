@@ -5,12 +5,7 @@
 // error frames, not a disconnect; a client flooding invalid frames is closed with 1008 and nobody
 // else notices. Latencies are printed, never asserted (these machines are noisy).
 import assert from 'node:assert/strict';
-import type { RunningRole } from '../app/context';
-import { startGateway } from '../gateway';
-import { startWorker } from '../worker';
-import { createTestContext, insertLLMConfig, uniqueId, type TestContext } from './support/context';
-import { startFakeLLM, type FakeLLM } from './support/fake-llm';
-import { testTemporal } from './support/temporal';
+import { startStack, type TestStack } from './support/stack';
 import { TestSocket } from './support/ws-client';
 
 const USERS = 50;
@@ -32,34 +27,19 @@ async function inBatches<T, R>(items: readonly T[], size: number, work: (item: T
 
 describe('load: 1,000 concurrent sockets', function () {
   this.timeout(600_000);
-  let tc: TestContext;
-  let llm: FakeLLM;
-  let worker: RunningRole;
-  let gateway: RunningRole;
+  let stack: TestStack;
 
   before(async function () {
-    tc = await createTestContext({ env: { EGRESS_ALLOW: '127.0.0.0/8', WS_MESSAGES_PER_MINUTE: '30' } });
-    llm = await startFakeLLM();
-    worker = await startWorker(tc.ctx, { connection: (await testTemporal()).nativeConnection });
-    gateway = await startGateway(tc.ctx, { host: '127.0.0.1', port: 0 });
+    stack = await startStack({ WS_MESSAGES_PER_MINUTE: '30' });
   });
 
   after(async function () {
-    await gateway?.close();
-    await worker?.close();
-    await llm?.close();
-    await tc?.close();
+    await stack?.close();
   });
 
   it('holds every socket, answers every accepted message once, limits by frames, and closes only the flooder', async function () {
-    const url = gateway.urls.websocket!;
-    const users = await Promise.all(
-      Array.from({ length: USERS }, async () => {
-        const userId = uniqueId('load');
-        await insertLLMConfig(tc.ctx, userId, { model: uniqueId('echo'), baseUrl: llm.baseUrl });
-        return { userId, token: await tc.token(userId) };
-      }),
-    );
+    const { url } = stack;
+    const users = await Promise.all(Array.from({ length: USERS }, () => stack.newUser('load')));
     const startedAt = Date.now();
     const sockets = await inBatches(
       users.flatMap((u) => Array.from({ length: SESSIONS_PER_USER }, (_, i) => ({ ...u, device: `d-${i}` }))),
@@ -75,8 +55,7 @@ describe('load: 1,000 concurrent sockets', function () {
     for (const socket of sockets) void socket.closed.then(({ code }) => code !== 1000 && code !== 1005 && (serverClosed += 1));
 
     // The flooder: its own user, invalid frames until the gateway closes it.
-    const flooderUser = uniqueId('flooder');
-    const flooder = await TestSocket.open(url, { token: await tc.token(flooderUser) });
+    const flooder = await TestSocket.open(url, { token: (await stack.newUser('flooder')).token });
     await flooder.next('hello');
     for (let i = 0; i < 20; i++) flooder.send(`{not json ${i}`);
     assert.equal((await flooder.closed).code, 1008);

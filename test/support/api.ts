@@ -9,6 +9,7 @@ import { createApiFromContext, noopNotifier } from '../../api/server';
 import type { ConfigChangeNotifier } from '../../app/context';
 import { createTestContext } from './context';
 import { capturingLogger } from './logger';
+import { recordResponse, registerSecret } from './secret-scan';
 
 export interface TestApi {
   url: string;
@@ -25,6 +26,25 @@ export interface TestApi {
     options?: { user?: string; token?: string; body?: unknown; raw?: string; headers?: Record<string, string> },
   ): Promise<{ status: number; headers: Headers; body: any }>; // eslint-disable-line @typescript-eslint/no-explicit-any -- test responses are asserted field by field
   close(): Promise<void>;
+}
+
+/** The secrets a request hands to the service (any spelling the API accepts), for the run's secret scan. */
+function registerRequestSecrets(body: unknown): void {
+  if (typeof body !== 'object' || body === null) return;
+  const fields = body as Record<string, unknown>;
+  const nested = typeof fields.parameters === 'object' && fields.parameters !== null ? (fields.parameters as Record<string, unknown>) : {};
+  for (const value of [fields.api_key, nested.api_key, fields.webhook_secret]) if (typeof value === 'string') registerSecret(value);
+  if (typeof fields.mcp_headers === 'object' && fields.mcp_headers !== null) {
+    for (const value of Object.values(fields.mcp_headers)) if (typeof value === 'string') registerSecret(value.replace(/^Bearer\s+/i, ''));
+  }
+}
+
+/** A webhook secret is in the one response that made it, by design: registered, and left out of what the scan reads. */
+function withoutShownSecret(text: string, parsed: unknown): string {
+  const shown = (parsed as { data?: { webhook_secret?: unknown } } | null)?.data?.webhook_secret;
+  if (typeof shown !== 'string') return text;
+  registerSecret(shown);
+  return text.split(shown).join('[shown once]');
 }
 
 export async function startTestApi(env: Record<string, string> = {}, notifier: ConfigChangeNotifier = noopNotifier): Promise<TestApi> {
@@ -51,6 +71,7 @@ export async function startTestApi(env: Record<string, string> = {}, notifier: C
       if (bearer) headers.authorization = `Bearer ${bearer}`;
       let body: string | undefined = options.raw;
       if (options.body !== undefined) body = JSON.stringify(options.body);
+      registerRequestSecrets(options.body);
       if (body !== undefined && !headers['content-type']) headers['content-type'] = 'application/json';
       const response = await fetch(url + path, { method, headers, body });
       const text = await response.text();
@@ -60,6 +81,7 @@ export async function startTestApi(env: Record<string, string> = {}, notifier: C
       } catch {
         // non-JSON (metrics) stays text
       }
+      recordResponse(withoutShownSecret(text, parsed));
       return { status: response.status, headers: response.headers, body: parsed as never };
     },
     async close() {

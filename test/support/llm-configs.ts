@@ -6,6 +6,7 @@ import type { UserAIConfig } from '../../db';
 import { toPublicConfig } from '../../db/public-config';
 import type { PublicConfig } from '../../contract';
 import { maskApiKey } from '../../lib/secret-box';
+import { registerSecret } from './secret-scan';
 
 type Columns = Omit<UserAIConfig['_creationAttributes'], 'id' | 'user_id' | 'config_type' | 'api_key' | 'api_key_hint'>;
 
@@ -17,6 +18,7 @@ export async function createLLMConfigRow(
   userId: string,
   { api_key: key, ...columns }: LLMConfigRowFields,
 ): Promise<{ row: UserAIConfig; config: PublicConfig }> {
+  registerSecret(key);
   const row = await ctx.db.models.UserAIConfig.create({
     llm_type: 'openai',
     ...columns,
@@ -47,6 +49,8 @@ export async function createFunctionConfigRow(
   userId: string,
   { mcp_headers: headers, webhook_secret: secret, ...columns }: FunctionConfigRowFields,
 ): Promise<PublicConfig> {
+  registerSecret(secret);
+  for (const value of Object.values(headers ?? {})) registerSecret(value.replace(/^Bearer\s+/i, ''));
   const row = await ctx.db.models.UserAIConfig.create({
     ...columns,
     user_id: userId,

@@ -25,6 +25,7 @@ import { startFakeLLM, type FakeLLM } from './fake-llm';
 import { createLLMConfigRow } from './llm-configs';
 import { testTemporal } from './temporal';
 import { fetchAllRuns, type RecordedRun } from './histories';
+import { registerSecret } from './secret-scan';
 import type { Logger } from '../../lib/logger';
 
 /** Short timeouts so failure paths finish in seconds; individual tests override what they probe. */
@@ -133,8 +134,11 @@ export interface LLMConfigFields {
   system_prompt: string | null;
 }
 
+/** A fresh API key, registered with the run's secret scan. */
 export function randomKey(): string {
-  return `sk-test-${randomBytes(24).toString('base64url')}`;
+  const key = `sk-test-${randomBytes(24).toString('base64url')}`;
+  registerSecret(key);
+  return key;
 }
 
 /**

@@ -30,6 +30,11 @@ export function testTemporal(): Promise<TestWorkflowEnvironment> {
   return env;
 }
 
+/** The run's dev server if a suite started it, without starting one. */
+export async function startedTestTemporal(): Promise<TestWorkflowEnvironment | undefined> {
+  return env ? await env : undefined;
+}
+
 export async function stopTestTemporal(): Promise<void> {
   if (!env) return;
   const started = env;

@@ -2,6 +2,7 @@
 // every frame, and waits for the next frame matching a predicate.
 import WebSocket from 'ws';
 import type { ServerFrame } from '../../contract';
+import { recordResponse } from './secret-scan';
 
 export interface ConnectOptions {
   token?: string;
@@ -36,7 +37,9 @@ export class TestSocket {
 
   private constructor(readonly ws: WebSocket) {
     ws.on('message', (data) => {
-      const frame = JSON.parse(data.toString()) as ServerFrame;
+      const text = data.toString();
+      recordResponse(text);
+      const frame = JSON.parse(text) as ServerFrame;
       this.received.push(frame);
       this.unread.push(frame);
       for (const listener of this.listeners) listener();
