@@ -11,6 +11,7 @@ import type { ConfigExecutor } from '../execution';
 import { validateArguments, type McpToolInfo } from '../functions';
 import { BadRequestError, NotFoundError, UpstreamError, ValidationError } from '../lib/errors';
 import { parseOrThrow } from '../lib/validate';
+import { parseConfigId } from './configs.service';
 
 /** What a trial may take: generous for a slow model, short enough for a request a user waits on. */
 const TRIAL_TIMEOUT_MS = 30_000;
@@ -46,9 +47,7 @@ export type TrialResult = z.infer<typeof trialResultSchema>;
 
 export function createConfigTrialService(deps: { db: Database; executor: ConfigExecutor }) {
   async function find(userId: string, rawId: string) {
-    const id = Number(rawId);
-    if (!/^\d{1,10}$/.test(rawId) || !Number.isSafeInteger(id) || id > 2_147_483_647) throw new NotFoundError('Config');
-    const row = await deps.db.models.UserAIConfig.findOne({ where: { id, user_id: userId }, raw: true });
+    const row = await deps.db.models.UserAIConfig.findOne({ where: { id: parseConfigId(rawId), user_id: userId }, raw: true });
     if (!row) throw new NotFoundError('Config');
     return row;
   }

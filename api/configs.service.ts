@@ -33,6 +33,13 @@ const UNIQUE_FIELDS: Record<string, string> = {
   user_ai_configs_user_function_unique: 'function_name',
 };
 
+/** A config id from a path: anything that cannot be one is a config that does not exist (404). */
+export function parseConfigId(raw: string): number {
+  const id = Number(raw);
+  if (!/^\d{1,10}$/.test(raw) || !Number.isSafeInteger(id) || id > 2_147_483_647) throw new NotFoundError('Config');
+  return id;
+}
+
 export function createConfigService(deps: ConfigServiceDeps) {
   const { UserAIConfig } = deps.db.models;
   const schemas = createConfigSchemas(deps.config.egressAllow);
@@ -42,14 +49,8 @@ export function createConfigService(deps: ConfigServiceDeps) {
   const coalesceOne = createCoalescer<PublicConfig | undefined>();
   const coalesceList = createCoalescer<PublicConfig[]>();
 
-  function parseId(raw: string): number {
-    const id = Number(raw);
-    if (!/^\d{1,10}$/.test(raw) || !Number.isSafeInteger(id) || id > 2_147_483_647) throw new NotFoundError('Config');
-    return id;
-  }
-
   async function find(userId: string, rawId: string): Promise<UserAIConfig> {
-    const row = await UserAIConfig.findOne({ where: { id: parseId(rawId), user_id: userId } });
+    const row = await UserAIConfig.findOne({ where: { id: parseConfigId(rawId), user_id: userId } });
     if (!row) throw new NotFoundError('Config');
     return row;
   }
@@ -222,7 +223,7 @@ export function createConfigService(deps: ConfigServiceDeps) {
     },
 
     async get(userId: string, rawId: string): Promise<PublicConfig> {
-      const id = parseId(rawId);
+      const id = parseConfigId(rawId);
       const config = await coalesceOne(`${userId}\n${id}`, () => reader.one(userId, id));
       if (!config) throw new NotFoundError('Config');
       return config;
