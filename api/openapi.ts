@@ -106,7 +106,9 @@ export function buildOpenApi(routers: Router[], docs: RouteDocs, info: { version
             description: 'Success',
             content: doc?.response
               ? {
-                  'application/json': { schema: jsonSchema(z.object({ code: z.number(), message: z.string(), data: doc.response }), defs) },
+                  'application/json': {
+                    schema: jsonSchema(z.object({ code: z.number(), message: z.string(), data: doc.response, ...doc.envelope }), defs),
+                  },
                 }
               : { [doc?.produces ?? 'application/json']: {} },
           },
