@@ -22,7 +22,9 @@ const { values: args, positionals } = parseArgs({
   options: {
     examples: { type: 'string', default: '25' },
     seed: { type: 'string', default: '20261128' },
-    workers: { type: 'string', default: '2' },
+    // One worker: Hypothesis is not thread-safe (two gave a spurious internal error), and the seed
+    // reproduces a run only with one.
+    workers: { type: 'string', default: '1' },
   },
   allowPositionals: true,
 });
