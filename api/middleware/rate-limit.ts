@@ -1,13 +1,15 @@
 // Rate limits that hold across API replicas: fixed one-minute windows counted in PostgreSQL
 // (db/rate-limits.ts), so N replicas still give a user the limit once, not N times.
 //
-// The hot path stays in memory. A replica reserves a small allowance of a key's window at once
-// (one INSERT … ON CONFLICT DO UPDATE … RETURNING per allowance) and spends it locally; an
-// allowance is `limit / 20` requests, at most 50 (one database round trip per 30 requests at the
-// default 600 a minute) and a single request for small limits, where it must be exact. A replica
-// never admits more than it reserved, so all replicas together never exceed the limit; they may
-// refuse a little early (by at most the allowances other replicas hold unspent). Once the database
-// says a window is used up, the replica answers 429 from memory until the window ends.
+// The hot path stays in memory. A replica reserves an allowance of a key's window at once (one
+// INSERT … ON CONFLICT DO UPDATE … RETURNING per allowance) and spends it locally; an allowance is
+// `limit / 20` requests, at most 1,000 (one database round trip per 30 requests at the default 600
+// a minute) and a single request for small limits, where it must be exact. When half of an
+// allowance is spent the next one is reserved in the background, so a busy user's requests do not
+// wait for the database. A replica never admits more than it reserved, so all replicas together
+// never exceed the limit; they may refuse a little early (by at most the allowances other replicas
+// hold unspent, 5–8 % of the limit each). Once the database says a window is used up, the replica
+// answers 429 from memory until the window ends.
 //
 // Failed authentication is limited per client address the same way, counted one by one (failures
 // are the rare path): beyond the limit the address gets 429 with Retry-After, and the replica that
@@ -18,7 +20,9 @@ import { RateLimitedError, UnauthorizedError } from '../../lib/errors';
 import type { Logger } from '../../lib/logger';
 
 const WINDOW_MS = 60_000;
-const MAX_ALLOWANCE = 50;
+const MAX_ALLOWANCE = 1_000;
+/** Allowances at least this large are topped up ahead of need, so a busy key never waits for the database. */
+const PREFETCH_FROM = 4;
 /** Local state is a cache of the database's counts; past this many keys it is simply dropped. */
 const MAX_LOCAL_KEYS = 100_000;
 
@@ -81,6 +85,8 @@ export function createSharedLimiter(options: LimiterOptions) {
   const { store, limit, prefix, logger } = options;
   const now = options.now ?? Date.now;
   const allowance = Math.max(1, Math.min(MAX_ALLOWANCE, Math.floor(limit / 20)));
+  const prefetch = allowance >= PREFETCH_FROM;
+  const half = Math.floor(allowance / 2);
   const slots = createSlots(now, pruner(store, logger));
 
   async function reserve(key: string, slot: Slot): Promise<void> {
@@ -115,6 +121,10 @@ export function createSharedLimiter(options: LimiterOptions) {
       const { slot, t } = slots.get(key);
       if (slot.remaining > 0) {
         slot.remaining -= 1;
+        // Half spent: the next allowance is reserved now, off the request's path.
+        if (prefetch && slot.remaining === half && !slot.exhausted && !slot.pending) {
+          slot.pending = reserve(key, slot).finally(() => (slot.pending = undefined));
+        }
         return 0;
       }
       if (slot.exhausted) return secondsLeft(slot.window, t);
