@@ -2,6 +2,7 @@
 import Koa from 'koa';
 import type Router from '@koa/router';
 import type { AppConfig } from '../config';
+import type { RateLimitStore } from '../db';
 import type { TokenVerifier } from '../lib/auth';
 import type { Logger } from '../lib/logger';
 import { createConfigsRouter } from './configs.routes';
@@ -12,15 +13,17 @@ import { authenticate } from './middleware/authenticate';
 import { errorHandler } from './middleware/error-handler';
 import { jsonBody } from './middleware/json-body';
 import { createHttpMetrics } from './middleware/metrics';
-import { rateLimit } from './middleware/rate-limit';
+import { createFailureLimiter, createSharedLimiter, limitFailedAuth, rateLimit } from './middleware/rate-limit';
 import { requestContext, requestLogger } from './middleware/request-context';
 import { buildOpenApi } from './openapi';
 import { RouteDocs } from './route-docs';
 import packageJson from '../package.json';
 
 export interface ApiDeps {
-  config: Pick<AppConfig, 'BODY_LIMIT_BYTES' | 'RATE_LIMIT_PER_MINUTE'>;
+  config: Pick<AppConfig, 'BODY_LIMIT_BYTES' | 'RATE_LIMIT_PER_MINUTE' | 'AUTH_FAILURES_PER_MINUTE' | 'TRUST_PROXY_HOPS'>;
   logger: Logger;
+  /** The shared counters of the rate limits (PostgreSQL), so every replica counts against one budget. */
+  rateLimits: RateLimitStore;
   verifier: TokenVerifier;
   configs: ConfigService;
   trials: ConfigTrialService;
@@ -30,7 +33,9 @@ export interface ApiDeps {
 }
 
 export function createApp(deps: ApiDeps): Koa {
-  const app = new Koa({ proxy: false });
+  // Behind TRUST_PROXY_HOPS proxies, the client address is the one the outermost of ours saw.
+  const hops = deps.config.TRUST_PROXY_HOPS;
+  const app = new Koa({ proxy: hops > 0, maxIpsCount: hops });
   const docs = new RouteDocs();
   const metrics = createHttpMetrics();
   const apiRouters = [createConfigsRouter(deps.configs, deps.trials, docs), ...(deps.extraRouters?.(docs) ?? [])];
@@ -50,8 +55,12 @@ export function createApp(deps: ApiDeps): Koa {
     // No /api path is an operational route: those requests skip the lookup.
     return ctx.path.startsWith('/api/') ? next() : healthRoutes(ctx, () => healthMethods(ctx, next));
   });
-  const requireUser = authenticate(deps.verifier);
-  const limit = rateLimit(deps.config.RATE_LIMIT_PER_MINUTE);
+  const limiterOptions = { store: deps.rateLimits, logger: deps.logger };
+  const requireUser = limitFailedAuth(
+    createFailureLimiter({ ...limiterOptions, limit: deps.config.AUTH_FAILURES_PER_MINUTE, prefix: 'auth-fail:' }),
+    authenticate(deps.verifier),
+  );
+  const limit = rateLimit(createSharedLimiter({ ...limiterOptions, limit: deps.config.RATE_LIMIT_PER_MINUTE, prefix: 'user:' }));
   app.use(async function apiGuard(ctx, next) {
     if (!ctx.path.startsWith('/api/')) return next();
     await requireUser(ctx, () => limit(ctx, next));

@@ -106,7 +106,9 @@ export function buildOpenApi(routers: Router[], docs: RouteDocs, info: { version
             description: 'Success',
             content: doc?.response
               ? {
-                  'application/json': { schema: jsonSchema(z.object({ code: z.number(), message: z.string(), data: doc.response }), defs) },
+                  'application/json': {
+                    schema: jsonSchema(z.object({ code: z.number(), message: z.string(), data: doc.response, ...doc.envelope }), defs),
+                  },
                 }
               : { [doc?.produces ?? 'application/json']: {} },
           },
@@ -116,6 +118,8 @@ export function buildOpenApi(routers: Router[], docs: RouteDocs, info: { version
           ...(doc?.public ? [] : [401, 429]),
           // Unknown or malformed query parameters are refused with the parameter named.
           ...(doc?.query ? [400] : []),
+          // Any body may be malformed JSON (400), too large (413) or not JSON (415); Schemathesis found an undocumented 413.
+          ...(doc?.body ? [400, 413, 415] : []),
           // The seed's /users/:userId paths answer only for the caller's own id.
           ...(layer.path.includes('/users/:userId') ? [403] : []),
         ]);

@@ -20,13 +20,15 @@ export interface RespondOptions {
    * envelope is serialised once for all of them.
    */
   shared?: boolean;
+  /** Envelope fields after `data` (a page's `next_cursor`). */
+  extra?: Record<string, unknown>;
 }
 
 export function respond<T>(ctx: Context, data: T, options: RespondOptions = {}): void {
   const status = options.status ?? 200;
-  const envelope = { code: status, message: options.message ?? 'ok', data } satisfies Envelope<T>;
+  const envelope = { code: status, message: options.message ?? 'ok', data, ...options.extra } satisfies Envelope<T>;
   let json: Buffer | undefined;
-  if (options.shared && typeof data === 'object' && data !== null && !options.message && status === 200) {
+  if (options.shared && !options.extra && typeof data === 'object' && data !== null && !options.message && status === 200) {
     json = sharedJson.get(data);
     if (json === undefined) sharedJson.set(data, (json = Buffer.from(JSON.stringify(envelope))));
   }

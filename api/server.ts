@@ -9,6 +9,7 @@ import { createConfigTrialService } from './config-trials.service';
 import { createConfigExecutor } from '../execution';
 import type { ReadinessCheck } from './health.routes';
 import { createSessionsRouter } from './sessions.routes';
+import { createRateLimitStore } from '../db';
 import { createConfigChangeNotifier, createSessionService } from '../sessions/sessions.service';
 
 export interface ApiOptions {
@@ -42,6 +43,7 @@ export function createApiFromContext(ctx: AppContext, notifier: ConfigChangeNoti
   return createApp({
     config: ctx.config,
     logger: ctx.logger,
+    rateLimits: createRateLimitStore(ctx.db.sequelize),
     verifier: ctx.verifier,
     configs,
     trials: createConfigTrialService({ db: ctx.db, executor: createConfigExecutor(ctx) }),

@@ -3,7 +3,7 @@
 import Router from '@koa/router';
 import { z } from 'zod';
 import { SESSION_STATUSES } from '../db';
-import { sessionSettingsUpdateSchema } from '../sessions/session.schemas';
+import { sessionListQuerySchema, sessionSettingsUpdateSchema } from '../sessions/session.schemas';
 import type { SessionService } from '../sessions/sessions.service';
 import { publicConfigSchema } from './openapi';
 import { respond, userOf } from './respond';
@@ -64,9 +64,21 @@ export function createSessionsRouter(service: SessionService, docs: RouteDocs): 
     docs,
     'get',
     '/sessions',
-    { summary: 'List your sessions, newest first', tag, response: z.array(sessionSummarySchema) },
+    {
+      summary: 'List your sessions, newest first, a page at a time (limit, then cursor = the previous next_cursor)',
+      tag,
+      query: sessionListQuerySchema,
+      response: z.array(sessionSummarySchema),
+      envelope: {
+        next_cursor: z
+          .string()
+          .nullable()
+          .meta({ description: 'Pass as cursor for the next page; null on the last page. Opaque: use it as given' }),
+      },
+    },
     async (ctx) => {
-      respond(ctx, await service.list(userOf(ctx)));
+      const page = await service.list(userOf(ctx), ctx.query);
+      respond(ctx, page.sessions, { extra: { next_cursor: page.next_cursor } });
     },
   );
   route(

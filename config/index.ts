@@ -97,6 +97,8 @@ export const envSchema = z.object({
   MAX_CONFIGS_PER_USER: z.coerce.number().int().min(1).default(200),
   MAX_SESSIONS_PER_USER: z.coerce.number().int().min(1).default(20),
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(600),
+  AUTH_FAILURES_PER_MINUTE: z.coerce.number().int().min(1).default(30),
+  TRUST_PROXY_HOPS: z.coerce.number().int().min(0).max(10).default(0),
   BODY_LIMIT_BYTES: z.coerce
     .number()
     .int()

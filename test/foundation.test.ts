@@ -32,7 +32,12 @@ describe('foundation', () => {
         const migrator = createMigrator(db.sequelize);
         for (let round = 0; round < 2; round++) {
           await migrator.up();
-          assert.deepEqual(await tables(scratch.url), ['schema_migrations', 'user_ai_configs', 'user_session_configs']);
+          assert.deepEqual(await tables(scratch.url), [
+            'rate_limit_counters',
+            'schema_migrations',
+            'user_ai_configs',
+            'user_session_configs',
+          ]);
           assert.deepEqual(
             (await migrator.pending()).map((m) => m.name),
             [],

@@ -80,6 +80,23 @@ describe('sessions API', function () {
     const response = await fetch(`${api.url}/openapi.json`);
     const doc = (await response.json()) as { paths: Record<string, Record<string, { summary?: string }>> };
     assert.deepEqual(Object.keys(doc.paths['/api/v1/sessions'] ?? {}), ['get']);
+    const list = doc.paths['/api/v1/sessions']!.get as unknown as {
+      parameters: { name: string; in: string; schema: Record<string, unknown> }[];
+      responses: Record<string, { content: { 'application/json': { schema: { properties: Record<string, unknown> } } } }>;
+    };
+    assert.deepEqual(
+      list.parameters.map((p) => `${p.in}:${p.name}`),
+      ['query:limit', 'query:cursor'],
+    );
+    assert.deepEqual(list.parameters[0]!.schema, {
+      default: 50,
+      type: 'integer',
+      minimum: 1,
+      maximum: 100,
+      description: 'Sessions per page, 1 to 100',
+    });
+    assert.ok(list.responses['200']!.content['application/json'].schema.properties.next_cursor, 'next_cursor is documented');
+    assert.ok(list.responses['400'], 'bad paging is a documented 400');
     assert.deepEqual(Object.keys(doc.paths['/api/v1/sessions/{id}'] ?? {}).sort(), ['delete', 'get', 'patch']);
     for (const operation of Object.values(doc.paths['/api/v1/sessions/{id}']!)) assert.ok(operation.summary);
   });
@@ -107,6 +124,72 @@ describe('sessions API', function () {
     assert.ok(!Number.isNaN(Date.parse(phone.created_at)));
     assert.ok(!Number.isNaN(Date.parse(phone.last_activity_at)));
     await Promise.all([a1.socket.close(), a2.socket.close(), b1.socket.close()]);
+  });
+
+  it('pages the list newest first with limit and an opaque cursor, never skipping or repeating a session', async function () {
+    const userId = uniqueId('pager');
+    // Seven rows: three share a creation time to the microsecond (the id breaks the tie), one is
+    // a microsecond apart from another (a millisecond cursor would lose it).
+    const times = [
+      '2026-01-01 10:00:00.000001+00',
+      '2026-01-01 10:00:00.000002+00',
+      '2026-01-02 10:00:00+00',
+      '2026-01-02 10:00:00+00',
+      '2026-01-02 10:00:00+00',
+      '2026-01-03 10:00:00.5+00',
+      '2026-01-04 10:00:00+00',
+    ];
+    const ids: string[] = [];
+    for (const [i, created] of times.entries()) {
+      const sessionId = uniqueId(`page${i}`);
+      ids.push(sessionId);
+      await tc.ctx.db.sequelize.query(
+        `INSERT INTO user_session_configs (user_id, session_id, workflow_id, status, created_at, updated_at)
+         VALUES ($1, $2, $3, 'closed', $4, $4)`,
+        { bind: [userId, sessionId, `wf-${sessionId}`, created] },
+      );
+    }
+    const newestFirst = [ids[6], ids[5], ids[4], ids[3], ids[2], ids[1], ids[0]];
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    const pages: number[] = [];
+    do {
+      const query: string = cursor ? `?limit=3&cursor=${encodeURIComponent(cursor)}` : '?limit=3';
+      const { status, body } = await call('GET', `/api/v1/sessions${query}`, userId);
+      assert.equal(status, 200);
+      pages.push(body.data.length);
+      seen.push(...body.data.map((s: { id: string }) => s.id));
+      cursor = body.next_cursor;
+      assert.ok(cursor === null || typeof cursor === 'string');
+    } while (cursor);
+    assert.deepEqual(pages, [3, 3, 1]);
+    assert.deepEqual(seen, newestFirst);
+    // Default page size 50; exactly a page's worth ends with next_cursor null.
+    const all = await call('GET', '/api/v1/sessions', userId);
+    assert.deepEqual(
+      all.body.data.map((s: { id: string }) => s.id),
+      newestFirst,
+    );
+    assert.equal(all.body.next_cursor, null);
+    assert.equal((await call('GET', '/api/v1/sessions?limit=7', userId)).body.next_cursor, null);
+    // Bad paging is a 400 naming the parameter.
+    for (const [query, field] of [
+      ['limit=0', 'limit'],
+      ['limit=101', 'limit'],
+      ['limit=abc', 'limit'],
+      ['limit=2.5', 'limit'],
+      ['cursor=not-a-cursor', 'cursor'],
+      ['cursor=' + Buffer.from('1.2; DROP TABLE x').toString('base64url'), 'cursor'],
+      ['page=2', 'page'],
+    ]) {
+      const { status, body } = await call('GET', `/api/v1/sessions?${query}`, userId);
+      assert.equal(status, 400, query);
+      assert.deepEqual(
+        body.errors.map((e: { field: string }) => e.field),
+        [field],
+        query,
+      );
+    }
   });
 
   it('shows one session live: settings, cached configs without secrets, transcript', async function () {

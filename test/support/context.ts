@@ -39,6 +39,8 @@ export async function createTestContext(
     JWT_SECRET: jwtSecret,
     CONFIG_ENCRYPTION_KEY: encryptionKey.toString('base64'),
     TEMPORAL_TASK_QUEUE: uniqueId('test-sessions'),
+    // Every suite's clients share 127.0.0.1 and the run's counters; suites that test the limit set their own.
+    AUTH_FAILURES_PER_MINUTE: '1000000',
     ...(temporalEnv ? { TEMPORAL_ADDRESS: temporalEnv.address } : {}),
     ...options.env,
   });
