@@ -213,8 +213,20 @@ function ensureTemporal(stamp) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Web console: built into console/dist with esbuild (a node module, so after ensureModules)
 
-function main() {
+async function ensureConsoleBuilt() {
+  try {
+    const { ensureConsole } = await import('./build-console.mjs');
+    return await ensureConsole();
+  } catch (error) {
+    throw new SetupError(`building the web console failed: ${error.message}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main() {
   // `npm ci` started by this script must not start it again (no lifecycle script of ours runs
   // during `npm ci` today, but a future `prepare` would).
   if (process.env.SWITCHBOARD_SETUP === '1') return;
@@ -225,7 +237,8 @@ function main() {
   try {
     const modules = ensureModules(lockHash, stamp);
     const temporal = ensureTemporal(stamp);
-    say(`node modules ${modules}; ${temporal}`);
+    const consoleBuild = await ensureConsoleBuilt();
+    say(`node modules ${modules}; ${temporal}; ${consoleBuild}`);
   } finally {
     if (JSON.stringify(stamp) !== before) {
       mkdirSync(toolsDir, { recursive: true });
@@ -235,7 +248,7 @@ function main() {
 }
 
 try {
-  main();
+  await main();
 } catch (error) {
   if (!(error instanceof SetupError)) throw error;
   process.stderr.write(`setup: ${error.message}\n`);
