@@ -1,5 +1,6 @@
 # One image for every role; docker-compose.yml runs it three times with --role api|gateway|worker.
-# TypeScript runs through tsx (a runtime dependency), so there is no build step.
+# TypeScript runs through tsx (a runtime dependency); the one build step is the web console's bundle
+# (esbuild and preact are dependencies for that reason).
 FROM node:20-bookworm-slim
 
 ENV NODE_ENV=production
@@ -12,6 +13,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 
 COPY . .
+RUN node scripts/build-console.mjs
 # DATA_DIR (./data) must be writable by the unprivileged user; nothing is generated there in
 # production (JWT_SECRET and CONFIG_ENCRYPTION_KEY are required), but start-up creates it.
 RUN mkdir -p data && chown node:node data

@@ -25,6 +25,8 @@ const LAYERS = {
   api: ['contract', 'config', 'lib', 'db', 'llm', 'functions', 'execution', 'app', 'sessions'],
   gateway: ['contract', 'config', 'lib', 'db', 'app', 'sessions', 'relay'],
   worker: ['contract', 'config', 'lib', 'app', 'activities', 'relay', 'workflows'],
+  // The web console runs in the browser: it shares only the contract's frame and config types (import type).
+  console: ['contract'],
 };
 
 const root = import.meta.dirname;
@@ -61,11 +63,11 @@ const layersPlugin = {
 };
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'data/**', '.tools/**', 'dist/**', 'scripts/*.mjs', 'scratch/**'] },
+  { ignores: ['node_modules/**', 'data/**', '.tools/**', 'dist/**', 'console/dist/**', 'scripts/*.mjs', 'scratch/**', 'test-results/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    files: ['**/*.ts'],
+    files: ['**/*.ts', '**/*.tsx'],
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
     plugins: { layers: layersPlugin },
     rules: {
@@ -88,6 +90,15 @@ export default tseslint.config(
             },
           ],
         },
+      ],
+    },
+  },
+  {
+    files: ['console/**/*.ts', 'console/**/*.tsx'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['node:*'], message: 'The web console runs in the browser: no Node built-ins.' }] },
       ],
     },
   },

@@ -5,6 +5,7 @@ import type { AppConfig } from '../config';
 import type { RateLimitStore } from '../db';
 import type { TokenVerifier } from '../lib/auth';
 import type { Logger } from '../lib/logger';
+import { serveConsole, type ConsoleOptions } from './console';
 import { createConfigsRouter } from './configs.routes';
 import type { ConfigService } from './configs.service';
 import type { ConfigTrialService } from './config-trials.service';
@@ -30,6 +31,8 @@ export interface ApiDeps {
   readiness: Record<string, ReadinessCheck>;
   /** Extra authenticated routers under /api/v1 (sessions), built with the same RouteDocs. */
   extraRouters?: (docs: RouteDocs) => Router[];
+  /** The web console at `/` (its files, settings and development sign-in); absent, those paths are 404s. */
+  console?: ConsoleOptions;
 }
 
 export function createApp(deps: ApiDeps): Koa {
@@ -66,6 +69,7 @@ export function createApp(deps: ApiDeps): Koa {
     await requireUser(ctx, () => limit(ctx, next));
   });
   app.use(jsonBody(deps.config.BODY_LIMIT_BYTES));
+  if (deps.console) app.use(serveConsole(deps.console));
   for (const router of apiRouters) {
     app.use(router.routes());
     app.use(router.allowedMethods());

@@ -1,8 +1,10 @@
 // The api role: the Koa app on API_PORT, wired from the application context.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import type { AppContext, ConfigChangeNotifier, RunningRole } from '../app/context';
 import { urlHost } from '../lib/address';
+import { projectRoot } from '../lib/temporal-cli';
 import { createApp } from './app';
 import { createConfigService } from './configs.service';
 import { createConfigTrialService } from './config-trials.service';
@@ -11,6 +13,9 @@ import type { ReadinessCheck } from './health.routes';
 import { createSessionsRouter } from './sessions.routes';
 import { createRateLimitStore } from '../db';
 import { createConfigChangeNotifier, createSessionService } from '../sessions/sessions.service';
+
+/** Where scripts/build-console.mjs puts the web console. */
+export const CONSOLE_DIST = path.join(projectRoot, 'console', 'dist');
 
 export interface ApiOptions {
   host: string;
@@ -50,6 +55,7 @@ export function createApiFromContext(ctx: AppContext, notifier: ConfigChangeNoti
     readiness: readinessChecks(ctx),
     // Sessions live in Temporal; without it (config-only deployments, API tests) they are not served.
     extraRouters: ctx.temporal ? (docs) => [createSessionsRouter(createSessionService(ctx), docs)] : undefined,
+    console: { distDir: CONSOLE_DIST, config: ctx.config, secrets: ctx.secrets },
   });
 }
 
@@ -67,7 +73,12 @@ export async function startApi(ctx: AppContext, options: ApiOptions): Promise<Ru
   const host = urlHost(options.host);
   return {
     name: 'api',
-    urls: { base: `http://${host}:${port}`, api: `http://${host}:${port}/api/v1`, openapi: `http://${host}:${port}/openapi.json` },
+    urls: {
+      console: `http://${host}:${port}/`,
+      base: `http://${host}:${port}`,
+      api: `http://${host}:${port}/api/v1`,
+      openapi: `http://${host}:${port}/openapi.json`,
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -12,6 +12,7 @@ import { KNOWN_METHODS, route, type RouteDocs } from './route-docs';
 const sessionSummarySchema = z
   .object({
     id: z.string(),
+    workflow_id: z.string().meta({ description: 'The Temporal workflow of the session, session-<userId>-<sessionId>' }),
     status: z.enum(SESSION_STATUSES),
     device_id: z.string().nullable(),
     created_at: z.string(),

@@ -61,6 +61,8 @@ export const envSchema = z.object({
   API_PORT: port.default(8080),
   GATEWAY_PORT: port.default(8081),
   PUBLIC_HOST: optionalString,
+  /** The gateway's WebSocket URL as browsers reach it (wss://… behind a proxy); the web console uses it. */
+  GATEWAY_PUBLIC_URL: optionalString.pipe(z.url({ protocol: /^wss?$/ }).optional()),
   DATABASE_URL: optionalString.pipe(
     z
       .string()
@@ -79,6 +81,8 @@ export const envSchema = z.object({
   TEMPORAL_CLI_PATH: optionalString,
   TEMPORAL_DEV_PORT: port.default(7233),
   TEMPORAL_UI_PORT: port.default(8233),
+  /** The Temporal UI the web console links sessions to (default: the embedded dev server's UI). */
+  TEMPORAL_UI_URL: optionalUrl,
   DATA_DIR: z.string().min(1).default('./data'),
   JWT_SECRET: optionalString.pipe(z.string().min(32, 'must be at least 32 characters').optional()),
   JWT_JWKS_URL: optionalUrl,

@@ -6,6 +6,7 @@ import type { RunningRole } from '../app/context';
 const HIDDEN = new Set(['base']);
 
 const LABELS: Record<string, string> = {
+  console: 'Web console',
   api: 'REST API',
   openapi: 'OpenAPI',
   websocket: 'WebSocket',

@@ -243,8 +243,20 @@ function ensureTemporal(stamp) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Web console: built into console/dist with esbuild (a node module, so after ensureModules)
 
-function main() {
+async function ensureConsoleBuilt() {
+  try {
+    const { ensureConsole } = await import('./build-console.mjs');
+    return await ensureConsole();
+  } catch (error) {
+    throw new SetupError(`building the web console failed: ${error.message}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main() {
   // `npm ci` started by this script must not start it again (no lifecycle script of ours runs
   // during `npm ci` today, but a future `prepare` would).
   if (process.env.SWITCHBOARD_SETUP === '1') return;
@@ -257,7 +269,8 @@ function main() {
     const temporal = ensureTemporal(stamp);
     const toolFlag = process.argv.indexOf('--tool');
     const tool = toolFlag > 0 ? `; ${ensureTool(process.argv[toolFlag + 1] ?? '', stamp)}` : '';
-    say(`node modules ${modules}; ${temporal}${tool}`);
+    const consoleBuild = await ensureConsoleBuilt();
+    say(`node modules ${modules}; ${temporal}; ${consoleBuild}${tool}`);
   } finally {
     if (JSON.stringify(stamp) !== before) {
       mkdirSync(toolsDir, { recursive: true });
@@ -267,7 +280,7 @@ function main() {
 }
 
 try {
-  main();
+  await main();
 } catch (error) {
   if (!(error instanceof SetupError)) throw error;
   process.stderr.write(`setup: ${error.message}\n`);

@@ -29,6 +29,8 @@ import {
 
 export interface SessionSummary {
   id: string;
+  /** The session's Temporal workflow (`session-<userId>-<sessionId>`), to find it in the Temporal UI. */
+  workflow_id: string;
   status: SessionStatus;
   device_id: string | null;
   created_at: string;
@@ -86,6 +88,7 @@ function iso(value: Date | number | null | undefined): string | null {
 function summaryOf(row: UserSessionConfig): SessionSummary {
   return {
     id: row.session_id,
+    workflow_id: row.workflow_id,
     status: row.status,
     device_id: row.device_id ?? null,
     created_at: new Date(row.created_at).toISOString(),

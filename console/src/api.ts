@@ -1,0 +1,163 @@
+// The documented REST API (/api/v1, envelope { code, message, data }, 400s with errors[]) and the
+// console's own two endpoints, as typed calls. Nothing else talks to the server over HTTP.
+import type { PublicConfig, ResultFrame, SessionSettings, TranscriptEntry } from '../../contract/session';
+
+export type { PublicConfig };
+
+export interface FieldError {
+  field: string;
+  message: string;
+}
+
+/** A refused request: HTTP status, the API's machine-readable code and, for 400s, the field errors. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly fieldErrors: FieldError[] = [],
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+export interface ConsoleSettings {
+  websocket_url: string;
+  temporal_ui_url: string | null;
+  temporal_namespace: string;
+  dev_sign_in: boolean;
+}
+
+export interface SavedConfig extends PublicConfig {
+  /** A webhook's signing secret, in the response that made it only. */
+  webhook_secret?: string;
+}
+
+export interface LlmType {
+  type: string;
+  label: string;
+  default_base_url: string | null;
+}
+
+export interface McpTool {
+  name: string;
+  description: string | null;
+  input_schema: Record<string, unknown>;
+}
+
+export interface TrialResult {
+  config_id: number;
+  config_name: string;
+  config_type: 'llm' | 'function_call';
+  status: 'success' | 'failed';
+  result: string;
+  execute_time: number;
+  model?: string;
+  error?: string;
+  error_type?: string;
+  retryable?: boolean;
+}
+
+export type SessionStatus = 'active' | 'closed' | 'expired';
+
+export interface SessionSummary {
+  id: string;
+  workflow_id: string;
+  status: SessionStatus;
+  device_id: string | null;
+  created_at: string;
+  last_activity_at: string | null;
+  expires_at: string | null;
+}
+
+export interface SessionDetail extends SessionSummary {
+  settings: SessionSettings;
+  transcript: (TranscriptEntry & { result: ResultFrame | null })[];
+  pending_ids: string[];
+  unacked_results: number;
+  source: 'workflow' | 'database';
+}
+
+/** The body of a create or replace: the API's canonical spelling. */
+export type ConfigBody = Record<string, unknown>;
+
+async function request<T>(method: string, path: string, options: { token?: string; body?: unknown; envelope?: boolean } = {}): Promise<T> {
+  const headers: Record<string, string> = { Accept: 'application/json' };
+  if (options.token) headers.Authorization = `Bearer ${options.token}`;
+  if (options.body !== undefined) headers['Content-Type'] = 'application/json';
+  let response: Response;
+  try {
+    response = await fetch(path, { method, headers, body: options.body === undefined ? undefined : JSON.stringify(options.body) });
+  } catch (error) {
+    throw new ApiError(0, 'network', (error as Error).message);
+  }
+  const text = await response.text();
+  let json: { code?: number; message?: string; data?: unknown; error?: string; errors?: FieldError[] } | undefined;
+  try {
+    json = text ? (JSON.parse(text) as typeof json) : undefined;
+  } catch {
+    json = undefined;
+  }
+  if (!response.ok) {
+    throw new ApiError(response.status, json?.error ?? `http_${response.status}`, json?.message ?? response.statusText, json?.errors ?? []);
+  }
+  return (options.envelope === false ? json : json?.data) as T;
+}
+
+export function loadSettings(): Promise<ConsoleSettings> {
+  return request<ConsoleSettings>('GET', '/console/config.json', { envelope: false });
+}
+
+export function devSignIn(user: string): Promise<{ token: string; user: string; expires_in: number }> {
+  return request('POST', '/console/dev-token', { body: { user } });
+}
+
+const V1 = '/api/v1';
+const configPath = (id: number) => `${V1}/ai-configs/${id}`;
+
+/** Calls as the signed-in user; a 401 anywhere means the token is no longer good. */
+export function createApi(token: string, onUnauthorized: () => void) {
+  async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    try {
+      return await request<T>(method, path, { token, body });
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 401) onUnauthorized();
+      throw error;
+    }
+  }
+  return {
+    listConfigs: () => call<PublicConfig[]>('GET', `${V1}/ai-configs`),
+    getConfig: (id: number) => call<PublicConfig>('GET', configPath(id)),
+    createConfig: (body: ConfigBody) => call<SavedConfig>('POST', `${V1}/ai-configs`, body),
+    replaceConfig: (id: number, body: ConfigBody) => call<SavedConfig>('PUT', configPath(id), body),
+    deleteConfig: (id: number) => call<null>('DELETE', configPath(id)),
+    toggleConfig: (id: number, isActive: boolean) => call<PublicConfig>('PATCH', `${configPath(id)}/toggle`, { is_active: isActive }),
+    setPriority: (id: number, priority: number) => call<PublicConfig>('PATCH', `${configPath(id)}/priority`, { priority }),
+    testConfig: (id: number, body: { text?: string; arguments?: Record<string, unknown> }) =>
+      call<TrialResult>('POST', `${configPath(id)}/test`, body),
+    listTools: (id: number) => call<McpTool[]>('GET', `${configPath(id)}/tools`),
+    llmTypes: () => call<LlmType[]>('GET', `${V1}/llm-types`),
+    listSessions: () => call<SessionSummary[]>('GET', `${V1}/sessions`),
+    getSession: (id: string) => call<SessionDetail>('GET', `${V1}/sessions/${encodeURIComponent(id)}`),
+  };
+}
+
+export type Api = ReturnType<typeof createApi>;
+
+/** The user a token is for (its `sub`), for display only: the server verifies the token. */
+export function tokenSubject(token: string): string | undefined {
+  try {
+    const payload = token.split('.')[1] ?? '';
+    const json = atob(
+      payload
+        .replace(/-/g, '+')
+        .replace(/_/g, '/')
+        .padEnd(Math.ceil(payload.length / 4) * 4, '='),
+    );
+    const sub = (JSON.parse(json) as { sub?: unknown }).sub;
+    return typeof sub === 'string' ? sub : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,164 @@
+// Sessions: the user's sessions with status and last activity, each one's messages with the
+// routing decision behind every answer, and a link to the session's workflow in the Temporal UI.
+import { useEffect, useState } from 'preact/hooks';
+import type { RoutingDecision } from '../../../contract/session';
+import type { Api, ConsoleSettings, SessionDetail, SessionStatus, SessionSummary } from '../api';
+import { formatTime, t } from '../i18n';
+import { Notice } from '../ui';
+
+function temporalLink(settings: ConsoleSettings, workflowId: string): string | null {
+  if (!settings.temporal_ui_url) return null;
+  return `${settings.temporal_ui_url}/namespaces/${encodeURIComponent(settings.temporal_namespace)}/workflows/${encodeURIComponent(workflowId)}`;
+}
+
+function statusLabel(status: SessionStatus): string {
+  return status === 'active' ? t('statusActive') : status === 'closed' ? t('statusClosedSession') : t('statusExpired');
+}
+
+function TemporalLink(props: { settings: ConsoleSettings; workflowId: string }) {
+  const href = temporalLink(props.settings, props.workflowId);
+  if (!href) return <span class="help">{t('noTemporalUi')}</span>;
+  return (
+    <a href={href} target="_blank" rel="noopener noreferrer" class="external" data-testid="temporal-link">
+      {t('openInTemporal')} ↗
+    </a>
+  );
+}
+
+export function SessionsPage(props: { api: Api; settings: ConsoleSettings; sessionId?: string }) {
+  return props.sessionId ? <SessionView {...props} sessionId={props.sessionId} /> : <SessionList {...props} />;
+}
+
+function SessionList(props: { api: Api; settings: ConsoleSettings }) {
+  const [sessions, setSessions] = useState<SessionSummary[] | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    props.api.listSessions().then(setSessions, (caught: Error) => setError(caught.message));
+  }, [props.api]);
+
+  return (
+    <section>
+      <div class="page-head">
+        <h1>{t('sessionsTitle')}</h1>
+      </div>
+      {error && <Notice kind="error">{t('errorGeneric', { message: error })}</Notice>}
+      {sessions === null ? (
+        !error && <p>{t('loading')}</p>
+      ) : sessions.length === 0 ? (
+        <p class="empty">{t('noSessions')}</p>
+      ) : (
+        <ul class="session-list" data-testid="session-list">
+          <li class="session-row head" aria-hidden="true">
+            <span>{t('colSession')}</span>
+            <span>{t('colStatus')}</span>
+            <span>{t('colDevice')}</span>
+            <span>{t('colLastActivity')}</span>
+            <span />
+          </li>
+          {sessions.map((session) => (
+            <li key={session.id} class="session-row" data-session={session.id}>
+              <a href={`#/sessions/${encodeURIComponent(session.id)}`} class="mono">
+                {session.id}
+              </a>
+              <span>
+                <span class={`badge status-${session.status}`}>{statusLabel(session.status)}</span>
+              </span>
+              <span class="mono small">{session.device_id ?? '—'}</span>
+              <span>{formatTime(session.last_activity_at)}</span>
+              <TemporalLink settings={props.settings} workflowId={session.workflow_id} />
+            </li>
+          ))}
+        </ul>
+      )}
+    </section>
+  );
+}
+
+function describeDecision(decision: RoutingDecision): string {
+  switch (decision.kind) {
+    case 'llm_config':
+      return t('decisionLlm', { id: decision.configId, tool: decision.tool });
+    case 'function':
+      return t('decisionFunction', { name: decision.functionName });
+    case 'builtin':
+      return t('decisionBuiltin', { name: decision.name });
+    case 'direct_answer':
+      return t('decisionDirect');
+    case 'none':
+      return t('decisionNone', { reason: decision.reason });
+  }
+}
+
+function SessionView(props: { api: Api; settings: ConsoleSettings; sessionId: string }) {
+  const [session, setSession] = useState<SessionDetail | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    props.api.getSession(props.sessionId).then(setSession, (caught: Error) => setError(caught.message));
+  }, [props.api, props.sessionId]);
+
+  return (
+    <section data-testid="session-detail">
+      <p>
+        <a href="#/sessions">← {t('backToSessions')}</a>
+      </p>
+      <div class="page-head">
+        <h1 class="mono">{t('sessionLabel', { id: props.sessionId })}</h1>
+      </div>
+      {error && <Notice kind="error">{t('errorGeneric', { message: error })}</Notice>}
+      {!session ? (
+        !error && <p>{t('loading')}</p>
+      ) : (
+        <>
+          <p>
+            <span class={`badge status-${session.status}`}>{statusLabel(session.status)}</span> · {t('colLastActivity')}:{' '}
+            {formatTime(session.last_activity_at)} · <TemporalLink settings={props.settings} workflowId={session.workflow_id} />
+          </p>
+          <p class="help">{t('detailSource', { source: session.source, n: session.unacked_results })}</p>
+          <h2>{t('transcript')}</h2>
+          {session.transcript.length === 0 ? (
+            <p class="empty">{t('noMessages')}</p>
+          ) : (
+            <ol class="transcript" data-testid="transcript">
+              {session.transcript.map((entry) => (
+                <li key={entry.id} class="card">
+                  <p class="question">{entry.text}</p>
+                  <dl>
+                    <dt>{t('routing')}</dt>
+                    <dd data-testid="routing">
+                      {entry.routing ? (
+                        <>
+                          {describeDecision(entry.routing)} <span class="badge">{entry.routing.routedBy}</span>
+                          {'reason' in entry.routing && entry.routing.reason && <small> {entry.routing.reason}</small>}
+                        </>
+                      ) : (
+                        '—'
+                      )}
+                    </dd>
+                    <dt>{t('result')}</dt>
+                    <dd>
+                      {entry.result ? (
+                        <>
+                          <strong>{entry.result.config_name}</strong> · {entry.result.status} · {t('ms', { n: entry.result.execute_time })}
+                          {entry.result.fallback_from && (
+                            <>
+                              {' '}
+                              ·{' '}
+                              {t('fallbackFrom', { name: entry.result.fallback_from.config_name, error: entry.result.fallback_from.error })}
+                            </>
+                          )}
+                          <pre>{entry.result.status === 'success' ? entry.result.result : (entry.result.error ?? entry.result.result)}</pre>
+                        </>
+                      ) : (
+                        <em>{t('pending')}</em>
+                      )}
+                    </dd>
+                  </dl>
+                </li>
+              ))}
+            </ol>
+          )}
+        </>
+      )}
+    </section>
+  );
+}
