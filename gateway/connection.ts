@@ -355,9 +355,18 @@ export class ClientConnection {
     }
   }
 
+  /**
+   * Frames that only lower the load are never refused by the rate limit: `ping`, `close`, and the
+   * ack of a result this socket received (a client acking everything it gets would otherwise halve
+   * its message rate, and a limited `close` could not end its own session).
+   */
+  private isFree(frame: ClientFrame): boolean {
+    return frame.type === 'ping' || frame.type === 'close' || (frame.type === 'ack' && this.written.has(frame.id));
+  }
+
   private handle(frame: ClientFrame): void {
     if (frame.type === 'ping') return this.send({ type: 'pong' });
-    if (!this.rate.hit()) {
+    if (!this.isFree(frame) && !this.rate.hit()) {
       const id = 'id' in frame ? frame.id : undefined;
       const message = `More than ${this.options.limits.messagesPerMinute} frames a minute; slow down and resend`;
       return this.send(errorFrame(FrameErrorCode.rateLimited, message, id));

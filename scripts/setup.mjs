@@ -245,7 +245,9 @@ function ensureTemporal(stamp) {
 // ---------------------------------------------------------------------------------------------
 // Web console: built into console/dist with esbuild (a node module, so after ensureModules)
 
+/** The web console's bundle, when this project has the console (a scratch project in the setup tests has not). */
 async function ensureConsoleBuilt() {
+  if (!existsSync(path.join(root, 'console'))) return undefined;
   try {
     const { ensureConsole } = await import('./build-console.mjs');
     return await ensureConsole();
@@ -270,7 +272,7 @@ async function main() {
     const toolFlag = process.argv.indexOf('--tool');
     const tool = toolFlag > 0 ? `; ${ensureTool(process.argv[toolFlag + 1] ?? '', stamp)}` : '';
     const consoleBuild = await ensureConsoleBuilt();
-    say(`node modules ${modules}; ${temporal}; ${consoleBuild}${tool}`);
+    say(`node modules ${modules}; ${temporal}${consoleBuild ? `; ${consoleBuild}` : ''}${tool}`);
   } finally {
     if (JSON.stringify(stamp) !== before) {
       mkdirSync(toolsDir, { recursive: true });

@@ -350,7 +350,7 @@ describe('runtime: scripts/setup.mjs', function () {
       assert.equal(first.code, 0, first.stderr);
       const second = await runSetup(projectRoot);
       assert.equal(second.code, 0, second.stderr);
-      assert.match(second.stdout, /^setup: node modules up to date; Temporal CLI 1\.9\.1\n$/);
+      assert.match(second.stdout, /^setup: node modules up to date; Temporal CLI 1\.9\.1; console up to date\n$/);
     } finally {
       unmark();
     }
