@@ -16,8 +16,8 @@ import type { AddressInfo, Socket } from 'node:net';
 export type FakeBehaviour =
   /** An assistant answer with this text. */
   | { reply: string }
-  /** `[<model>] <last user message>`. */
-  | { echo: true }
+  /** `[<model>] <last user message>`, after `delayMs` (a slow provider). */
+  | { echo: true; delayMs?: number }
   /** A tool call, as a router LLM makes. */
   | { toolCall: string; arguments?: Record<string, unknown> }
   /** An HTTP error in OpenAI's error shape; `echoKey` repeats the bearer token in the message, as some providers do. */
@@ -158,6 +158,11 @@ export async function startFakeLLM(): Promise<FakeLLM> {
         return;
       }
       const pieces = 'pieces' in b ? b.pieces : ['reply' in b ? b.reply : `[${body.model}] ${lastUserMessage(body)}`];
+      if ('echo' in b && b.delayMs) {
+        const timer = setTimeout(() => send(res, 200, completion(body.model, { content: pieces.join('') }, 'stop')), b.delayMs);
+        res.once('close', () => clearTimeout(timer));
+        return;
+      }
       if (!body.stream) return send(res, 200, completion(body.model, { content: pieces.join('') }, 'stop'));
       void streamPieces(res, body.model, pieces, 'pieces' in b ? b : {});
     });
