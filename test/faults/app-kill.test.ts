@@ -36,6 +36,8 @@ describe('fault: the whole embedded app killed with SIGKILL and started again', 
     for (const app of apps) if (app.running()) app.process.kill('SIGKILL');
     killLeftovers(dir);
     rmSync(dir, { recursive: true, force: true });
+    // The entry the killed run could not remove (setup.mjs would recognise it as stale).
+    for (const app of apps) rmSync(path.join(runningDir, String(app.pid)), { force: true });
     await llm?.close();
   });
 
