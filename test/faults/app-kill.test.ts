@@ -76,13 +76,19 @@ describe('fault: the whole embedded app killed with SIGKILL and started again', 
       clients.push(client);
       await client.connect(ws);
     }
-    for (let m = 0; m < MESSAGES_PER_SESSION; m++) {
+    // Mid-traffic: half the messages accepted and the first LLM calls under way, the other half
+    // sent at the moment of the kill (the client resends those it has no `accepted` for).
+    const half = MESSAGES_PER_SESSION / 2;
+    for (let m = 0; m < half; m++) {
       for (const [s, client] of clients.entries()) client.send(`s${s}-m${m}`, `question ${m} of session ${s}`);
     }
-    // Mid-traffic: every message accepted, the first LLM calls under way, no result yet.
     await eventually(() => ledger.notAccepted().length === 0, 60_000);
     await eventually(() => llm.requests().length >= SESSIONS, 60_000);
+    for (let m = half; m < MESSAGES_PER_SESSION; m++) {
+      for (const [s, client] of clients.entries()) client.send(`s${s}-m${m}`, `question ${m} of session ${s}`);
+    }
     const beforeKill = ledger.answeredIds().length;
+    const unacceptedAtKill = ledger.notAccepted().length;
 
     const postgres = processesMentioning(path.join(dir, 'postgres', 'pgdata'));
     first.process.kill('SIGKILL');
@@ -101,7 +107,7 @@ describe('fault: the whole embedded app killed with SIGKILL and started again', 
     const sessions = new Set(clients.map((c) => c.sessionId));
     const figures = ledger.report(
       'whole app SIGKILL, restart on DATA_DIR',
-      `${beforeKill} answered before the kill; ${sessions.size} sessions resumed`,
+      `${beforeKill} answered before the kill, ${unacceptedAtKill} not yet accepted (resent); ${sessions.size} sessions resumed`,
     );
     const duplicates = clients.flatMap((c) =>
       c.frames.filter(
