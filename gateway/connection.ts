@@ -196,9 +196,15 @@ export class ClientConnection {
   async deliver(frames: readonly ServerFrame[]): Promise<boolean> {
     if (!(await this.waitReady())) return false;
     for (const frame of frames) {
-      if (frame.type === 'function_call_result' && this.written.has(frame.id)) continue;
-      if (!(await this.writeConfirmed(frame))) return false;
-      if (frame.type === 'function_call_result') this.markWritten(frame.id);
+      const result = frame.type === 'function_call_result';
+      if (result && this.written.has(frame.id)) continue;
+      // Marked before the write is awaited: a copy that comes meanwhile (a retried `deliver`, the
+      // outbox lookup) must find it written, or the socket gets the result twice.
+      if (result) this.markWritten(frame.id);
+      if (!(await this.writeConfirmed(frame))) {
+        if (result) this.written.delete(frame.id);
+        return false;
+      }
     }
     this.endIfClosed(frames);
     return true;

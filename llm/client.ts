@@ -10,6 +10,46 @@ import { activityInfo } from '@temporalio/activity';
 const TIMEOUT_MARGIN_MS = 250;
 const DEFAULT_TIMEOUT_MS = 60_000;
 
+/**
+ * A provider's response body is read whole; beyond this it is refused rather than held in memory
+ * (the answer kept is cut at 64 KiB anyway). A chat answer is never near it.
+ */
+export const MAX_LLM_RESPONSE_BYTES = 8 * 1024 * 1024;
+
+/** The provider answered with a body over MAX_LLM_RESPONSE_BYTES: not retried, the next config answers. */
+export class ResponseTooLargeError extends Error {
+  constructor(bytes?: number) {
+    super(`the response is larger than ${MAX_LLM_RESPONSE_BYTES / 1024 / 1024} MiB${bytes ? ` (${bytes} bytes)` : ''}`);
+    this.name = 'ResponseTooLargeError';
+  }
+}
+
+type Fetch = NonNullable<OpenAIOptions['fetch']>;
+
+/** Refuses a body over the cap: by its Content-Length at once, else while it is read. */
+function cappedFetch(inner: Fetch): Fetch {
+  return async (input, init) => {
+    const response = await inner(input, init);
+    const declared = Number(response.headers.get('content-length'));
+    if (Number.isFinite(declared) && declared > MAX_LLM_RESPONSE_BYTES) {
+      await response.body?.cancel().catch(() => undefined);
+      throw new ResponseTooLargeError(declared);
+    }
+    if (!response.body) return response;
+    let seen = 0;
+    const counted = response.body.pipeThrough(
+      new TransformStream<Uint8Array, Uint8Array>({
+        transform(chunk, controller) {
+          seen += chunk.byteLength;
+          if (seen > MAX_LLM_RESPONSE_BYTES) controller.error(new ResponseTooLargeError());
+          else controller.enqueue(chunk);
+        },
+      }),
+    );
+    return new Response(counted, { status: response.status, statusText: response.statusText, headers: response.headers });
+  };
+}
+
 /** Sent when a config has no key (a local Ollama); the SDK insists on some value. */
 const NO_KEY = 'no-key';
 
@@ -36,6 +76,8 @@ export function createLLMClient(options: {
     apiKey: options.apiKey ?? NO_KEY,
     maxRetries: 0,
     timeout: options.timeoutMs,
-    ...(options.egressAllow ? { fetch: policedFetch('base_url', options.egressAllow) as unknown as OpenAIOptions['fetch'] } : {}),
+    fetch: cappedFetch(
+      options.egressAllow ? (policedFetch('base_url', options.egressAllow) as unknown as Fetch) : (globalThis.fetch as Fetch),
+    ),
   });
 }

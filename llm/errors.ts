@@ -5,6 +5,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
 import { AppError } from '../lib/errors';
+import { ResponseTooLargeError } from './client';
 import { scrubSecrets } from './scrub';
 
 /** Failure types the workflow may look at; stable strings, never message text. */
@@ -45,6 +46,13 @@ function ownRefusal(err: unknown): AppError | undefined {
   return undefined;
 }
 
+function inCauseChain<T extends Error>(err: unknown, type: new (...args: never[]) => T): T | undefined {
+  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e instanceof type) return e;
+  }
+  return undefined;
+}
+
 export function toActivityFailure(err: unknown, what: string, secrets: ReadonlyArray<string | null | undefined>): ApplicationFailure {
   if (err instanceof ApplicationFailure) return err;
   err = ownRefusal(err) ?? err;
@@ -56,6 +64,8 @@ export function toActivityFailure(err: unknown, what: string, secrets: ReadonlyA
     const type = err.code === 'egress_denied' ? LLM_FAILURE.egressDenied : LLM_FAILURE.configUnavailable;
     return make(type, err.message, true);
   }
+  const tooLarge = inCauseChain(err, ResponseTooLargeError);
+  if (tooLarge) return make(LLM_FAILURE.badResponse, tooLarge.message, true);
   if (err instanceof APIConnectionTimeoutError) return make(LLM_FAILURE.timeout, 'request timed out', false);
   if (err instanceof APIUserAbortError) return make(LLM_FAILURE.timeout, 'request aborted', false);
   if (err instanceof APIConnectionError) return make(LLM_FAILURE.connection, `connection failed (${err.message})`, false);

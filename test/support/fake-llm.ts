@@ -16,14 +16,20 @@ import type { AddressInfo, Socket } from 'node:net';
 export type FakeBehaviour =
   /** An assistant answer with this text. */
   | { reply: string }
-  /** `[<model>] <last user message>`. */
-  | { echo: true }
+  /** `[<model>] <last user message>`, after `delayMs` (a slow provider). */
+  | { echo: true; delayMs?: number }
   /** A tool call, as a router LLM makes. */
   | { toolCall: string; arguments?: Record<string, unknown> }
   /** An HTTP error in OpenAI's error shape; `echoKey` repeats the bearer token in the message, as some providers do. */
   | { fail: number; message?: string; echoKey?: boolean; retryAfterSeconds?: number }
   /** Never answers; the connection stays open until the client gives up or the server closes. */
   | { hang: true }
+  /** A 200 whose body is not JSON (a proxy's error page, a truncated answer). */
+  | { malformed: true }
+  /** A valid answer whose body is this many bytes: its content is that long. */
+  | { oversize: number }
+  /** The connection is reset (destroyed) without an answer. */
+  | { reset: true }
   /**
    * An answer in these pieces: streamed (server-sent events, `pieceDelayMs` apart) when the request
    * asks for a stream, else their concatenation. `stallAfter` pieces, the stream stops sending
@@ -141,6 +147,12 @@ export async function startFakeLLM(): Promise<FakeLLM> {
       received.push(request);
       const b = behaviourFor(request);
       if ('hang' in b) return;
+      if ('reset' in b) return void req.socket.destroy();
+      if ('malformed' in b) {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        return void res.end('{"id": "chatcmpl-broken", "choices": [ <html>502 Bad Gateway</html>');
+      }
+      if ('oversize' in b) return send(res, 200, completion(body.model, { content: 'x'.repeat(b.oversize) }, 'stop'));
       if ('fail' in b) {
         const key = request.authorization?.replace(/^Bearer\s+/i, '') ?? '';
         const message = b.echoKey ? `Incorrect API key provided: ${key}` : (b.message ?? `fake failure ${b.fail}`);
@@ -158,6 +170,11 @@ export async function startFakeLLM(): Promise<FakeLLM> {
         return;
       }
       const pieces = 'pieces' in b ? b.pieces : ['reply' in b ? b.reply : `[${body.model}] ${lastUserMessage(body)}`];
+      if ('echo' in b && b.delayMs) {
+        const timer = setTimeout(() => send(res, 200, completion(body.model, { content: pieces.join('') }, 'stop')), b.delayMs);
+        res.once('close', () => clearTimeout(timer));
+        return;
+      }
       if (!body.stream) return send(res, 200, completion(body.model, { content: pieces.join('') }, 'stop'));
       void streamPieces(res, body.model, pieces, 'pieces' in b ? b : {});
     });
