@@ -14,7 +14,8 @@ import { authenticate } from './middleware/authenticate';
 import { errorHandler } from './middleware/error-handler';
 import { jsonBody } from './middleware/json-body';
 import { createHttpMetrics } from './middleware/metrics';
-import { createFailureLimiter, createSharedLimiter, limitFailedAuth, rateLimit } from './middleware/rate-limit';
+import { AUTH_FAILURE_PREFIX, createFailureLimiter, createSharedLimiter } from '../db';
+import { limitFailedAuth, rateLimit } from './middleware/rate-limit';
 import { requestContext, requestLogger } from './middleware/request-context';
 import { buildOpenApi } from './openapi';
 import { RouteDocs } from './route-docs';
@@ -60,7 +61,7 @@ export function createApp(deps: ApiDeps): Koa {
   });
   const limiterOptions = { store: deps.rateLimits, logger: deps.logger };
   const requireUser = limitFailedAuth(
-    createFailureLimiter({ ...limiterOptions, limit: deps.config.AUTH_FAILURES_PER_MINUTE, prefix: 'auth-fail:' }),
+    createFailureLimiter({ ...limiterOptions, limit: deps.config.AUTH_FAILURES_PER_MINUTE, prefix: AUTH_FAILURE_PREFIX }),
     authenticate(deps.verifier),
   );
   const limit = rateLimit(createSharedLimiter({ ...limiterOptions, limit: deps.config.RATE_LIMIT_PER_MINUTE, prefix: 'user:' }));

@@ -11,7 +11,8 @@ import type { Duplex } from 'node:stream';
 import { Worker } from '@temporalio/worker';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { loadPublicConfigs } from '../db/public-config';
-import { AppError, ServiceUnavailableError } from '../lib/errors';
+import { AppError, RateLimitedError, ServiceUnavailableError, UnauthorizedError } from '../lib/errors';
+import { AUTH_FAILURE_PREFIX, createFailureLimiter, createRateLimitStore } from '../db';
 import { connectWorkerTemporal } from '../lib/temporal-connection';
 import type { AppContext, RunningRole } from '../app/context';
 import {
@@ -27,7 +28,7 @@ import {
 } from '../sessions/session-store';
 import { attachSignal, detachSignal, gatewayTaskQueue, sessionWorkflowId, type ServerFrame } from '../contract';
 import { subscribeRelay, type RelaySubscription } from '../relay';
-import { urlHost } from '../lib/address';
+import { clientAddress, urlHost } from '../lib/address';
 import { ClientConnection, CloseCode, type ConnectionLimits } from './connection';
 import { createGatewayActivities } from './deliver';
 import {
@@ -62,6 +63,12 @@ export async function startGateway(ctx: AppContext, options: GatewayOptions): Pr
   const instanceId = options.instanceId ?? randomBytes(6).toString('hex');
   const taskQueue = gatewayTaskQueue(instanceId);
   const log = ctx.logger.child({ role: 'gateway', instanceId });
+  const authFailures = createFailureLimiter({
+    store: createRateLimitStore(ctx.db.sequelize),
+    limit: ctx.config.AUTH_FAILURES_PER_MINUTE,
+    prefix: AUTH_FAILURE_PREFIX,
+    logger: log,
+  });
   const limits: ConnectionLimits = {
     maxFrameBytes: ctx.config.WS_MAX_FRAME_BYTES,
     messagesPerMinute: ctx.config.WS_MESSAGES_PER_MINUTE,
@@ -214,6 +221,9 @@ export async function startGateway(ctx: AppContext, options: GatewayOptions): Pr
     if (closing) return rejectUpgrade(socket, new ServiceUnavailableError('Gateway is shutting down'));
     if (url.pathname !== WS_PATH) return rejectUpgrade(socket, new AppError(404, 'not_found', `WebSocket path is ${WS_PATH}`));
     if (!isWebSocketUpgrade(req)) return rejectUpgrade(socket, new AppError(400, 'bad_request', 'Not a WebSocket upgrade'));
+    const address = clientAddress(req.headers['x-forwarded-for'], req.socket.remoteAddress, ctx.config.TRUST_PROXY_HOPS);
+    const blocked = authFailures.blocked(address);
+    if (blocked > 0) return rejectUpgrade(socket, new RateLimitedError(blocked));
     void attachSession(req, url).then(
       ({ connection, resumed }) => {
         if (socket.destroyed || !socket.writable || closing) {
@@ -231,7 +241,12 @@ export async function startGateway(ctx: AppContext, options: GatewayOptions): Pr
           });
         });
       },
-      (error: unknown) => {
+      async (error: unknown) => {
+        if (error instanceof UnauthorizedError) {
+          // Counted with the API's failures of the same address (one shared counter).
+          const wait = await authFailures.failed(address);
+          return rejectUpgrade(socket, wait > 0 ? new RateLimitedError(wait) : error);
+        }
         if (error instanceof AppError) return rejectUpgrade(socket, error);
         log.warn({ err: error }, 'could not start or attach a session');
         rejectUpgrade(socket, new ServiceUnavailableError('Sessions are unavailable right now; retry shortly'));

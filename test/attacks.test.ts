@@ -11,6 +11,8 @@ import { startApi } from '../api/server';
 import type { RunningRole } from '../app/context';
 import { startTestApi, type TestApi } from './support/api';
 import { createTestContext, uniqueId, type TestContext } from './support/context';
+import { startStack, type TestStack } from './support/stack';
+import { TestSocket } from './support/ws-client';
 
 const ISSUER = 'https://id.switchboard.test';
 const AUDIENCE = 'switchboard-api';
@@ -361,5 +363,35 @@ describe('attacks', function () {
       assert.match(replaced.body.errors[0].field, /base_url$/);
       assert.equal((await strict.request('GET', `/api/v1/ai-configs/${id}`, { user })).body.data.base_url, 'https://api.example.com/v1');
     });
+  });
+});
+
+describe('guessing tokens at the WebSocket handshake', function () {
+  this.timeout(120_000);
+  let stack: TestStack;
+
+  before(async () => {
+    // One proxy hop is trusted, so each test stands for its own client address (X-Forwarded-For).
+    stack = await startStack({ AUTH_FAILURES_PER_MINUTE: '3', TRUST_PROXY_HOPS: '1' });
+  });
+  after(async () => {
+    await stack?.close();
+  });
+
+  it('counts failed upgrades per address, then refuses that address with 429 before reading its token', async () => {
+    const address = `203.0.113.${Math.floor(Math.random() * 250) + 1}`;
+    const from = (extra: Record<string, string> = {}) => ({ headers: { 'X-Forwarded-For': address, ...extra } });
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) statuses.push((await TestSocket.refusal(stack.url, { token: `not-a-token-${i}`, ...from() })).status);
+    assert.deepEqual(statuses.slice(0, 3), [401, 401, 401]);
+    assert.equal(statuses[3], 429);
+    const user = await stack.newUser('guessed');
+    const valid = await TestSocket.refusal(stack.url, { token: user.token, ...from() });
+    assert.equal(valid.status, 429, 'a valid token from the blocked address waits too');
+    assert.equal((valid.body as { error: string }).error, 'rate_limited');
+
+    const elsewhere = await TestSocket.open(stack.url, { token: user.token, headers: { 'X-Forwarded-For': '198.51.100.7' } });
+    await elsewhere.next('hello');
+    await elsewhere.close();
   });
 });
