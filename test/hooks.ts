@@ -7,7 +7,7 @@ import { startedTestTemporal, stopTestTemporal } from './support/temporal';
 export const mochaHooks = {
   async afterAll(this: Mocha.Context): Promise<void> {
     this.timeout(300_000);
-    const { findings, histories, logLines, responses } = await scanForSecrets((await startedTestTemporal())?.client);
+    const { findings, histories, logLines, responses } = await scanForSecrets((await startedTestTemporal())?.address);
     process.stdout.write(
       `\n  secret scan: ${registeredSecretCount()} secrets looked for in ${histories} workflow histories, ` +
         `${logLines} log lines and ${responses} responses: ${findings.length ? `${findings.length} found` : 'none found'}\n`,
