@@ -86,7 +86,9 @@ export async function startWorker(ctx: WorkerContext, options: StartWorkerOption
       sinks,
       maxCachedWorkflows: options.maxCachedWorkflows ?? MAX_CACHED_SESSIONS,
       reuseV8Context: true,
-      // In-flight LLM calls get a moment to finish on shutdown; Temporal retries the rest elsewhere.
+      // Bounds remote activities on shutdown. The LLM and function calls are local activities: a
+      // closing worker waits for them (up to their own timeout, llmTimeout / functionTimeout) and
+      // records their results first (test/faults/worker-graceful-shutdown).
       shutdownGraceTime: '5 seconds',
     });
     let reportFailure: (error: unknown) => void = () => undefined;
