@@ -10,6 +10,7 @@ import * as rateLimits from './migrations/0003-rate-limits';
 
 export * from './models';
 export * from './rate-limits';
+export * from './unavailable';
 
 export interface Database {
   sequelize: Sequelize;
