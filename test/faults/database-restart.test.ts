@@ -8,9 +8,10 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { ConnectionRefusedError, DatabaseError, UniqueConstraintError } from 'sequelize';
 import type { RunningRole } from '../../app/context';
 import { startApi } from '../../api/server';
-import { createDatabase, migrateUp } from '../../db';
+import { createDatabase, isDatabaseUnavailable, migrateUp } from '../../db';
 import { startEmbeddedPostgres, type EmbeddedDatabaseServer } from '../../db/embedded';
 import { startGateway } from '../../gateway';
 import { startWorker } from '../../worker';
@@ -139,5 +140,17 @@ describe('fault: the database stopped and started while messages flow', function
     assert.equal(figures.sent, CLIENTS * (BEFORE + DURING));
     assert.equal(figures.accepted, figures.sent);
     for (const id of ids) assert.equal(ledger.results.get(id)?.status, 'success', `${id}: ${JSON.stringify(ledger.results.get(id))}`);
+  });
+
+  it('tells an unreachable database from other database errors', function () {
+    const driver = (message: string, code?: string) =>
+      Object.assign(new Error(message), code ? { code, sql: 'SELECT 1' } : { sql: 'SELECT 1' });
+    assert.ok(isDatabaseUnavailable(new ConnectionRefusedError(driver('connect ECONNREFUSED 127.0.0.1:5432', 'ECONNREFUSED'))));
+    assert.ok(isDatabaseUnavailable(new DatabaseError(driver('terminating connection due to administrator command', '57P01'))));
+    assert.ok(isDatabaseUnavailable(new DatabaseError(driver('Connection terminated unexpectedly'))));
+    assert.ok(!isDatabaseUnavailable(new DatabaseError(driver('relation "nope" does not exist', '42P01'))));
+    assert.ok(!isDatabaseUnavailable(new UniqueConstraintError({ message: 'duplicate' })));
+    assert.ok(!isDatabaseUnavailable(new Error('Connection terminated unexpectedly')), 'only errors from the database layer');
+    assert.ok(!isDatabaseUnavailable('ECONNREFUSED'));
   });
 });
