@@ -62,6 +62,8 @@ export interface StartWorkerOptions {
   connection?: NativeConnection;
   /** false: reach even a gateway of this process through PostgreSQL, as a separate process would (tests, bench). */
   relayInProcess?: boolean;
+  /** Sessions kept in memory (default MAX_CACHED_SESSIONS); tests set 0 to replay every task from history. */
+  maxCachedWorkflows?: number;
 }
 
 export async function startWorker(ctx: WorkerContext, options: StartWorkerOptions = {}): Promise<RunningRole> {
@@ -82,9 +84,11 @@ export async function startWorker(ctx: WorkerContext, options: StartWorkerOption
       workflowBundle: await sessionWorkflowBundle(logger),
       activities: createActivities({ db: ctx.db, secretBox: ctx.secretBox, config: ctx.config, logger, relay }),
       sinks,
-      maxCachedWorkflows: MAX_CACHED_SESSIONS,
+      maxCachedWorkflows: options.maxCachedWorkflows ?? MAX_CACHED_SESSIONS,
       reuseV8Context: true,
-      // In-flight LLM calls get a moment to finish on shutdown; Temporal retries the rest elsewhere.
+      // Bounds remote activities on shutdown. The LLM and function calls are local activities: a
+      // closing worker waits for them (up to their own timeout, llmTimeout / functionTimeout) and
+      // records their results first (test/faults/worker-graceful-shutdown).
       shutdownGraceTime: '5 seconds',
     });
     let reportFailure: (error: unknown) => void = () => undefined;

@@ -8,6 +8,7 @@ import { createTokenVerifier, mintToken } from '../../lib/auth';
 import { createSecretBox } from '../../lib/secret-box';
 import type { PublicConfig } from '../../contract';
 import type { AppContext } from '../../app/context';
+import { createDatabase } from '../../db';
 import { runDatabaseUrlOnce, openTestDatabase } from './database';
 import type { Logger } from '../../lib/logger';
 import { testLogger } from './logger';
@@ -27,7 +28,12 @@ export function uniqueId(prefix: string): string {
 }
 
 export async function createTestContext(
-  options: { env?: Record<string, string>; temporal?: boolean; logger?: Logger } = {},
+  options: {
+    env?: Record<string, string>;
+    temporal?: boolean;
+    logger?: Logger;
+    /** A migrated database of the suite's own (default: the run's). */ databaseUrl?: string;
+  } = {},
 ): Promise<TestContext> {
   const jwtSecret = randomBytes(32).toString('base64url');
   const encryptionKey = randomBytes(32);
@@ -35,7 +41,7 @@ export async function createTestContext(
   const config: Readonly<AppConfig> = loadConfig({
     NODE_ENV: 'test',
     LOG_LEVEL: 'silent',
-    DATABASE_URL: await runDatabaseUrlOnce(),
+    DATABASE_URL: options.databaseUrl ?? (await runDatabaseUrlOnce()),
     JWT_SECRET: jwtSecret,
     CONFIG_ENCRYPTION_KEY: encryptionKey.toString('base64'),
     TEMPORAL_TASK_QUEUE: uniqueId('test-sessions'),
@@ -45,7 +51,7 @@ export async function createTestContext(
     ...options.env,
   });
   const secrets: Secrets = { jwtSecret, encryptionKeys: [encryptionKey] };
-  const db = await openTestDatabase();
+  const db = options.databaseUrl ? createDatabase(options.databaseUrl) : await openTestDatabase();
   const ctx: AppContext = {
     config,
     secrets,
