@@ -51,7 +51,9 @@ export class AppProcess {
    */
   constructor(how: 'main' | 'npm', env: NodeJS.ProcessEnv, roleArgs: string[] = []) {
     const [command, args] =
-      how === 'main' ? [process.execPath, ['--import', 'tsx', 'main.ts', ...roleArgs]] : ['npm', ['start', ...(roleArgs.length ? ['--', ...roleArgs] : [])]];
+      how === 'main'
+        ? [process.execPath, ['--import', 'tsx', 'main.ts', ...roleArgs]]
+        : ['npm', ['start', ...(roleArgs.length ? ['--', ...roleArgs] : [])]];
     this.process = spawn(command, args, { cwd: projectRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.process.stdout!.setEncoding('utf8').on('data', (chunk: string) => (this.stdout += chunk));
     this.process.stderr!.setEncoding('utf8').on('data', (chunk: string) => (this.stderr += chunk));
