@@ -2,7 +2,9 @@
 // holds no plaintext (read raw, without the codec), decodes with it, survives a key rotation, and
 // the codec endpoint answers the Temporal UI's calls (CORS preflight, tokens, encode and decode).
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Client } from '@temporalio/client';
@@ -15,11 +17,13 @@ import { mintToken } from '../lib/auth';
 import { failureConverter } from '../lib/encrypted-failure-converter';
 import { createPayloadEncryption, ENCRYPTED_ENCODING, payloadKeyId, payloadToJson, type JsonPayload } from '../lib/payload-codec';
 import { keyId } from '../lib/secret-box';
+import { findTemporalCli } from '../lib/temporal-cli';
 import { uniqueId } from './support/context';
 import { eventually } from './support/eventually';
 import { startSessionHarness, type SessionHarness, type TestSession } from './support/session-harness';
 
 const UI_ORIGIN = 'http://127.0.0.1:8233';
+const execFileAsync = promisify(execFile);
 
 /**
  * Every payload in a history (or any part of one) with where it is, except search attributes
@@ -244,6 +248,35 @@ describe('payload encryption', function () {
       const malformed = await post('decode', [{ metadata: { encoding: '%%%' } }], codecToken);
       assert.equal(malformed.status, 400);
       assert.equal(malformed.body.error, 'validation_failed');
+    });
+
+    it('serves the Temporal CLI (temporal workflow show --codec-endpoint … --codec-auth …)', async () => {
+      const cli = findTemporalCli(process.env.TEMPORAL_CLI_PATH)!;
+      const show = (auth: string) =>
+        execFileAsync(cli, [
+          'workflow',
+          'show',
+          '--address',
+          h.env.address,
+          '--namespace',
+          h.ctx.config.TEMPORAL_NAMESPACE,
+          '--workflow-id',
+          session.handle.workflowId,
+          '--output',
+          'json',
+          '--codec-endpoint',
+          `${apiUrl}/codec`,
+          '--codec-auth',
+          auth,
+        ]);
+      const { stdout } = await show(`Bearer ${codecToken}`);
+      // Its JSON output shows each decoded payload's data in base64.
+      const data = [...stdout.matchAll(/"data": "([A-Za-z0-9+/=]*)"/g)]
+        .map((m) => Buffer.from(m[1]!, 'base64').toString('utf8'))
+        .join('\n');
+      assert.ok(!stdout.includes(Buffer.from(ENCRYPTED_ENCODING).toString('base64')), 'a payload was left encrypted');
+      assert.ok(data.includes(message), 'the CLI shows the message in plain text');
+      assert.ok(data.includes(configName));
     });
 
     it('is in the OpenAPI document', async () => {
