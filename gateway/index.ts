@@ -86,6 +86,7 @@ export async function startGateway(ctx: AppContext, options: GatewayOptions): Pr
       connection: nativeConnection,
       namespace: ctx.config.TEMPORAL_NAMESPACE,
       taskQueue,
+      ...(ctx.payloadEncryption ? { dataConverter: ctx.payloadEncryption.dataConverter } : {}),
       activities: createGatewayActivities(connections),
     });
   } catch (error) {

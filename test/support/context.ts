@@ -3,7 +3,9 @@
 // other suites (running at the same time) never take this suite's tasks.
 import { randomBytes } from 'node:crypto';
 import { loadConfig, type AppConfig } from '../../config';
-import type { Secrets } from '../../config/secrets';
+import { resolvePayloadKeys, type Secrets } from '../../config/secrets';
+import { Client } from '@temporalio/client';
+import { createPayloadEncryption } from '../../lib/payload-codec';
 import { createTokenVerifier, mintToken } from '../../lib/auth';
 import { createSecretBox } from '../../lib/secret-box';
 import type { PublicConfig } from '../../contract';
@@ -50,7 +52,10 @@ export async function createTestContext(
     ...(temporalEnv ? { TEMPORAL_ADDRESS: temporalEnv.address } : {}),
     ...options.env,
   });
-  const secrets: Secrets = { jwtSecret, encryptionKeys: [encryptionKey] };
+  const secrets: Secrets = { jwtSecret, encryptionKeys: [encryptionKey], payloadKeys: resolvePayloadKeys(config) };
+  // With TEMPORAL_PAYLOAD_KEY in `env`, the context's client encrypts as main.ts's does (the
+  // server's own client, temporalEnv.client, stays without the codec: it reads the raw history).
+  const payloadEncryption = createPayloadEncryption(secrets.payloadKeys);
   const db = options.databaseUrl ? createDatabase(options.databaseUrl) : await openTestDatabase();
   const ctx: AppContext = {
     config,
@@ -59,7 +64,19 @@ export async function createTestContext(
     db,
     secretBox: createSecretBox(secrets.encryptionKeys),
     verifier: createTokenVerifier(config, secrets),
-    temporal: temporalEnv ? { connection: temporalEnv.connection, client: temporalEnv.client } : undefined,
+    payloadEncryption,
+    temporal: temporalEnv
+      ? {
+          connection: temporalEnv.connection,
+          client: payloadEncryption
+            ? new Client({
+                connection: temporalEnv.connection,
+                namespace: temporalEnv.namespace,
+                dataConverter: payloadEncryption.dataConverter,
+              })
+            : temporalEnv.client,
+        }
+      : undefined,
   };
   return {
     ctx,
