@@ -8,7 +8,7 @@ import Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import { z } from 'zod';
 import type { PayloadCodec } from '@temporalio/common';
-import { CODEC_SCOPE } from '../lib/auth';
+import { bearerToken, CODEC_SCOPE } from '../lib/auth';
 import { BadRequestError, ForbiddenError } from '../lib/errors';
 import { payloadFromJson, payloadToJson } from '../lib/payload-codec';
 import { parseOrThrow } from '../lib/validate';
@@ -16,6 +16,14 @@ import { jsonBody } from './middleware/json-body';
 import { KNOWN_METHODS, route, type RouteDocs } from './route-docs';
 
 export const CODEC_PREFIX = '/codec';
+/**
+ * The codec token as an HttpOnly, SameSite=Strict cookie on /codec, set by `POST /codec/session`
+ * (the web console does it for an auditor): the Temporal UI, with its "include cross-origin
+ * credentials" setting on, then sends it with every codec call. The UI cannot send a bearer token
+ * of ours (it forwards only its own sign-in's token), and the cookie is never readable by script
+ * nor sent from another site.
+ */
+export const CODEC_COOKIE = 'switchboard_codec';
 /**
  * A request may carry a whole event's payloads: a session's input holds the cached configs (up to
  * about 300 KB, ARCHITECTURE.md "Bounds"), beyond the API's own body limit; Temporal refuses
@@ -73,7 +81,43 @@ export function createCodecRouter({ docs, codec }: CodecRouteOptions): Router {
       ctx.body = JSON.stringify({ payloads: converted.map(payloadToJson) });
     });
   }
+  route(
+    router,
+    docs,
+    'post',
+    '/session',
+    {
+      tag,
+      summary: 'Keep this codec token as an HttpOnly cookie for the Temporal UI (its "include cross-origin credentials" setting sends it)',
+      errors: [403, 404],
+      successStatus: 204,
+    },
+    (ctx) => {
+      const token = bearerToken(ctx.get('Authorization'));
+      const expiresAt = ctx.state.user?.expiresAt ?? Date.now();
+      ctx.cookies.set(CODEC_COOKIE, token ?? '', {
+        httpOnly: true,
+        sameSite: 'strict',
+        path: CODEC_PREFIX,
+        secure: ctx.secure,
+        overwrite: true,
+        maxAge: Math.max(0, expiresAt - Date.now()),
+      });
+      ctx.status = 204;
+    },
+  );
+  route(router, docs, 'delete', '/session', { tag, summary: 'Forget the codec cookie', errors: [403, 404], successStatus: 204 }, (ctx) => {
+    ctx.cookies.set(CODEC_COOKIE, '', { httpOnly: true, sameSite: 'strict', path: CODEC_PREFIX, maxAge: 0, overwrite: true });
+    ctx.status = 204;
+  });
   return router;
+}
+
+/** A codec call without an Authorization header presents the cookie's token instead (the Temporal UI's case). */
+function tokenFromCookie(ctx: Context, next: Next): Promise<void> {
+  const cookie = ctx.cookies.get(CODEC_COOKIE);
+  if (!ctx.get('Authorization') && cookie) ctx.request.headers.authorization = `Bearer ${cookie}`;
+  return next();
 }
 
 /** CORS for the UI's origins: every answer (errors too, so the UI can read them) and the preflight. */
@@ -126,10 +170,12 @@ export function codecEndpoint(options: {
   return async function codecMiddleware(ctx: Context, next: Next): Promise<void> {
     if (ctx.path !== CODEC_PREFIX && !ctx.path.startsWith(`${CODEC_PREFIX}/`)) return next();
     await cors(ctx, () =>
-      options.authenticate(ctx, () =>
-        requireCodecScope(ctx, () =>
-          body(ctx, () =>
-            routes(ctx as Parameters<typeof routes>[0], () => methods(ctx as Parameters<typeof methods>[0], () => Promise.resolve())),
+      tokenFromCookie(ctx, () =>
+        options.authenticate(ctx, () =>
+          requireCodecScope(ctx, () =>
+            body(ctx, () =>
+              routes(ctx as Parameters<typeof routes>[0], () => methods(ctx as Parameters<typeof methods>[0], () => Promise.resolve())),
+            ),
           ),
         ),
       ),

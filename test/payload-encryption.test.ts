@@ -204,6 +204,37 @@ describe('payload encryption', function () {
       assert.equal(bad.status, 401);
     });
 
+    it('keeps a codec token as an HttpOnly SameSite=Strict cookie that the UI sends with credentials; a plain token gets none', async () => {
+      const set = await fetch(`${apiUrl}/codec/session`, { method: 'POST', headers: headersLikeTheUi(codecToken) });
+      assert.equal(set.status, 204);
+      const cookie = set.headers.get('set-cookie') ?? '';
+      assert.match(cookie, /^switchboard_codec=[^;]+; path=\/codec; expires=[^;]+; samesite=strict; httponly$/i);
+      const pair = cookie.split(';')[0]!;
+      assert.equal(pair.slice('switchboard_codec='.length), codecToken);
+
+      // What the UI sends with "include cross-origin credentials": the cookie, no Authorization.
+      const { payloads } = await rawHistory(h.env.client, session.handle.workflowId);
+      const sealed = payloads.filter((p) => encoding(p) === ENCRYPTED_ENCODING).map(payloadToJson);
+      const withCookie = await fetch(`${apiUrl}/codec/decode`, {
+        method: 'POST',
+        headers: { ...headersLikeTheUi(), Cookie: pair },
+        body: JSON.stringify({ payloads: sealed }),
+      });
+      assert.equal(withCookie.status, 200);
+      assert.equal(withCookie.headers.get('access-control-allow-credentials'), 'true');
+      const texts = ((await withCookie.json()) as { payloads: JsonPayload[] }).payloads.map((p) =>
+        Buffer.from(p.data ?? '', 'base64').toString('utf8'),
+      );
+      assert.ok(texts.some((t) => t.includes(message)));
+
+      const plain = await fetch(`${apiUrl}/codec/session`, { method: 'POST', headers: headersLikeTheUi(userToken) });
+      assert.equal(plain.status, 403);
+      assert.equal(plain.headers.get('set-cookie'), null);
+      const cleared = await fetch(`${apiUrl}/codec/session`, { method: 'DELETE', headers: { ...headersLikeTheUi(), Cookie: pair } });
+      assert.equal(cleared.status, 204);
+      assert.match(cleared.headers.get('set-cookie') ?? '', /^switchboard_codec=; path=\/codec; expires=Thu, 01 Jan 1970/i);
+    });
+
     it('decodes a payload of the real encrypted history to its plaintext', async () => {
       const { payloads } = await rawHistory(h.env.client, session.handle.workflowId);
       const signal = payloads.filter((p) => encoding(p) === ENCRYPTED_ENCODING);
