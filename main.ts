@@ -8,14 +8,14 @@ import { createLogger, type Logger } from './lib/logger';
 import { closeTemporal, connectTemporal, temporalAddress } from './lib/temporal-connection';
 import { renderBanner } from './runtime/banner';
 import { exitWith, loadConfigOrExit } from './runtime/cli';
-import { buildAppContext, type RunningRole } from './app/context';
+import { buildAppContext, payloadEncryptionOf, type RunningRole } from './app/context';
 import { migrate, openDatabase, provideDatabase, stopOrphanedPostgres, type DatabaseServer } from './runtime/database';
 import { markNodeModulesInUse } from './runtime/in-use';
 import { Lifecycle } from './runtime/lifecycle';
 import { assertPortsFree, describeListenError, type PortClaim } from './runtime/ports';
 import { parseRoles, prepareRoles, RoleArgumentError, ROLE_NAMES, startRole, type RoleName } from './runtime/roles';
 import { StartupError, redactUrl } from './runtime/startup-error';
-import { startTemporalDevServer, type TemporalDevServer } from './runtime/temporal-dev-server';
+import { codecEndpointUrl, startTemporalDevServer, type TemporalDevServer } from './runtime/temporal-dev-server';
 
 const USAGE = `usage: npm start [-- --role ${ROLE_NAMES.join(',')}]
 
@@ -61,10 +61,11 @@ async function startDependencies(
   logger: Logger,
   lifecycle: Lifecycle,
   signal: AbortSignal,
+  uiCodecEndpoint: string | undefined,
 ): Promise<{ database: DatabaseServer; temporal?: TemporalDevServer }> {
   const [database, temporal] = await Promise.allSettled([
     provideDatabase(config, logger),
-    config.embeddedTemporal ? startTemporalDevServer({ config, logger, signal }) : Promise.resolve(undefined),
+    config.embeddedTemporal ? startTemporalDevServer({ config, logger, signal, uiCodecEndpoint }) : Promise.resolve(undefined),
   ]);
   // Registered in this order so shutdown stops Temporal before PostgreSQL.
   if (database.status === 'fulfilled') lifecycle.add('postgresql', database.value.stop);
@@ -77,6 +78,7 @@ async function startDependencies(
 async function main(): Promise<void> {
   const roleNames = readArguments();
   const { config, secrets } = loadConfigOrExit('switchboard: ');
+  const payloadEncryption = payloadEncryptionOf(secrets);
   const logger = createLogger(config.LOG_LEVEL);
   const lifecycle = new Lifecycle(logger);
   const stopping = new AbortController();
@@ -108,8 +110,15 @@ async function main(): Promise<void> {
   try {
     if (config.embeddedDatabase) await stopOrphanedPostgres(config, logger);
     await assertPortsFree(claims);
-    prepareRoles(roleNames, logger);
-    const { database, temporal } = await startDependencies(config, logger, lifecycle, stopping.signal);
+    prepareRoles(roleNames, logger, payloadEncryption?.failureConverterPath);
+    const { database, temporal } = await startDependencies(
+      config,
+      logger,
+      lifecycle,
+      stopping.signal,
+      // The UI reads encrypted sessions through the API's codec endpoint (README, "Encrypted payloads").
+      payloadEncryption && roleNames.includes('api') ? codecEndpointUrl(config) : undefined,
+    );
     checkpoint();
 
     const db = await openDatabase(database.url, logger);
@@ -118,13 +127,13 @@ async function main(): Promise<void> {
     if (roleNames.includes('api') || database.embedded) await migrate(database.url, db, logger);
     checkpoint();
 
-    const handles = await connectTemporal(config).catch((error: unknown) => {
+    const handles = await connectTemporal(config, payloadEncryption?.dataConverter).catch((error: unknown) => {
       throw new StartupError(`cannot connect to Temporal at ${temporalAddress(config)}: ${(error as Error).message}`, { cause: error });
     });
     lifecycle.add('temporal connection', () => closeTemporal(handles));
     checkpoint();
 
-    const ctx = buildAppContext({ config, secrets, logger, db, temporal: handles });
+    const ctx = buildAppContext({ config, secrets, logger, db, temporal: handles, payloadEncryption });
     // Started worker first, API last; shutdown runs last-in-first-out, so the API and the
     // gateway stop taking work before the worker stops doing it.
     const roles: RunningRole[] = [];

@@ -5,6 +5,8 @@ import type { AppConfig } from '../config';
 import type { RateLimitStore } from '../db';
 import type { TokenVerifier } from '../lib/auth';
 import type { Logger } from '../lib/logger';
+import type { PayloadCodec } from '@temporalio/common';
+import { codecEndpoint, createCodecRouter } from './codec.routes';
 import { serveConsole, type ConsoleOptions } from './console';
 import { createConfigsRouter } from './configs.routes';
 import type { ConfigService } from './configs.service';
@@ -34,6 +36,8 @@ export interface ApiDeps {
   extraRouters?: (docs: RouteDocs) => Router[];
   /** The web console at `/` (its files, settings and development sign-in); absent, those paths are 404s. */
   console?: ConsoleOptions;
+  /** The codec endpoint (/codec/decode, /codec/encode) for the Temporal UI, with payload encryption only; absent, 404s. */
+  codec?: { codec: PayloadCodec; origins: readonly string[] };
 }
 
 export function createApp(deps: ApiDeps): Koa {
@@ -43,12 +47,14 @@ export function createApp(deps: ApiDeps): Koa {
   const docs = new RouteDocs();
   const metrics = createHttpMetrics();
   const apiRouters = [createConfigsRouter(deps.configs, deps.trials, docs), ...(deps.extraRouters?.(docs) ?? [])];
+  const codecRouter = deps.codec ? createCodecRouter({ docs, codec: deps.codec.codec }) : undefined;
   let openapi: Record<string, unknown> | undefined;
   const health = createHealthRouter({
     docs,
     checks: deps.readiness,
     registry: metrics.registry,
-    openapi: () => (openapi ??= buildOpenApi([health, ...apiRouters], docs, { version: packageJson.version })),
+    openapi: () =>
+      (openapi ??= buildOpenApi([health, ...apiRouters, ...(codecRouter ? [codecRouter] : [])], docs, { version: packageJson.version })),
   });
 
   app.use(requestContext(deps.logger, metrics));
@@ -69,6 +75,10 @@ export function createApp(deps: ApiDeps): Koa {
     if (!ctx.path.startsWith('/api/')) return next();
     await requireUser(ctx, () => limit(ctx, next));
   });
+  if (deps.codec && codecRouter) {
+    // Its own CORS, token scope and body limit; before the API's body reader.
+    app.use(codecEndpoint({ router: codecRouter, origins: deps.codec.origins, authenticate: requireUser }));
+  }
   app.use(jsonBody(deps.config.BODY_LIMIT_BYTES));
   if (deps.console) app.use(serveConsole(deps.console));
   for (const router of apiRouters) {

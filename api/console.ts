@@ -57,6 +57,7 @@ export type ConsoleConfig = Pick<
   | 'TEMPORAL_UI_URL'
   | 'TEMPORAL_UI_PORT'
   | 'TEMPORAL_NAMESPACE'
+  | 'TEMPORAL_PAYLOAD_KEY'
   | 'embeddedTemporal'
 >;
 
@@ -73,6 +74,8 @@ export interface ConsoleSettings {
   temporal_ui_url: string | null;
   temporal_namespace: string;
   dev_sign_in: boolean;
+  /** Payloads are encrypted: the Temporal UI shows them only through the codec endpoint (an auditor unlocks it here). */
+  payload_encryption: boolean;
 }
 
 /** The JWT secret when it is the one this server generated for local use (not production, not the operator's). */
@@ -93,6 +96,7 @@ export function consoleSettings(config: ConsoleConfig, requestHost: string, devS
     temporal_ui_url: temporalUi?.replace(/\/+$/, '') ?? null,
     temporal_namespace: config.TEMPORAL_NAMESPACE,
     dev_sign_in: devSignIn,
+    payload_encryption: Boolean(config.TEMPORAL_PAYLOAD_KEY),
   };
 }
 

@@ -56,6 +56,7 @@ export function createApiFromContext(ctx: AppContext, notifier: ConfigChangeNoti
     // Sessions live in Temporal; without it (config-only deployments, API tests) they are not served.
     extraRouters: ctx.temporal ? (docs) => [createSessionsRouter(createSessionService(ctx), docs)] : undefined,
     console: { distDir: CONSOLE_DIST, config: ctx.config, secrets: ctx.secrets },
+    codec: ctx.payloadEncryption ? { codec: ctx.payloadEncryption.codec, origins: ctx.config.temporalUiOrigins } : undefined,
   });
 }
 

@@ -5,6 +5,7 @@ import type { Secrets } from '../config/secrets';
 import type { Database } from '../db';
 import { createTokenVerifier, type TokenVerifier } from '../lib/auth';
 import type { Logger } from '../lib/logger';
+import { createPayloadEncryption, type PayloadEncryption } from '../lib/payload-codec';
 import { createSecretBox, type SecretBox } from '../lib/secret-box';
 
 import type { TemporalHandles } from '../lib/temporal-connection';
@@ -18,6 +19,8 @@ export interface AppContext {
   db: Database;
   secretBox: SecretBox;
   verifier: TokenVerifier;
+  /** Present when TEMPORAL_PAYLOAD_KEY is set: the codec and data converter of every Temporal client and worker. */
+  payloadEncryption?: PayloadEncryption;
   /** Absent only where a role runs without Temporal (API tests of the config routes). */
   temporal?: TemporalHandles;
 }
@@ -40,8 +43,18 @@ export interface ConfigChangeNotifier {
   configsChanged(userId: string): Promise<void>;
 }
 
-/** Every role's context from what start-up gathered: the encryption box and the token verifier built here. */
-export function buildAppContext(parts: Pick<AppContext, 'config' | 'secrets' | 'logger' | 'db' | 'temporal'>): AppContext {
+/** Payload encryption from the secrets, when a payload key is configured (connect Temporal with its data converter). */
+export function payloadEncryptionOf(secrets: Secrets): PayloadEncryption | undefined {
+  return createPayloadEncryption(secrets.payloadKeys);
+}
+
+/**
+ * Every role's context from what start-up gathered: the encryption box and the token verifier
+ * built here. `temporal` must have been connected with `payloadEncryption`'s data converter.
+ */
+export function buildAppContext(
+  parts: Pick<AppContext, 'config' | 'secrets' | 'logger' | 'db' | 'temporal' | 'payloadEncryption'>,
+): AppContext {
   return {
     ...parts,
     secretBox: createSecretBox(parts.secrets.encryptionKeys),

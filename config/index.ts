@@ -92,7 +92,12 @@ export const envSchema = z.object({
   JWT_MAX_LIFETIME: duration.default(24 * 60 * 60_000),
   CONFIG_ENCRYPTION_KEY: optionalString,
   CONFIG_ENCRYPTION_OLD_KEYS: optionalString,
+  /** Encrypts every payload sent to Temporal (32 bytes, base64 or hex); unset: payloads are plain JSON. */
   TEMPORAL_PAYLOAD_KEY: optionalString,
+  /** Comma-separated older payload keys still accepted for decoding (rotation). */
+  TEMPORAL_PAYLOAD_OLD_KEYS: optionalString,
+  /** Comma-separated origins of the Temporal UI allowed to call the codec endpoint (CORS). */
+  TEMPORAL_UI_ORIGIN: optionalString,
   ROUTER_LLM_BASE_URL: optionalUrl,
   ROUTER_LLM_API_KEY: optionalString,
   ROUTER_LLM_MODEL: optionalString,
@@ -127,6 +132,8 @@ export interface AppConfig extends Env {
   /** True when no TEMPORAL_ADDRESS is given: the app starts a Temporal dev server. */
   embeddedTemporal: boolean;
   egressAllow: BlockList;
+  /** Origins allowed to call the codec endpoint: TEMPORAL_UI_ORIGIN, else the embedded UI's (and TEMPORAL_UI_URL's). */
+  temporalUiOrigins: string[];
 }
 
 export class ConfigError extends Error {
@@ -165,6 +172,34 @@ function temporalTlsProblems(values: Env): { variable: string; message: string }
   return problems;
 }
 
+/** The Temporal UI origins the codec endpoint answers (CORS): as given, or the embedded UI's on 127.0.0.1 and localhost. */
+function uiOrigins(values: Env, problems: { variable: string; message: string }[]): string[] {
+  if (values.TEMPORAL_UI_ORIGIN) {
+    const origins: string[] = [];
+    for (const entry of values.TEMPORAL_UI_ORIGIN.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean)) {
+      let origin: string | undefined;
+      try {
+        const url = new URL(entry);
+        if ((url.protocol === 'http:' || url.protocol === 'https:') && (url.pathname === '/' || url.pathname === '')) origin = url.origin;
+      } catch {
+        origin = undefined;
+      }
+      if (!origin) {
+        problems.push({ variable: 'TEMPORAL_UI_ORIGIN', message: `"${entry}" is not an origin like https://temporal.example.com` });
+        return [];
+      }
+      origins.push(origin);
+    }
+    return origins;
+  }
+  const port = values.TEMPORAL_UI_PORT;
+  const origins = [`http://127.0.0.1:${port}`, `http://localhost:${port}`];
+  if (values.TEMPORAL_UI_URL) origins.push(new URL(values.TEMPORAL_UI_URL).origin);
+  return [...new Set(origins)];
+}
+
 /** Parse and validate the environment once; a bad value throws a ConfigError naming the variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<AppConfig> {
   const parsed = envSchema.safeParse(env);
@@ -177,6 +212,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<AppCo
     problems.push({ variable: 'ROUTER_LLM_MODEL', message: 'required when ROUTER_LLM_BASE_URL is set' });
   }
   problems.push(...temporalTlsProblems(values));
+  if (values.TEMPORAL_PAYLOAD_OLD_KEYS && !values.TEMPORAL_PAYLOAD_KEY) {
+    problems.push({ variable: 'TEMPORAL_PAYLOAD_KEY', message: 'required when TEMPORAL_PAYLOAD_OLD_KEYS is set (the current key)' });
+  }
+  const origins = uiOrigins(values, problems);
   if (problems.length) throw new ConfigError(problems);
   return Object.freeze({
     ...values,
@@ -184,5 +223,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<AppCo
     embeddedDatabase: values.DATABASE_URL === undefined,
     embeddedTemporal: values.TEMPORAL_ADDRESS === undefined,
     egressAllow: buildBlockList(values.EGRESS_ALLOW),
+    temporalUiOrigins: origins,
   });
 }

@@ -10,6 +10,8 @@ export interface Secrets {
   jwtSecret: string | undefined;
   /** Current key first, then older keys still accepted for decryption. */
   encryptionKeys: Buffer[];
+  /** Temporal payload keys, current first (TEMPORAL_PAYLOAD_KEY, then TEMPORAL_PAYLOAD_OLD_KEYS); empty: no payload encryption. */
+  payloadKeys: Buffer[];
 }
 
 function readOrCreate(file: string, create: () => string): string {
@@ -33,6 +35,23 @@ export function parseEncryptionKey(text: string, variable: string): Buffer {
   return key;
 }
 
+function keyList(text: string | undefined, variable: string): Buffer[] {
+  return (text ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((k) => parseEncryptionKey(k, variable));
+}
+
+/** Never generated: without TEMPORAL_PAYLOAD_KEY payloads are not encrypted. */
+export function resolvePayloadKeys(config: Pick<AppConfig, 'TEMPORAL_PAYLOAD_KEY' | 'TEMPORAL_PAYLOAD_OLD_KEYS'>): Buffer[] {
+  if (!config.TEMPORAL_PAYLOAD_KEY) return [];
+  return [
+    parseEncryptionKey(config.TEMPORAL_PAYLOAD_KEY, 'TEMPORAL_PAYLOAD_KEY'),
+    ...keyList(config.TEMPORAL_PAYLOAD_OLD_KEYS, 'TEMPORAL_PAYLOAD_OLD_KEYS'),
+  ];
+}
+
 export function resolveSecrets(config: AppConfig): Secrets {
   const generate = config.NODE_ENV !== 'production';
   const secretsDir = path.join(config.dataDir, 'secrets');
@@ -50,10 +69,10 @@ export function resolveSecrets(config: AppConfig): Secrets {
     }
     current = readOrCreate(path.join(secretsDir, 'config-encryption-key'), () => randomBytes(32).toString('base64'));
   }
-  const old = (config.CONFIG_ENCRYPTION_OLD_KEYS ?? '')
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean)
-    .map((k) => parseEncryptionKey(k, 'CONFIG_ENCRYPTION_OLD_KEYS'));
-  return { jwtSecret, encryptionKeys: [parseEncryptionKey(current, 'CONFIG_ENCRYPTION_KEY'), ...old] };
+  const old = keyList(config.CONFIG_ENCRYPTION_OLD_KEYS, 'CONFIG_ENCRYPTION_OLD_KEYS');
+  return {
+    jwtSecret,
+    encryptionKeys: [parseEncryptionKey(current, 'CONFIG_ENCRYPTION_KEY'), ...old],
+    payloadKeys: resolvePayloadKeys(config),
+  };
 }

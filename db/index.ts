@@ -11,6 +11,7 @@ import * as rateLimits from './migrations/0003-rate-limits';
 export * from './models';
 export * from './rate-limits';
 export * from './rate-limiters';
+export * from './unavailable';
 
 export interface Database {
   sequelize: Sequelize;

@@ -28,7 +28,8 @@ import { createRateWindow, type RateWindow } from './rate-window';
 
 export const CloseCode = {
   normal: 1000,
-  goingAway: 1001,
+  /** The gateway is stopping (a deploy, a scale-down): reconnect, to another gateway, and resume the session. */
+  serviceRestart: 1012,
   policyViolation: 1008,
   tryAgainLater: 1013,
   /** Private-use code: the token the socket was opened with has expired; reconnect with a fresh one. */

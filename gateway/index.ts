@@ -53,7 +53,7 @@ export interface GatewayOptions {
 const BAD_FRAMES_PER_MINUTE = 10;
 /** Frames up to this size are read and answered with `frame_too_large`; beyond it ws drops the socket (1009). */
 const HARD_FRAME_LIMIT_FACTOR = 16;
-/** How long close() lets clients answer the 1001 close frame before cutting them off. */
+/** How long close() lets clients answer the 1012 close frame before cutting them off. */
 const SHUTDOWN_GRACE_MS = 3_000;
 /** How often sockets check for results the relay did not bring (see ClientConnection.sweep). */
 const SWEEP_INTERVAL_MS = 2_000;
@@ -86,6 +86,7 @@ export async function startGateway(ctx: AppContext, options: GatewayOptions): Pr
       connection: nativeConnection,
       namespace: ctx.config.TEMPORAL_NAMESPACE,
       taskQueue,
+      ...(ctx.payloadEncryption ? { dataConverter: ctx.payloadEncryption.dataConverter } : {}),
       activities: createGatewayActivities(connections),
     });
   } catch (error) {
@@ -311,7 +312,8 @@ export async function startGateway(ctx: AppContext, options: GatewayOptions): Pr
       clearInterval(sweep);
       const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
       const open = [...connections.values()];
-      for (const connection of open) connection.close(CloseCode.goingAway, 'gateway shutting down');
+      // 1012 (service restart): the client reconnects, to another gateway, with its Session-Id.
+      for (const connection of open) connection.close(CloseCode.serviceRestart, 'gateway restarting; reconnect and resume');
       await waitUntil(() => connections.size === 0, SHUTDOWN_GRACE_MS);
       for (const connection of connections.values()) connection.terminate();
       await waitUntil(() => connections.size === 0, SHUTDOWN_GRACE_MS);

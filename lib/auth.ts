@@ -8,6 +8,17 @@ export interface Principal {
   userId: string;
   /** When the token expires (epoch ms): a socket opened with it is closed then. */
   expiresAt: number;
+  /** The token's `scope` claim (space-separated, or a list), e.g. `codec` for the codec endpoint. */
+  scopes: readonly string[];
+}
+
+/** The scope a token needs for the codec endpoint (`npm run token -- --codec`). */
+export const CODEC_SCOPE = 'codec';
+
+function scopesOf(claim: unknown): string[] {
+  if (typeof claim === 'string') return claim.split(' ').filter(Boolean);
+  if (Array.isArray(claim)) return claim.filter((s): s is string => typeof s === 'string');
+  return [];
 }
 
 export interface TokenVerifier {
@@ -78,7 +89,7 @@ export function createTokenVerifier(
       if (expiresAt - now() > maxLifetimeMs + CLOCK_TOLERANCE_S * 1000) {
         throw new UnauthorizedError(`Token expires too far ahead (at most ${Math.round(maxLifetimeMs / 60_000)} minutes)`);
       }
-      const principal = { userId: payload.sub, expiresAt };
+      const principal: Principal = { userId: payload.sub, expiresAt, scopes: scopesOf(payload.scope) };
       const until = Math.min(now() + VERIFIED_CACHE_MAX_MS, expiresAt);
       if (verified.size >= VERIFIED_CACHE_SIZE) verified.delete(verified.keys().next().value!);
       verified.set(token, { principal, until });
@@ -91,9 +102,12 @@ export function createTokenVerifier(
 export async function mintToken(
   secret: string,
   userId: string,
-  options: { expiresIn?: string; issuer?: string; audience?: string } = {},
+  options: { expiresIn?: string; issuer?: string; audience?: string; scopes?: readonly string[] } = {},
 ): Promise<string> {
-  let jwt = new SignJWT({}).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setSubject(userId).setIssuedAt();
+  let jwt = new SignJWT(options.scopes?.length ? { scope: options.scopes.join(' ') } : {})
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setSubject(userId)
+    .setIssuedAt();
   jwt = jwt.setExpirationTime(options.expiresIn ?? '12h');
   if (options.issuer) jwt = jwt.setIssuer(options.issuer);
   if (options.audience) jwt = jwt.setAudience(options.audience);

@@ -4,7 +4,8 @@ import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:
 
 const PREFIX = 'enc:v1';
 
-function keyId(key: Buffer): string {
+/** A key's id: the first 8 hex digits of its SHA-256 (the payload codec names keys the same way). */
+export function keyId(key: Buffer): string {
   return createHash('sha256').update(key).digest('hex').slice(0, 8);
 }
 

@@ -2,7 +2,7 @@
 // mTLS and API key) or, in embedded mode, the dev server this process started on TEMPORAL_DEV_PORT.
 // One options builder serves the client Connection and the worker's NativeConnection alike.
 import { readFileSync } from 'node:fs';
-import { Client, Connection, type TLSConfig } from '@temporalio/client';
+import { Client, Connection, type DataConverter, type TLSConfig } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 
 /** The settings this needs (the config module's AppConfig has them; lib/ sits below config/). */
@@ -64,10 +64,13 @@ export function temporalConnectionOptions(config: TemporalConfig): TemporalConne
   return { address: temporalAddress(config), tls, ...(config.TEMPORAL_API_KEY ? { apiKey: config.TEMPORAL_API_KEY } : {}) };
 }
 
-/** Client-side handles for the API and the gateway (signals, queries, signal-with-start). */
-export async function connectTemporal(config: TemporalConfig): Promise<TemporalHandles> {
+/**
+ * Client-side handles for the API and the gateway (signals, queries, signal-with-start); with
+ * payload encryption, the data converter of lib/payload-codec.
+ */
+export async function connectTemporal(config: TemporalConfig, dataConverter?: DataConverter): Promise<TemporalHandles> {
   const connection = await Connection.connect(temporalConnectionOptions(config));
-  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, ...(dataConverter ? { dataConverter } : {}) });
   return { connection, client };
 }
 

@@ -48,7 +48,7 @@ export function runCli(main: () => Promise<void>, usage: string): void {
  * A development token for `user`, signed with the secret `npm start` uses (scripts/token.ts,
  * scripts/chat.ts). Refused in JWKS mode, where tokens come from the identity provider.
  */
-export async function mintLocalToken(user: string | undefined, expiresIn?: string): Promise<string> {
+export async function mintLocalToken(user: string | undefined, expiresIn?: string, scopes: readonly string[] = []): Promise<string> {
   if (!user) throw new UsageError('--user is required');
   if (!USER_ID_PATTERN.test(user)) throw new UsageError(`--user must match ${USER_ID_PATTERN.source} (it becomes part of workflow ids)`);
   const { config, secrets } = loadConfigOrExit();
@@ -56,7 +56,7 @@ export async function mintLocalToken(user: string | undefined, expiresIn?: strin
     throw new Error('JWT_JWKS_URL is set: tokens come from your identity provider, so they cannot be minted here');
   }
   try {
-    return await mintToken(secrets.jwtSecret, user, { expiresIn, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE });
+    return await mintToken(secrets.jwtSecret, user, { expiresIn, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, scopes });
   } catch (error) {
     throw new UsageError(`--expires: ${(error as Error).message} (examples: 30m, 12h, 7d)`);
   }

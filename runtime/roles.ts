@@ -29,10 +29,10 @@ export function parseRoles(values: readonly string[]): RoleName[] {
  * the worker's workflow bundle takes seconds and is cached for the worker to pick up (a
  * failure here is ignored; the worker's own attempt reports it).
  */
-export function prepareRoles(names: readonly RoleName[], logger: Logger): void {
+export function prepareRoles(names: readonly RoleName[], logger: Logger, failureConverterPath?: string): void {
   if (!names.includes('worker')) return;
   import('../worker/index.js')
-    .then(({ sessionWorkflowBundle }) => sessionWorkflowBundle(logger.child({ role: 'worker' })))
+    .then(({ sessionWorkflowBundle }) => sessionWorkflowBundle(logger.child({ role: 'worker' }), failureConverterPath))
     .catch(() => undefined);
 }
 

@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Connection } from '@temporalio/client';
 import type { AppConfig } from '../config';
 import type { Logger } from '../lib/logger';
+import { urlHost } from '../lib/address';
 import { findTemporalCli } from '../lib/temporal-cli';
 import { sessionSearchAttributes } from '../contract';
 import { assertPortsFree } from './ports';
@@ -62,7 +63,12 @@ export const DEV_SERVER_TUNING_ARGS: readonly string[] = [
   ...['transfer', 'timer', 'visibility'].flatMap((processor) => ['--dynamic-config-value', `history.${processor}ProcessorMaxPollRPS=1000`]),
 ];
 
-function devServerArgs(config: DevServerConfig): string[] {
+/** Where the embedded UI (in the browser) reaches this process's codec endpoint (api role, /codec). */
+export function codecEndpointUrl(config: Pick<AppConfig, 'PUBLIC_HOST' | 'HOST' | 'API_PORT'>): string {
+  return `http://${urlHost(config.PUBLIC_HOST ?? config.HOST)}:${config.API_PORT}/codec`;
+}
+
+function devServerArgs(config: DevServerConfig, uiCodecEndpoint?: string): string[] {
   const dir = path.join(config.dataDir, 'temporal');
   return [
     'server',
@@ -79,6 +85,8 @@ function devServerArgs(config: DevServerConfig): string[] {
     config.TEMPORAL_NAMESPACE,
     ...sessionSearchAttributes.flatMap((key) => ['--search-attribute', `${key.name}=${cliAttributeType(key.type)}`]),
     '--ui-disable-news-fetch',
+    // With payload encryption the UI asks our codec endpoint to decrypt what it shows.
+    ...(uiCodecEndpoint ? ['--ui-codec-endpoint', uiCodecEndpoint] : []),
     ...DEV_SERVER_TUNING_ARGS,
     '--log-level',
     'warn',
@@ -130,6 +138,8 @@ export async function startTemporalDevServer(options: {
   readyTimeoutMs?: number;
   /** Aborting (a signal during start-up) stops the wait and the server. */
   signal?: AbortSignal;
+  /** The codec endpoint the UI uses (set when payloads are encrypted and this process serves the API). */
+  uiCodecEndpoint?: string;
 }): Promise<TemporalDevServer> {
   const { config, logger } = options;
   const log = logger.child({ component: 'temporal-dev-server' });
@@ -156,7 +166,7 @@ export async function startTemporalDevServer(options: {
   const logFd = openSync(logFile, 'a');
   writeSync(logFd, `\n--- ${new Date().toISOString()} starting ${cli} (pid ${process.pid} is the parent)\n`);
   const wrapper = parentDeathWrapper();
-  const [command, ...args] = [...wrapper, cli, ...devServerArgs(config)];
+  const [command, ...args] = [...wrapper, cli, ...devServerArgs(config, options.uiCodecEndpoint)];
   let child: ChildProcess;
   try {
     child = spawn(command!, args, { stdio: ['ignore', logFd, logFd], detached: true });

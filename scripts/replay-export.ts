@@ -2,7 +2,7 @@
 // of ARCHITECTURE.md "Upgrades". Exports the histories of a running deployment's sessions (each
 // run, continue-as-new included, is its own execution) over the same Temporal connection the
 // service uses (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TLS, API key; the embedded dev server when
-// unset) and replays them against this checkout's workflow code. Prints pass/fail per run and exits
+// unset; TEMPORAL_PAYLOAD_KEY for encrypted sessions) and replays them against this checkout's workflow code. Prints pass/fail per run and exits
 // 1 when any run fails to replay, so a deploy pipeline can run it before rolling out new workers.
 // `--out DIR` also writes each history as a JSON fixture (the format of test/fixtures/histories).
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -13,6 +13,8 @@ import { temporal } from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
 import { SESSION_WORKFLOW_TYPE } from '../contract';
 import { ConfigError, loadConfig } from '../config';
+import { resolvePayloadKeys } from '../config/secrets';
+import { createPayloadEncryption, type PayloadEncryption } from '../lib/payload-codec';
 import { createLogger, type Logger } from '../lib/logger';
 import { closeTemporal, connectTemporal } from '../lib/temporal-connection';
 import { runCli, UsageError } from '../runtime/cli';
@@ -70,6 +72,7 @@ export async function replayCheck(
   options: ReplayCheckOptions,
   logger: Logger,
   print: (line: string) => void,
+  payloadEncryption?: PayloadEncryption,
 ): Promise<ReplayCheckResult> {
   const runs: { workflowId: string; runId: string; history: History }[] = [];
   for await (const execution of client.workflow.list({ query: options.query })) {
@@ -84,7 +87,11 @@ export async function replayCheck(
   const result: ReplayCheckResult = { passed: 0, failed: [] };
   if (runs.length === 0) return result;
   const replays = Worker.runReplayHistories(
-    { workflowBundle: await sessionWorkflowBundle(logger) },
+    {
+      workflowBundle: await sessionWorkflowBundle(logger, payloadEncryption?.failureConverterPath),
+      // Encrypted sessions (TEMPORAL_PAYLOAD_KEY) replay with the workers' own data converter.
+      ...(payloadEncryption ? { dataConverter: payloadEncryption.dataConverter } : {}),
+    },
     runs.map(({ workflowId, history }) => ({ workflowId, history })),
   );
   let i = 0;
@@ -117,11 +124,13 @@ async function main(): Promise<void> {
     throw error;
   }
   const logger = createLogger(config.LOG_LEVEL === 'info' ? 'warn' : config.LOG_LEVEL);
-  const handles = await connectTemporal(config);
+  const payloadEncryption = createPayloadEncryption(resolvePayloadKeys(config));
+  const handles = await connectTemporal(config, payloadEncryption?.dataConverter);
   try {
     const query = values.query ?? DEFAULT_QUERY;
     const print = (line: string) => process.stdout.write(`${line}\n`);
-    const result = await replayCheck(handles.client, { query, limit, ...(values.out ? { out: values.out } : {}) }, logger, print);
+    const options = { query, limit, ...(values.out ? { out: values.out } : {}) };
+    const result = await replayCheck(handles.client, options, logger, print, payloadEncryption);
     print(`${result.passed} replayed, ${result.failed.length} failed (query: ${query}, limit ${limit})`);
     if (values.out) print(`histories written to ${path.resolve(values.out)}`);
     if (result.failed.length) process.exitCode = 1;

@@ -162,6 +162,7 @@ describe('web console (headless Chromium)', function () {
       temporal_ui_url: TEMPORAL_UI,
       temporal_namespace: 'default',
       dev_sign_in: true,
+      payload_encryption: false,
     });
   });
 

@@ -530,14 +530,14 @@ describe('gateway', function () {
   });
 
   describe('shutdown', function () {
-    it('closes sockets with 1001 and detaches them from their sessions', async function () {
+    it('closes sockets with 1012 (service restart: reconnect and resume) and detaches them from their sessions', async function () {
       const user = await newUser();
       const extra = await startGateway(tc.ctx, { host: '127.0.0.1', port: 0 });
       const socket = await TestSocket.open(extra.urls.websocket!, { token: user.token });
       const hello = await socket.next('hello');
       await eventually(async () => assert.ok((await state(user.userId, hello.session_id)).attached));
       await extra.close();
-      assert.equal((await socket.closed).code, 1001);
+      assert.equal((await socket.closed).code, 1012);
       await eventually(async () => assert.equal((await state(user.userId, hello.session_id)).attached, null));
       await assert.rejects(TestSocket.open(extra.urls.websocket!, { token: user.token }));
     });

@@ -33,20 +33,32 @@ export function temporalLogger(logger: Logger): TemporalLogger {
   };
 }
 
-let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+/** Bundles by failure converter ('' for the default one). */
+const bundles = new Map<string, Promise<WorkflowBundleWithSourceMap>>();
 
-/** Bundling takes seconds; every worker (and `Worker.runReplayHistories`) in the process reuses one. */
-export function sessionWorkflowBundle(logger: Logger): Promise<WorkflowBundleWithSourceMap> {
-  // webpack's module listing is noise at start-up; its warnings and errors are not.
-  const bundlerLogger = temporalLogger(logger.child({ component: 'workflow-bundler' }, { level: 'warn' }));
-  bundle ??= bundleWorkflowCode({ workflowsPath, logger: bundlerLogger }).catch((err: unknown) => {
-    bundle = undefined;
-    throw err;
-  });
+/**
+ * Bundling takes seconds; every worker (and `Worker.runReplayHistories`) in the process reuses one.
+ * With payload encryption the bundle carries its failure converter, so failures raised inside the
+ * workflow are encoded (and encrypted) like everything else.
+ */
+export function sessionWorkflowBundle(logger: Logger, failureConverterPath?: string): Promise<WorkflowBundleWithSourceMap> {
+  const key = failureConverterPath ?? '';
+  let bundle = bundles.get(key);
+  if (!bundle) {
+    // webpack's module listing is noise at start-up; its warnings and errors are not.
+    const bundlerLogger = temporalLogger(logger.child({ component: 'workflow-bundler' }, { level: 'warn' }));
+    bundle = bundleWorkflowCode({ workflowsPath, logger: bundlerLogger, ...(failureConverterPath ? { failureConverterPath } : {}) }).catch(
+      (err: unknown) => {
+        bundles.delete(key);
+        throw err;
+      },
+    );
+    bundles.set(key, bundle);
+  }
   return bundle;
 }
 
-export type WorkerContext = Pick<AppContext, 'config' | 'logger' | 'db' | 'secretBox'>;
+export type WorkerContext = Pick<AppContext, 'config' | 'logger' | 'db' | 'secretBox' | 'payloadEncryption'>;
 
 /**
  * Sessions a worker keeps in memory. A workflow task for a session it evicted replays the whole
@@ -62,6 +74,8 @@ export interface StartWorkerOptions {
   connection?: NativeConnection;
   /** false: reach even a gateway of this process through PostgreSQL, as a separate process would (tests, bench). */
   relayInProcess?: boolean;
+  /** Sessions kept in memory (default MAX_CACHED_SESSIONS); tests set 0 to replay every task from history. */
+  maxCachedWorkflows?: number;
 }
 
 export async function startWorker(ctx: WorkerContext, options: StartWorkerOptions = {}): Promise<RunningRole> {
@@ -79,12 +93,16 @@ export async function startWorker(ctx: WorkerContext, options: StartWorkerOption
       connection,
       namespace: ctx.config.TEMPORAL_NAMESPACE,
       taskQueue,
-      workflowBundle: await sessionWorkflowBundle(logger),
+      workflowBundle: await sessionWorkflowBundle(logger, ctx.payloadEncryption?.failureConverterPath),
+      // With TEMPORAL_PAYLOAD_KEY every input, result, signal, query, memo and failure is encrypted.
+      ...(ctx.payloadEncryption ? { dataConverter: ctx.payloadEncryption.dataConverter } : {}),
       activities: createActivities({ db: ctx.db, secretBox: ctx.secretBox, config: ctx.config, logger, relay }),
       sinks,
-      maxCachedWorkflows: MAX_CACHED_SESSIONS,
+      maxCachedWorkflows: options.maxCachedWorkflows ?? MAX_CACHED_SESSIONS,
       reuseV8Context: true,
-      // In-flight LLM calls get a moment to finish on shutdown; Temporal retries the rest elsewhere.
+      // Bounds remote activities on shutdown. The LLM and function calls are local activities: a
+      // closing worker waits for them (up to their own timeout, llmTimeout / functionTimeout) and
+      // records their results first (test/faults/worker-graceful-shutdown).
       shutdownGraceTime: '5 seconds',
     });
     let reportFailure: (error: unknown) => void = () => undefined;

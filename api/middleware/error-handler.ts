@@ -1,7 +1,9 @@
 // Mounted first: every failure leaves as one JSON envelope. AppErrors carry their status and code;
+// a database that cannot be reached is a 503 `unavailable` (clients retry; /readyz says why);
 // anything else is a 500 with a generic message, logged with the request id.
 import type { Context, Next } from 'koa';
-import { AppError } from '../../lib/errors';
+import { isDatabaseUnavailable } from '../../db/unavailable';
+import { AppError, ServiceUnavailableError } from '../../lib/errors';
 
 interface ErrorBody {
   code: number;
@@ -26,7 +28,10 @@ export async function errorHandler(ctx: Context, next: Next): Promise<void> {
             `${ctx.method} is not supported here${allow ? `; allowed: ${allow}` : ''}`,
           );
     }
-  } catch (caught) {
+  } catch (thrown) {
+    // Before: a stopped PostgreSQL made every route that reads it a 500 `internal` (test/faults/database-restart).
+    const unavailable = !(thrown instanceof AppError) && isDatabaseUnavailable(thrown);
+    const caught = unavailable ? new ServiceUnavailableError('The database is unavailable; try again shortly') : thrown;
     const error = caught instanceof AppError ? caught : undefined;
     const status = error?.status ?? 500;
     const body: ErrorBody = {

@@ -27,6 +27,7 @@ export interface ConsoleSettings {
   temporal_ui_url: string | null;
   temporal_namespace: string;
   dev_sign_in: boolean;
+  payload_encryption: boolean;
 }
 
 export interface SavedConfig extends PublicConfig {
@@ -107,6 +108,11 @@ async function request<T>(method: string, path: string, options: { token?: strin
 
 export function loadSettings(): Promise<ConsoleSettings> {
   return request<ConsoleSettings>('GET', '/console/config.json', { envelope: false });
+}
+
+/** Keeps a token with the `codec` scope as the codec endpoint's HttpOnly cookie, for the Temporal UI to send. */
+export async function unlockCodec(codecToken: string): Promise<void> {
+  await request('POST', '/codec/session', { token: codecToken, envelope: false });
 }
 
 export function devSignIn(user: string): Promise<{ token: string; user: string; expires_in: number }> {

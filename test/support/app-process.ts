@@ -45,9 +45,15 @@ export class AppProcess {
   stderr = '';
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
-  /** `main`: `node --import tsx main.ts`; `npm`: `npm start`, as a supervisor would run it. */
-  constructor(how: 'main' | 'npm', env: NodeJS.ProcessEnv) {
-    const [command, args] = how === 'main' ? [process.execPath, ['--import', 'tsx', 'main.ts']] : ['npm', ['start']];
+  /**
+   * `main`: `node --import tsx main.ts`; `npm`: `npm start`, as a supervisor would run it.
+   * `roleArgs` as the compose file passes them (`['--role', 'gateway']`).
+   */
+  constructor(how: 'main' | 'npm', env: NodeJS.ProcessEnv, roleArgs: string[] = []) {
+    const [command, args] =
+      how === 'main'
+        ? [process.execPath, ['--import', 'tsx', 'main.ts', ...roleArgs]]
+        : ['npm', ['start', ...(roleArgs.length ? ['--', ...roleArgs] : [])]];
     this.process = spawn(command, args, { cwd: projectRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.process.stdout!.setEncoding('utf8').on('data', (chunk: string) => (this.stdout += chunk));
     this.process.stderr!.setEncoding('utf8').on('data', (chunk: string) => (this.stderr += chunk));

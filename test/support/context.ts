@@ -3,11 +3,14 @@
 // other suites (running at the same time) never take this suite's tasks.
 import { randomBytes } from 'node:crypto';
 import { loadConfig, type AppConfig } from '../../config';
-import type { Secrets } from '../../config/secrets';
+import { resolvePayloadKeys, type Secrets } from '../../config/secrets';
+import { Client } from '@temporalio/client';
+import { createPayloadEncryption } from '../../lib/payload-codec';
 import { createTokenVerifier, mintToken } from '../../lib/auth';
 import { createSecretBox } from '../../lib/secret-box';
 import type { PublicConfig } from '../../contract';
 import type { AppContext } from '../../app/context';
+import { createDatabase } from '../../db';
 import { runDatabaseUrlOnce, openTestDatabase } from './database';
 import type { Logger } from '../../lib/logger';
 import { testLogger } from './logger';
@@ -27,7 +30,12 @@ export function uniqueId(prefix: string): string {
 }
 
 export async function createTestContext(
-  options: { env?: Record<string, string>; temporal?: boolean; logger?: Logger } = {},
+  options: {
+    env?: Record<string, string>;
+    temporal?: boolean;
+    logger?: Logger;
+    /** A migrated database of the suite's own (default: the run's). */ databaseUrl?: string;
+  } = {},
 ): Promise<TestContext> {
   const jwtSecret = randomBytes(32).toString('base64url');
   const encryptionKey = randomBytes(32);
@@ -35,7 +43,7 @@ export async function createTestContext(
   const config: Readonly<AppConfig> = loadConfig({
     NODE_ENV: 'test',
     LOG_LEVEL: 'silent',
-    DATABASE_URL: await runDatabaseUrlOnce(),
+    DATABASE_URL: options.databaseUrl ?? (await runDatabaseUrlOnce()),
     JWT_SECRET: jwtSecret,
     CONFIG_ENCRYPTION_KEY: encryptionKey.toString('base64'),
     TEMPORAL_TASK_QUEUE: uniqueId('test-sessions'),
@@ -44,8 +52,11 @@ export async function createTestContext(
     ...(temporalEnv ? { TEMPORAL_ADDRESS: temporalEnv.address } : {}),
     ...options.env,
   });
-  const secrets: Secrets = { jwtSecret, encryptionKeys: [encryptionKey] };
-  const db = await openTestDatabase();
+  const secrets: Secrets = { jwtSecret, encryptionKeys: [encryptionKey], payloadKeys: resolvePayloadKeys(config) };
+  // With TEMPORAL_PAYLOAD_KEY in `env`, the context's client encrypts as main.ts's does (the
+  // server's own client, temporalEnv.client, stays without the codec: it reads the raw history).
+  const payloadEncryption = createPayloadEncryption(secrets.payloadKeys);
+  const db = options.databaseUrl ? createDatabase(options.databaseUrl) : await openTestDatabase();
   const ctx: AppContext = {
     config,
     secrets,
@@ -53,7 +64,19 @@ export async function createTestContext(
     db,
     secretBox: createSecretBox(secrets.encryptionKeys),
     verifier: createTokenVerifier(config, secrets),
-    temporal: temporalEnv ? { connection: temporalEnv.connection, client: temporalEnv.client } : undefined,
+    payloadEncryption,
+    temporal: temporalEnv
+      ? {
+          connection: temporalEnv.connection,
+          client: payloadEncryption
+            ? new Client({
+                connection: temporalEnv.connection,
+                namespace: temporalEnv.namespace,
+                dataConverter: payloadEncryption.dataConverter,
+              })
+            : temporalEnv.client,
+        }
+      : undefined,
   };
   return {
     ctx,

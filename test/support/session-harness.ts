@@ -120,6 +120,8 @@ export interface SessionHarness {
   startSession(options?: SessionOptions): Promise<TestSession>;
   /** Every session workflow this harness started (for history checks and replay); close() terminates those still running. */
   started: { workflowId: string; label: string }[];
+  /** Stops the session worker and starts another on the same task queue from `ctx` (e.g. rotated payload keys); its cache starts empty. */
+  replaceWorker(ctx: AppContext): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -163,7 +165,8 @@ export async function startSessionHarness(
     const gateway = new FrameRecorder();
     const subscription = await subscribeRelay(ctx.db, gateway.instanceId, gateway.receive, { logger: ctx.logger });
     roles.push({ name: 'recorder', urls: {}, close: () => subscription.close() });
-    roles.push(await startWorker(ctx, { connection: env.nativeConnection }));
+    let worker = await startWorker(ctx, { connection: env.nativeConnection });
+    roles.push({ name: 'worker', urls: {}, close: () => worker.close() });
     const started: { workflowId: string; label: string }[] = [];
     const taskQueue = ctx.config.TEMPORAL_TASK_QUEUE;
 
@@ -174,6 +177,10 @@ export async function startSessionHarness(
       gateway,
       taskQueue,
       started,
+      async replaceWorker(next) {
+        await worker.close();
+        worker = await startWorker(next, { connection: env.nativeConnection });
+      },
       async createLLMConfig(userId, fields) {
         const { config } = await createLLMConfigRow(ctx, userId, {
           ...fields,
@@ -187,7 +194,8 @@ export async function startSessionHarness(
         const userId = opts.userId ?? uniqueId('user');
         const sessionId = uniqueId('s');
         const workflowId = sessionWorkflowId(userId, sessionId);
-        const handle = await env.client.workflow.start(sessionWorkflow, {
+        // The context's client: with a payload key, it encrypts like the service's.
+        const handle = await ctx.temporal!.client.workflow.start(sessionWorkflow, {
           workflowId,
           taskQueue: opts.taskQueue ?? taskQueue,
           args: [

@@ -2,9 +2,10 @@
 // same environment as the service (DATABASE_URL, TEMPORAL_ADDRESS, TEMPORAL_TASK_QUEUE,
 // CONFIG_ENCRYPTION_KEY, EGRESS_ALLOW, ROUTER_LLM_*) and prints "worker ready" once polling.
 import { loadConfig } from '../../config';
-import { parseEncryptionKey } from '../../config/secrets';
+import { parseEncryptionKey, resolvePayloadKeys } from '../../config/secrets';
 import { createDatabase } from '../../db';
 import { createLogger } from '../../lib/logger';
+import { createPayloadEncryption } from '../../lib/payload-codec';
 import { createSecretBox } from '../../lib/secret-box';
 import { startWorker } from '../../worker';
 
@@ -14,7 +15,8 @@ async function main(): Promise<void> {
   const logger = createLogger(config.LOG_LEVEL);
   const db = createDatabase(config.DATABASE_URL);
   const secretBox = createSecretBox([parseEncryptionKey(config.CONFIG_ENCRYPTION_KEY, 'CONFIG_ENCRYPTION_KEY')]);
-  const worker = await startWorker({ config, logger, db, secretBox });
+  const payloadEncryption = createPayloadEncryption(resolvePayloadKeys(config));
+  const worker = await startWorker({ config, logger, db, secretBox, payloadEncryption });
   process.stdout.write('worker ready\n');
   process.once('SIGTERM', () => {
     void worker

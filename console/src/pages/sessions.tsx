@@ -2,7 +2,7 @@
 // routing decision behind every answer, and a link to the session's workflow in the Temporal UI.
 import { useEffect, useState } from 'preact/hooks';
 import type { RoutingDecision } from '../../../contract/session';
-import type { Api, ConsoleSettings, SessionDetail, SessionStatus, SessionSummary } from '../api';
+import { unlockCodec, type Api, type ConsoleSettings, type SessionDetail, type SessionStatus, type SessionSummary } from '../api';
 import { formatTime, t } from '../i18n';
 import { Notice } from '../ui';
 
@@ -25,6 +25,41 @@ function TemporalLink(props: { settings: ConsoleSettings; workflowId: string }) 
   );
 }
 
+/**
+ * With payload encryption, the Temporal UI shows sessions decrypted only through the codec
+ * endpoint. An auditor pastes a token with the codec scope; the API keeps it as an HttpOnly cookie
+ * that the UI sends once its "include cross-origin credentials" setting is on.
+ */
+function CodecUnlock() {
+  const [token, setToken] = useState('');
+  const [state, setState] = useState<{ kind: 'idle' | 'done' } | { kind: 'failed'; message: string }>({ kind: 'idle' });
+  const submit = async (event: Event) => {
+    event.preventDefault();
+    try {
+      await unlockCodec(token.trim());
+      setState({ kind: 'done' });
+      setToken('');
+    } catch (caught) {
+      setState({ kind: 'failed', message: (caught as Error).message });
+    }
+  };
+  return (
+    <form class="card codec-unlock" onSubmit={submit} data-testid="codec-unlock">
+      <h2>{t('codecTitle')}</h2>
+      <p class="help">{t('codecIntro')}</p>
+      <label>
+        {t('codecTokenLabel')}
+        <input type="password" autocomplete="off" value={token} onInput={(e) => setToken((e.target as HTMLInputElement).value)} />
+      </label>
+      <button type="submit" class="primary" disabled={!token.trim()}>
+        {t('codecUnlock')}
+      </button>
+      {state.kind === 'done' && <Notice kind="success">{t('codecUnlocked')}</Notice>}
+      {state.kind === 'failed' && <Notice kind="error">{t('errorGeneric', { message: state.message })}</Notice>}
+    </form>
+  );
+}
+
 export function SessionsPage(props: { api: Api; settings: ConsoleSettings; sessionId?: string }) {
   return props.sessionId ? <SessionView {...props} sessionId={props.sessionId} /> : <SessionList {...props} />;
 }
@@ -42,6 +77,7 @@ function SessionList(props: { api: Api; settings: ConsoleSettings }) {
         <h1>{t('sessionsTitle')}</h1>
       </div>
       {error && <Notice kind="error">{t('errorGeneric', { message: error })}</Notice>}
+      {props.settings.payload_encryption && <CodecUnlock />}
       {sessions === null ? (
         !error && <p>{t('loading')}</p>
       ) : sessions.length === 0 ? (
