@@ -5,7 +5,9 @@
 // running again; only our own failures (the database, say) fail the step and are retried.
 import { ApplicationFailure } from '@temporalio/common';
 import {
+  llmConfigToolName,
   routeWithoutRouter,
+  routingCandidates,
   type AnswerMessageInput,
   type AnswerMessageOutput,
   type FirstAttempt,
@@ -14,6 +16,7 @@ import {
   type RoutingDecision,
 } from '../contract';
 import type { ConfigExecutor } from '../execution';
+import { buildRouterTools } from '../llm/router';
 import type { ActivityDeps } from './deps';
 import type { LLMSteps } from './llm';
 import { withHeartbeat } from './heartbeat';
@@ -34,8 +37,22 @@ export function createAnswerActivity(deps: ActivityDeps, llm: LLMSteps, executor
       .map((c) => (c.config_type === 'llm' ? c : { ...c, parameters: schemas.get(c.id) ?? null }));
   }
 
-  async function decide(input: AnswerMessageInput, timeoutMs: number, signal: AbortSignal): Promise<RoutingDecision> {
+  /** The tool names routing is given, recorded in the step's result for the audit trail. */
+  function offeredTools(configs: RoutingCandidate[], input: AnswerMessageInput): string[] {
+    if (llm.routerConfigured) return buildRouterTools({ configs, settings: input.settings }).map((tool) => tool.function.name);
+    return routingCandidates(configs, input.settings).map((c) =>
+      c.config_type === 'llm' ? llmConfigToolName(c.id) : (c.function_name ?? c.config_name),
+    );
+  }
+
+  async function decide(
+    input: AnswerMessageInput,
+    timeoutMs: number,
+    signal: AbortSignal,
+    offered: (tools: string[]) => void,
+  ): Promise<RoutingDecision> {
     const configs = await candidates(input);
+    offered(offeredTools(configs, input));
     const routeInput = { userId: input.userId, text: input.message.text, configs, settings: input.settings };
     if (!llm.routerConfigured) return routeWithoutRouter(configs, input.settings, input.message.text, 'no router LLM is configured');
     for (let attempt = 1; ; attempt++) {
@@ -119,7 +136,8 @@ export function createAnswerActivity(deps: ActivityDeps, llm: LLMSteps, executor
       : undefined;
     progress({ type: 'progress', id: input.message.id, stage: 'routing' });
     const started = performance.now();
-    const routing = await decide(input, timeoutMs, signal);
+    let offered: string[] = [];
+    const routing = await decide(input, timeoutMs, signal, (tools) => (offered = tools));
     const routingMs = Math.round(performance.now() - started);
     let attempt: FirstAttempt | undefined;
     if (routing.kind === 'llm_config' || (routing.kind === 'function' && !routing.missing?.length)) {
@@ -129,7 +147,7 @@ export function createAnswerActivity(deps: ActivityDeps, llm: LLMSteps, executor
       progress({ type: 'progress', id: input.message.id, stage: 'executing' });
     }
     await mirrored;
-    return { routing, routingMs, ...(attempt ? { firstAttempt: attempt } : {}) };
+    return { messageId: input.message.id, offered, routing, routingMs, ...(attempt ? { firstAttempt: attempt } : {}) };
   }
 
   return { answerMessage };

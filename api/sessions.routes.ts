@@ -3,7 +3,7 @@
 import Router from '@koa/router';
 import { z } from 'zod';
 import { SESSION_STATUSES } from '../db';
-import { sessionListQuerySchema, sessionSettingsUpdateSchema } from '../sessions/session.schemas';
+import { sessionAuditQuerySchema, sessionListQuerySchema, sessionSettingsUpdateSchema } from '../sessions/session.schemas';
 import type { SessionService } from '../sessions/sessions.service';
 import { publicConfigSchema } from './openapi';
 import { respond, userOf } from './respond';
@@ -30,7 +30,7 @@ const resultFrameSchema = z.object({
   execute_time: z.number(),
   status: z.enum(['success', 'failed']),
   error: z.string().optional(),
-  routed_by: z.enum(['router_llm', 'fallback']).optional(),
+  routed_by: z.enum(['router_llm', 'similarity', 'fallback']).optional(),
   fallback_from: z.object({ config_id: z.number().int(), config_name: z.string(), error: z.string() }).optional(),
 });
 
@@ -56,6 +56,59 @@ const sessionDetailSchema = sessionSummarySchema
     source: z.enum(['workflow', 'database']),
   })
   .meta({ id: 'SessionDetail' });
+
+const configRef = { config_id: z.number().int(), config_name: z.string().nullable() };
+
+const auditEntrySchema = z
+  .object({
+    message_id: z.string().nullable(),
+    text: z.string().nullable(),
+    received_at: z.string().nullable(),
+    offered: z
+      .array(
+        z.object({
+          tool: z.string(),
+          kind: z.enum(['llm_config', 'function', 'builtin']),
+          ...configRef,
+          config_id: z.number().int().nullable(),
+        }),
+      )
+      .meta({ description: 'The tools routing was given: use_ai_config_<id> per LLM config, function names, enabled built-ins' }),
+    offered_source: z.enum(['recorded', 'derived']).meta({
+      description: "`recorded` in the routing step's result; `derived` from the cached configs and settings in history (older sessions)",
+    }),
+    routing: z.record(z.string(), z.unknown()).nullable().meta({ description: 'The routing decision as recorded' }),
+    chosen: z.string().nullable().meta({ description: 'The tool or built-in chosen, or direct_answer / none' }),
+    routed_by: z.enum(['router_llm', 'similarity', 'fallback']).nullable(),
+    executed_by: z.object(configRef).nullable(),
+    fallback_from: z.object({ ...configRef, error: z.string() }).nullable(),
+    status: z.enum(['success', 'failed', 'in_progress', 'unanswered']),
+    error: z.string().nullable(),
+    answer: z.string().nullable().meta({ description: "The answer as history holds it (a built-in's is not recorded)" }),
+    attempts: z.array(
+      z.object({
+        step: z.enum(['first_attempt', 'retry', 'fallback']),
+        ...configRef,
+        tries: z.number().int().meta({ description: "Tries within this step (Temporal's retries of one local activity)" }),
+        status: z.enum(['success', 'failed']),
+        error: z.string().nullable(),
+        model: z.string().nullable(),
+        duration_ms: z.number().nullable(),
+        finished_at: z.string().nullable(),
+      }),
+    ),
+    timings: z.object({
+      routing_ms: z.number().nullable(),
+      step_ms: z.number().nullable(),
+      execute_ms: z.number().nullable(),
+      total_ms: z.number().nullable(),
+      answered_at: z.string().nullable(),
+    }),
+    workflow_id: z.string(),
+    run_id: z.string().meta({ description: 'The run (continue-as-new starts a new one) whose history records this message' }),
+    temporal_ui_url: z.string().nullable().meta({ description: 'The run in the Temporal UI (TEMPORAL_UI_URL); null when not configured' }),
+  })
+  .meta({ id: 'SessionAuditEntry' });
 
 export function createSessionsRouter(service: SessionService, docs: RouteDocs): Router {
   const router = new Router({ prefix: '/api/v1', methods: KNOWN_METHODS });
@@ -90,6 +143,27 @@ export function createSessionsRouter(service: SessionService, docs: RouteDocs): 
     { summary: 'One session: settings, cached configs, transcript', tag, response: sessionDetailSchema, errors: [404] },
     async (ctx) => {
       respond(ctx, await service.get(userOf(ctx), ctx.params.id!));
+    },
+  );
+  route(
+    router,
+    docs,
+    'get',
+    '/sessions/:id/audit',
+    {
+      summary:
+        "A session's audit trail from Temporal's history (every run): per message what routing was offered and chose, attempts, fallbacks, timings; oldest first, a page at a time",
+      tag,
+      query: sessionAuditQuerySchema,
+      response: z.array(auditEntrySchema),
+      envelope: {
+        next_cursor: z.string().nullable().meta({ description: 'Pass as cursor for the next page; null on the last page. Opaque' }),
+      },
+      errors: [400, 404, 503],
+    },
+    async (ctx) => {
+      const page = await service.audit(userOf(ctx), ctx.params.id!, ctx.query);
+      respond(ctx, page.entries, { extra: { next_cursor: page.next_cursor } });
     },
   );
   route(

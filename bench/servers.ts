@@ -13,12 +13,12 @@ import type { AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import Koa from 'koa';
-import { bundleWorkflowCode, DefaultLogger, NativeConnection, Worker } from '@temporalio/worker';
+import { bundleWorkflowCode, DefaultLogger, Worker } from '@temporalio/worker';
 import { loadConfig } from '../config';
 import { resolveSecrets } from '../config/secrets';
 import { buildAppContext, type RunningRole } from '../app/context';
 import { createLogger } from '../lib/logger';
-import { closeTemporal, connectTemporal } from '../lib/temporal-connection';
+import { closeTemporal, connectTemporal, connectWorkerTemporal } from '../lib/temporal-connection';
 import { openDatabase } from '../runtime/database';
 import { parseRoles, startRole } from '../runtime/roles';
 
@@ -85,7 +85,7 @@ async function startKoaFloor(): Promise<{ urls: Record<string, string>; close():
 /** The bare update floor's worker (bench/floor-workflow.ts) on its own task queue, in a process of its own. */
 async function startFloorWorker(taskQueue: string): Promise<{ urls: Record<string, string>; close(): Promise<void> }> {
   const config = loadConfig(process.env);
-  const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS ?? '' });
+  const connection = await connectWorkerTemporal(config);
   const workflowBundle = await bundleWorkflowCode({
     workflowsPath: require.resolve('./floor-workflow'),
     logger: new DefaultLogger('WARN'),

@@ -1,4 +1,5 @@
 // The one place the environment is read. Everything else receives a frozen `AppConfig`.
+import { accessSync, constants as fsConstants } from 'node:fs';
 import path from 'node:path';
 import { BlockList, isIP } from 'node:net';
 import { z } from 'zod';
@@ -153,6 +154,24 @@ export function buildBlockList(cidrs: readonly string[]): BlockList {
   return list;
 }
 
+/** TLS files for Temporal must exist and be readable at start-up, and a client certificate comes with its key. */
+function temporalTlsProblems(values: Env): { variable: string; message: string }[] {
+  const problems: { variable: string; message: string }[] = [];
+  const { TEMPORAL_TLS_CERT_PATH: cert, TEMPORAL_TLS_KEY_PATH: key } = values;
+  if (cert && !key) problems.push({ variable: 'TEMPORAL_TLS_KEY_PATH', message: 'required when TEMPORAL_TLS_CERT_PATH is set (mTLS)' });
+  if (key && !cert) problems.push({ variable: 'TEMPORAL_TLS_CERT_PATH', message: 'required when TEMPORAL_TLS_KEY_PATH is set (mTLS)' });
+  for (const variable of ['TEMPORAL_TLS_CERT_PATH', 'TEMPORAL_TLS_KEY_PATH', 'TEMPORAL_TLS_CA_PATH'] as const) {
+    const file = values[variable];
+    if (!file) continue;
+    try {
+      accessSync(file, fsConstants.R_OK);
+    } catch (error) {
+      problems.push({ variable, message: `cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'})` });
+    }
+  }
+  return problems;
+}
+
 /** The Temporal UI origins the codec endpoint answers (CORS): as given, or the embedded UI's on 127.0.0.1 and localhost. */
 function uiOrigins(values: Env, problems: { variable: string; message: string }[]): string[] {
   if (values.TEMPORAL_UI_ORIGIN) {
@@ -192,6 +211,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<AppCo
   if (values.ROUTER_LLM_BASE_URL && !values.ROUTER_LLM_MODEL) {
     problems.push({ variable: 'ROUTER_LLM_MODEL', message: 'required when ROUTER_LLM_BASE_URL is set' });
   }
+  problems.push(...temporalTlsProblems(values));
   if (values.TEMPORAL_PAYLOAD_OLD_KEYS && !values.TEMPORAL_PAYLOAD_KEY) {
     problems.push({ variable: 'TEMPORAL_PAYLOAD_KEY', message: 'required when TEMPORAL_PAYLOAD_OLD_KEYS is set (the current key)' });
   }

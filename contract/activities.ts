@@ -109,6 +109,14 @@ export type FirstAttempt =
   | { ok: false; error: string; retryable: boolean; retryAfterMs?: number; ms: number };
 
 export interface AnswerMessageOutput {
+  /** The message this step answered (absent in histories recorded before the audit trail). */
+  messageId?: string;
+  /**
+   * The tools routing was given: `use_ai_config_<id>` per LLM config, a function config's
+   * function name, the enabled built-ins when a router LLM decides (absent in older histories,
+   * where the audit trail derives them from the cached configs and settings).
+   */
+  offered?: string[];
   routing: RoutingDecision;
   routingMs: number;
   /** Set when routing chose an LLM or a function config: how its first attempt went. */

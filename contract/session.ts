@@ -32,7 +32,14 @@ export function gatewayInstanceOf(taskQueue: string): string {
 /** Search attributes an auditor filters by in the Temporal UI (`UserId = "alice"`). */
 export const userIdSearchAttribute = defineSearchAttributeKey('UserId', SearchAttributeType.KEYWORD);
 export const deviceIdSearchAttribute = defineSearchAttributeKey('DeviceId', SearchAttributeType.KEYWORD);
-export const sessionSearchAttributes = [userIdSearchAttribute, deviceIdSearchAttribute];
+/**
+ * `active`, `closed` or `expired`, upserted by the workflow when the status changes (sessions
+ * started before the `session-status-search-attribute` patch have it only once they end), so an
+ * auditor finds open sessions: `UserId = "alice" AND SessionStatus = "active"`.
+ */
+export const sessionStatusSearchAttribute = defineSearchAttributeKey('SessionStatus', SearchAttributeType.KEYWORD);
+/** Every search attribute the session workflow sets: registered for the dev server, the tests and the compose cluster. */
+export const sessionSearchAttributes = [userIdSearchAttribute, deviceIdSearchAttribute, sessionStatusSearchAttribute];
 
 // ---------------------------------------------------------------------------------------------
 // Data the workflow holds (never a secret)
@@ -103,7 +110,7 @@ export interface SessionWorkflowInput {
   tuning?: Partial<SessionTuning>;
 }
 
-/** Timeouts and limits of a session; `DEFAULT_SESSION_TUNING` in workflows/session.ts. */
+/** Timeouts and limits of a session; `DEFAULT_SESSION_TUNING` below. */
 export interface SessionTuning {
   /** StartToClose of one LLM call (router or provider), e.g. '60 seconds'. */
   llmTimeout: Duration;
@@ -122,6 +129,18 @@ export interface SessionTuning {
   /** Attempts per function call; only timeouts, 5xx, 429 and connection errors are tried again. */
   functionMaxAttempts: number;
 }
+
+/** A session's timeouts and limits unless its input overrides them (the audit trail reads them too). */
+export const DEFAULT_SESSION_TUNING: SessionTuning = {
+  llmTimeout: '60 seconds',
+  llmMaxAttempts: 3,
+  routeMaxAttempts: 2,
+  retryInitialInterval: '1 second',
+  maxConfigsPerMessage: 3,
+  continueAsNewAfter: 100,
+  functionTimeout: '30 seconds',
+  functionMaxAttempts: 3,
+};
 
 export interface CarriedState {
   settings: SessionSettings;

@@ -23,7 +23,7 @@ export interface TemporalHandles {
   client: Client;
 }
 
-interface TemporalConnectionOptions {
+export interface TemporalConnectionOptions {
   address: string;
   tls: TLSConfig | boolean;
   apiKey?: string;
@@ -41,8 +41,11 @@ function readPem(file: string, variable: string): Buffer {
   }
 }
 
-/** Options shared by `Connection.connect` and `NativeConnection.connect`. */
-function temporalConnectionOptions(config: TemporalConfig): TemporalConnectionOptions {
+/**
+ * Options shared by `Connection.connect` and `NativeConnection.connect`: every client (API, gateway,
+ * scripts) and every worker (sessions, the gateway's v1 `deliver` worker) connects with these.
+ */
+export function temporalConnectionOptions(config: TemporalConfig): TemporalConnectionOptions {
   const { TEMPORAL_TLS_CERT_PATH: cert, TEMPORAL_TLS_KEY_PATH: key, TEMPORAL_TLS_CA_PATH: ca } = config;
   if (Boolean(cert) !== Boolean(key)) {
     throw new Error('TEMPORAL_TLS_CERT_PATH and TEMPORAL_TLS_KEY_PATH must be set together');

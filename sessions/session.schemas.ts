@@ -42,3 +42,16 @@ export const sessionListQuerySchema = z.strictObject({
 });
 
 export type SessionListQuery = z.output<typeof sessionListQuerySchema>;
+
+/** Paging of GET /sessions/:id/audit: oldest message first, `limit` per page, `cursor` from the previous page's `next_cursor`. */
+export const AUDIT_PAGE_MAX = 100;
+export const sessionAuditQuerySchema = z.strictObject({
+  limit: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(AUDIT_PAGE_MAX)
+    .default(20)
+    .meta({ description: `Messages per page, 1 to ${AUDIT_PAGE_MAX}` }),
+  cursor: z.string().max(200).optional().meta({ description: 'next_cursor of the previous page; absent for the first page' }),
+});

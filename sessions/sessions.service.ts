@@ -16,7 +16,9 @@ import {
 } from '../contract';
 import { parseOrThrow } from '../lib/validate';
 import { literal, Op } from 'sequelize';
-import { sessionListQuerySchema, sessionSettingsUpdateSchema } from './session.schemas';
+import { sessionAuditQuerySchema, sessionListQuerySchema, sessionSettingsUpdateSchema } from './session.schemas';
+import { decodeAuditCursor, readAuditPage, type AuditPage } from './session-audit';
+import { WorkflowNotFoundError } from '@temporalio/client';
 import {
   findUserSession,
   isUsersLlmConfig,
@@ -73,6 +75,20 @@ function decodeCursor(cursor: string): { createdUs: bigint; id: number } {
   }
   return { createdUs: BigInt(match[1]!), id };
 }
+/** Reading a page of history takes longer than a signal: up to a few runs of up to ~1 MiB each. */
+const AUDIT_DEADLINE_MS = 30_000;
+/** gRPC's NOT_FOUND status code. */
+const GRPC_NOT_FOUND = 5;
+
+/** The Temporal UI the audit trail links to: TEMPORAL_UI_URL, else the embedded dev server's UI. */
+export function temporalUiBaseUrl(
+  config: Pick<AppContext['config'], 'TEMPORAL_UI_URL' | 'embeddedTemporal' | 'PUBLIC_HOST' | 'TEMPORAL_UI_PORT'>,
+): string | null {
+  const base =
+    config.TEMPORAL_UI_URL ?? (config.embeddedTemporal ? `http://${config.PUBLIC_HOST ?? '127.0.0.1'}:${config.TEMPORAL_UI_PORT}` : null);
+  return base?.replace(/\/+$/, '') ?? null;
+}
+
 /** A config change must never hold up the API request for long; refreshing is best effort. */
 const NOTIFY_TIMEOUT_MS = 3_000;
 /** A workflow task retried this often will not read a close signal: such a session is terminated. */
@@ -226,6 +242,44 @@ export function createSessionService(ctx: AppContext) {
 
     async get(userId: string, sessionId: string): Promise<SessionDetail> {
       return detail(await requireRow(userId, sessionId));
+    },
+
+    /**
+     * The session's audit trail, read from Temporal's history of every run (sessions/session-audit.ts),
+     * a page at a time, oldest message first.
+     */
+    async audit(userId: string, sessionId: string, rawQuery: unknown = {}): Promise<AuditPage> {
+      const query = parseOrThrow(sessionAuditQuerySchema, rawQuery);
+      const cursor = query.cursor === undefined ? undefined : decodeAuditCursor(query.cursor);
+      if (query.cursor !== undefined && !cursor) {
+        throw new ValidationError([{ field: 'cursor', message: 'is not a cursor this API returned (use next_cursor as given)' }]);
+      }
+      const row = await requireRow(userId, sessionId);
+      const temporal = requireTemporal(ctx);
+      const location = { namespace: ctx.config.TEMPORAL_NAMESPACE, uiBaseUrl: temporalUiBaseUrl(ctx.config) };
+      try {
+        return await withTemporalDeadline(
+          temporal,
+          async () => {
+            const firstRunId = cursor
+              ? undefined
+              : ((await sessionHandle(temporal, row).describe()).raw.workflowExecutionInfo?.firstRunId ?? undefined);
+            const from = cursor ?? (firstRunId ? { runId: firstRunId, skip: 0 } : undefined);
+            if (!from) throw new NotFoundError('Session history');
+            return readAuditPage(temporal, location, row.workflow_id, from, query.limit);
+          },
+          AUDIT_DEADLINE_MS,
+        );
+      } catch (error) {
+        if (error instanceof NotFoundError || error instanceof ValidationError) throw error;
+        if (error instanceof WorkflowNotFoundError || (error as { code?: number }).code === GRPC_NOT_FOUND) {
+          // Past the namespace's retention, or a cursor naming a run of another workflow.
+          if (cursor) throw new ValidationError([{ field: 'cursor', message: 'names no run of this session' }]);
+          throw new NotFoundError('Session history');
+        }
+        log.warn({ err: error, sessionId }, 'reading a session history failed');
+        throw new ServiceUnavailableError('Session histories are unavailable right now; retry shortly');
+      }
     },
 
     /** Forwarded to the workflow as a signal; the answer shows the session with the new settings applied. */

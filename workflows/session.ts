@@ -17,6 +17,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import {
+  DEFAULT_SESSION_TUNING,
   ackSignal,
   attachSignal,
   closeSignal,
@@ -24,6 +25,7 @@ import {
   deviceIdSearchAttribute,
   messageSignal,
   refreshConfigsSignal,
+  sessionStatusSearchAttribute,
   stateQuery,
   transcriptQuery,
   updateSessionConfigSignal,
@@ -44,22 +46,19 @@ import { gatewayActivities, relay, sessionActivities, type SessionProxies } from
 import { jsonBytes, SessionData } from './session-state';
 import { answerV1 } from './v1/answer';
 
-export const DEFAULT_SESSION_TUNING: SessionTuning = {
-  llmTimeout: '60 seconds',
-  llmMaxAttempts: 3,
-  routeMaxAttempts: 2,
-  retryInitialInterval: '1 second',
-  maxConfigsPerMessage: 3,
-  continueAsNewAfter: 100,
-  functionTimeout: '30 seconds',
-  functionMaxAttempts: 3,
-};
+export { DEFAULT_SESSION_TUNING };
 
 /**
  * The message path of ARCHITECTURE.md: one local activity per message, frames through the relay
  * sink. Without its marker in history (sessions started on older code) the v1 path runs.
  */
 export const MESSAGE_PATH_PATCH = 'message-path-v2';
+
+/**
+ * The `SessionStatus` search attribute, upserted when the status changes (start, close, expiry).
+ * Histories without its marker upsert only UserId/DeviceId at start and nothing at the end.
+ */
+export const SESSION_STATUS_PATCH = 'session-status-search-attribute';
 
 /**
  * What one workflow task may carry back in results (local activity markers) before the workflow
@@ -169,16 +168,21 @@ class SessionRunner {
     } catch (err) {
       // Cancelled from outside (the API's DELETE may cancel instead of signalling): record it,
       // in a scope the cancellation does not reach.
-      if (isCancellation(err)) await CancellationScope.nonCancellable(() => this.persist({ status: 'closed', expiresAt: null }));
+      if (isCancellation(err)) {
+        this.upsertStatus('closed');
+        await CancellationScope.nonCancellable(() => this.persist({ status: 'closed', expiresAt: null }));
+      }
       throw err;
     }
   }
 
   /** First run: search attributes for auditors, the configs cache, the session row. */
   private async begin(): Promise<void> {
+    const withStatus = patched(SESSION_STATUS_PATCH);
     upsertSearchAttributes([
       { key: userIdSearchAttribute, value: this.data.userId },
       ...(this.data.deviceId ? [{ key: deviceIdSearchAttribute, value: this.data.deviceId }] : []),
+      ...(withStatus ? [{ key: sessionStatusSearchAttribute, value: 'active' }] : []),
     ]);
     if (this.input.carried) return;
     await this.reloadConfigs(false);
@@ -291,6 +295,7 @@ class SessionRunner {
   private async finish(status: SessionOutcome['status'], reason: string): Promise<SessionOutcome> {
     const d = this.data;
     d.status = status;
+    this.upsertStatus(status);
     const v2 = this.current();
     const unanswered = this.failPending(reason);
     await this.deliver([...unanswered, { type: 'session_closed', reason }]);
@@ -303,6 +308,11 @@ class SessionRunner {
       if (late.length) this.send(late);
     }
     return { status, reason, handledCount: d.view().handledCount };
+  }
+
+  /** The SessionStatus search attribute (SESSION_STATUS_PATCH). */
+  private upsertStatus(status: SessionStatus): void {
+    if (patched(SESSION_STATUS_PATCH)) upsertSearchAttributes([{ key: sessionStatusSearchAttribute, value: status }]);
   }
 
   private failPending(reason: string): ResultFrame[] {
