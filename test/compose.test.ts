@@ -3,8 +3,7 @@
 // pass its validation, ports and addresses line up between services, roles are real roles, and
 // the search attributes registered are the ones the workflow sets. Where `docker compose` exists,
 // `docker compose config` validates the file too; elsewhere that test says so and checks the rest.
-// The reader is test/support/mini-yaml.ts because no maintained YAML parser (`yaml`) is installed;
-// once it is a devDependency, parse with it instead.
+// The file is read with the maintained `yaml` parser (YAML 1.2, as compose reads it).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -13,7 +12,7 @@ import { envSchema, loadConfig } from '../config';
 import { projectRoot } from '../lib/temporal-cli';
 import { ROLE_NAMES } from '../runtime/roles';
 import { sessionSearchAttributes } from '../contract';
-import { parseMiniYaml } from './support/mini-yaml';
+import { parse as parseYaml } from 'yaml';
 
 interface Service {
   image?: string;
@@ -52,7 +51,8 @@ function interpolate(text: string, given: Record<string, string>, required: Set<
   );
 }
 
-const compose = parseMiniYaml(readFileSync(path.join(projectRoot, 'docker-compose.yml'), 'utf8')) as ComposeFile;
+// Compose resolves `<<: *anchor` merge keys (YAML 1.1), which the parser does on request.
+const compose = parseYaml(readFileSync(path.join(projectRoot, 'docker-compose.yml'), 'utf8'), { merge: true }) as ComposeFile;
 const services = compose.services;
 const ourServices = Object.entries(services).filter(([, s]) => s.build !== undefined);
 const knownVariables = new Set(Object.keys(envSchema.shape));
