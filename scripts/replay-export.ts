@@ -16,6 +16,7 @@ import { ConfigError, loadConfig } from '../config';
 import { resolvePayloadKeys } from '../config/secrets';
 import { createPayloadEncryption, type PayloadEncryption } from '../lib/payload-codec';
 import { createLogger, type Logger } from '../lib/logger';
+import { historyEvents } from '../lib/temporal-history';
 import { closeTemporal, connectTemporal } from '../lib/temporal-connection';
 import { runCli, UsageError } from '../runtime/cli';
 import { sessionWorkflowBundle } from '../worker';
@@ -23,8 +24,6 @@ import { sessionWorkflowBundle } from '../worker';
 const USAGE = "usage: npm run replay:check -- [--query '<visibility query>'] [--limit N] [--out DIR]";
 const DEFAULT_QUERY = `WorkflowType = "${SESSION_WORKFLOW_TYPE}"`;
 const DEFAULT_LIMIT = 100;
-/** Small history pages: a run of large answers can pass gRPC's 4 MB message limit in one page. */
-const EVENTS_PER_PAGE = 100;
 
 type History = temporal.api.history.v1.IHistory;
 const ProtoHistory = temporal.api.history.v1.History;
@@ -42,17 +41,7 @@ export interface ReplayCheckResult {
 
 async function fetchRunHistory(client: Client, workflowId: string, runId: string): Promise<History> {
   const events: temporal.api.history.v1.IHistoryEvent[] = [];
-  let nextPageToken: Uint8Array | undefined;
-  do {
-    const page = await client.workflowService.getWorkflowExecutionHistory({
-      namespace: client.options.namespace,
-      execution: { workflowId, runId },
-      maximumPageSize: EVENTS_PER_PAGE,
-      ...(nextPageToken ? { nextPageToken } : {}),
-    });
-    events.push(...(page.history?.events ?? []));
-    nextPageToken = page.nextPageToken?.length ? page.nextPageToken : undefined;
-  } while (nextPageToken);
+  for await (const event of historyEvents(client, workflowId, runId)) events.push(event);
   return { events };
 }
 

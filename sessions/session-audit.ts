@@ -35,6 +35,7 @@ import {
   type SessionTuning,
   type SessionWorkflowInput,
 } from '../contract';
+import { historyEvents } from '../lib/temporal-history';
 import type { TemporalHandles } from '../app/context';
 
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
@@ -545,8 +546,6 @@ class RunReader {
 
 // ---------------------------------------------------------------------------------------------
 
-const EVENTS_PER_PAGE = 250;
-
 /** The audit entries of one run's events (a recorded fixture, say), as the endpoint reads them from the server. */
 export async function auditRunEvents(
   converter: LoadedDataConverter,
@@ -568,17 +567,7 @@ async function readRun(
 ): Promise<{ entries: AuditEntry[]; nextRunId: string | undefined }> {
   const { client } = temporal;
   const reader = new RunReader(client.options.loadedDataConverter, workflowId, runId, temporalUiRunUrl(location, workflowId, runId));
-  let nextPageToken: Uint8Array | undefined;
-  do {
-    const page = await client.workflowService.getWorkflowExecutionHistory({
-      namespace: client.options.namespace,
-      execution: { workflowId, runId },
-      maximumPageSize: EVENTS_PER_PAGE,
-      ...(nextPageToken ? { nextPageToken } : {}),
-    });
-    for (const event of page.history?.events ?? []) await reader.read(event);
-    nextPageToken = page.nextPageToken?.length ? page.nextPageToken : undefined;
-  } while (nextPageToken);
+  for await (const event of historyEvents(client, workflowId, runId)) await reader.read(event);
   return { entries: reader.finish(), nextRunId: reader.nextRunId };
 }
 

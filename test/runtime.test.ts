@@ -2,125 +2,29 @@
 // free ports, its own Temporal dev server, and either a scratch database or an embedded
 // PostgreSQL. Also the start-up errors, the token script and the setup script.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import {
-  chmodSync,
-  copyFileSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  readdirSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { envSchema } from '../config';
 import { projectRoot } from '../lib/temporal-cli';
 import { markNodeModulesInUse, runningDir } from '../runtime/in-use';
 import { createScratchDatabase } from './support/database';
 import { eventually } from './support/eventually';
-import { freePort } from './support/net';
+import { AppProcess, appEnv, distinctFreePorts, killLeftovers, processesMentioning, tempDataDir } from './support/app-process';
 
 const READY = /Switchboard ready in [\d.]+ s/;
 const STARTUP_TIMEOUT_MS = 150_000;
 
-/** The test's environment without any of the service's variables, plus the given ones. */
-function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const key of Object.keys(envSchema.shape)) delete env[key];
-  return { ...env, LOG_LEVEL: 'warn', ...extra };
-}
-
-class Child {
-  readonly process: ChildProcess;
-  stdout = '';
-  stderr = '';
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-
-  constructor(script: string, args: string[], env: NodeJS.ProcessEnv) {
-    this.process = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
-      cwd: projectRoot,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    this.process.stdout!.setEncoding('utf8').on('data', (chunk: string) => (this.stdout += chunk));
-    this.process.stderr!.setEncoding('utf8').on('data', (chunk: string) => (this.stderr += chunk));
-    this.exited = new Promise((resolve) => this.process.once('exit', (code, signal) => resolve({ code, signal })));
-  }
-
-  get pid(): number {
-    return this.process.pid!;
-  }
-
-  running(): boolean {
-    return this.process.exitCode === null && this.process.signalCode === null;
-  }
-
-  output(): string {
-    return `--- stdout (end)\n${this.stdout.slice(-4000)}\n--- stderr (end)\n${this.stderr.slice(-4000)}`;
-  }
-
-  /** Resolves when stdout matches; fails early, with the output, if the process exits first. */
-  async waitFor(pattern: RegExp, ms = STARTUP_TIMEOUT_MS): Promise<void> {
-    const deadline = Date.now() + ms;
-    while (!pattern.test(this.stdout)) {
-      if (!this.running()) assert.fail(`exited before printing ${pattern}\n${this.output()}`);
-      if (Date.now() > deadline) assert.fail(`no ${pattern} after ${ms} ms\n${this.output()}`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
-
-  async stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-    if (this.running()) this.process.kill('SIGTERM');
-    return this.exited;
-  }
-}
+const childEnv = appEnv;
 
 function runToExit(
   script: string,
   args: string[],
   env: NodeJS.ProcessEnv,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = new Child(script, args, env);
+  const child = new AppProcess({ script }, env, args);
   return child.exited.then(({ code }) => ({ code, stdout: child.stdout, stderr: child.stderr }));
-}
-
-/** Processes whose command line mentions `text` (a test's unique DATA_DIR). Linux /proc. */
-function processesMentioning(text: string): { pid: number; cmdline: string }[] {
-  const found: { pid: number; cmdline: string }[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').join(' ');
-      if (cmdline.includes(text)) found.push({ pid: Number(entry), cmdline });
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return found;
-}
-
-/** A DATA_DIR other users can enter: as root, the embedded PostgreSQL runs as user postgres. */
-function tempDataDir(): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'switchboard-rt-'));
-  chmodSync(dir, 0o755);
-  return dir;
-}
-
-async function distinctFreePorts<K extends string>(names: readonly K[]): Promise<Record<K, string>> {
-  const taken = new Set<number>();
-  const result = {} as Record<K, string>;
-  for (const name of names) {
-    let port = await freePort();
-    while (taken.has(port)) port = await freePort();
-    taken.add(port);
-    result[name] = String(port);
-  }
-  return result;
 }
 
 async function getJson(url: string, token?: string): Promise<{ status: number; body: { data?: unknown } & Record<string, unknown> }> {
@@ -128,20 +32,9 @@ async function getJson(url: string, token?: string): Promise<{ status: number; b
   return { status: response.status, body: (await response.json()) as { data?: unknown } & Record<string, unknown> };
 }
 
-/** Kills (by pid) whatever a failed test left running under its DATA_DIR. */
-function killLeftovers(dataDir: string): void {
-  for (const { pid } of processesMentioning(dataDir)) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-}
-
 describe('runtime: main.ts', function () {
   const dirs: string[] = [];
-  const children: Child[] = [];
+  const children: AppProcess[] = [];
 
   after(function () {
     for (const child of children) if (child.running()) child.process.kill('SIGKILL');
@@ -152,13 +45,13 @@ describe('runtime: main.ts', function () {
   });
 
   function dataDir(): string {
-    const dir = tempDataDir();
+    const dir = tempDataDir('switchboard-rt-');
     dirs.push(dir);
     return dir;
   }
 
-  function startMain(env: NodeJS.ProcessEnv): Child {
-    const child = new Child('main.ts', [], env);
+  function startMain(env: NodeJS.ProcessEnv): AppProcess {
+    const child = new AppProcess('main', env);
     children.push(child);
     return child;
   }
@@ -304,7 +197,7 @@ describe('runtime: main.ts', function () {
 
 describe('runtime: scripts/token.ts', function () {
   it('refuses to mint when tokens come from an identity provider (JWT_JWKS_URL)', async function () {
-    const dir = tempDataDir();
+    const dir = tempDataDir('switchboard-rt-');
     try {
       const result = await runToExit(
         'scripts/token.ts',

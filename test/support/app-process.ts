@@ -27,16 +27,21 @@ export function tempDataDir(prefix = 'switchboard-fault-'): string {
   return dir;
 }
 
-export async function appPorts(): Promise<AppPorts> {
+/** Distinct ports that were free a moment ago, one per name (below the ephemeral range, see freePort). */
+export async function distinctFreePorts<K extends string>(names: readonly K[]): Promise<Record<K, string>> {
   const taken = new Set<number>();
-  const result = {} as AppPorts;
-  for (const name of APP_PORTS) {
+  const result = {} as Record<K, string>;
+  for (const name of names) {
     let port = await freePort();
     while (taken.has(port)) port = await freePort();
     taken.add(port);
     result[name] = String(port);
   }
   return result;
+}
+
+export function appPorts(): Promise<AppPorts> {
+  return distinctFreePorts(APP_PORTS);
 }
 
 export class AppProcess {
@@ -46,18 +51,25 @@ export class AppProcess {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
   /**
-   * `main`: `node --import tsx main.ts`; `npm`: `npm start`, as a supervisor would run it.
-   * `roleArgs` as the compose file passes them (`['--role', 'gateway']`).
+   * `main`: `node --import tsx main.ts`; `npm`: `npm start`, as a supervisor would run it; or any
+   * script of ours under `node --import tsx`. `roleArgs` as the compose file passes them
+   * (`['--role', 'gateway']`).
    */
-  constructor(how: 'main' | 'npm', env: NodeJS.ProcessEnv, roleArgs: string[] = []) {
-    const [command, args] =
-      how === 'main'
-        ? [process.execPath, ['--import', 'tsx', 'main.ts', ...roleArgs]]
-        : ['npm', ['start', ...(roleArgs.length ? ['--', ...roleArgs] : [])]];
+  constructor(how: 'main' | 'npm' | { script: string }, env: NodeJS.ProcessEnv, roleArgs: string[] = []) {
+    const script = how === 'main' ? 'main.ts' : how === 'npm' ? undefined : how.script;
+    const [command, args] = script
+      ? [process.execPath, ['--import', 'tsx', script, ...roleArgs]]
+      : ['npm', ['start', ...(roleArgs.length ? ['--', ...roleArgs] : [])]];
     this.process = spawn(command, args, { cwd: projectRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.process.stdout!.setEncoding('utf8').on('data', (chunk: string) => (this.stdout += chunk));
     this.process.stderr!.setEncoding('utf8').on('data', (chunk: string) => (this.stderr += chunk));
     this.exited = new Promise((resolve) => this.process.once('exit', (code, signal) => resolve({ code, signal })));
+  }
+
+  /** SIGTERM, as a supervisor stops it; resolves with how it exited. */
+  async stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    if (this.running()) this.process.kill('SIGTERM');
+    return this.exited;
   }
 
   get pid(): number {

@@ -6,21 +6,12 @@
 // a history, a log line or a response.
 import { Client, Connection } from '@temporalio/client';
 import { decodedText } from './histories';
+import { historyEvents } from '../../lib/temporal-history';
 
 /** A run's history as text, page by page (a page holds whole batches of events: one can pass 4 MB). */
 async function historyText(client: Client, workflowId: string, runId: string): Promise<string> {
   const texts: string[] = [];
-  let nextPageToken: Uint8Array | undefined;
-  do {
-    const page = await client.workflowService.getWorkflowExecutionHistory({
-      namespace: client.options.namespace,
-      execution: { workflowId, runId },
-      maximumPageSize: 100,
-      nextPageToken,
-    });
-    texts.push(decodedText(page.history?.events ?? []));
-    nextPageToken = page.nextPageToken?.length ? page.nextPageToken : undefined;
-  } while (nextPageToken);
+  for await (const event of historyEvents(client, workflowId, runId)) texts.push(decodedText(event));
   return texts.join('\n');
 }
 
