@@ -9,6 +9,7 @@ import path from 'node:path';
 import type { Context, Next } from 'koa';
 import { z } from 'zod';
 import type { AppConfig } from '../config';
+import type { ConsoleSettings } from '../contract';
 import type { Secrets } from '../config/secrets';
 import { mintToken, USER_ID_PATTERN } from '../lib/auth';
 import { parseOrThrow } from '../lib/validate';
@@ -66,16 +67,6 @@ export interface ConsoleOptions {
   distDir: string;
   config: ConsoleConfig;
   secrets: Pick<Secrets, 'jwtSecret'>;
-}
-
-/** What the browser reads before it signs in: where the socket and the Temporal UI are. */
-export interface ConsoleSettings {
-  websocket_url: string;
-  temporal_ui_url: string | null;
-  temporal_namespace: string;
-  dev_sign_in: boolean;
-  /** Payloads are encrypted: the Temporal UI shows them only through the codec endpoint (an auditor unlocks it here). */
-  payload_encryption: boolean;
 }
 
 /** The JWT secret when it is the one this server generated for local use (not production, not the operator's). */

@@ -7,3 +7,4 @@ export * from './activities';
 export * from './routing';
 export * from './builtins';
 export * from './similarity';
+export * from './rest';

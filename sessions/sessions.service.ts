@@ -2,7 +2,7 @@
 // transcript queries) for one session, signals for changes. Every lookup is scoped by user, so
 // another user's session answers 404 exactly like a missing one.
 import { ConflictError, NotFoundError, ServiceUnavailableError, ValidationError } from '../lib/errors';
-import type { UserSessionConfig, SessionStatus } from '../db';
+import type { UserSessionConfig } from '../db';
 import type { AppContext, ConfigChangeNotifier, TemporalHandles } from '../app/context';
 import {
   closeSignal,
@@ -12,6 +12,7 @@ import {
   updateSessionConfigSignal,
   type CachedConfig,
   type SessionSettings,
+  type SessionSummary,
   type TranscriptEntry,
 } from '../contract';
 import { parseOrThrow } from '../lib/validate';
@@ -29,16 +30,7 @@ import {
   withTemporalDeadline,
 } from './session-store';
 
-export interface SessionSummary {
-  id: string;
-  /** The session's Temporal workflow (`session-<userId>-<sessionId>`), to find it in the Temporal UI. */
-  workflow_id: string;
-  status: SessionStatus;
-  device_id: string | null;
-  created_at: string;
-  last_activity_at: string | null;
-  expires_at: string | null;
-}
+export type { SessionSummary } from '../contract';
 
 export interface SessionDetail extends SessionSummary {
   settings: SessionSettings;

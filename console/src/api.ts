@@ -1,6 +1,9 @@
 // The documented REST API (/api/v1, envelope { code, message, data }, 400s with errors[]) and the
 // console's own two endpoints, as typed calls. Nothing else talks to the server over HTTP.
 import type { PublicConfig, ResultFrame, SessionSettings, TranscriptEntry } from '../../contract/session';
+import type { ConsoleSettings, SessionSummary } from '../../contract/rest';
+
+export type { ConsoleSettings, SessionSummary } from '../../contract/rest';
 
 export type { PublicConfig };
 
@@ -20,14 +23,6 @@ export class ApiError extends Error {
     super(message);
     this.name = 'ApiError';
   }
-}
-
-export interface ConsoleSettings {
-  websocket_url: string;
-  temporal_ui_url: string | null;
-  temporal_namespace: string;
-  dev_sign_in: boolean;
-  payload_encryption: boolean;
 }
 
 export interface SavedConfig extends PublicConfig {
@@ -61,16 +56,6 @@ export interface TrialResult {
 }
 
 export type SessionStatus = 'active' | 'closed' | 'expired';
-
-export interface SessionSummary {
-  id: string;
-  workflow_id: string;
-  status: SessionStatus;
-  device_id: string | null;
-  created_at: string;
-  last_activity_at: string | null;
-  expires_at: string | null;
-}
 
 export interface SessionDetail extends SessionSummary {
   settings: SessionSettings;
