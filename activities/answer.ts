@@ -29,9 +29,9 @@ export function createAnswerActivity(deps: ActivityDeps, llm: LLMSteps, executor
   const { relay, logger } = deps;
 
   /** The offered configs, functions with their argument schemas (the workflow caches no schemas). */
-  async function candidates(input: AnswerMessageInput): Promise<RoutingCandidate[]> {
+  async function candidates(input: AnswerMessageInput, timeoutMs: number): Promise<RoutingCandidate[]> {
     const functionIds = input.configs.filter((c) => c.config_type === 'function_call').map((c) => c.id);
-    const schemas = await executor.functionSchemas(input.userId, functionIds);
+    const schemas = await executor.functionSchemas(input.userId, functionIds, timeoutMs / 2);
     return input.configs
       .filter((c) => c.config_type === 'llm' || schemas.has(c.id))
       .map((c) => (c.config_type === 'llm' ? c : { ...c, parameters: schemas.get(c.id) ?? null }));
@@ -51,7 +51,7 @@ export function createAnswerActivity(deps: ActivityDeps, llm: LLMSteps, executor
     signal: AbortSignal,
     offered: (tools: string[]) => void,
   ): Promise<RoutingDecision> {
-    const configs = await candidates(input);
+    const configs = await candidates(input, timeoutMs);
     offered(offeredTools(configs, input));
     const routeInput = { userId: input.userId, text: input.message.text, configs, settings: input.settings };
     if (!llm.routerConfigured) return routeWithoutRouter(configs, input.settings, input.message.text, 'no router LLM is configured');

@@ -8,7 +8,7 @@ import type { UserAIConfig } from '../db';
 import { callFunction, listMcpTools, targetSecrets, toFunctionFailure, type FunctionTarget, type McpToolInfo } from '../functions';
 import { LLM_FAILURE } from '../llm/errors';
 import type { ExecutionDeps } from './deps';
-import { loadConfigRow } from './rows';
+import { loadConfigRow, whileDatabaseIsDown } from './rows';
 
 export interface FunctionCallOptions {
   timeoutMs: number;
@@ -42,7 +42,10 @@ export function createFunctionExecutor({ db, secretBox, config, logger }: Execut
   }
 
   async function runFunction(input: ExecuteFunctionInput, options: FunctionCallOptions): Promise<ExecuteFunctionOutput> {
-    const row = await loadConfigRow(db, input.userId, input.configId, 'function_call', { requireActive: !options.allowInactive });
+    const row = await loadConfigRow(db, input.userId, input.configId, 'function_call', {
+      requireActive: !options.allowInactive,
+      databaseBudgetMs: options.timeoutMs / 2,
+    });
     const what = `function ${row.function_name ?? row.id} (${row.config_name})`;
     let secrets: string[] = [];
     try {
@@ -92,13 +95,21 @@ export function createFunctionExecutor({ db, secretBox, config, logger }: Execut
   }
 
   /** The JSON Schemas of the given function configs of a user, for routing (not secret). */
-  async function functionSchemas(userId: string, ids: readonly number[]): Promise<Map<number, Record<string, unknown> | null>> {
+  async function functionSchemas(
+    userId: string,
+    ids: readonly number[],
+    databaseBudgetMs = 0,
+  ): Promise<Map<number, Record<string, unknown> | null>> {
     if (ids.length === 0) return new Map();
-    const rows = await db.models.UserAIConfig.findAll({
-      where: { user_id: userId, id: [...ids], config_type: 'function_call' },
-      attributes: ['id', 'parameters'],
-      raw: true,
-    });
+    const rows = await whileDatabaseIsDown(
+      () =>
+        db.models.UserAIConfig.findAll({
+          where: { user_id: userId, id: [...ids], config_type: 'function_call' },
+          attributes: ['id', 'parameters'],
+          raw: true,
+        }),
+      databaseBudgetMs,
+    );
     return new Map(rows.map((r) => [r.id, r.parameters ?? null]));
   }
 

@@ -37,7 +37,11 @@ export function createLLMExecutor({ db, secretBox, config, logger }: ExecutionDe
   }
 
   return async function runLLMConfig(input: ExecuteLLMConfigInput, options: LLMCallOptions): Promise<ExecuteLLMConfigOutput> {
-    const row = await loadConfigRow(db, input.userId, input.configId, 'llm', { requireActive: !options.allowInactive });
+    const row = await loadConfigRow(db, input.userId, input.configId, 'llm', {
+      requireActive: !options.allowInactive,
+      // Half the call's time may go to waiting out a database outage; the call keeps the rest.
+      databaseBudgetMs: options.timeoutMs / 2,
+    });
     let apiKey: string | null = null;
     try {
       apiKey = decryptKey(row.api_key);
