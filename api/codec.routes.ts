@@ -24,6 +24,7 @@ export const CODEC_PREFIX = '/codec';
  * nor sent from another site.
  */
 export const CODEC_COOKIE = 'switchboard_codec';
+const CODEC_COOKIE_OPTIONS = { httpOnly: true, sameSite: 'strict', path: CODEC_PREFIX, overwrite: true } as const;
 /**
  * A request may carry a whole event's payloads: a session's input holds the cached configs (up to
  * about 300 KB, ARCHITECTURE.md "Bounds"), beyond the API's own body limit; Temporal refuses
@@ -96,18 +97,15 @@ export function createCodecRouter({ docs, codec }: CodecRouteOptions): Router {
       const token = bearerToken(ctx.get('Authorization'));
       const expiresAt = ctx.state.user?.expiresAt ?? Date.now();
       ctx.cookies.set(CODEC_COOKIE, token ?? '', {
-        httpOnly: true,
-        sameSite: 'strict',
-        path: CODEC_PREFIX,
+        ...CODEC_COOKIE_OPTIONS,
         secure: ctx.secure,
-        overwrite: true,
         maxAge: Math.max(0, expiresAt - Date.now()),
       });
       ctx.status = 204;
     },
   );
   route(router, docs, 'delete', '/session', { tag, summary: 'Forget the codec cookie', errors: [403, 404], successStatus: 204 }, (ctx) => {
-    ctx.cookies.set(CODEC_COOKIE, '', { httpOnly: true, sameSite: 'strict', path: CODEC_PREFIX, maxAge: 0, overwrite: true });
+    ctx.cookies.set(CODEC_COOKIE, '', { ...CODEC_COOKIE_OPTIONS, maxAge: 0 });
     ctx.status = 204;
   });
   return router;

@@ -8,7 +8,7 @@ import type { UserAIConfig } from '../db';
 import { callFunction, listMcpTools, targetSecrets, toFunctionFailure, type FunctionTarget, type McpToolInfo } from '../functions';
 import { LLM_FAILURE } from '../llm/errors';
 import type { ExecutionDeps } from './deps';
-import { loadConfigRow, whileDatabaseIsDown } from './rows';
+import { loadConfigRow, openSecret, whileDatabaseIsDown } from './rows';
 
 export interface FunctionCallOptions {
   timeoutMs: number;
@@ -18,13 +18,7 @@ export interface FunctionCallOptions {
 }
 
 export function createFunctionExecutor({ db, secretBox, config, logger }: ExecutionDeps) {
-  function open(stored: string): string {
-    try {
-      return secretBox.decrypt(stored);
-    } catch {
-      throw ApplicationFailure.nonRetryable('a stored secret cannot be decrypted with the configured keys', LLM_FAILURE.configUnavailable);
-    }
-  }
+  const open = (stored: string) => openSecret(secretBox, stored, 'secret');
 
   /** Where the function runs, with its secrets opened. */
   function targetOf(row: UserAIConfig): FunctionTarget {

@@ -9,7 +9,7 @@ import { createLLMClient } from '../llm/client';
 import { LLM_FAILURE, toActivityFailure } from '../llm/errors';
 import { effectiveBaseUrl } from '../llm/providers';
 import type { ExecutionDeps } from './deps';
-import { loadConfigRow } from './rows';
+import { loadConfigRow, openSecret } from './rows';
 
 /** The answer of a provider is cut here already, so no result payload grows past what the workflow keeps. */
 const MAX_ANSWER_CHARS = 64 * 1024;
@@ -24,18 +24,6 @@ export interface LLMCallOptions {
 }
 
 export function createLLMExecutor({ db, secretBox, config, logger }: ExecutionDeps) {
-  function decryptKey(stored: string | null | undefined): string | null {
-    if (!stored) return null;
-    try {
-      return secretBox.decrypt(stored);
-    } catch {
-      throw ApplicationFailure.nonRetryable(
-        'the stored API key cannot be decrypted with the configured keys',
-        LLM_FAILURE.configUnavailable,
-      );
-    }
-  }
-
   return async function runLLMConfig(input: ExecuteLLMConfigInput, options: LLMCallOptions): Promise<ExecuteLLMConfigOutput> {
     const row = await loadConfigRow(db, input.userId, input.configId, 'llm', {
       requireActive: !options.allowInactive,
@@ -44,7 +32,7 @@ export function createLLMExecutor({ db, secretBox, config, logger }: ExecutionDe
     });
     let apiKey: string | null = null;
     try {
-      apiKey = decryptKey(row.api_key);
+      apiKey = row.api_key ? openSecret(secretBox, row.api_key, 'API key') : null;
       const baseURL = effectiveBaseUrl(row.llm_type ?? null, row.base_url ?? null);
       if (!baseURL) throw ApplicationFailure.nonRetryable('no base_url and no default for its llm_type', LLM_FAILURE.configUnavailable);
       await checkUrlResolved('base_url', baseURL, config.egressAllow);

@@ -1,6 +1,7 @@
 // The stored row an execution needs, by id and user: a missing or foreign config (and, on the
 // message path, a disabled one) fails without retry.
 import { ApplicationFailure } from '@temporalio/common';
+import type { SecretBox } from '../lib/secret-box';
 import { isDatabaseUnavailable, type ConfigType, type Database, type UserAIConfig } from '../db';
 import { LLM_FAILURE } from '../llm/errors';
 
@@ -42,4 +43,13 @@ export async function loadConfigRow(
     throw ApplicationFailure.nonRetryable(`${KIND[type]} ${configId} is disabled`, LLM_FAILURE.configUnavailable);
   }
   return row;
+}
+
+/** A stored secret (an API key, a webhook secret, an MCP header value) opened; one no configured key opens fails without retry. */
+export function openSecret(secretBox: SecretBox, stored: string, what: string): string {
+  try {
+    return secretBox.decrypt(stored);
+  } catch {
+    throw ApplicationFailure.nonRetryable(`the stored ${what} cannot be decrypted with the configured keys`, LLM_FAILURE.configUnavailable);
+  }
 }
