@@ -81,7 +81,12 @@ function startWorker(slot: Slot): Worker {
   });
   // Out of memory (resourceLimits) or a crash: the thread is gone; its check failed, the next gets a new one.
   worker.on('error', (err) => {
-    if (slot.worker === worker) finish(slot, { overran: /memory/i.test(err.message) ? 'ran out of memory' : err.message }, true);
+    if (slot.worker === worker)
+      finish(
+        slot,
+        { overran: /memory/i.test(err.message) ? `it needed more than ${SCHEMA_WORKER_HEAP_MB} MB` : `its thread failed (${err.message})` },
+        true,
+      );
   });
   worker.on('exit', () => {
     if (slot.worker !== worker) return;
@@ -113,7 +118,10 @@ function dispatch(): void {
     const job = queue.shift()!;
     slot.worker ??= startWorker(slot);
     slot.job = job;
-    slot.timer = setTimeout(() => finish(slot, { overran: `took longer than ${SCHEMA_CHECK_BUDGET_MS} ms` }, true), SCHEMA_CHECK_BUDGET_MS);
+    slot.timer = setTimeout(
+      () => finish(slot, { overran: `it took longer than ${SCHEMA_CHECK_BUDGET_MS} ms` }, true),
+      SCHEMA_CHECK_BUDGET_MS,
+    );
     slot.worker.postMessage({ id: job.id, schema: job.schema, args: job.args, compileOnly: job.compileOnly });
   }
 }
@@ -178,7 +186,7 @@ function overrun(reason: string): ArgumentsCheck {
   return {
     ok: false,
     field: '(parameters)',
-    message: `the function's parameter schema could not be checked: it ${reason} (simplify the schema)`,
+    message: `the function's parameter schema could not be checked: ${reason} (simplify the schema)`,
     overran: true,
   };
 }
@@ -202,7 +210,7 @@ export async function validateArguments(schema: Record<string, unknown>, args: u
 /** Compile a schema as calls will (same engine, same budget): the reason it cannot be used, or null. */
 export async function schemaCompileProblem(schema: Record<string, unknown>): Promise<string | null> {
   const reply = await runInWorker(schema, null, true);
-  if ('overran' in reply) return `could not be compiled: it ${reply.overran}`;
+  if ('overran' in reply) return `could not be compiled: ${reply.overran}`;
   if (reply.invalidSchema !== undefined) return `is not usable: ${reply.invalidSchema}`;
   return null;
 }
