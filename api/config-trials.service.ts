@@ -8,7 +8,8 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { Database } from '../db';
 import type { ConfigExecutor } from '../execution';
-import { validateArguments, type McpToolInfo } from '../functions';
+import { FUNCTION_FAILURE, validateArguments, type McpToolInfo } from '../functions';
+import { runStep } from '../lib/event-loop';
 import { BadRequestError, NotFoundError, UpstreamError, ValidationError } from '../lib/errors';
 import { parseOrThrow } from '../lib/validate';
 import { parseConfigId } from './configs.service';
@@ -71,7 +72,20 @@ export function createConfigTrialService(deps: { db: Database; executor: ConfigE
       }
       if (body.text !== undefined) throw new ValidationError([{ field: 'text', message: 'only for LLM configs; send arguments' }]);
       const args = body.arguments ?? {};
-      const check = validateArguments(row.parameters ?? { type: 'object' }, args);
+      const check = await runStep({ configId: row.id, userId, what: 'function trial' }, () =>
+        validateArguments(row.parameters ?? { type: 'object' }, args),
+      );
+      if (!check.ok && check.overran) {
+        return {
+          ...base,
+          status: 'failed',
+          result: '',
+          execute_time: elapsed(),
+          error: check.message,
+          error_type: FUNCTION_FAILURE.schemaOverBudget,
+          retryable: false,
+        };
+      }
       if (!check.ok) throw new ValidationError([{ field: `arguments.${check.field}`, message: check.message }]);
       const { result } = await deps.executor.runFunction(
         { userId, configId: row.id, arguments: args, sessionId: null, messageId: `test-${randomUUID()}` },

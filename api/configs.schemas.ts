@@ -10,6 +10,7 @@ import { LLM_TYPE_NAMES } from '../llm/providers';
 import { parseOrThrow } from '../lib/validate';
 import type { ConfigType } from '../db';
 import { FUNCTION_NAME_PATTERN } from '../contract';
+import { parameterSchemaProblem } from '../functions';
 
 const MAX_PARAMETERS_JSON = 32 * 1024;
 
@@ -55,7 +56,11 @@ const functionParametersSchema = z
         code: 'custom',
         message: `is not a valid JSON Schema${detail ? `: ${detail.instancePath || '/'} ${detail.message ?? ''}` : ''}`.trim(),
       });
+      return;
     }
+    // Refused before it is ever compiled: too deep, too many $refs, a $ref bomb, a pattern only a backtracking engine runs.
+    const problem = parameterSchemaProblem(schema);
+    if (problem) ctx.addIssue({ code: 'custom', message: `is refused: ${problem}` });
   })
   .meta({ description: 'JSON Schema (type object) of the function arguments' });
 

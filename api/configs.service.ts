@@ -12,7 +12,7 @@ import type { PublicConfig } from '../contract';
 import { createConfigSchemas, normaliseConfigBody, parseConfig, type ConfigInput } from './configs.schemas';
 import { parseOrThrow } from '../lib/validate';
 import { createCoalescer } from '../lib/coalesce';
-import { generateWebhookSecret } from '../functions';
+import { generateWebhookSecret, schemaCompileProblem } from '../functions';
 
 export interface ConfigServiceDeps {
   db: Database;
@@ -200,6 +200,14 @@ export function createConfigService(deps: ConfigServiceDeps) {
     return result;
   }
 
+  /** A function's schema compiled as calls will compile it (same engine, same budget), so one that cannot run is refused now. */
+  async function assertParametersCompile(input: ConfigInput): Promise<ConfigInput> {
+    if (input.config_type !== 'function_call') return input;
+    const problem = await schemaCompileProblem(input.parameters);
+    if (problem) throw new ValidationError([{ field: 'parameters', message: problem }]);
+    return input;
+  }
+
   async function update(userId: string, row: UserAIConfig, attributes: Attributes): Promise<PublicConfig> {
     await save(userId, () => row.update(attributes));
     return toPublicConfig(row);
@@ -230,7 +238,7 @@ export function createConfigService(deps: ConfigServiceDeps) {
     },
 
     async create(userId: string, raw: unknown): Promise<SavedConfig> {
-      const input = parseConfig(schemas, normaliseConfigBody(raw));
+      const input = await assertParametersCompile(parseConfig(schemas, normaliseConfigBody(raw)));
       const secret = webhookSecret(input);
       const row = await save(userId, () =>
         deps.db.sequelize.transaction(async (transaction) => {
@@ -258,7 +266,7 @@ export function createConfigService(deps: ConfigServiceDeps) {
       const row = await find(userId, rawId);
       const body = normaliseConfigBody(raw, row.config_type);
       assertSameType(row, body);
-      return rewrite(userId, row, parseConfig(schemas, { ...body, config_type: row.config_type }));
+      return rewrite(userId, row, await assertParametersCompile(parseConfig(schemas, { ...body, config_type: row.config_type })));
     },
 
     async patch(userId: string, rawId: string, raw: unknown): Promise<SavedConfig> {
@@ -266,7 +274,7 @@ export function createConfigService(deps: ConfigServiceDeps) {
       const body = normaliseConfigBody(raw, row.config_type);
       assertSameType(row, body);
       const merged: Record<string, unknown> = { ...storedBody(row), ...body, config_type: row.config_type };
-      return rewrite(userId, row, parseConfig(schemas, merged));
+      return rewrite(userId, row, await assertParametersCompile(parseConfig(schemas, merged)));
     },
 
     /** A new signing secret for a webhook config, shown in this response only. */

@@ -6,6 +6,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { ExecuteFunctionInput, ExecuteFunctionOutput } from '../contract';
 import type { UserAIConfig } from '../db';
 import { callFunction, listMcpTools, targetSecrets, toFunctionFailure, type FunctionTarget, type McpToolInfo } from '../functions';
+import { runStep } from '../lib/event-loop';
 import { LLM_FAILURE } from '../llm/errors';
 import type { ExecutionDeps } from './deps';
 import { loadConfigRow, openSecret, whileDatabaseIsDown } from './rows';
@@ -45,16 +46,20 @@ export function createFunctionExecutor({ db, secretBox, config, logger }: Execut
     try {
       const target = targetOf(row);
       secrets = targetSecrets(target);
-      const { result } = await callFunction({
-        target,
-        // Checked against the schema before anything is sent; a mismatch names the argument.
-        parameters: row.parameters ?? { type: 'object' },
-        arguments: input.arguments,
-        context: { functionName: row.function_name ?? '', userId: input.userId, sessionId: input.sessionId, messageId: input.messageId },
-        timeoutMs: options.timeoutMs,
-        egressAllow: config.egressAllow,
-        ...(options.signal ? { signal: options.signal } : {}),
-      });
+      // Run as a step of this config, so a stall or an overrun meanwhile names it.
+      const step = { configId: row.id, userId: input.userId, what };
+      const { result } = await runStep(step, () =>
+        callFunction({
+          target,
+          // Checked against the schema before anything is sent; a mismatch names the argument.
+          parameters: row.parameters ?? { type: 'object' },
+          arguments: input.arguments,
+          context: { functionName: row.function_name ?? '', userId: input.userId, sessionId: input.sessionId, messageId: input.messageId },
+          timeoutMs: options.timeoutMs,
+          egressAllow: config.egressAllow,
+          ...(options.signal ? { signal: options.signal } : {}),
+        }),
+      );
       return { result };
     } catch (err) {
       const failure = toFunctionFailure(err, what, secrets);

@@ -29,6 +29,8 @@ export const FUNCTION_FAILURE = {
   toolNotFound: 'FunctionToolNotFound',
   /** The arguments do not match the function's parameter schema. Not retryable. */
   invalidArguments: 'FunctionInvalidArguments',
+  /** The parameter schema took too long or too much memory to check the arguments. Not retryable. */
+  schemaOverBudget: 'FunctionSchemaOverBudget',
 } as const;
 
 export type FunctionFailureType = (typeof FUNCTION_FAILURE)[keyof typeof FUNCTION_FAILURE];

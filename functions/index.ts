@@ -8,7 +8,16 @@ import { callMcpTool, listTools } from './mcp';
 import type { FunctionCall, FunctionCallResult, FunctionTarget, McpToolInfo } from './types';
 import { callWebhook } from './webhook';
 
-export { validateArguments, type ArgumentsCheck } from './arguments';
+export {
+  compiledSchemaCache,
+  schemaCompileProblem,
+  validateArguments,
+  MAX_COMPILED_SCHEMA_BYTES,
+  MAX_COMPILED_SCHEMAS,
+  SCHEMA_CHECK_BUDGET_MS,
+  type ArgumentsCheck,
+} from './arguments';
+export { parameterSchemaProblem } from './schema-limits';
 export { FUNCTION_FAILURE, FunctionCallError, toFunctionFailure, type FunctionFailureType } from './errors';
 export type { FunctionCall, FunctionCallContext, FunctionCallResult, FunctionTarget, McpToolInfo } from './types';
 export { generateWebhookSecret, signWebhook, MAX_RESPONSE_BYTES, SIGNATURE_HEADER, TIMESTAMP_HEADER, type WebhookBody } from './webhook';
@@ -36,7 +45,10 @@ function deadline(timeoutMs: number, signal?: AbortSignal): { timeout: AbortSign
 export async function callFunction(call: FunctionCall): Promise<FunctionCallResult> {
   const secrets = targetSecrets(call.target);
   if (call.parameters) {
-    const check = validateArguments(call.parameters, call.arguments);
+    const check = await validateArguments(call.parameters, call.arguments);
+    if (!check.ok && check.overran) {
+      throw new FunctionCallError(FUNCTION_FAILURE.schemaOverBudget, `argument ${check.field} ${check.message}`, { retryable: false });
+    }
     if (!check.ok) {
       throw new FunctionCallError(FUNCTION_FAILURE.invalidArguments, `argument ${check.field} ${check.message}`, { retryable: false });
     }

@@ -1,6 +1,7 @@
 // The three roles one process can run (any combination; all three by default). Each role is
 // imported only when asked for, so an API-only process never loads the worker's native code
 // (the .js suffix is how TypeScript's nodenext resolution spells an import() of a .ts file).
+import { watchEventLoop } from '../lib/event-loop';
 import type { Logger } from '../lib/logger';
 import type { AppContext, RunningRole } from '../app/context';
 
@@ -54,6 +55,24 @@ async function installTemporalRuntime(logger: Logger): Promise<void> {
 export async function startRole(name: RoleName, ctx: AppContext): Promise<RunningRole> {
   const { HOST: host } = ctx.config;
   if (name !== 'api') await installTemporalRuntime(ctx.logger);
+  // Every role shares the process's event loop: one watch (per logger) warns when a step blocks it.
+  const stopWatching = watchEventLoop(ctx.logger);
+  try {
+    const role = await startRoleOf(name, ctx, host);
+    return {
+      ...role,
+      close: async () => {
+        stopWatching();
+        await role.close();
+      },
+    };
+  } catch (error) {
+    stopWatching();
+    throw error;
+  }
+}
+
+async function startRoleOf(name: RoleName, ctx: AppContext, host: string): Promise<RunningRole> {
   switch (name) {
     case 'api': {
       const { startApi } = await import('../api/server.js');

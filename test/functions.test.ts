@@ -51,43 +51,43 @@ describe('functions', () => {
       required: ['city'],
     };
 
-    it('accepts arguments that match the schema', () => {
-      assert.deepEqual(validateArguments(schema, { city: 'Paris', count: 2 }), { ok: true });
+    it('accepts arguments that match the schema', async () => {
+      assert.deepEqual(await validateArguments(schema, { city: 'Paris', count: 2 }), { ok: true });
     });
 
-    it('names a missing required argument', () => {
-      assert.deepEqual(validateArguments(schema, { count: 2 }), { ok: false, field: 'city', message: 'is required' });
+    it('names a missing required argument', async () => {
+      assert.deepEqual(await validateArguments(schema, { count: 2 }), { ok: false, field: 'city', message: 'is required' });
     });
 
-    it('names an argument of the wrong type and says which type it must be', () => {
-      assert.deepEqual(validateArguments(schema, { city: 'Paris', count: 'two' }), {
+    it('names an argument of the wrong type and says which type it must be', async () => {
+      assert.deepEqual(await validateArguments(schema, { city: 'Paris', count: 'two' }), {
         ok: false,
         field: 'count',
         message: 'must be a number',
       });
     });
 
-    it('lists the allowed values of an enum', () => {
-      const check = validateArguments(schema, { city: 'Paris', unit: 'k' });
+    it('lists the allowed values of an enum', async () => {
+      const check = await validateArguments(schema, { city: 'Paris', unit: 'k' });
       assert.equal(check.ok, false);
       assert.equal(!check.ok && check.field, 'unit');
       assert.match(!check.ok ? check.message : '', /must be one of "c", "f"/);
     });
 
-    it('names nested fields with dots and indexes', () => {
+    it('names nested fields with dots and indexes', async () => {
       const nested = {
         type: 'object',
         properties: { stops: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' } }, required: ['name'] } } },
       };
-      assert.deepEqual(validateArguments(nested, { stops: [{ name: 'a' }, {}] }), {
+      assert.deepEqual(await validateArguments(nested, { stops: [{ name: 'a' }, {}] }), {
         ok: false,
         field: 'stops[1].name',
         message: 'is required',
       });
     });
 
-    it('reports a schema that does not compile instead of throwing', () => {
-      const check = validateArguments({ type: 'object', properties: { a: { type: 'no-such-type' } } }, {});
+    it('reports a schema that does not compile instead of throwing', async () => {
+      const check = await validateArguments({ type: 'object', properties: { a: { type: 'no-such-type' } } }, {});
       assert.equal(check.ok, false);
       assert.equal(!check.ok && check.field, '(parameters)');
     });

@@ -2,6 +2,7 @@
 // (`/api/v1/ai-configs/:id`), never the raw path, so label cardinality stays bounded.
 import type { Context } from 'koa';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { registerEventLoopMetrics } from '../../lib/event-loop';
 
 export interface HttpMetrics {
   registry: Registry;
@@ -14,6 +15,7 @@ type Labels = Record<'method' | 'route' | 'status', string>;
 export function createHttpMetrics(): HttpMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  registerEventLoopMetrics(registry);
   const labelNames = ['method', 'route', 'status'] as const;
   const requests = new Counter({
     name: 'http_requests_total',
