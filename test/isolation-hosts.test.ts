@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { networkInterfaces } from 'node:os';
+import { consoleSettings } from '../api/console';
 import { createApiFromContext, noopNotifier } from '../api/server';
 import { ConfigError, loadConfig } from '../config';
 import { isLocalRequest, isLoopbackAddress } from '../lib/address';
@@ -359,6 +360,13 @@ describe('isolation: Host and Origin (issue 14, findings 7 and 8)', function () 
         });
         assert.equal(listed.status, 200, `${host}: ${listed.text}`);
       }
+    });
+
+    it('builds websocket_url only from a served host, whatever the caller passes', function () {
+      const config = { ...tc.ctx.config, GATEWAY_PUBLIC_URL: undefined, PUBLIC_HOST: undefined, embeddedTemporal: false };
+      assert.equal(consoleSettings(config, 'evil.example', false).websocket_url, `ws://127.0.0.1:${config.GATEWAY_PORT}/ws`);
+      assert.equal(consoleSettings(config, 'switchboard.test', false).websocket_url, `ws://switchboard.test:${config.GATEWAY_PORT}/ws`);
+      assert.equal(consoleSettings(config, '[::1]', false).websocket_url, `ws://[::1]:${config.GATEWAY_PORT}/ws`);
     });
 
     it('the development sign-in refuses a relayed request for another address, and a non-loopback peer', async function () {
