@@ -14,6 +14,7 @@ import type { ConfigTrialService } from './config-trials.service';
 import { createHealthRouter, type ReadinessCheck } from './health.routes';
 import { authenticate } from './middleware/authenticate';
 import { errorHandler } from './middleware/error-handler';
+import { requireServedHost } from './middleware/host-check';
 import { jsonBody } from './middleware/json-body';
 import { createHttpMetrics } from './middleware/metrics';
 import { AUTH_FAILURE_PREFIX, createFailureLimiter, createSharedLimiter } from '../db';
@@ -24,7 +25,7 @@ import { RouteDocs } from './route-docs';
 import packageJson from '../package.json';
 
 export interface ApiDeps {
-  config: Pick<AppConfig, 'BODY_LIMIT_BYTES' | 'RATE_LIMIT_PER_MINUTE' | 'AUTH_FAILURES_PER_MINUTE' | 'TRUST_PROXY_HOPS'>;
+  config: Pick<AppConfig, 'BODY_LIMIT_BYTES' | 'RATE_LIMIT_PER_MINUTE' | 'AUTH_FAILURES_PER_MINUTE' | 'TRUST_PROXY_HOPS' | 'servedHosts'>;
   logger: Logger;
   /** The shared counters of the rate limits (PostgreSQL), so every replica counts against one budget. */
   rateLimits: RateLimitStore;
@@ -59,6 +60,8 @@ export function createApp(deps: ApiDeps): Koa {
 
   app.use(requestContext(deps.logger, metrics));
   app.use(errorHandler);
+  // Before every route, health included: probes by address pass, a rebound DNS name does not.
+  app.use(requireServedHost(deps.config.servedHosts, hops > 0));
   const healthRoutes = health.routes();
   const healthMethods = health.allowedMethods();
   app.use(function operations(ctx: Parameters<typeof healthRoutes>[0] & Parameters<typeof healthMethods>[0], next: Koa.Next) {

@@ -11,7 +11,10 @@ import { z } from 'zod';
 import type { AppConfig } from '../config';
 import type { ConsoleSettings } from '../contract';
 import type { Secrets } from '../config/secrets';
+import { isLocalRequest } from '../lib/address';
 import { mintToken, USER_ID_PATTERN } from '../lib/auth';
+import { ForbiddenError } from '../lib/errors';
+import { isServedHost } from '../lib/host-policy';
 import { parseOrThrow } from '../lib/validate';
 
 export const CONSOLE_CSP = [
@@ -60,6 +63,7 @@ export type ConsoleConfig = Pick<
   | 'TEMPORAL_NAMESPACE'
   | 'TEMPORAL_PAYLOAD_KEY'
   | 'embeddedTemporal'
+  | 'servedHosts'
 >;
 
 export interface ConsoleOptions {
@@ -77,10 +81,12 @@ export function devSignInSecret(config: ConsoleConfig, secrets: Pick<Secrets, 'j
 
 /**
  * The gateway's and the Temporal UI's URLs as this browser reaches them: an explicit public URL,
- * else PUBLIC_HOST, else the host name the browser used for the API, with the configured ports.
+ * else PUBLIC_HOST, else the host name the browser used for the API (only one this deployment
+ * serves: never a foreign name), with the configured ports.
  */
 export function consoleSettings(config: ConsoleConfig, requestHost: string, devSignIn: boolean): ConsoleSettings {
-  const host = config.PUBLIC_HOST ?? (requestHost || '127.0.0.1');
+  const served = requestHost !== '' && isServedHost(requestHost, config.servedHosts);
+  const host = config.PUBLIC_HOST ?? (served ? requestHost : '127.0.0.1');
   const temporalUi = config.TEMPORAL_UI_URL ?? (config.embeddedTemporal ? `http://${host}:${config.TEMPORAL_UI_PORT}` : null);
   return {
     websocket_url: config.GATEWAY_PUBLIC_URL ?? `ws://${host}:${config.GATEWAY_PORT}/ws`,
@@ -154,6 +160,10 @@ export function serveConsole(options: ConsoleOptions) {
       return;
     }
     if (method === 'POST' && urlPath === '/console/dev-token' && secret !== undefined) {
+      // It signs in as anyone: only for someone at this machine (the socket's peer, not a header's word).
+      if (!isLocalRequest(ctx.req.socket.remoteAddress, ctx.req.headers['x-forwarded-for'])) {
+        throw new ForbiddenError('The development sign-in answers only requests from this machine (loopback)');
+      }
       const { user } = parseOrThrow(devTokenBodySchema, ctx.request.body ?? {});
       const token = await mintToken(secret, user, {
         expiresIn: DEV_TOKEN_LIFETIME,

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { BlockList, isIP } from 'node:net';
 import { z } from 'zod';
 import { fieldErrors } from '../lib/validate';
+import { isAlwaysServed, normalizeHostPattern, normalizeOrigin, parseHost } from '../lib/host-policy';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const optionalString = z
@@ -51,6 +52,28 @@ const cidrList = z
     return entries;
   });
 
+/** A comma-separated list, each entry normalised by `normalize` (undefined: refused, naming the entry and `expected`). */
+function commaList(normalize: (entry: string) => string | undefined, expected: string) {
+  return z
+    .string()
+    .default('')
+    .transform((text, ctx) => {
+      const entries: string[] = [];
+      for (const entry of text
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)) {
+        const normalized = normalize(entry);
+        if (normalized === undefined) {
+          ctx.addIssue({ code: 'custom', message: `"${entry}" is not ${expected}` });
+          return z.NEVER;
+        }
+        entries.push(normalized);
+      }
+      return [...new Set(entries)];
+    });
+}
+
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no', ''])
   .default('')
@@ -62,6 +85,10 @@ export const envSchema = z.object({
   API_PORT: port.default(8080),
   GATEWAY_PORT: port.default(8081),
   PUBLIC_HOST: optionalString,
+  /** Further DNS names the API and gateway answer (Host); IP literals and localhost names always pass. */
+  ALLOWED_HOSTS: commaList(normalizeHostPattern, 'a host name like api.example.com or *.example.com (no port, no scheme)'),
+  /** Browser origins, besides the console's, allowed to open a WebSocket. */
+  ALLOWED_ORIGINS: commaList(normalizeOrigin, 'an origin like https://app.example.com (scheme, host and optional port, no path)'),
   /** The gateway's WebSocket URL as browsers reach it (wss://… behind a proxy); the web console uses it. */
   GATEWAY_PUBLIC_URL: optionalString.pipe(z.url({ protocol: /^wss?$/ }).optional()),
   DATABASE_URL: optionalString.pipe(
@@ -134,6 +161,10 @@ export interface AppConfig extends Env {
   egressAllow: BlockList;
   /** Origins allowed to call the codec endpoint: TEMPORAL_UI_ORIGIN, else the embedded UI's (and TEMPORAL_UI_URL's). */
   temporalUiOrigins: string[];
+  /** PUBLIC_HOST's name (lowercase, no port, an IPv6 literal unbracketed). */
+  publicHostname: string | undefined;
+  /** The DNS names served besides IP literals and localhost: ALLOWED_HOSTS, PUBLIC_HOST, GATEWAY_PUBLIC_URL's host and HOST. */
+  servedHosts: string[];
 }
 
 export class ConfigError extends Error {
@@ -216,7 +247,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<AppCo
     problems.push({ variable: 'TEMPORAL_PAYLOAD_KEY', message: 'required when TEMPORAL_PAYLOAD_OLD_KEYS is set (the current key)' });
   }
   const origins = uiOrigins(values, problems);
+  const publicHostname = values.PUBLIC_HOST === undefined ? undefined : parseHost(values.PUBLIC_HOST)?.hostname;
+  if (values.PUBLIC_HOST !== undefined && publicHostname === undefined) {
+    problems.push({ variable: 'PUBLIC_HOST', message: `"${values.PUBLIC_HOST}" is not a host name or IP address` });
+  }
   if (problems.length) throw new ConfigError(problems);
+  // The deployment serves its own names (public ones, and the one it binds to), so they need no ALLOWED_HOSTS entry.
+  const gatewayHost = values.GATEWAY_PUBLIC_URL === undefined ? undefined : parseHost(new URL(values.GATEWAY_PUBLIC_URL).host)?.hostname;
+  const ownNames = [publicHostname, gatewayHost, parseHost(values.HOST)?.hostname].filter(
+    (h): h is string => h !== undefined && !isAlwaysServed(h),
+  );
+  const servedHosts = [...new Set([...values.ALLOWED_HOSTS, ...ownNames])];
   return Object.freeze({
     ...values,
     dataDir: path.resolve(values.DATA_DIR),
@@ -224,5 +265,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<AppCo
     embeddedTemporal: values.TEMPORAL_ADDRESS === undefined,
     egressAllow: buildBlockList(values.EGRESS_ALLOW),
     temporalUiOrigins: origins,
+    publicHostname,
+    servedHosts,
   });
 }

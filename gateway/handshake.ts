@@ -4,7 +4,8 @@
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { bearerToken, type Principal, type TokenVerifier } from '../lib/auth';
-import { AppError, BadRequestError, UnauthorizedError } from '../lib/errors';
+import { AppError, BadRequestError, MisdirectedRequestError, UnauthorizedError } from '../lib/errors';
+import { isAllowedOrigin, parseHost, unservedHost, type OriginPolicy } from '../lib/host-policy';
 import { SESSION_ID_PATTERN } from '../sessions/session-store';
 
 export const WS_PATH = '/ws';
@@ -38,6 +39,37 @@ export class SessionLimitError extends AppError {
   constructor(limit: number) {
     super(409, 'session_limit_reached', `You already have ${limit} open sessions, the most allowed; resume or close one first`);
   }
+}
+
+/** A browser page on an origin that is neither the console's nor in ALLOWED_ORIGINS (cross-site WebSocket hijacking). */
+export class OriginNotAllowedError extends AppError {
+  constructor(origin: string) {
+    super(403, 'origin_not_allowed', `Origin ${JSON.stringify(origin)} may not open a socket here; add it to ALLOWED_ORIGINS`);
+  }
+}
+
+export interface HostRules {
+  /** Names served besides IP literals and localhost (AppConfig.servedHosts). */
+  served: readonly string[];
+  trustProxy: boolean;
+  origins: OriginPolicy;
+}
+
+/** The refusal of a request naming a host this deployment does not serve (DNS rebinding), as the API answers it. */
+export function hostRefusal(req: IncomingMessage, rules: HostRules): AppError | undefined {
+  const refused = unservedHost({ host: req.headers.host, forwardedHost: req.headers['x-forwarded-host'] }, rules.served, rules.trustProxy);
+  return refused === undefined ? undefined : new MisdirectedRequestError(refused);
+}
+
+/**
+ * The refusal of an upgrade from a browser page of a foreign origin. No Origin header: not a
+ * browser (devices, SDKs), nothing to protect against, accepted.
+ */
+export function originRefusal(req: IncomingMessage, rules: HostRules): AppError | undefined {
+  const origin = single(req.headers.origin);
+  if (origin === undefined) return undefined;
+  const requestHostname = parseHost(req.headers.host ?? '')?.hostname;
+  return isAllowedOrigin(origin, requestHostname, rules.origins) ? undefined : new OriginNotAllowedError(origin);
 }
 
 function single(value: string | string[] | undefined): string | undefined {

@@ -32,7 +32,10 @@ import { clientAddress, urlHost } from '../lib/address';
 import { ClientConnection, CloseCode, type ConnectionLimits } from './connection';
 import { createGatewayActivities } from './deliver';
 import {
+  hostRefusal,
+  type HostRules,
   isWebSocketUpgrade,
+  originRefusal,
   readHandshake,
   rejectUpgrade,
   SessionEndedError,
@@ -73,6 +76,17 @@ export async function startGateway(ctx: AppContext, options: GatewayOptions): Pr
     maxFrameBytes: ctx.config.WS_MAX_FRAME_BYTES,
     messagesPerMinute: ctx.config.WS_MESSAGES_PER_MINUTE,
     badFramesPerMinute: BAD_FRAMES_PER_MINUTE,
+  };
+
+  const hostRules: HostRules = {
+    served: ctx.config.servedHosts,
+    trustProxy: ctx.config.TRUST_PROXY_HOPS > 0,
+    origins: {
+      served: ctx.config.servedHosts,
+      origins: ctx.config.ALLOWED_ORIGINS,
+      consolePort: ctx.config.API_PORT,
+      publicHost: ctx.config.publicHostname,
+    },
   };
 
   const connections = new Map<string, ClientConnection>();
@@ -220,8 +234,12 @@ export async function startGateway(ctx: AppContext, options: GatewayOptions): Pr
     const url = requestUrl(req);
     if (!url) return rejectUpgrade(socket, new AppError(400, 'bad_request', 'Malformed request URL'));
     if (closing) return rejectUpgrade(socket, new ServiceUnavailableError('Gateway is shutting down'));
+    const misdirected = hostRefusal(req, hostRules);
+    if (misdirected) return rejectUpgrade(socket, misdirected);
     if (url.pathname !== WS_PATH) return rejectUpgrade(socket, new AppError(404, 'not_found', `WebSocket path is ${WS_PATH}`));
     if (!isWebSocketUpgrade(req)) return rejectUpgrade(socket, new AppError(400, 'bad_request', 'Not a WebSocket upgrade'));
+    const foreign = originRefusal(req, hostRules);
+    if (foreign) return rejectUpgrade(socket, foreign);
     const address = clientAddress(req.headers['x-forwarded-for'], req.socket.remoteAddress, ctx.config.TRUST_PROXY_HOPS);
     const blocked = authFailures.blocked(address);
     if (blocked > 0) return rejectUpgrade(socket, new RateLimitedError(blocked));
@@ -257,8 +275,10 @@ export async function startGateway(ctx: AppContext, options: GatewayOptions): Pr
 
   const server = http.createServer((req: IncomingMessage, res: ServerResponse) => {
     const path = requestUrl(req)?.pathname;
-    const [status, body] =
-      path === '/healthz'
+    const misdirected = hostRefusal(req, hostRules);
+    const [status, body] = misdirected
+      ? [misdirected.status, { code: misdirected.status, message: misdirected.message, data: null, error: misdirected.code }]
+      : path === '/healthz'
         ? [closing ? 503 : 200, { code: closing ? 503 : 200, message: closing ? 'closing' : 'ok', data: { instance: instanceId } }]
         : path === WS_PATH
           ? [426, { code: 426, message: 'Connect with a WebSocket upgrade', data: null, error: 'upgrade_required' }]

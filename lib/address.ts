@@ -1,5 +1,5 @@
 // How a client on this machine reaches a server by the address it listens on.
-import { isIPv6 } from 'node:net';
+import { BlockList, isIP, isIPv6 } from 'node:net';
 
 /**
  * The host part of a URL for a server bound to `address`: a wildcard bind (0.0.0.0, ::) is
@@ -26,4 +26,28 @@ export function clientAddress(forwardedFor: string | string[] | undefined, peer:
     if (trusted[0]) return trusted[0];
   }
   return peer ?? '';
+}
+
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
+LOOPBACK.addAddress('::1', 'ipv6');
+
+/** A loopback address (127.0.0.0/8, ::1, and IPv4-mapped ::ffff:127.x as a dual-stack socket reports it). */
+export function isLoopbackAddress(address: string | undefined): boolean {
+  if (address === undefined) return false;
+  const family = isIP(address);
+  return family !== 0 && LOOPBACK.check(address, family === 6 ? 'ipv6' : 'ipv4');
+}
+
+/**
+ * A request from this machine only: its peer is loopback and every X-Forwarded-For entry (if a
+ * proxy on this machine relayed it) is loopback too. The header can only refuse, never admit.
+ */
+export function isLocalRequest(peer: string | undefined, forwardedFor: string | string[] | undefined): boolean {
+  const header = Array.isArray(forwardedFor) ? forwardedFor.join(',') : (forwardedFor ?? '');
+  const relayed = header
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean);
+  return isLoopbackAddress(peer) && relayed.every(isLoopbackAddress);
 }

@@ -43,6 +43,17 @@ export class ForbiddenError extends AppError {
   }
 }
 
+/** The request names a host this deployment does not serve (DNS rebinding): 421, never answered here. */
+export class MisdirectedRequestError extends AppError {
+  constructor(host: string) {
+    super(
+      421,
+      'misdirected_request',
+      `This server does not answer for the host ${JSON.stringify(host)}; use its address, or add the name to ALLOWED_HOSTS`,
+    );
+  }
+}
+
 export class NotFoundError extends AppError {
   constructor(what = 'Resource') {
     super(404, 'not_found', `${what} not found`);

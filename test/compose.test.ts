@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { envSchema, loadConfig } from '../config';
+import { isAllowedOrigin, isServedHost } from '../lib/host-policy';
 import { projectRoot } from '../lib/temporal-cli';
 import { ROLE_NAMES } from '../runtime/roles';
 import { sessionSearchAttributes } from '../contract';
@@ -121,6 +122,31 @@ describe('docker-compose.yml', function () {
     assert.deepEqual(containerPorts(services.worker!), [], 'the worker serves nothing');
     assert.ok(services.api!.healthcheck!.test.join(' ').includes(`127.0.0.1:${api.API_PORT}/readyz`));
     assert.ok(services.gateway!.healthcheck!.test.join(' ').includes(`127.0.0.1:${gateway.GATEWAY_PORT}/healthz`));
+  });
+
+  it('lets the console it publishes open sockets, and passes ALLOWED_HOSTS and ALLOWED_ORIGINS through', function () {
+    const shell = { JWT_SECRET: 'x'.repeat(48), CONFIG_ENCRYPTION_KEY: Buffer.alloc(32, 7).toString('base64') };
+    const configFor = (name: string, given: Record<string, string>) =>
+      loadConfig(
+        Object.fromEntries(Object.entries(services[name]!.environment ?? {}).map(([k, v]) => [k, interpolate(v, given, new Set())])),
+      );
+    const gateway = configFor('gateway', shell);
+    const [apiPort] = (services.api!.ports ?? []).map((mapping) => Number(mapping.split(':')[0]));
+    const [gatewayPort] = (services.gateway!.ports ?? []).map((mapping) => Number(mapping.split(':')[0]));
+    const policy = {
+      served: gateway.servedHosts,
+      origins: gateway.ALLOWED_ORIGINS,
+      consolePort: gateway.API_PORT,
+      publicHost: gateway.publicHostname,
+    };
+    // The README's address: the console on localhost:8080, its socket on localhost:8081.
+    assert.ok(isServedHost(`localhost:${gatewayPort}`, gateway.servedHosts));
+    assert.ok(isAllowedOrigin(`http://localhost:${apiPort}`, 'localhost', policy), 'the published console may open sockets');
+    assert.ok(!isAllowedOrigin('http://evil.example', 'localhost', policy));
+
+    const named = configFor('gateway', { ...shell, ALLOWED_HOSTS: 'switchboard.example.com', ALLOWED_ORIGINS: 'https://app.example.com' });
+    assert.ok(isServedHost('switchboard.example.com', named.servedHosts));
+    assert.deepEqual(named.ALLOWED_ORIGINS, ['https://app.example.com']);
   });
 
   it('registers the search attributes the session workflow sets', function () {
