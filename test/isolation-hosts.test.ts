@@ -9,7 +9,6 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { networkInterfaces } from 'node:os';
 import { consoleSettings } from '../api/console';
 import { createApiFromContext, noopNotifier } from '../api/server';
 import { ConfigError, loadConfig } from '../config';
@@ -369,7 +368,7 @@ describe('isolation: Host and Origin (issue 14, findings 7 and 8)', function () 
       assert.equal(consoleSettings(config, '[::1]', false).websocket_url, `ws://[::1]:${config.GATEWAY_PORT}/ws`);
     });
 
-    it('the development sign-in refuses a relayed request for another address, and a non-loopback peer', async function () {
+    it('the development sign-in refuses a request relayed for another address', async function () {
       const relayed = await request(local, 'POST', '/console/dev-token', {
         headers: { 'X-Forwarded-For': '203.0.113.9' },
         body: { user: uniqueId('relayed') },
@@ -379,24 +378,8 @@ describe('isolation: Host and Origin (issue 14, findings 7 and 8)', function () 
       assert.equal(relayed.body.data, null);
       assert.doesNotMatch(relayed.text, /eyJ/);
 
-      // This machine's own non-loopback address: a connection to it comes from it, a real non-loopback peer.
-      const lan = Object.values(networkInterfaces())
-        .flat()
-        .find((entry) => entry && !entry.internal && entry.family === 'IPv4')?.address;
-      if (!lan) {
-        console.log(
-          '      NOT RUN: this machine has no non-loopback IPv4 address to connect from (the peer predicate is unit-tested above)',
-        );
-        return;
-      }
-      const remote = await listen(lan);
-      const refused = await request(remote, 'POST', '/console/dev-token', { body: { user: uniqueId('remote') } });
-      assert.equal(refused.status, 403, refused.text);
-      assert.equal(refused.body.error, 'forbidden');
-      assert.match(refused.body.message, /loopback/);
-      assert.doesNotMatch(refused.text, /eyJ/);
-      // The same server answers the rest to that peer (only the sign-in is local-only).
-      assert.equal((await request(remote, 'GET', '/console/config.json')).status, 200);
+      // A real non-loopback peer would need traffic to an address other than loopback, which tests here
+      // never send; the peer predicate itself (isLocalRequest on the socket's address) is unit-tested above.
     });
   });
 
