@@ -53,6 +53,7 @@ export async function callFunction(call: FunctionCall): Promise<FunctionCallResu
         context: call.context,
         egressAllow: call.egressAllow,
         signal,
+        ...(call.gapMs !== undefined ? { gapMs: call.gapMs } : {}),
       });
     }
     return await callMcpTool({
