@@ -1,7 +1,7 @@
 // Issue 14, findings 1 and 6: bodies from a user's endpoint are bounded while they stream. Hostile
 // loopback servers answer an MCP tools/call with an endless chunked JSON body or an SSE `data:` line
 // that never ends, a tools/list of 50,000 tools without Content-Length, and an LLM completion that
-// trickles a byte a second after its headers (plain and streamed); a healthy provider that takes
+// trickles a byte a second after its headers (plain and streamed) or falls silent; a healthy provider that takes
 // longer than the gap timeout in total, but never falls silent for that long, still answers. Each
 // through `/test` (or `/tools`), the LLM trickle and one MCP case through a message on the real
 // session workflow too. For each: the process survives without its memory ballooning, the failure
@@ -33,7 +33,7 @@ const MAX_RSS_GROWTH_BYTES = 200 * 1024 * 1024;
 /** The hostile server stops writing after this much, so a regression fails an assertion instead of exhausting the machine. */
 const HOSTILE_WRITE_LIMIT = 256 * 1024 * 1024;
 
-type Behaviour = 'endless-json' | 'endless-sse-line' | 'huge-tool-list' | 'trickle' | 'slow-healthy';
+type Behaviour = 'endless-json' | 'endless-sse-line' | 'huge-tool-list' | 'trickle' | 'silent' | 'slow-healthy';
 
 interface HostileExchange {
   behaviour: Behaviour;
@@ -132,6 +132,7 @@ async function startHostileServer(): Promise<HostileServer> {
     res.writeHead(200, { 'content-type': request.stream ? 'text/event-stream' : 'application/json' });
     // Leading spaces are valid JSON whitespace and an SSE line that never ends: the client can only wait.
     if (behaviour === 'trickle') return void trickle(exchange, res, ' ');
+    if (behaviour === 'silent') return void res.flushHeaders();
     // slow-healthy: six pieces 400 ms apart, 2.4 s in all: longer than the gap (2 s), never silent that long.
     const pieces = ['The ', 'answer ', 'came ', 'slowly ', 'but ', 'whole.'];
     void (async () => {
@@ -232,9 +233,11 @@ describe('isolation: bodies from a user endpoint are bounded while they stream (
     assert.ok(growth < MAX_RSS_GROWTH_BYTES, `rss grew by ${growth} bytes`);
     const mine = () => hostile.exchanges.slice(before).filter((e) => e.behaviour === behaviour);
     assert.ok(mine().length > 0, 'the hostile server was reached');
+    // A cut closes the upstream socket; a healthy answer ends and its connection may stay pooled.
+    const cut = behaviour !== 'slow-healthy';
     await eventually(() =>
       assert.ok(
-        mine().every((e) => e.closed && e.socket.destroyed),
+        mine().every((e) => e.closed && (!cut || e.socket.destroyed)),
         'the upstream connection was closed',
       ),
     );
@@ -314,6 +317,21 @@ describe('isolation: bodies from a user endpoint are bounded while they stream (
       assert.match(result.error ?? '', /not complete within 3 s/);
       assert.ok(!(result.error ?? '').includes('sk-trickle'), 'no key in the failure');
       assert.ok(result.execute_time < TRIAL_TIMEOUT_MS + STALL_BOUND_MS, `took ${result.execute_time} ms`);
+    });
+
+    it('a provider silent after its headers is cut at the gap timeout, a retryable timeout', async () => {
+      const user = uniqueId('hostile');
+      const config = await createConfig(user, {
+        config_name: 'Silent',
+        config_type: 'llm',
+        model_name: 'silent',
+        base_url: `${hostile.url}/llm/silent/v1`,
+      });
+      const { result } = await watched('egress llm silent /test', 'silent', () => trial(user, config.id, { text: 'hello?' }));
+      assert.equal(result.status, 'failed');
+      assert.equal(result.error_type, 'LLMTimeout', result.error);
+      assert.equal(result.retryable, true);
+      assert.match(result.error ?? '', /stalled: nothing for 2 s/);
     });
 
     it('a healthy provider slower in total than the gap timeout, never silent that long, answers', async () => {
