@@ -8,7 +8,7 @@ import type { FrameRelay } from '../relay';
 export interface ActivityDeps {
   db: Database;
   secretBox: SecretBox;
-  config: Pick<AppConfig, 'ROUTER_LLM_BASE_URL' | 'ROUTER_LLM_API_KEY' | 'ROUTER_LLM_MODEL' | 'egressAllow'>;
+  config: Pick<AppConfig, 'ROUTER_LLM_BASE_URL' | 'ROUTER_LLM_API_KEY' | 'ROUTER_LLM_MODEL' | 'egressAllow' | 'UPSTREAM_GAP_TIMEOUT'>;
   logger: Logger;
   /** Progress frames to the socket, outside history. */
   relay: FrameRelay;

@@ -22,7 +22,7 @@ export function createLLMActivities({ config, relay }: ActivityDeps, executor: C
   async function askRouterOnce(input: RouteInput, timeoutMs: number, signal?: AbortSignal): Promise<RoutingDecision> {
     const { ROUTER_LLM_BASE_URL: baseURL, ROUTER_LLM_MODEL: model, ROUTER_LLM_API_KEY: apiKey } = config;
     try {
-      const client = createLLMClient({ baseURL: baseURL!, apiKey: apiKey ?? null, timeoutMs });
+      const client = createLLMClient({ baseURL: baseURL!, apiKey: apiKey ?? null, timeoutMs, gapMs: config.UPSTREAM_GAP_TIMEOUT });
       return await askRouter(client, model!, input, signal);
     } catch (err) {
       throw toActivityFailure(err, 'router LLM', [apiKey]);

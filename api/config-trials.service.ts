@@ -14,8 +14,6 @@ import { BadRequestError, NotFoundError, UpstreamError, ValidationError } from '
 import { parseOrThrow } from '../lib/validate';
 import { parseConfigId } from './configs.service';
 
-/** What a trial may take: generous for a slow model, short enough for a request a user waits on. */
-const TRIAL_TIMEOUT_MS = 30_000;
 const DEFAULT_PROMPT = 'Reply with one short sentence to confirm that you are working.';
 
 export const trialBodySchema = z
@@ -46,7 +44,11 @@ export const mcpToolSchema = z
 
 export type TrialResult = z.infer<typeof trialResultSchema>;
 
-export function createConfigTrialService(deps: { db: Database; executor: ConfigExecutor }) {
+/**
+ * @param deps.timeoutMs what a trial may take, the upstream's body included (TRIAL_TIMEOUT): generous
+ *   for a slow model, short enough for a request a user waits on.
+ */
+export function createConfigTrialService(deps: { db: Database; executor: ConfigExecutor; timeoutMs: number }) {
   async function find(userId: string, rawId: string) {
     const row = await deps.db.models.UserAIConfig.findOne({ where: { id: parseConfigId(rawId), user_id: userId }, raw: true });
     if (!row) throw new NotFoundError('Config');
@@ -57,7 +59,7 @@ export function createConfigTrialService(deps: { db: Database; executor: ConfigE
     const row = await find(userId, rawId);
     const body = parseOrThrow(trialBodySchema, rawBody ?? {});
     const base = { config_id: row.id, config_name: row.config_name, config_type: row.config_type };
-    const options = { timeoutMs: TRIAL_TIMEOUT_MS, allowInactive: true };
+    const options = { timeoutMs: deps.timeoutMs, allowInactive: true };
     const started = performance.now();
     const elapsed = () => Math.round(performance.now() - started);
     try {
@@ -113,7 +115,7 @@ export function createConfigTrialService(deps: { db: Database; executor: ConfigE
     }
     let listed: McpToolInfo[];
     try {
-      listed = await deps.executor.listTools(userId, row.id, { timeoutMs: TRIAL_TIMEOUT_MS });
+      listed = await deps.executor.listTools(userId, row.id, { timeoutMs: deps.timeoutMs });
     } catch (err) {
       if (err instanceof ApplicationFailure) throw new UpstreamError(err.message, 'mcp_server_failed');
       throw err;

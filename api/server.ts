@@ -51,7 +51,7 @@ export function createApiFromContext(ctx: AppContext, notifier: ConfigChangeNoti
     rateLimits: createRateLimitStore(ctx.db.sequelize),
     verifier: ctx.verifier,
     configs,
-    trials: createConfigTrialService({ db: ctx.db, executor: createConfigExecutor(ctx) }),
+    trials: createConfigTrialService({ db: ctx.db, executor: createConfigExecutor(ctx), timeoutMs: ctx.config.TRIAL_TIMEOUT }),
     readiness: readinessChecks(ctx),
     // Sessions live in Temporal; without it (config-only deployments, API tests) they are not served.
     extraRouters: ctx.temporal ? (docs) => [createSessionsRouter(createSessionService(ctx), docs)] : undefined,

@@ -130,6 +130,10 @@ export const envSchema = z.object({
   ROUTER_LLM_MODEL: optionalString,
   SESSION_IDLE_TTL: duration.default(30 * 60_000),
   EGRESS_ALLOW: cidrList,
+  /** Longest silence between two pieces of a response body from a user's endpoint (LLM, MCP server, webhook). */
+  UPSTREAM_GAP_TIMEOUT: duration.default(20_000),
+  /** What `POST /ai-configs/:id/test` and `GET /ai-configs/:id/tools` may take, the upstream's body included. */
+  TRIAL_TIMEOUT: duration.default(30_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   MAX_CONFIGS_PER_USER: z.coerce.number().int().min(1).default(200),
   MAX_SESSIONS_PER_USER: z.coerce.number().int().min(1).default(20),

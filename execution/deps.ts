@@ -7,6 +7,6 @@ import type { SecretBox } from '../lib/secret-box';
 export interface ExecutionDeps {
   db: Database;
   secretBox: SecretBox;
-  config: Pick<AppConfig, 'egressAllow'>;
+  config: Pick<AppConfig, 'egressAllow' | 'UPSTREAM_GAP_TIMEOUT'>;
   logger: Logger;
 }

@@ -56,6 +56,7 @@ export function createFunctionExecutor({ db, secretBox, config, logger }: Execut
           arguments: input.arguments,
           context: { functionName: row.function_name ?? '', userId: input.userId, sessionId: input.sessionId, messageId: input.messageId },
           timeoutMs: options.timeoutMs,
+          gapMs: config.UPSTREAM_GAP_TIMEOUT,
           egressAllow: config.egressAllow,
           ...(options.signal ? { signal: options.signal } : {}),
         }),

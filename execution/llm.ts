@@ -36,7 +36,13 @@ export function createLLMExecutor({ db, secretBox, config, logger }: ExecutionDe
       const baseURL = effectiveBaseUrl(row.llm_type ?? null, row.base_url ?? null);
       if (!baseURL) throw ApplicationFailure.nonRetryable('no base_url and no default for its llm_type', LLM_FAILURE.configUnavailable);
       await checkUrlResolved('base_url', baseURL, config.egressAllow);
-      const client = createLLMClient({ baseURL, apiKey, timeoutMs: options.timeoutMs, egressAllow: config.egressAllow });
+      const client = createLLMClient({
+        baseURL,
+        apiKey,
+        timeoutMs: options.timeoutMs,
+        gapMs: config.UPSTREAM_GAP_TIMEOUT,
+        egressAllow: config.egressAllow,
+      });
       const request: ChatRequest = {
         model: row.model_name ?? '',
         question: input.question,

@@ -4,6 +4,7 @@
 // into the ApplicationFailure Temporal records; Temporal owns the retries, so the classification is
 // the whole retry story, as for LLM calls (llm/errors.ts).
 import { ApplicationFailure } from '@temporalio/common';
+import { ResponseTimeoutError, ResponseTooLargeError } from '../lib/egress-fetch';
 import { AppError } from '../lib/errors';
 import { scrubSecrets } from '../lib/scrub';
 
@@ -146,6 +147,11 @@ export function classifyError(err: unknown, timedOut = false): FunctionCallError
     const type = refusal.code === 'egress_denied' ? FUNCTION_FAILURE.egressDenied : FUNCTION_FAILURE.rejected;
     return new FunctionCallError(type, refusal.message, { retryable: false });
   }
+  // A bound of the body (lib/egress-fetch.ts) cut the answer: its message says which.
+  const tooLarge = chain.find((e): e is ResponseTooLargeError => e instanceof ResponseTooLargeError);
+  if (tooLarge) return new FunctionCallError(FUNCTION_FAILURE.responseTooLarge, tooLarge.message, { retryable: false });
+  const stalled = chain.find((e): e is ResponseTimeoutError => e instanceof ResponseTimeoutError);
+  if (stalled) return new FunctionCallError(FUNCTION_FAILURE.timeout, stalled.message, { retryable: true });
   const names = chain.map((e) => (e as { name?: unknown }).name);
   if (timedOut || names.includes('TimeoutError')) {
     return new FunctionCallError(FUNCTION_FAILURE.timeout, 'the call timed out', { retryable: true });

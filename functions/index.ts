@@ -65,6 +65,7 @@ export async function callFunction(call: FunctionCall): Promise<FunctionCallResu
         context: call.context,
         egressAllow: call.egressAllow,
         signal,
+        ...(call.gapMs !== undefined ? { gapMs: call.gapMs } : {}),
       });
     }
     return await callMcpTool({

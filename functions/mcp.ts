@@ -10,12 +10,15 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
 import { checkUrlStatic } from '../lib/egress';
-import { policedFetch, type PolicedFetch } from '../lib/egress-fetch';
+import { policedFetch, ResponseTooLargeError, type PolicedFetch } from '../lib/egress-fetch';
 import { FUNCTION_FAILURE, FunctionCallError, httpStatusError } from './errors';
 import type { FunctionCallResult, McpToolInfo } from './types';
 import { MAX_RESPONSE_BYTES } from './webhook';
 
-/** A single HTTP answer from an MCP server larger than this is refused before it is read. */
+/**
+ * A single HTTP answer from an MCP server (a JSON body or an SSE stream) is read up to this, while it
+ * streams; so is a whole tool list, all its pages together.
+ */
 const MAX_MESSAGE_BYTES = 4 * MAX_RESPONSE_BYTES;
 /** tools/list pages followed at most (a server that pages forever must not hold the call). */
 const MAX_TOOL_PAGES = 20;
@@ -31,35 +34,38 @@ interface McpConnectOptions {
   timeoutMs: number;
 }
 
-/** The policed fetch, refusing redirects and answers too large to read. */
-function mcpFetch(allow: BlockList): PolicedFetch {
-  const base = policedFetch('mcp_server_url', allow);
+/**
+ * The policed fetch with bounded bodies (lib/egress-fetch.ts), refusing redirects. A server that
+ * answers in SSE sends its headers at once and may stay silent while the tool runs, so its silence
+ * is bounded by the call's own timeout rather than the shorter gap of a provider's stream.
+ * `onCut` hears of a cut body: the SDK would otherwise wait for its request timeout.
+ */
+function mcpFetch(options: McpConnectOptions, onCut: (error: Error) => void): PolicedFetch {
+  const base = policedFetch('mcp_server_url', options.egressAllow, {
+    what: "the MCP server's answer",
+    maxBytes: MAX_MESSAGE_BYTES,
+    gapMs: options.timeoutMs,
+    totalMs: options.timeoutMs,
+    onCut,
+  });
   return async (input, init) => {
     const response = await base(input, init);
     if (response.status >= 300 && response.status < 400) {
       await response.body?.cancel().catch(() => undefined);
       throw httpStatusError(response.status, '');
     }
-    const declared = Number(response.headers.get('content-length'));
-    if (Number.isFinite(declared) && declared > MAX_MESSAGE_BYTES) {
-      await response.body?.cancel().catch(() => undefined);
-      throw new FunctionCallError(
-        FUNCTION_FAILURE.responseTooLarge,
-        `the MCP server's answer is larger than ${MAX_MESSAGE_BYTES / 1024} KiB`,
-        {
-          retryable: false,
-        },
-      );
-    }
     return response;
   };
 }
 
-/** Connect, run `work` with the client, close whatever happened. */
-async function withClient<T>(options: McpConnectOptions, work: (client: Client) => Promise<T>): Promise<T> {
+/** Connect, run `work` with the client, close whatever happened. `work` gets the options with the call's signal. */
+async function withClient<T>(options: McpConnectOptions, work: (client: Client, options: McpConnectOptions) => Promise<T>): Promise<T> {
   const url = checkUrlStatic('mcp_server_url', options.url, options.egressAllow);
+  // A cut body fails the pending request at once, with the cut's own error (too large, stalled).
+  const cut = new AbortController();
+  const call = { ...options, signal: AbortSignal.any([options.signal, cut.signal]) };
   const transport = new StreamableHTTPClientTransport(url, {
-    fetch: mcpFetch(options.egressAllow),
+    fetch: mcpFetch(options, (error) => cut.abort(error)),
     requestInit: { headers: { ...options.headers } },
     // The standalone GET stream is not needed for request/response calls; never retry it in the background.
     reconnectionOptions: { maxRetries: 0, initialReconnectionDelay: 1000, maxReconnectionDelay: 1000, reconnectionDelayGrowFactor: 1 },
@@ -68,10 +74,10 @@ async function withClient<T>(options: McpConnectOptions, work: (client: Client) 
   // Transport errors also reject the pending request, which is where they are classified.
   client.onerror = () => undefined;
   try {
-    await client.connect(transport, { signal: options.signal, timeout: options.timeoutMs });
-    return await work(client);
+    await client.connect(transport, { signal: call.signal, timeout: options.timeoutMs });
+    return await work(client, call);
   } catch (err) {
-    throw mcpError(err);
+    throw mcpError(cut.signal.aborted ? cut.signal.reason : err);
   } finally {
     await client.close().catch(() => undefined);
   }
@@ -135,8 +141,12 @@ async function toolNames(client: Client, options: McpConnectOptions): Promise<st
 async function listAll(client: Client, options: McpConnectOptions): Promise<McpToolInfo[]> {
   const tools: McpToolInfo[] = [];
   let cursor: string | undefined;
+  let bytes = 0;
   for (let page = 0; page < MAX_TOOL_PAGES; page++) {
     const answer = await client.listTools(cursor === undefined ? {} : { cursor }, { signal: options.signal, timeout: options.timeoutMs });
+    // Each page is capped as it is read; the pages together are held to the same cap.
+    bytes += Buffer.byteLength(JSON.stringify(answer.tools), 'utf8');
+    if (bytes > MAX_MESSAGE_BYTES) throw new ResponseTooLargeError("the MCP server's tool list", MAX_MESSAGE_BYTES);
     for (const tool of answer.tools) {
       tools.push({ name: tool.name, description: tool.description ?? null, inputSchema: tool.inputSchema as Record<string, unknown> });
     }
@@ -149,11 +159,11 @@ async function listAll(client: Client, options: McpConnectOptions): Promise<McpT
 export async function callMcpTool(
   options: McpConnectOptions & { tool: string; arguments: Record<string, unknown> },
 ): Promise<FunctionCallResult> {
-  return withClient(options, async (client) => {
+  return withClient(options, async (client, call) => {
     /** Whether the server lacks the tool; asked only after a failure, so a good call costs no extra round trip. */
     const missing = async () => {
       try {
-        return !(await toolNames(client, options)).includes(options.tool);
+        return !(await toolNames(client, call)).includes(options.tool);
       } catch {
         return false;
       }
@@ -164,7 +174,7 @@ export async function callMcpTool(
     let answer: Awaited<ReturnType<Client['callTool']>>;
     try {
       answer = await client.callTool({ name: options.tool, arguments: options.arguments }, undefined, {
-        signal: options.signal,
+        signal: call.signal,
         timeout: options.timeoutMs,
       });
     } catch (err) {
@@ -197,5 +207,5 @@ export async function callMcpTool(
 }
 
 export async function listTools(options: McpConnectOptions): Promise<McpToolInfo[]> {
-  return withClient(options, (client) => listAll(client, options));
+  return withClient(options, (client, call) => listAll(client, call));
 }

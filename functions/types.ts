@@ -23,6 +23,8 @@ export interface FunctionCall {
   /** The whole call's budget, connect to last byte. */
   timeoutMs: number;
   egressAllow: BlockList;
+  /** Longest silence between two pieces of a webhook's answer (UPSTREAM_GAP_TIMEOUT); an MCP server's is its timeout (mcp.ts). */
+  gapMs?: number;
   signal?: AbortSignal;
   /** The config's parameter schema; when given, the arguments are validated before anything is sent. */
   parameters?: Record<string, unknown> | null;

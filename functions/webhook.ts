@@ -13,11 +13,11 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import type { BlockList } from 'node:net';
 import { checkUrlStatic } from '../lib/egress';
-import { policedFetch } from '../lib/egress-fetch';
+import { DEFAULT_GAP_MS, policedFetch } from '../lib/egress-fetch';
 import { FUNCTION_FAILURE, FunctionCallError, httpStatusError } from './errors';
 import type { FunctionCallContext, FunctionCallResult } from './types';
 
-/** Largest response body read; a larger one fails the call (see readCapped). */
+/** Largest response body read; a larger one fails the call (ResponseTooLargeError, classified in errors.ts). */
 export const MAX_RESPONSE_BYTES = 256 * 1024;
 /** How much of an error body is read, and how much of it goes into the message. */
 const ERROR_BODY_BYTES = 4096;
@@ -45,34 +45,22 @@ export interface WebhookBody {
   message_id: string;
 }
 
-class TooLarge extends Error {}
-
 /**
- * The body, at most `cap` bytes. Over the cap, `cut` decides: an error body (only quoted in a
- * message) is cut; a result throws TooLarge, before reading when Content-Length says so already.
+ * The first `cap` bytes of an error body (only quoted in a message); the rest is never read and
+ * the body is cancelled. A result body is read whole with `text()`: the bounded fetch caps it.
  */
-async function readCapped(response: Response, cap: number, cut: boolean): Promise<string> {
-  const declared = Number(response.headers.get('content-length'));
-  if (!cut && Number.isFinite(declared) && declared > cap) {
-    await response.body?.cancel().catch(() => undefined);
-    throw new TooLarge();
-  }
+async function readPrefix(response: Response, cap: number): Promise<string> {
   if (!response.body) return '';
   const reader = response.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
   try {
-    for (;;) {
+    while (size < cap) {
       const { done, value } = await reader.read();
       if (done) break;
-      if (size + value.byteLength > cap) {
-        if (!cut) throw new TooLarge();
-        chunks.push(value.subarray(0, cap - size));
-        size = cap;
-        break;
-      }
-      chunks.push(value);
-      size += value.byteLength;
+      const piece = value.subarray(0, cap - size);
+      chunks.push(piece);
+      size += piece.byteLength;
     }
   } finally {
     await reader.cancel().catch(() => undefined);
@@ -110,6 +98,7 @@ export async function callWebhook(options: {
   context: FunctionCallContext;
   egressAllow: BlockList;
   signal: AbortSignal;
+  gapMs?: number;
   /** Seconds since the epoch to sign with; tests only. */
   now?: () => number;
 }): Promise<FunctionCallResult> {
@@ -124,7 +113,13 @@ export async function callWebhook(options: {
   };
   const body = JSON.stringify(payload);
   const timestamp = Math.floor(options.now ? options.now() : Date.now() / 1000);
-  const response = await policedFetch('webhook_url', options.egressAllow)(options.url, {
+  // The call's deadline is the signal's (callFunction); the body is capped and gap-timed here.
+  const bounds = { what: "the webhook's response", maxBytes: MAX_RESPONSE_BYTES, gapMs: options.gapMs ?? DEFAULT_GAP_MS };
+  const response = await policedFetch(
+    'webhook_url',
+    options.egressAllow,
+    bounds,
+  )(options.url, {
     method: 'POST',
     headers: {
       'Content-Type': 'application/json',
@@ -139,22 +134,10 @@ export async function callWebhook(options: {
   });
 
   if (response.status < 200 || response.status >= 300) {
-    const text = (await readCapped(response, ERROR_BODY_BYTES, true).catch(() => '')).replace(/\s+/g, ' ').trim();
+    const text = (await readPrefix(response, ERROR_BODY_BYTES).catch(() => '')).replace(/\s+/g, ' ').trim();
     const detail = text.length > ERROR_DETAIL_CHARS ? text.slice(0, ERROR_DETAIL_CHARS) + '…' : text;
     throw httpStatusError(response.status, detail, response.headers.get('retry-after'));
   }
-  let text: string;
-  try {
-    text = await readCapped(response, MAX_RESPONSE_BYTES, false);
-  } catch (err) {
-    if (err instanceof TooLarge) {
-      throw new FunctionCallError(
-        FUNCTION_FAILURE.responseTooLarge,
-        `the webhook's response is larger than ${MAX_RESPONSE_BYTES / 1024} KiB, the most a function may return`,
-        { retryable: false, status: response.status },
-      );
-    }
-    throw err;
-  }
+  const text = await response.text();
   return resultOf(response.headers.get('content-type'), text);
 }

@@ -5,7 +5,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
 import { AppError } from '../lib/errors';
-import { ResponseTooLargeError } from './client';
+import { ResponseTimeoutError, ResponseTooLargeError } from '../lib/egress-fetch';
 import { scrubSecrets } from './scrub';
 
 /** Failure types the workflow may look at; stable strings, never message text. */
@@ -66,6 +66,8 @@ export function toActivityFailure(err: unknown, what: string, secrets: ReadonlyA
   }
   const tooLarge = inCauseChain(err, ResponseTooLargeError);
   if (tooLarge) return make(LLM_FAILURE.badResponse, tooLarge.message, true);
+  const cut = inCauseChain(err, ResponseTimeoutError);
+  if (cut) return make(LLM_FAILURE.timeout, cut.message, false);
   if (err instanceof APIConnectionTimeoutError) return make(LLM_FAILURE.timeout, 'request timed out', false);
   if (err instanceof APIUserAbortError) return make(LLM_FAILURE.timeout, 'request aborted', false);
   if (err instanceof APIConnectionError) return make(LLM_FAILURE.connection, `connection failed (${err.message})`, false);
