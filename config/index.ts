@@ -3,6 +3,7 @@ import { accessSync, constants as fsConstants } from 'node:fs';
 import path from 'node:path';
 import { BlockList, isIP } from 'node:net';
 import { z } from 'zod';
+import { DEFAULT_GAP_MS } from '../lib/egress-fetch';
 import { fieldErrors } from '../lib/validate';
 import { isAlwaysServed, normalizeHostPattern, normalizeOrigin, parseHost } from '../lib/host-policy';
 
@@ -130,8 +131,11 @@ export const envSchema = z.object({
   ROUTER_LLM_MODEL: optionalString,
   SESSION_IDLE_TTL: duration.default(30 * 60_000),
   EGRESS_ALLOW: cidrList,
-  /** Longest silence between two pieces of a response body from a user's endpoint (LLM, MCP server, webhook). */
-  UPSTREAM_GAP_TIMEOUT: duration.default(20_000),
+  /**
+   * Longest silence between two pieces of a response body from a user's endpoint (LLM, webhook).
+   * Well inside a call's total (llmTimeout, 60 s), yet longer than a reasoning model's silent start.
+   */
+  UPSTREAM_GAP_TIMEOUT: duration.default(DEFAULT_GAP_MS),
   /** What `POST /ai-configs/:id/test` and `GET /ai-configs/:id/tools` may take, the upstream's body included. */
   TRIAL_TIMEOUT: duration.default(30_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

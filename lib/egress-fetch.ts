@@ -17,7 +17,7 @@ import { egressLookup } from './egress';
 export type PolicedFetch = (input: string | URL, init?: RequestInit) => Promise<Response>;
 
 /** Longest silence between two pieces of a body from a user's endpoint, unless the caller says otherwise (UPSTREAM_GAP_TIMEOUT). */
-export const DEFAULT_GAP_MS = 20_000;
+export const DEFAULT_GAP_MS = 30_000;
 
 export interface ResponseBounds {
   /** Names the body in a failure: "the MCP server's answer", "the webhook's response". */
