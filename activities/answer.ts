@@ -7,6 +7,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import {
   llmConfigToolName,
   routeWithoutRouter,
+  ROUTING_BOUNDS,
   routingCandidates,
   type AnswerMessageInput,
   type AnswerMessageOutput,
@@ -54,7 +55,8 @@ export function createAnswerActivity(deps: ActivityDeps, llm: LLMSteps, executor
     const configs = await candidates(input, timeoutMs);
     offered(offeredTools(configs, input));
     const routeInput = { userId: input.userId, text: input.message.text, configs, settings: input.settings };
-    if (!llm.routerConfigured) return routeWithoutRouter(configs, input.settings, input.message.text, 'no router LLM is configured');
+    if (!llm.routerConfigured)
+      return routeWithoutRouter(configs, input.settings, input.message.text, 'no router LLM is configured', ROUTING_BOUNDS);
     for (let attempt = 1; ; attempt++) {
       try {
         return await llm.askRouterOnce(routeInput, timeoutMs, signal);
@@ -62,7 +64,13 @@ export function createAnswerActivity(deps: ActivityDeps, llm: LLMSteps, executor
         const failure = err as ApplicationFailure;
         if (signal.aborted) throw err;
         if (failure.nonRetryable || attempt >= input.routerAttempts) {
-          return routeWithoutRouter(configs, input.settings, input.message.text, `the router LLM failed: ${failure.message}`);
+          return routeWithoutRouter(
+            configs,
+            input.settings,
+            input.message.text,
+            `the router LLM failed: ${failure.message}`,
+            ROUTING_BOUNDS,
+          );
         }
         await new Promise((resolve) => setTimeout(resolve, input.retryInitialMs * 2 ** (attempt - 1)));
       }

@@ -2,6 +2,7 @@
 // user's LLM config (execution/, which decrypts keys and applies the egress policy).
 import {
   routeWithoutRouter,
+  ROUTING_BOUNDS,
   type AttachInfo,
   type ExecuteLLMConfigInput,
   type ExecuteLLMConfigOutput,
@@ -46,7 +47,8 @@ export function createLLMActivities({ config, relay }: ActivityDeps, executor: C
 
   /** v1 path: routing as its own activity (Temporal retries the router; the workflow falls back). */
   async function route(input: RouteInput): Promise<RoutingDecision> {
-    if (!routerConfigured) return routeWithoutRouter(input.configs, input.settings, input.text, 'no router LLM is configured');
+    if (!routerConfigured)
+      return routeWithoutRouter(input.configs, input.settings, input.text, 'no router LLM is configured', ROUTING_BOUNDS);
     return withHeartbeat((signal) => askRouterOnce(input, requestTimeoutMs(), signal));
   }
 

@@ -12,7 +12,7 @@ import { createConfigsRouter } from './configs.routes';
 import type { ConfigService } from './configs.service';
 import type { ConfigTrialService } from './config-trials.service';
 import { createHealthRouter, type ReadinessCheck } from './health.routes';
-import { authenticate } from './middleware/authenticate';
+import { authenticate, refuseCodecTokens } from './middleware/authenticate';
 import { errorHandler } from './middleware/error-handler';
 import { requireServedHost } from './middleware/host-check';
 import { jsonBody } from './middleware/json-body';
@@ -76,7 +76,7 @@ export function createApp(deps: ApiDeps): Koa {
   const limit = rateLimit(createSharedLimiter({ ...limiterOptions, limit: deps.config.RATE_LIMIT_PER_MINUTE, prefix: 'user:' }));
   app.use(async function apiGuard(ctx, next) {
     if (!ctx.path.startsWith('/api/')) return next();
-    await requireUser(ctx, () => limit(ctx, next));
+    await requireUser(ctx, () => refuseCodecTokens(ctx, () => limit(ctx, next)));
   });
   if (deps.codec && codecRouter) {
     // Its own CORS, token scope and body limit; before the API's body reader.

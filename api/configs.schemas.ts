@@ -36,6 +36,17 @@ const between = (min: number, max: number, integer = false) =>
     .min(min, `must be between ${min} and ${max}`)
     .max(max, `must be between ${min} and ${max}`);
 
+/**
+ * `temperature` is a 32-bit float column (REAL): PostgreSQL refuses a non-zero value that rounds
+ * to zero there (1e-46 was a 500) and keeps ones below the smallest normal float (2^-126, about
+ * 1.18e-38) only approximately. No provider tells such a temperature from 0.
+ */
+const FLOAT4_MIN_NORMAL = 2 ** -126;
+const temperature = between(0, 2).refine(
+  (value) => value <= 0 || value >= FLOAT4_MIN_NORMAL, // below 0 is the range's message
+  'must be 0 or at least 1.18e-38 (the smallest the column holds); use 0 for the lowest temperature',
+);
+
 const jsonSchemaValidator = new Ajv({ strict: false, validateSchema: true });
 
 /** A JSON Schema for function parameters: an object schema that is itself valid JSON Schema. */
@@ -135,7 +146,7 @@ export function createConfigSchemas(allow: BlockList) {
       api_key: nullable(z.string().min(1, 'must not be empty').max(4096)),
       base_url: nullable(urlField(allow, 'base_url')),
       max_tokens: nullable(between(1, 1_000_000, true)),
-      temperature: nullable(between(0, 2)),
+      temperature: nullable(temperature),
       system_prompt: nullable(text(32_000)),
       parameters: nullable(llmOptionsSchema),
     })

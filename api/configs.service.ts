@@ -213,13 +213,30 @@ export function createConfigService(deps: ConfigServiceDeps) {
     return toPublicConfig(row);
   }
 
-  /** Replace or patch with a validated input: the endpoint rules, then the secrets, then the row. */
-  async function rewrite(userId: string, row: UserAIConfig, input: ConfigInput): Promise<SavedConfig> {
-    assertKeyStaysWithEndpoint(row, input);
-    assertHeadersStayWithServer(row, input);
-    const secret = webhookSecret(input, row);
-    const config = await update(userId, row, { ...toAttributes(input, 'replace'), ...secret.attributes });
-    return secret.shown ? { ...config, webhook_secret: secret.shown } : config;
+  /**
+   * Replace or patch: the row is read under a row lock (SELECT … FOR UPDATE) and written in the
+   * same transaction, so the rules that compare the request with the stored row (the endpoint
+   * rules, then the secrets) see the row as it is written. Read without the lock, a concurrent
+   * `{base_url: X, api_key: null}` and `{api_key: K}` could each pass against the old row and end
+   * with K stored for X.
+   */
+  async function rewrite(userId: string, rawId: string, inputFor: (row: UserAIConfig) => Promise<ConfigInput>): Promise<SavedConfig> {
+    const id = parseConfigId(rawId);
+    const { row, shown } = await save(userId, () =>
+      deps.db.sequelize.transaction(async (transaction) => {
+        const locked = await UserAIConfig.findOne({ where: { id, user_id: userId }, transaction, lock: transaction.LOCK.UPDATE });
+        if (!locked) throw new NotFoundError('Config');
+        // The schema compiles (bounded: SCHEMA_CHECK_BUDGET_MS) while the row is locked, against what is written.
+        const input = await inputFor(locked);
+        assertKeyStaysWithEndpoint(locked, input);
+        assertHeadersStayWithServer(locked, input);
+        const secret = webhookSecret(input, locked);
+        await locked.update({ ...toAttributes(input, 'replace'), ...secret.attributes }, { transaction });
+        return { row: locked, shown: secret.shown };
+      }),
+    );
+    const config = toPublicConfig(row);
+    return shown ? { ...config, webhook_secret: shown } : config;
   }
 
   return {
@@ -263,18 +280,20 @@ export function createConfigService(deps: ConfigServiceDeps) {
     },
 
     async replace(userId: string, rawId: string, raw: unknown): Promise<SavedConfig> {
-      const row = await find(userId, rawId);
-      const body = normaliseConfigBody(raw, row.config_type);
-      assertSameType(row, body);
-      return rewrite(userId, row, await assertParametersCompile(parseConfig(schemas, { ...body, config_type: row.config_type })));
+      return rewrite(userId, rawId, (row) => {
+        const body = normaliseConfigBody(raw, row.config_type);
+        assertSameType(row, body);
+        return assertParametersCompile(parseConfig(schemas, { ...body, config_type: row.config_type }));
+      });
     },
 
     async patch(userId: string, rawId: string, raw: unknown): Promise<SavedConfig> {
-      const row = await find(userId, rawId);
-      const body = normaliseConfigBody(raw, row.config_type);
-      assertSameType(row, body);
-      const merged: Record<string, unknown> = { ...storedBody(row), ...body, config_type: row.config_type };
-      return rewrite(userId, row, await assertParametersCompile(parseConfig(schemas, merged)));
+      return rewrite(userId, rawId, (row) => {
+        const body = normaliseConfigBody(raw, row.config_type);
+        assertSameType(row, body);
+        const merged: Record<string, unknown> = { ...storedBody(row), ...body, config_type: row.config_type };
+        return assertParametersCompile(parseConfig(schemas, merged));
+      });
     },
 
     /** A new signing secret for a webhook config, shown in this response only. */

@@ -1,7 +1,7 @@
 // Pure routing rules shared by the workflow (deterministic) and the route activity: which configs
 // may be offered, in which order LLM configs stand in for each other, and the fallback decision.
 import type { BuiltinFunctionName, PublicConfig, RoutingDecision, SessionSettings } from './session';
-import { argumentsFromMessage, similarityMatch } from './similarity';
+import { argumentsFromMessage, similarityMatch, SIMILARITY_THRESHOLD, type RoutingBounds } from './similarity';
 
 /** What routing needs to know of a config; the route activity gets only this (history stays small). */
 export type RoutableConfig = Pick<
@@ -78,13 +78,15 @@ export type RoutingCandidate = RoutableConfig & { parameters?: Record<string, un
  * Routing without a (working) router LLM: the config whose name and description match the
  * message best (contract/similarity.ts), else the fallback decision. A function chosen this way
  * gets its arguments from the message where its schema allows; otherwise the decision lists the
- * missing ones and no call is made.
+ * missing ones and no call is made. The activities pass `ROUTING_BOUNDS` (contract/similarity.ts);
+ * the workflow, which recomputes its decision on replay, reads everything as it always did.
  */
 export function routeWithoutRouter(
   configs: readonly RoutingCandidate[],
   settings: SessionSettings,
   text: string,
   reason: string,
+  bounds?: RoutingBounds,
 ): RoutingDecision {
   const offered = routingCandidates(configs, settings);
   const match = similarityMatch(
@@ -97,6 +99,8 @@ export function routeWithoutRouter(
       functionName: c.function_name,
       parameters: c.parameters ?? null,
     })),
+    SIMILARITY_THRESHOLD,
+    bounds,
   );
   const chosen = match && offered.find((c) => c.id === match.candidate.id);
   if (!chosen) return fallbackDecision(configs, settings, text, `${reason}; no config's description matched the message`);

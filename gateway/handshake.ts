@@ -3,7 +3,7 @@
 // REST error envelope, and no socket is ever opened for them.
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { bearerToken, type Principal, type TokenVerifier } from '../lib/auth';
+import { bearerToken, refuseCodecToken, type Principal, type TokenVerifier } from '../lib/auth';
 import { AppError, BadRequestError, MisdirectedRequestError, UnauthorizedError } from '../lib/errors';
 import { isAllowedOrigin, parseHost, unservedHost, type OriginPolicy } from '../lib/host-policy';
 import { SESSION_ID_PATTERN } from '../sessions/session-store';
@@ -31,13 +31,6 @@ export class SessionNotFoundError extends AppError {
 export class SessionEndedError extends AppError {
   constructor(status: string) {
     super(410, 'session_ended', `This session is ${status}; open a new session`);
-  }
-}
-
-/** The user already has as many open sessions as allowed; close one (or resume it) first. */
-export class SessionLimitError extends AppError {
-  constructor(limit: number) {
-    super(409, 'session_limit_reached', `You already have ${limit} open sessions, the most allowed; resume or close one first`);
   }
 }
 
@@ -100,6 +93,7 @@ export async function readHandshake(req: IncomingMessage, url: URL, verifier: To
   const token = bearerToken(single(req.headers.authorization)) ?? url.searchParams.get('token') ?? undefined;
   if (!token) throw new UnauthorizedError('Missing bearer token (Authorization header or ?token=)');
   const principal = await verifier.verify(token);
+  refuseCodecToken(principal);
 
   const deviceId = headerOrQuery(req, url, 'device-id', 'device_id') ?? null;
   if (deviceId !== null && !DEVICE_ID_PATTERN.test(deviceId)) {

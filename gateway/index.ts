@@ -39,7 +39,6 @@ import {
   readHandshake,
   rejectUpgrade,
   SessionEndedError,
-  SessionLimitError,
   SessionNotFoundError,
   WS_PATH,
 } from './handshake';
@@ -186,11 +185,6 @@ export async function startGateway(ctx: AppContext, options: GatewayOptions): Pr
     const existing = requested === null ? null : await findUserSession(ctx.db, principal.userId, requested);
     if (requested !== null && !existing) throw new SessionNotFoundError();
     if (existing && existing.status !== 'active') throw new SessionEndedError(existing.status);
-    if (!existing) {
-      // Each open session is a running workflow kept for SESSION_IDLE_TTL: a user may hold only so many.
-      const open = await ctx.db.models.UserSessionConfig.count({ where: { user_id: principal.userId, status: 'active' } });
-      if (open >= ctx.config.MAX_SESSIONS_PER_USER) throw new SessionLimitError(ctx.config.MAX_SESSIONS_PER_USER);
-    }
 
     const sessionId = existing?.session_id ?? newSessionId();
     const connection = new ClientConnection({

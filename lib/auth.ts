@@ -2,7 +2,7 @@
 // JWT_JWKS_URL. The algorithm list is fixed per mode, so `alg: none` and algorithm-confusion
 // tokens are refused by jose before any claim is read.
 import { createRemoteJWKSet, jwtVerify, SignJWT, type JWTVerifyGetKey } from 'jose';
-import { UnauthorizedError } from './errors';
+import { ForbiddenError, UnauthorizedError } from './errors';
 
 export interface Principal {
   userId: string;
@@ -14,6 +14,16 @@ export interface Principal {
 
 /** The scope a token needs for the codec endpoint (`npm run token -- --codec`). */
 export const CODEC_SCOPE = 'codec';
+
+/**
+ * A codec token only decodes and encodes payloads (it sits in the Temporal UI's cookie, and an
+ * operator hands it out for that): the API and the gateway refuse it, with a 403.
+ */
+export function refuseCodecToken(principal: Principal): void {
+  if (principal.scopes.includes(CODEC_SCOPE)) {
+    throw new ForbiddenError(`A token with scope "${CODEC_SCOPE}" may only use the codec endpoint; use a user token here`);
+  }
+}
 
 function scopesOf(claim: unknown): string[] {
   if (typeof claim === 'string') return claim.split(' ').filter(Boolean);

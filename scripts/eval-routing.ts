@@ -11,7 +11,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { SIMILARITY_THRESHOLD, similarityMatch, type SimilarityCandidate } from '../contract/similarity';
+import { ROUTING_BOUNDS, SIMILARITY_THRESHOLD, similarityMatch, type SimilarityCandidate } from '../contract/similarity';
 
 export const DEFAULT_EVAL_FILE = path.join(__dirname, '..', 'test', 'fixtures', 'routing-eval.json');
 export const HOLDOUT_EVAL_FILE = path.join(__dirname, '..', 'test', 'fixtures', 'routing-eval-holdout.json');
@@ -122,7 +122,7 @@ export function evaluateRouting(set: EvalSet, threshold: number = SIMILARITY_THR
   const byExpected: Record<string, Accuracy> = {};
   const misrouted: Misrouted[] = [];
   for (const query of set.queries) {
-    const match = similarityMatch(query.text, candidates, threshold);
+    const match = similarityMatch(query.text, candidates, threshold, ROUTING_BOUNDS);
     const got = match ? match.candidate.name : DEFAULT_LABEL;
     const ok = got === query.expected;
     tally(overall, 'all', ok);

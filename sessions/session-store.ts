@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
 import type { Database, UserSessionConfig } from '../db';
-import { ServiceUnavailableError } from '../lib/errors';
+import { AppError, ServiceUnavailableError } from '../lib/errors';
 import type { AppContext, TemporalHandles } from '../app/context';
 import {
   attachSignal,
@@ -53,6 +53,13 @@ export function isWorkflowGone(error: unknown): boolean {
   return error instanceof WorkflowNotFoundError;
 }
 
+/** The user already has as many open sessions as allowed; close one (or resume it) first. */
+export class SessionLimitError extends AppError {
+  constructor(limit: number) {
+    super(409, 'session_limit_reached', `You already have ${limit} open sessions, the most allowed; resume or close one first`);
+  }
+}
+
 export interface StartSessionInput {
   userId: string;
   /** From newSessionId(); the caller needs it before the workflow exists. */
@@ -64,20 +71,39 @@ export interface StartSessionInput {
 /**
  * A brand-new session: the row first (so the workflow's bookkeeping finds it), then
  * signal-with-start carrying `attach`. If Temporal refuses, the row is removed again.
+ *
+ * Each open session is a running workflow kept for SESSION_IDLE_TTL, so a user may hold only
+ * MAX_SESSIONS_PER_USER (SessionLimitError). The count and the insert run in one transaction under
+ * a per-user advisory lock, so concurrent opens, on any number of gateways, cannot all pass the
+ * count before any row exists. (The two-key lock form: its keys never meet the one-key locks the
+ * config cap takes.)
  */
 export async function startSession(ctx: AppContext, input: StartSessionInput): Promise<UserSessionConfig> {
   const temporal = requireTemporal(ctx);
   const { sessionId } = input;
   const workflowId = sessionWorkflowId(input.userId, sessionId);
   const now = Date.now();
-  const row = await ctx.db.models.UserSessionConfig.create({
-    user_id: input.userId,
-    session_id: sessionId,
-    workflow_id: workflowId,
-    device_id: input.deviceId,
-    status: 'active',
-    expires_at: new Date(now + ctx.config.SESSION_IDLE_TTL),
-    last_activity_at: new Date(now),
+  const { UserSessionConfig: Sessions } = ctx.db.models;
+  const limit = ctx.config.MAX_SESSIONS_PER_USER;
+  const row = await ctx.db.sequelize.transaction(async (transaction) => {
+    await ctx.db.sequelize.query("SELECT pg_advisory_xact_lock(hashtext('user_sessions'), hashtext(:userId))", {
+      replacements: { userId: input.userId },
+      transaction,
+    });
+    const open = await Sessions.count({ where: { user_id: input.userId, status: 'active' }, transaction });
+    if (open >= limit) throw new SessionLimitError(limit);
+    return Sessions.create(
+      {
+        user_id: input.userId,
+        session_id: sessionId,
+        workflow_id: workflowId,
+        device_id: input.deviceId,
+        status: 'active',
+        expires_at: new Date(now + ctx.config.SESSION_IDLE_TTL),
+        last_activity_at: new Date(now),
+      },
+      { transaction },
+    );
   });
   const workflowInput: SessionWorkflowInput = {
     userId: input.userId,

@@ -1,6 +1,6 @@
 // Bearer JWT on every route it is mounted before; sets ctx.state.user.
 import type { Context, Next } from 'koa';
-import { bearerToken, type TokenVerifier } from '../../lib/auth';
+import { bearerToken, refuseCodecToken, type TokenVerifier } from '../../lib/auth';
 import { UnauthorizedError } from '../../lib/errors';
 
 export function authenticate(verifier: TokenVerifier) {
@@ -10,4 +10,10 @@ export function authenticate(verifier: TokenVerifier) {
     ctx.state.user = await verifier.verify(token);
     await next();
   };
+}
+
+/** The API is for user tokens: a codec token (lib/auth.ts) gets a 403. After `authenticate`. */
+export async function refuseCodecTokens(ctx: Context, next: Next): Promise<void> {
+  if (ctx.state.user) refuseCodecToken(ctx.state.user);
+  await next();
 }
