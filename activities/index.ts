@@ -8,7 +8,6 @@ import { createFunctionActivities } from './functions';
 import { createLLMActivities } from './llm';
 import { createConfigExecutor } from '../execution';
 import { updateSessionRecord } from './session-record';
-import { executeStandardFunction } from './standard-functions';
 
 export type { ActivityDeps } from './deps';
 
@@ -19,9 +18,7 @@ export function createActivities(deps: ActivityDeps): SessionActivities {
     loadConfigs: async (input) => (await loadPublicConfigs(deps.db, input)).map(toCachedConfig),
     ...createAnswerActivity(deps, llm, executor),
     ...createFunctionActivities(executor),
-    route: llm.route,
     executeLLMConfig: llm.executeLLMConfig,
-    executeStandardFunction,
     updateSessionRecord: (input) => updateSessionRecord(deps.db, input),
   };
 }

@@ -1,14 +1,6 @@
 // LLM steps: routing a message (the router LLM, the operator's own endpoint) and executing a
 // user's LLM config (execution/, which decrypts keys and applies the egress policy).
-import {
-  routeWithoutRouter,
-  ROUTING_BOUNDS,
-  type AttachInfo,
-  type ExecuteLLMConfigInput,
-  type ExecuteLLMConfigOutput,
-  type RouteInput,
-  type RoutingDecision,
-} from '../contract';
+import type { AttachInfo, ExecuteLLMConfigInput, ExecuteLLMConfigOutput, RouteInput, RoutingDecision } from '../contract';
 import type { ConfigExecutor } from '../execution';
 import { createLLMClient, requestTimeoutMs } from '../llm/client';
 import { toActivityFailure } from '../llm/errors';
@@ -45,18 +37,12 @@ export function createLLMActivities({ config, relay }: ActivityDeps, executor: C
     });
   }
 
-  /** v1 path: routing as its own activity (Temporal retries the router; the workflow falls back). */
-  async function route(input: RouteInput): Promise<RoutingDecision> {
-    if (!routerConfigured)
-      return routeWithoutRouter(input.configs, input.settings, input.text, 'no router LLM is configured', ROUTING_BOUNDS);
-    return withHeartbeat((signal) => askRouterOnce(input, requestTimeoutMs(), signal));
-  }
-
+  /** A config tried again or as a fallback (workflows/answer.ts), as a local activity. */
   async function executeLLMConfig(input: ExecuteLLMConfigInput): Promise<ExecuteLLMConfigOutput> {
     return withHeartbeat((signal) => callConfig(input, requestTimeoutMs(), signal));
   }
 
-  return { routerConfigured, askRouterOnce, callConfig, route, executeLLMConfig };
+  return { routerConfigured, askRouterOnce, callConfig, executeLLMConfig };
 }
 
 export type LLMSteps = ReturnType<typeof createLLMActivities>;

@@ -1,24 +1,14 @@
 // The contract between the session workflow and its activities: inputs, outputs and the
-// activity interfaces the workflow proxies. Types only, so nothing of the activities' Node code
-// reaches the workflow bundle. `createActivities` (activities/) implements `SessionActivities`;
-// the gateway implements `GatewayActivities` on its own task queue.
-import type {
-  AttachInfo,
-  BuiltinFunctionName,
-  CachedConfig,
-  DeliverInput,
-  DeliverOutput,
-  PublicConfig,
-  RoutingDecision,
-  SessionSettings,
-  SessionStatus,
-} from './session';
+// activity interface the workflow proxies. Types only, so nothing of the activities' Node code
+// reaches the workflow bundle. `createActivities` (activities/) implements `SessionActivities`.
+import type { AttachInfo, CachedConfig, PublicConfig, RoutingDecision, SessionSettings, SessionStatus } from './session';
 import type { RoutableConfig, RoutingCandidate } from './routing';
 
 export interface LoadConfigsInput {
   userId: string;
 }
 
+/** What routing is given (the router LLM's prompt and tools, llm/router.ts). */
 export interface RouteInput {
   userId: string;
   text: string;
@@ -62,20 +52,6 @@ export interface ExecuteFunctionInput {
 
 export interface ExecuteFunctionOutput {
   result: string;
-}
-
-export interface StandardFunctionInput {
-  name: BuiltinFunctionName;
-  arguments: Record<string, unknown>;
-}
-
-/** What a built-in asks the workflow to do besides answering. */
-export type StandardFunctionEffect =
-  { kind: 'end_session' } | { kind: 'change_role'; role: string | null } | { kind: 'play_music'; song: string };
-
-export interface StandardFunctionOutput {
-  result: string;
-  effect?: StandardFunctionEffect;
 }
 
 /**
@@ -142,13 +118,8 @@ export interface SessionActivities {
   /** The cache of a session: a summary of each of the user's configs. */
   loadConfigs(input: LoadConfigsInput): Promise<CachedConfig[]>;
   answerMessage(input: AnswerMessageInput): Promise<AnswerMessageOutput>;
-  route(input: RouteInput): Promise<RoutingDecision>;
+  /** A config tried again or as a fallback (a local activity). */
   executeLLMConfig(input: ExecuteLLMConfigInput): Promise<ExecuteLLMConfigOutput>;
   executeFunction(input: ExecuteFunctionInput): Promise<ExecuteFunctionOutput>;
-  executeStandardFunction(input: StandardFunctionInput): Promise<StandardFunctionOutput>;
   updateSessionRecord(input: SessionRecordUpdate): Promise<void>;
-}
-
-export interface GatewayActivities {
-  deliver(input: DeliverInput): Promise<DeliverOutput>;
 }

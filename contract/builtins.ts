@@ -1,9 +1,21 @@
-// The built-in standard functions, pure and deterministic: the session workflow runs them itself
-// (no activity, no I/O); sessions recorded before that ran them in the executeStandardFunction
-// activity, which calls the same code. They answer in text; what they change in the session (its
-// end, its role, a play_music frame) is returned as an effect for the workflow to apply.
+// The built-in functions, pure and deterministic: the session workflow runs them itself (no
+// activity, no I/O). They answer in text; what they change in the session (its end, its role, a
+// play_music frame) is returned as an effect for the workflow to apply.
 import { ApplicationFailure } from '@temporalio/common';
-import type { StandardFunctionInput, StandardFunctionOutput } from './activities';
+import type { BuiltinFunctionName } from './session';
+
+export interface BuiltinCall {
+  name: BuiltinFunctionName;
+  arguments: Record<string, unknown>;
+}
+
+/** What a built-in asks the workflow to do besides answering. */
+export type BuiltinEffect = { kind: 'end_session' } | { kind: 'change_role'; role: string | null } | { kind: 'play_music'; song: string };
+
+export interface BuiltinOutcome {
+  result: string;
+  effect?: BuiltinEffect;
+}
 
 const MAX_ARGUMENT = 500;
 
@@ -32,7 +44,7 @@ export function getTime(args: Record<string, unknown>, now = new Date()): string
 }
 
 /** What a built-in answers and asks of the session; `now` is the workflow's clock when the workflow runs it. */
-export function runBuiltin(input: StandardFunctionInput, now = new Date()): StandardFunctionOutput {
+export function runBuiltin(input: BuiltinCall, now = new Date()): BuiltinOutcome {
   const args = input.arguments ?? {};
   switch (input.name) {
     case 'get_time':

@@ -17,8 +17,8 @@ export function sessionWorkflowId(userId: string, sessionId: string): string {
 const GATEWAY_QUEUE_PREFIX = 'gateway-';
 
 /**
- * Task queue of one gateway instance. It names the gateway in `attach`; sessions recorded before
- * the relay (ARCHITECTURE.md, "Upgrades") still run their `deliver` activity there.
+ * The address of one gateway instance in `attach` (no worker polls it: the relay reaches the
+ * gateway by its instance id). The prefix stays: recorded `attach` signals carry it.
  */
 export function gatewayTaskQueue(instanceId: string): string {
   return `${GATEWAY_QUEUE_PREFIX}${instanceId}`;
@@ -169,7 +169,7 @@ export interface IncomingMessage {
 }
 
 export interface AttachInfo {
-  /** Task queue of the gateway that holds the socket (gateway-<instance id>). */
+  /** The gateway that holds the socket (gateway-<instance id>, `gatewayTaskQueue`). */
   taskQueue: string;
   /** The socket on that gateway; a later attach from another socket replaces it. */
   connectionId: string;
@@ -316,14 +316,3 @@ export type RelaySinks = {
     publish(target: AttachInfo, frames: RelayFrame[]): void;
   };
 };
-
-/** Input of the `deliver` activity of sessions recorded before the relay, on the gateway's task queue. */
-export interface DeliverInput {
-  connectionId: string;
-  frames: ServerFrame[];
-}
-
-export interface DeliverOutput {
-  /** False when the socket is gone; results then stay in the outbox until a resumed client acks them. */
-  delivered: boolean;
-}

@@ -1,7 +1,7 @@
 // One client socket bound to one session workflow. Frames from the client become signals, sent
 // one at a time so the workflow sees messages in the order the client sent them; acks ride along
 // with the next message (or a short timer), so an ack costs no workflow task of its own. Frames to
-// the client (ours, the relay's and the v1 `deliver` activity's) wait until `hello` has gone out;
+// the client (ours and the relay's) wait until `hello` has gone out;
 // each result is written once per socket, never before its `accepted`, and a result that does
 // not come through the relay is read from the session's outbox (ARCHITECTURE.md).
 import { randomBytes } from 'node:crypto';
@@ -60,8 +60,6 @@ export interface ConnectionOptions {
   stream: boolean;
 }
 
-/** How long `deliver` waits for a socket that is still handshaking before reporting it gone (its start-to-close is 5 s). */
-const READY_WAIT_MS = 4_000;
 /** After a `close` frame the workflow answers `session_closed`; if that never comes, close anyway. */
 const CLOSE_GRACE_MS = 5_000;
 /** Acks wait this long for a message to ride along with before they are signalled on their own. */
@@ -91,7 +89,6 @@ export class ClientConnection {
   /** Set by a pong; cleared by each heartbeat ping. */
   alive = true;
   private readonly outgoing: ServerFrame[] = [];
-  private readonly readyWaiters = new Set<(ready: boolean) => void>();
   private signals: Promise<void> = Promise.resolve();
   private readonly rate: RateWindow;
   private readonly badFrames: RateWindow;
@@ -130,10 +127,6 @@ export class ClientConnection {
     return this.childLog;
   }
 
-  get isOpen(): boolean {
-    return !this.closed && this.ws?.readyState === WebSocket.OPEN;
-  }
-
   bind(ws: WebSocket): void {
     this.ws = ws;
     const left = this.options.tokenExpiresAt - Date.now();
@@ -153,15 +146,11 @@ export class ClientConnection {
     this.write(hello);
     this.ready = true;
     for (const frame of this.outgoing.splice(0)) this.write(frame);
-    for (const wake of this.readyWaiters) wake(true);
-    this.readyWaiters.clear();
   }
 
   markClosed(): void {
     this.closed = true;
     clearTimeout(this.expiry);
-    for (const wake of this.readyWaiters) wake(false);
-    this.readyWaiters.clear();
   }
 
   close(code: number, reason: string): void {
@@ -193,25 +182,7 @@ export class ClientConnection {
     if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(frame));
   }
 
-  /** The v1 `deliver` activity's frames. True only when every frame reached the socket's send buffer. */
-  async deliver(frames: readonly ServerFrame[]): Promise<boolean> {
-    if (!(await this.waitReady())) return false;
-    for (const frame of frames) {
-      const result = frame.type === 'function_call_result';
-      if (result && this.written.has(frame.id)) continue;
-      // Marked before the write is awaited: a copy that comes meanwhile (a retried `deliver`, the
-      // outbox lookup) must find it written, or the socket gets the result twice.
-      if (result) this.markWritten(frame.id);
-      if (!(await this.writeConfirmed(frame))) {
-        if (result) this.written.delete(frame.id);
-        return false;
-      }
-    }
-    this.endIfClosed(frames);
-    return true;
-  }
-
-  /** Frames the relay brought (the current message path), or word that the outbox must be read. */
+  /** Frames the relay brought, or word that the outbox must be read. */
   relayed(delivery: RelayDelivery): void {
     if (this.closed) return;
     if ('fetchOutbox' in delivery) return void this.checkOutbox(true);
@@ -313,26 +284,6 @@ export class ClientConnection {
       const ids = this.takeAcks();
       this.enqueueSignal(undefined, (handle) => handle.signal(ackSignal, { ids }));
     }, ACK_FLUSH_MS).unref();
-  }
-
-  private waitReady(): Promise<boolean> {
-    if (this.closed) return Promise.resolve(false);
-    if (this.ready) return Promise.resolve(this.isOpen);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => finish(false), READY_WAIT_MS);
-      const finish = (ready: boolean): void => {
-        clearTimeout(timer);
-        this.readyWaiters.delete(finish);
-        resolve(ready && this.isOpen);
-      };
-      this.readyWaiters.add(finish);
-    });
-  }
-
-  private writeConfirmed(frame: ServerFrame): Promise<boolean> {
-    const ws = this.ws;
-    if (!ws || !this.isOpen) return Promise.resolve(false);
-    return new Promise((resolve) => ws.send(JSON.stringify(frame), (error) => resolve(!error)));
   }
 
   // -------------------------------------------------------------------------------------------

@@ -1,19 +1,16 @@
 // The WebSocket gateway (ARCHITECTURE.md): authenticates before the upgrade, binds each socket to
 // a session workflow (signal-with-start for a new session, `attach` to resume), turns client
 // frames into signals, and takes the workflow's frames from the relay (in process, or PostgreSQL
-// NOTIFY on its own channel). Sessions recorded before the relay still deliver through the
-// `deliver` activity on this gateway's task queue, so a small Temporal worker runs there too.
-// Several gateways share one cluster.
+// NOTIFY on its own channel). A Temporal client only: no worker runs here. Several gateways share
+// one cluster.
 import { randomBytes } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { Worker } from '@temporalio/worker';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { loadPublicConfigs } from '../db/public-config';
 import { AppError, RateLimitedError, ServiceUnavailableError, UnauthorizedError } from '../lib/errors';
 import { AUTH_FAILURE_PREFIX, createFailureLimiter, createRateLimitStore } from '../db';
-import { connectWorkerTemporal } from '../lib/temporal-connection';
 import type { AppContext, RunningRole } from '../app/context';
 import {
   findUserSession,
@@ -30,7 +27,6 @@ import { attachSignal, detachSignal, gatewayTaskQueue, sessionWorkflowId, type S
 import { subscribeRelay, type RelaySubscription } from '../relay';
 import { clientAddress, urlHost } from '../lib/address';
 import { ClientConnection, CloseCode, type ConnectionLimits } from './connection';
-import { createGatewayActivities } from './deliver';
 import {
   hostRefusal,
   type HostRules,
@@ -46,7 +42,7 @@ import {
 export interface GatewayOptions {
   host: string;
   port: number;
-  /** Names this gateway's task queue (gateway-<id>); random per process unless given. */
+  /** Names this gateway in `attach` (gateway-<id>) and its relay channel; random per process unless given. */
   instanceId?: string;
   /** Protocol-level ping interval that finds dead peers; 0 turns it off. */
   heartbeatMs?: number;
@@ -63,7 +59,6 @@ const SWEEP_INTERVAL_MS = 2_000;
 export async function startGateway(ctx: AppContext, options: GatewayOptions): Promise<RunningRole> {
   const temporal = requireTemporal(ctx);
   const instanceId = options.instanceId ?? randomBytes(6).toString('hex');
-  const taskQueue = gatewayTaskQueue(instanceId);
   const log = ctx.logger.child({ role: 'gateway', instanceId });
   const authFailures = createFailureLimiter({
     store: createRateLimitStore(ctx.db.sequelize),
@@ -92,47 +87,17 @@ export async function startGateway(ctx: AppContext, options: GatewayOptions): Pr
   const detaches = new Set<Promise<void>>();
   let closing = false;
 
-  const nativeConnection = await connectWorkerTemporal(ctx.config);
-  let worker: Worker;
-  try {
-    worker = await Worker.create({
-      connection: nativeConnection,
-      namespace: ctx.config.TEMPORAL_NAMESPACE,
-      taskQueue,
-      ...(ctx.payloadEncryption ? { dataConverter: ctx.payloadEncryption.dataConverter } : {}),
-      activities: createGatewayActivities(connections),
-    });
-  } catch (error) {
-    await nativeConnection.close();
-    throw error;
-  }
-  let relaySubscription: RelaySubscription;
-  try {
-    relaySubscription = await subscribeRelay(
-      ctx.db,
-      instanceId,
-      (connectionId, delivery) => connections.get(connectionId)?.relayed(delivery),
-      {
-        logger: log,
-        onResync: () => {
-          for (const connection of connections.values()) connection.resync();
-        },
+  const relaySubscription: RelaySubscription = await subscribeRelay(
+    ctx.db,
+    instanceId,
+    (connectionId, delivery) => connections.get(connectionId)?.relayed(delivery),
+    {
+      logger: log,
+      onResync: () => {
+        for (const connection of connections.values()) connection.resync();
       },
-    );
-  } catch (error) {
-    await nativeConnection.close();
-    throw error;
-  }
-  let reportFailure: (error: unknown) => void = () => undefined;
-  const failed = new Promise<unknown>((resolve) => (reportFailure = resolve));
-  const workerDone = worker.run().catch((error: unknown) => {
-    log.error({ err: error }, 'gateway deliver worker stopped with an error');
-    reportFailure(error);
-  });
-  /** A worker that already failed (or is stopping) must not be asked again: shutdown() would throw. */
-  const stopWorker = (): void => {
-    if (worker.getState() === 'RUNNING') worker.shutdown();
-  };
+    },
+  );
 
   const wss = new WebSocketServer({
     noServer: true,
@@ -149,8 +114,8 @@ export async function startGateway(ctx: AppContext, options: GatewayOptions): Pr
         .signal(detachSignal, { connectionId: connection.id, ...(acks.length ? { acks } : {}) }),
     )
       .catch((error: unknown) => {
-        // Best effort: a later attach replaces the gateway queue anyway, and delivery to a gone
-        // socket is answered `delivered: false`, so a lost detach costs nothing but a wasted call.
+        // Best effort: a later attach replaces the address anyway, and the relay drops frames for
+        // a gone socket, so a lost detach costs nothing but wasted notifications.
         log.debug({ err: error, sessionId: connection.sessionId }, 'detach signal failed');
       })
       .finally(() => detaches.delete(done));
@@ -202,10 +167,10 @@ export async function startGateway(ctx: AppContext, options: GatewayOptions): Pr
       tokenExpiresAt: principal.expiresAt,
       stream,
     });
-    // Registered before the workflow hears of it: `deliver` may run before the upgrade completes
-    // (it waits for hello).
+    // Registered before the workflow hears of it: relayed frames may come before the upgrade
+    // completes (they wait for hello).
     connections.set(connection.id, connection);
-    const attach = { taskQueue, connectionId: connection.id };
+    const attach = { taskQueue: gatewayTaskQueue(instanceId), connectionId: connection.id };
     try {
       if (existing) {
         await withTemporalDeadline(temporal, () => sessionHandle(temporal, existing).signal(attachSignal, attach));
@@ -306,19 +271,15 @@ export async function startGateway(ctx: AppContext, options: GatewayOptions): Pr
     clearInterval(heartbeat);
     clearInterval(sweep);
     await relaySubscription.close();
-    stopWorker();
-    await workerDone;
-    await nativeConnection.close();
     throw error;
   }
   const address = server.address() as AddressInfo;
   const wsUrl = `ws://${urlHost(address.address)}:${address.port}${WS_PATH}`;
-  log.info({ url: wsUrl, taskQueue }, 'gateway listening');
+  log.info({ url: wsUrl }, 'gateway listening');
 
   return {
     name: 'gateway',
     urls: { websocket: wsUrl },
-    failed,
     async close() {
       if (closing) return;
       closing = true;
@@ -336,9 +297,6 @@ export async function startGateway(ctx: AppContext, options: GatewayOptions): Pr
       server.closeAllConnections();
       await serverClosed;
       await relaySubscription.close();
-      stopWorker();
-      await workerDone;
-      await nativeConnection.close();
       log.info('gateway stopped');
     },
   };

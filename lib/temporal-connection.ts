@@ -43,7 +43,7 @@ function readPem(file: string, variable: string): Buffer {
 
 /**
  * Options shared by `Connection.connect` and `NativeConnection.connect`: every client (API, gateway,
- * scripts) and every worker (sessions, the gateway's v1 `deliver` worker) connects with these.
+ * scripts) and every worker (the session workers) connects with these.
  */
 export function temporalConnectionOptions(config: TemporalConfig): TemporalConnectionOptions {
   const { TEMPORAL_TLS_CERT_PATH: cert, TEMPORAL_TLS_KEY_PATH: key, TEMPORAL_TLS_CA_PATH: ca } = config;

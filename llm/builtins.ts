@@ -1,5 +1,5 @@
 // The built-in standard functions as the router sees them: one description and JSON Schema each.
-// Their implementations are in activities/standard-functions.ts.
+// Their implementations are in contract/builtins.ts (the workflow runs them itself).
 import type { BuiltinFunctionName } from '../contract';
 
 export interface ToolSpec {

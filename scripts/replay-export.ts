@@ -1,10 +1,14 @@
-// `npm run replay:check -- [--query '<visibility query>'] [--limit N] [--out DIR]`: the replay gate
-// of ARCHITECTURE.md "Upgrades". Exports the histories of a running deployment's sessions (each
-// run, continue-as-new included, is its own execution) over the same Temporal connection the
-// service uses (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TLS, API key; the embedded dev server when
-// unset; TEMPORAL_PAYLOAD_KEY for encrypted sessions) and replays them against this checkout's workflow code. Prints pass/fail per run and exits
-// 1 when any run fails to replay, so a deploy pipeline can run it before rolling out new workers.
-// `--out DIR` also writes each history as a JSON fixture (the format of test/fixtures/histories).
+// `npm run replay:check -- [--query '<visibility query>'] [--limit N] [--out DIR] [--require-patch ID]`:
+// the replay gate of ARCHITECTURE.md "Upgrades". Exports the histories of a running deployment's
+// sessions (each run, continue-as-new included, is its own execution; running ones unless the
+// query says otherwise) over the same Temporal connection the service uses (TEMPORAL_ADDRESS,
+// TEMPORAL_NAMESPACE, TLS, API key; the embedded dev server when unset; TEMPORAL_PAYLOAD_KEY for
+// encrypted sessions) and replays them against this checkout's workflow code. Prints pass/fail per
+// run and exits 1 when any run fails to replay, so a deploy pipeline can run it before rolling out
+// new workers. `--require-patch ID` also lists every run whose history has no marker of that patch
+// (it began on the path the patch replaced) and exits 1 when there is one: before a release deletes
+// that path, this shows that no running session still needs it. `--out DIR` also writes each
+// history as a JSON fixture (the format of test/fixtures/histories).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -16,13 +20,14 @@ import { ConfigError, loadConfig } from '../config';
 import { resolvePayloadKeys } from '../config/secrets';
 import { createPayloadEncryption, type PayloadEncryption } from '../lib/payload-codec';
 import { createLogger, type Logger } from '../lib/logger';
-import { historyEvents } from '../lib/temporal-history';
+import { historyEvents, recordedPatches } from '../lib/temporal-history';
 import { closeTemporal, connectTemporal } from '../lib/temporal-connection';
 import { runCli, UsageError } from '../runtime/cli';
 import { sessionWorkflowBundle } from '../worker';
 
-const USAGE = "usage: npm run replay:check -- [--query '<visibility query>'] [--limit N] [--out DIR]";
-const DEFAULT_QUERY = `WorkflowType = "${SESSION_WORKFLOW_TYPE}"`;
+const USAGE = "usage: npm run replay:check -- [--query '<visibility query>'] [--limit N] [--out DIR] [--require-patch ID]";
+/** The runs new workers would continue; a closed run replays only as a test would (a retired path's fail). */
+const DEFAULT_QUERY = `WorkflowType = "${SESSION_WORKFLOW_TYPE}" AND ExecutionStatus = "Running"`;
 const DEFAULT_LIMIT = 100;
 
 type History = temporal.api.history.v1.IHistory;
@@ -32,11 +37,17 @@ export interface ReplayCheckOptions {
   query: string;
   limit: number;
   out?: string;
+  /** A patch every run must have a marker of (`--require-patch`). */
+  requirePatch?: string;
 }
 
 export interface ReplayCheckResult {
   passed: number;
   failed: { workflowId: string; runId: string; error: string }[];
+  /** Runs without a marker of `requirePatch`. */
+  withoutPatch: { workflowId: string; runId: string }[];
+  /** The query found `limit` runs: there may be more. */
+  limitReached: boolean;
 }
 
 async function fetchRunHistory(client: Client, workflowId: string, runId: string): Promise<History> {
@@ -64,16 +75,21 @@ export async function replayCheck(
   payloadEncryption?: PayloadEncryption,
 ): Promise<ReplayCheckResult> {
   const runs: { workflowId: string; runId: string; history: History }[] = [];
+  const withoutPatch: ReplayCheckResult['withoutPatch'] = [];
   for await (const execution of client.workflow.list({ query: options.query })) {
     if (runs.length >= options.limit) break;
     const history = await fetchRunHistory(client, execution.workflowId, execution.runId);
     runs.push({ workflowId: execution.workflowId, runId: execution.runId, history });
+    if (options.requirePatch && !recordedPatches(history.events ?? []).has(options.requirePatch)) {
+      withoutPatch.push({ workflowId: execution.workflowId, runId: execution.runId });
+      print(`OLD   ${execution.workflowId}  ${execution.runId}  no marker of patch ${options.requirePatch}: began on the path it replaced`);
+    }
     if (options.out) {
       mkdirSync(options.out, { recursive: true });
       writeFileSync(path.join(options.out, fixtureName(execution.workflowId, execution.runId)), fixtureJson(execution.workflowId, history));
     }
   }
-  const result: ReplayCheckResult = { passed: 0, failed: [] };
+  const result: ReplayCheckResult = { passed: 0, failed: [], withoutPatch, limitReached: runs.length >= options.limit };
   if (runs.length === 0) return result;
   const replays = Worker.runReplayHistories(
     {
@@ -100,7 +116,7 @@ export async function replayCheck(
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
-    options: { query: { type: 'string' }, limit: { type: 'string' }, out: { type: 'string' } },
+    options: { query: { type: 'string' }, limit: { type: 'string' }, out: { type: 'string' }, 'require-patch': { type: 'string' } },
   });
   if (positionals.length) throw new UsageError(`unexpected argument ${positionals[0]}`);
   const limit = values.limit === undefined ? DEFAULT_LIMIT : Number(values.limit);
@@ -115,18 +131,23 @@ async function main(): Promise<void> {
   const logger = createLogger(config.LOG_LEVEL === 'info' ? 'warn' : config.LOG_LEVEL);
   const payloadEncryption = createPayloadEncryption(resolvePayloadKeys(config));
   const handles = await connectTemporal(config, payloadEncryption?.dataConverter);
+  let failure: string | undefined;
   try {
     const query = values.query ?? DEFAULT_QUERY;
     const print = (line: string) => process.stdout.write(`${line}\n`);
-    const options = { query, limit, ...(values.out ? { out: values.out } : {}) };
+    const requirePatch = values['require-patch'];
+    const options = { query, limit, ...(values.out ? { out: values.out } : {}), ...(requirePatch ? { requirePatch } : {}) };
     const result = await replayCheck(handles.client, options, logger, print, payloadEncryption);
-    print(`${result.passed} replayed, ${result.failed.length} failed (query: ${query}, limit ${limit})`);
+    const old = requirePatch ? `, ${result.withoutPatch.length} without ${requirePatch}` : '';
+    print(`${result.passed} replayed, ${result.failed.length} failed${old} (query: ${query}, limit ${limit})`);
+    if (result.limitReached) print(`the query found ${limit} runs or more; raise --limit to check them all`);
     if (values.out) print(`histories written to ${path.resolve(values.out)}`);
-    if (result.failed.length) process.exitCode = 1;
+    if (result.failed.length) failure = 'replay check failed: the current workflow code cannot continue these sessions';
+    else if (result.withoutPatch.length) failure = `replay check failed: these sessions still need the path ${requirePatch} replaced`;
   } finally {
     await closeTemporal(handles);
   }
-  if (process.exitCode === 1) throw new Error('replay check failed: the current workflow code cannot continue these sessions');
+  if (failure) throw new Error(failure);
 }
 
 if (require.main === module) runCli(main, USAGE);

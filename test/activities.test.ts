@@ -20,7 +20,7 @@ import { LLM_FAILURE, toActivityFailure } from '../llm/errors';
 import { scrubSecrets } from '../llm/scrub';
 import type { SessionActivities } from '../contract';
 import { CACHED_DESCRIPTION_CHARS, gatewayTaskQueue, type PublicConfig, type RelayFrame, type SessionSettings } from '../contract';
-import { llmConfigToolName } from '../contract';
+import { llmConfigToolName, runBuiltin, type RoutingDecision } from '../contract';
 import { createTestContext, uniqueId, type TestContext } from './support/context';
 import { startFakeLLM, type FakeLLM } from './support/fake-llm';
 import { freePort } from './support/net';
@@ -320,7 +320,7 @@ describe('activities', function () {
     });
   });
 
-  describe('route', () => {
+  describe('answerMessage routing', () => {
     async function configsFor(userId: string) {
       const a = await llmConfig(userId, { model: uniqueId('a'), priority: 2 });
       const b = await llmConfig(userId, { model: uniqueId('b'), priority: 5 });
@@ -328,9 +328,31 @@ describe('activities', function () {
       return { a: a.config, b: b.config, off: off.config, all: [a.config, b.config, off.config] };
     }
 
+    /** The step's routing decision for one message (its first attempt is another test's subject). */
+    async function route(
+      activities: SessionActivities,
+      input: { userId: string; text: string; configs: PublicConfig[]; settings: SessionSettings },
+    ): Promise<RoutingDecision> {
+      const answered = await run(activities.answerMessage, [
+        {
+          userId: input.userId,
+          message: { id: uniqueId('m'), text: input.text },
+          configs: input.configs,
+          settings: input.settings,
+          history: [],
+          progressTo: null,
+          routerAttempts: 2,
+          retryInitialMs: 10,
+          callTimeoutMs: 5000,
+        },
+      ]);
+      return answered.routing;
+    }
+
     it('without a router LLM and no description matching, picks the highest-priority active config, or the session default', async () => {
-      const { a, b, all } = await configsFor(uniqueId('user'));
-      const decision = await run(acts.route, [{ userId: 'u', text: 'hi', configs: all, settings }]);
+      const userId = uniqueId('user');
+      const { a, b, all } = await configsFor(userId);
+      const decision = await route(acts, { userId, text: 'hi', configs: all, settings });
       assert.deepEqual(decision, {
         kind: 'llm_config',
         configId: b.id,
@@ -339,16 +361,15 @@ describe('activities', function () {
         routedBy: 'fallback',
         reason: "no router LLM is configured; no config's description matched the message",
       });
-      const withDefault = await run(acts.route, [
-        { userId: 'u', text: 'hi', configs: all, settings: { ...settings, default_llm_id: a.id } },
-      ]);
+      const withDefault = await route(acts, { userId, text: 'hi', configs: all, settings: { ...settings, default_llm_id: a.id } });
       assert.equal(withDefault.kind === 'llm_config' && withDefault.configId, a.id);
     });
 
     it('asks the router LLM with its own key and turns its tool call into a decision', async () => {
-      const { a, all } = await configsFor(uniqueId('user'));
+      const userId = uniqueId('user');
+      const { a, all } = await configsFor(userId);
       llm.script(routerModel, { toolCall: llmConfigToolName(a.id), arguments: { question: 'rephrased' } });
-      const decision = await run(routed.route, [{ userId: 'u', text: 'original', configs: all, settings }]);
+      const decision = await route(routed, { userId, text: 'original', configs: all, settings });
       assert.deepEqual(decision, {
         kind: 'llm_config',
         configId: a.id,
@@ -359,7 +380,7 @@ describe('activities', function () {
       assert.equal(llm.requests(routerModel).at(-1)?.authorization, `Bearer ${routerKey}`);
 
       llm.script(routerModel, { toolCall: 'get_time', arguments: { timezone: 'UTC' } });
-      assert.deepEqual(await run(routed.route, [{ userId: 'u', text: 'time?', configs: all, settings }]), {
+      assert.deepEqual(await route(routed, { userId, text: 'time?', configs: all, settings }), {
         kind: 'builtin',
         name: 'get_time',
         arguments: { timezone: 'UTC' },
@@ -368,16 +389,20 @@ describe('activities', function () {
     });
 
     it('never runs what was not offered: a disabled config or a disabled built-in falls back', async () => {
-      const { b, off, all } = await configsFor(uniqueId('user'));
+      const userId = uniqueId('user');
+      const { b, off, all } = await configsFor(userId);
       llm.script(routerModel, { toolCall: llmConfigToolName(off.id) });
-      const chosenOff = await run(routed.route, [{ userId: 'u', text: 'x', configs: all, settings }]);
+      const chosenOff = await route(routed, { userId, text: 'x', configs: all, settings });
       assert.equal(chosenOff.routedBy, 'fallback');
       assert.equal(chosenOff.kind === 'llm_config' && chosenOff.configId, b.id);
 
       llm.script(routerModel, { toolCall: 'play_music' });
-      const disabledBuiltin = await run(routed.route, [
-        { userId: 'u', text: 'x', configs: all, settings: { ...settings, enabled_functions: ['get_time'] } },
-      ]);
+      const disabledBuiltin = await route(routed, {
+        userId,
+        text: 'x',
+        configs: all,
+        settings: { ...settings, enabled_functions: ['get_time'] },
+      });
       assert.equal(disabledBuiltin.routedBy, 'fallback');
       const tools = llm
         .requests(routerModel)
@@ -386,14 +411,23 @@ describe('activities', function () {
       assert.ok(tools && !tools.includes('play_music') && tools.includes('get_time'));
     });
 
-    it('a failing router raises a classified, scrubbed failure (the workflow then falls back)', async () => {
-      const { all } = await configsFor(uniqueId('user'));
+    it('a failing router is classified and scrubbed: a 401 falls back at once, a 502 after the last attempt', async () => {
+      const userId = uniqueId('user');
+      const { b, all } = await configsFor(userId);
+      const before = llm.hits(routerModel);
       llm.script(routerModel, { fail: 401, echoKey: true });
-      const failure = await failureOf(run(routed.route, [{ userId: 'u', text: 'x', configs: all, settings }]));
-      assert.equal(failure.nonRetryable, true);
-      assert.ok(!failure.message.includes(routerKey));
-      llm.script(routerModel, { fail: 502 });
-      assert.equal((await failureOf(run(routed.route, [{ userId: 'u', text: 'x', configs: all, settings }]))).nonRetryable, false);
+      const refused = await route(routed, { userId, text: 'x', configs: all, settings });
+      assert.equal(refused.routedBy, 'fallback');
+      assert.equal(refused.kind === 'llm_config' && refused.configId, b.id);
+      const reason = refused.kind === 'llm_config' ? (refused.reason ?? '') : '';
+      assert.match(reason, /the router LLM failed/);
+      assert.ok(!reason.includes(routerKey));
+      assert.equal(llm.hits(routerModel) - before, 1, 'a 401 is not tried again');
+
+      llm.script(routerModel, { fail: 502 }, { fail: 502 });
+      const unavailable = await route(routed, { userId, text: 'x', configs: all, settings });
+      assert.equal(unavailable.routedBy, 'fallback');
+      assert.equal(llm.hits(routerModel) - before, 3, 'a 502 is tried again, up to routerAttempts');
     });
   });
 
@@ -450,25 +484,25 @@ describe('activities', function () {
     });
   });
 
-  describe('executeStandardFunction', () => {
-    it('answers get_time in the asked time zone, falling back to UTC', async () => {
-      const tokyo = await run(acts.executeStandardFunction, [{ name: 'get_time', arguments: { timezone: 'Asia/Tokyo' } }]);
+  describe('runBuiltin', () => {
+    it('answers get_time in the asked time zone, falling back to UTC', () => {
+      const tokyo = runBuiltin({ name: 'get_time', arguments: { timezone: 'Asia/Tokyo' } });
       assert.match(tokyo.result, /^It is \d{4}-\d\d-\d\d \d\d:\d\d:\d\d in Asia\/Tokyo\./);
-      const bogus = await run(acts.executeStandardFunction, [{ name: 'get_time', arguments: { timezone: 'Mars/Olympus' } }]);
+      const bogus = runBuiltin({ name: 'get_time', arguments: { timezone: 'Mars/Olympus' } });
       assert.match(bogus.result, /in UTC \(unknown time zone "Mars\/Olympus", showing UTC\)/);
     });
 
-    it('returns the effects the workflow applies', async () => {
-      assert.deepEqual((await run(acts.executeStandardFunction, [{ name: 'end_session', arguments: {} }])).effect, { kind: 'end_session' });
-      assert.deepEqual((await run(acts.executeStandardFunction, [{ name: 'change_role', arguments: { role: ' a poet ' } }])).effect, {
+    it('returns the effects the workflow applies', () => {
+      assert.deepEqual(runBuiltin({ name: 'end_session', arguments: {} }).effect, { kind: 'end_session' });
+      assert.deepEqual(runBuiltin({ name: 'change_role', arguments: { role: ' a poet ' } }).effect, {
         kind: 'change_role',
         role: 'a poet',
       });
-      assert.deepEqual((await run(acts.executeStandardFunction, [{ name: 'play_music', arguments: { song: 'Clair de lune' } }])).effect, {
+      assert.deepEqual(runBuiltin({ name: 'play_music', arguments: { song: 'Clair de lune' } }).effect, {
         kind: 'play_music',
         song: 'Clair de lune',
       });
-      assert.deepEqual((await run(acts.executeStandardFunction, [{ name: 'play_music', arguments: { song: 42 } }])).effect, {
+      assert.deepEqual(runBuiltin({ name: 'play_music', arguments: { song: 42 } }).effect, {
         kind: 'play_music',
         song: 'something relaxing',
       });

@@ -1,6 +1,7 @@
 // The replay gate (`npm run replay:check`, scripts/replay-export.ts) as a deploy pipeline runs it:
 // its own process, configured by the service's environment, against the Temporal dev server that
-// holds a real session, and a session recorded by different workflow code that must fail the gate.
+// holds a real session, and a session recorded by different workflow code that must fail the gate
+// (it has no marker of the message path's patch either, as a session of the first release had none).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -8,6 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Worker } from '@temporalio/worker';
 import { projectRoot } from '../lib/temporal-cli';
+import { MESSAGE_PATH_PATCH } from '../workflows/session';
 import { uniqueId } from './support/context';
 import { eventually } from './support/eventually';
 import { readHistoryFixtures, replayFailures } from './support/histories';
@@ -71,10 +73,13 @@ describe('replay gate (npm run replay:check)', function () {
       return found.length === 2;
     });
 
-    const passing = await replayCheck(['--query', query([good.handle.workflowId]), '--limit', '5', '--out', out], env);
+    const passing = await replayCheck(
+      ['--query', query([good.handle.workflowId]), '--limit', '5', '--out', out, '--require-patch', MESSAGE_PATH_PATCH],
+      env,
+    );
     assert.equal(passing.code, 0, passing.stderr + passing.stdout);
     assert.match(passing.stdout, new RegExp(`^ok +${good.handle.workflowId} +${good.handle.firstExecutionRunId}$`, 'm'));
-    assert.match(passing.stdout, /^1 replayed, 0 failed/m);
+    assert.match(passing.stdout, new RegExp(`^1 replayed, 0 failed, 0 without ${MESSAGE_PATH_PATCH} `, 'm'));
     // The written fixture reads back and replays like a committed one.
     assert.equal(readdirSync(out).length, 1);
     const fixtures = readHistoryFixtures(out);
@@ -86,6 +91,14 @@ describe('replay gate (npm run replay:check)', function () {
     assert.match(failing.stdout, new RegExp(`^FAIL +${badId} `, 'm'));
     assert.match(failing.stdout, new RegExp(`^ok +${good.handle.workflowId} `, 'm'));
     assert.match(failing.stdout, /^1 replayed, 1 failed/m);
+
+    // A session without the marker still needs the path the patch replaced: the gate says which and fails.
+    const old = await replayCheck(['--query', query([good.handle.workflowId, badId]), '--require-patch', MESSAGE_PATH_PATCH], env);
+    assert.equal(old.code, 1, old.stdout);
+    assert.match(old.stdout, new RegExp(`^OLD +${badId} .*no marker of patch ${MESSAGE_PATH_PATCH}`, 'm'));
+    assert.doesNotMatch(old.stdout, new RegExp(`^OLD +${good.handle.workflowId} `, 'm'));
+    assert.match(old.stdout, new RegExp(`^1 replayed, 1 failed, 1 without ${MESSAGE_PATH_PATCH} `, 'm'));
+    assert.match(old.stderr, new RegExp(`cannot continue these sessions`));
     await h.env.client.workflow.getHandle(badId).terminate('test done');
   });
 

@@ -1,6 +1,6 @@
 // The session workflow end to end on the real Temporal dev server and PostgreSQL: the real worker
 // and activities, the scripted fake LLM as router and providers, and a recording stand-in for the
-// gateway's `deliver` activity. Histories of every session started here are replayed at the end
+// gateway on the relay. Histories of every session started here are replayed at the end
 // (and written to test/fixtures/histories when RECORD_HISTORIES=1).
 import assert from 'node:assert/strict';
 import { Worker } from '@temporalio/worker';

@@ -1,8 +1,8 @@
-// What both message paths (workflows/answer.ts and the frozen workflows/v1/answer.ts) share: the
+// What the answer (workflows/answer.ts) and the session loop (workflows/session.ts) share: the
 // shape of an answer, the context it is computed in, and readable failure reasons.
 import { ActivityFailure, ApplicationFailure, TimeoutFailure, isCancellation } from '@temporalio/workflow';
 import { TimeoutType } from '@temporalio/common';
-import type { IncomingMessage, ResultFrame, RoutingDecision, ServerFrame, SessionTuning, StandardFunctionEffect } from '../contract';
+import type { BuiltinEffect, IncomingMessage, ResultFrame, RoutingDecision, ServerFrame, SessionTuning } from '../contract';
 import type { SessionProxies } from './session-activities';
 import type { SessionData } from './session-state';
 
@@ -11,7 +11,7 @@ export interface Answer {
   result: ResultFrame;
   /** Frames sent before the result (a built-in's `play_music`). */
   extraFrames: ServerFrame[];
-  effect?: StandardFunctionEffect;
+  effect?: BuiltinEffect;
 }
 
 export interface AnswerContext {

@@ -1,7 +1,7 @@
 // Activity proxies of the session workflow, one per timeout/retry policy, declared where the
 // policies can be read side by side. Timeouts that tests shorten come from `SessionTuning`.
-import { proxyActivities, proxyLocalActivities, proxySinks, type RetryPolicy } from '@temporalio/workflow';
-import type { GatewayActivities, RelaySinks, SessionActivities, SessionTuning } from '../contract';
+import { proxyLocalActivities, proxySinks, type RetryPolicy } from '@temporalio/workflow';
+import type { RelaySinks, SessionActivities, SessionTuning } from '../contract';
 import { durationMs } from './durations';
 
 /** Beyond the LLM calls themselves: loading the config row and mirroring the session row. */
@@ -37,18 +37,6 @@ export function sessionActivities(t: SessionTuning) {
       startToCloseTimeout: '10 seconds',
       retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumAttempts: 5 },
     }),
-    /** v1 path (workflows/v1): the router LLM as a remote activity, then the fallback rules. */
-    router: proxyActivities<SessionActivities>({
-      startToCloseTimeout: t.llmTimeout,
-      heartbeatTimeout: '10 seconds',
-      retry: { ...llmRetry, maximumAttempts: t.routeMaxAttempts },
-    }),
-    /** v1 path: provider calls as remote activities. */
-    llm: proxyActivities<SessionActivities>({
-      startToCloseTimeout: t.llmTimeout,
-      heartbeatTimeout: '10 seconds',
-      retry: { ...llmRetry, maximumAttempts: t.llmMaxAttempts },
-    }),
   };
 }
 
@@ -56,23 +44,3 @@ export type SessionProxies = ReturnType<typeof sessionActivities>;
 
 /** Frames to the gateway that holds the socket, outside history (the worker's relay sink). */
 export const { relay } = proxySinks<RelaySinks>();
-
-/** v1 path: `deliver` runs on the task queue of the gateway that holds the socket. */
-export function gatewayActivities(taskQueue: string) {
-  return {
-    /** Results: bounded retry; if the gateway stays unreachable the result waits in the outbox. */
-    results: proxyActivities<GatewayActivities>({
-      taskQueue,
-      startToCloseTimeout: '5 seconds',
-      scheduleToCloseTimeout: '15 seconds',
-      retry: { initialInterval: '200 milliseconds', backoffCoefficient: 2, maximumAttempts: 3 },
-    }),
-    /** Progress frames are best effort: one short attempt, never worth delaying an answer. */
-    progress: proxyActivities<GatewayActivities>({
-      taskQueue,
-      startToCloseTimeout: '3 seconds',
-      scheduleToCloseTimeout: '3 seconds',
-      retry: { maximumAttempts: 1 },
-    }),
-  };
-}

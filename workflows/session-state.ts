@@ -107,7 +107,7 @@ export class SessionData {
   lastActivityAt: number;
   /** When the row last had its activity time written. */
   private lastRecordedAt = 0;
-  /** The idle TTL has passed (set by the idle watch of the current message path). */
+  /** The idle TTL has passed (set by the idle watch). */
   idleExpired = false;
   closeReason: string | null = null;
   /** Work the main loop owes, set by signal handlers. */
@@ -223,11 +223,11 @@ export class SessionData {
   }
 
   /**
-   * A message is done: remember its id, keep its result until acked, log it. `mirror`: the row
-   * needs its activity times written (the v1 path; the current path writes them while answering).
-   * Returns whether the client still needs the result (not acked while it was being answered).
+   * A message is done: remember its id, keep its result until acked, log it (the row's activity
+   * times are written while answering, `recordIfDue`). Returns whether the client still needs
+   * the result (not acked while it was being answered).
    */
-  complete(entry: TranscriptEntry, now: number, mirror: boolean): boolean {
+  complete(entry: TranscriptEntry, now: number): boolean {
     this.current = null;
     this.handledIds.push(entry.id);
     this.handledSet.add(entry.id);
@@ -237,7 +237,6 @@ export class SessionData {
     this.transcript = [...this.transcript, this.shorten(entry)].slice(-MAX_TRANSCRIPT);
     this.handledThisRun += 1;
     this.lastActivityAt = now;
-    if (mirror) this.recordDirty = true;
     return wanted;
   }
 

@@ -2,12 +2,13 @@
 // the main loop waits for work (or the idle TTL), does the housekeeping the handlers asked for,
 // answers one message at a time in arrival order, and continues as new before history grows.
 // Results reach the socket through the relay sink (outside history) and stay in the outbox
-// until acked. Sessions recorded before `message-path-v2` replay on the frozen v1 path.
+// until acked.
 import {
   CancellationScope,
   allHandlersFinished,
   condition,
   continueAsNew,
+  deprecatePatch,
   isCancellation,
   log,
   patched,
@@ -31,26 +32,24 @@ import {
   updateSessionConfigSignal,
   userIdSearchAttribute,
   type IncomingMessage,
-  type PublicConfig,
   type RelayFrame,
   type ResultFrame,
-  type ServerFrame,
   type SessionRecordUpdate,
   type SessionStatus,
   type SessionTuning,
   type SessionWorkflowInput,
 } from '../contract';
 import { answer } from './answer';
-import type { Answer, AnswerContext } from './answer-shared';
-import { gatewayActivities, relay, sessionActivities, type SessionProxies } from './session-activities';
+import type { AnswerContext } from './answer-shared';
+import { relay, sessionActivities, type SessionProxies } from './session-activities';
 import { jsonBytes, SessionData } from './session-state';
-import { answerV1 } from './v1/answer';
 
 export { DEFAULT_SESSION_TUNING };
 
 /**
  * The message path of ARCHITECTURE.md: one local activity per message, frames through the relay
- * sink. Without its marker in history (sessions started on older code) the v1 path runs.
+ * sink. Deprecated: every run takes it, and a history without its marker (a session of the first
+ * release that never reached this path) no longer replays (ARCHITECTURE.md, "Upgrades").
  */
 export const MESSAGE_PATH_PATCH = 'message-path-v2';
 
@@ -131,36 +130,25 @@ class SessionRunner {
     });
   }
 
-  /** Whether this point of the run takes the current path (always, except when replaying older sessions). */
-  private current(): boolean {
-    return patched(MESSAGE_PATH_PATCH);
-  }
-
   async run(): Promise<SessionOutcome> {
     try {
       await this.begin();
+      // Where its marker has always been recorded: at the first turn of the loop.
+      deprecatePatch(MESSAGE_PATH_PATCH);
       for (;;) {
         // Checked first: right after an answer, while the client reads it, nobody waits on the new run.
-        if (this.current()) {
-          if (this.shouldContinueAsNew()) return await this.continueAsNew();
-          this.watchIdle();
-          await condition(() => this.data.hasWork() || this.data.idleExpired || this.idleWatchError !== undefined);
-          if (this.idleWatchError !== undefined) throw this.idleWatchError;
-          if (this.data.idleExpired) {
-            if (!this.data.hasWork()) return await this.finish('expired', 'idle_timeout');
-            // Work arrived as the deadline passed: the session lives on, with a new watch.
-            this.data.idleExpired = false;
-            this.idleWatching = false;
-          }
-        } else {
-          // v1: a timer per wait (started and cancelled around every message).
-          const idleLeft = this.data.lastActivityAt + this.input.idleTtlMs - Date.now();
-          if (idleLeft <= 0 && !this.data.hasWork()) return await this.finish('expired', 'idle_timeout');
-          if (!(await condition(() => this.data.hasWork(), Math.max(idleLeft, 1)))) continue;
+        if (this.shouldContinueAsNew()) return await this.continueAsNew();
+        this.watchIdle();
+        await condition(() => this.data.hasWork() || this.data.idleExpired || this.idleWatchError !== undefined);
+        if (this.idleWatchError !== undefined) throw this.idleWatchError;
+        if (this.data.idleExpired) {
+          if (!this.data.hasWork()) return await this.finish('expired', 'idle_timeout');
+          // Work arrived as the deadline passed: the session lives on, with a new watch.
+          this.data.idleExpired = false;
+          this.idleWatching = false;
         }
         if (this.data.closeReason !== null) return await this.finish('closed', this.data.closeReason);
         await this.housekeeping();
-        if (!this.current() && this.shouldContinueAsNewV1()) return await this.continueAsNew();
         this.refuseOverflow();
         const message = this.data.takeNext();
         if (message) await this.handle(message);
@@ -210,12 +198,6 @@ class SessionRunner {
     return d.pending.length === 0 || due >= 2;
   }
 
-  /** v1: checked after housekeeping, with a message possibly waiting. */
-  private shouldContinueAsNewV1(): boolean {
-    const due = this.data.handledThisRun >= this.tuning.continueAsNewAfter || workflowInfo().continueAsNewSuggested;
-    return due && !this.data.hasHousekeeping() && this.data.closeReason === null;
-  }
-
   /** Messages that arrived while too many were waiting: a failed result each, which the client may resend. */
   private refuseOverflow(): void {
     const refused = this.data.takeRefused();
@@ -232,8 +214,7 @@ class SessionRunner {
 
   private async handle(message: IncomingMessage): Promise<void> {
     const ctx: AnswerContext = { session: this.data, acts: this.acts, tuning: this.tuning };
-    const v2 = this.current();
-    const reply: Answer = v2 ? await answer(ctx, message) : await answerV1({ ...ctx, progress: (f) => this.sendProgressV1(f) }, message);
+    const reply = await answer(ctx, message);
     log.info('message answered', {
       id: message.id,
       routing: reply.routing.kind,
@@ -243,14 +224,9 @@ class SessionRunner {
     const wanted = this.data.complete(
       { id: message.id, text: message.text, receivedAt: message.receivedAt, routing: reply.routing, result: reply.result },
       Date.now(),
-      !v2,
     );
-    if (v2) {
-      if (wanted) this.send([...reply.extraFrames, reply.result]);
-      await this.endTaskIfLarge(jsonBytes(reply.result) + jsonBytes(reply.routing));
-    } else {
-      await this.deliverV1([...reply.extraFrames, reply.result]);
-    }
+    if (wanted) this.send([...reply.extraFrames, reply.result]);
+    await this.endTaskIfLarge(jsonBytes(reply.result) + jsonBytes(reply.routing));
     if (reply.effect?.kind === 'change_role') this.data.setRole(reply.effect.role);
     if (reply.effect?.kind === 'end_session') this.data.requestClose('end_session');
   }
@@ -271,7 +247,7 @@ class SessionRunner {
     if (d.configsStale) await this.reloadConfigs(true);
     if (d.redeliver) {
       d.redeliver = false;
-      if (d.outbox.length) await this.deliver(d.outbox);
+      if (d.outbox.length) this.send(d.outbox);
     }
     if (d.recordDirty) await this.persist();
   }
@@ -285,10 +261,7 @@ class SessionRunner {
       log.warn('loading configs failed; keeping the cached ones', { error: String(err) });
       return;
     }
-    if (!notify) return;
-    if (this.current()) this.send([{ type: 'reload_configs' }]);
-    // v1 sent its cache, which held the full public view then; only the command matters on replay.
-    else await this.deliverV1([{ type: 'configs_updated', configs: this.data.configs as PublicConfig[] }]);
+    if (notify) this.send([{ type: 'reload_configs' }]);
   }
 
   /** Close or expire: unanswered messages get a failed result, the socket a session_closed frame. */
@@ -296,17 +269,14 @@ class SessionRunner {
     const d = this.data;
     d.status = status;
     this.upsertStatus(status);
-    const v2 = this.current();
     const unanswered = this.failPending(reason);
-    await this.deliver([...unanswered, { type: 'session_closed', reason }]);
+    this.send([...unanswered, { type: 'session_closed', reason }]);
     await this.persist({ status, expiresAt: null });
-    if (v2) {
-      // A message signalled during the last await is answered too: the workflow only completes
-      // in a task that saw every signal (the server refuses the completion otherwise and the
-      // task runs again with the new signal, reaching this line with it pending).
-      const late = this.failPending(reason);
-      if (late.length) this.send(late);
-    }
+    // A message signalled during the last await is answered too: the workflow only completes
+    // in a task that saw every signal (the server refuses the completion otherwise and the
+    // task runs again with the new signal, reaching this line with it pending).
+    const late = this.failPending(reason);
+    if (late.length) this.send(late);
     return { status, reason, handledCount: d.view().handledCount };
   }
 
@@ -320,7 +290,7 @@ class SessionRunner {
     const unanswered: ResultFrame[] = [];
     for (const m of [...d.takeRefused(), ...drain(d)]) {
       const result = failedResult(m, `The session was closed (${reason}) before this message was answered`);
-      d.complete({ id: m.id, text: m.text, receivedAt: m.receivedAt, routing: null, result }, Date.now(), false);
+      d.complete({ id: m.id, text: m.text, receivedAt: m.receivedAt, routing: null, result }, Date.now());
       unanswered.push(result);
     }
     return unanswered;
@@ -346,40 +316,10 @@ class SessionRunner {
     }
   }
 
-  /** Frames to the attached socket: through the relay (current path) or the v1 `deliver` activity. */
-  private async deliver(frames: ServerFrame[]): Promise<void> {
-    if (this.current()) this.send(frames);
-    else await this.deliverV1(frames);
-  }
-
   /** Best effort and outside history: a client that misses them gets the outbox on resume. */
   private send(frames: RelayFrame[]): void {
     const target = this.data.attached;
     if (target && frames.length) relay.publish(target, frames);
-  }
-
-  /** v1: results and notices through the gateway's `deliver` activity; when it cannot deliver, they wait in the outbox. */
-  private async deliverV1(frames: ServerFrame[]): Promise<void> {
-    const target = this.data.attached;
-    if (!target || frames.length === 0) return;
-    try {
-      const { delivered } = await gatewayActivities(target.taskQueue).results.deliver({ connectionId: target.connectionId, frames });
-      if (!delivered) this.data.detach(target.connectionId);
-    } catch (err) {
-      if (isCancellation(err)) throw err;
-      log.warn('delivery failed; results stay in the outbox', { error: String(err) });
-      this.data.detach(target.connectionId);
-    }
-  }
-
-  private async sendProgressV1(frame: ServerFrame): Promise<void> {
-    const target = this.data.attached;
-    if (!target) return;
-    try {
-      await gatewayActivities(target.taskQueue).progress.deliver({ connectionId: target.connectionId, frames: [frame] });
-    } catch (err) {
-      if (isCancellation(err)) throw err;
-    }
   }
 }
 

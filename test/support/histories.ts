@@ -12,10 +12,30 @@ import { Worker } from '@temporalio/worker';
 import { sessionWorkflowBundle } from '../../worker';
 
 export const HISTORY_FIXTURES_DIR = path.join(__dirname, '..', 'fixtures', 'histories');
-/** Fixture names of the current workflow code start with this (the v1 ones have no prefix). */
+/** Fixture names of the current workflow code start with this (the retired v1 ones had no prefix). */
 export const FIXTURE_GENERATION = 'v2';
 /** `sha256  name` per fixture: fixtures are append-only, and this list proves it (test/replay.test.ts). */
 export const FIXTURE_MANIFEST = 'SHA256SUMS';
+/** `sha256  name  release` per fixture line that left the manifest, with the release that retired it. */
+export const RETIRED_FIXTURES = 'RETIRED';
+
+export interface ManifestLine {
+  hash: string;
+  file: string;
+  /** RETIRED only: the release that retired it. */
+  release: string;
+}
+
+/** The lines of SHA256SUMS or RETIRED (`#` starts a comment). */
+export function readManifest(file: string): ManifestLine[] {
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((line) => line.trim() && !line.startsWith('#'))
+    .map((line) => {
+      const [hash = '', name = '', ...release] = line.trim().split(/\s+/);
+      return { hash, file: name, release: release.join(' ') };
+    });
+}
 
 export function sha256File(file: string): string {
   return createHash('sha256').update(readFileSync(file)).digest('hex');
