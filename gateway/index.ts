@@ -22,7 +22,7 @@ import { createUpgrades } from './upgrade';
 export interface GatewayOptions {
   host: string;
   port: number;
-  /** Names this gateway in `attach` (gateway-<id>) and its relay channel; random per process unless given. */
+  /** Names this gateway in its sockets' relay addresses (gateway-<id>) and its relay channel; random per process unless given. */
   instanceId?: string;
   /** Protocol-level ping interval that finds dead peers; 0 turns it off. */
   heartbeatMs?: number;

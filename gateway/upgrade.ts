@@ -7,7 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { AppContext, TemporalHandles } from '../app/context';
-import { attachSignal, gatewayTaskQueue, sessionWorkflowId, type ServerFrame } from '../contract';
+import { attachSignal, relayAddressFor, sessionWorkflowId, type ServerFrame } from '../contract';
 import { AUTH_FAILURE_PREFIX, createFailureLimiter, createRateLimitStore } from '../db';
 import { loadPublicConfigs } from '../db/public-config';
 import { clientAddress } from '../lib/address';
@@ -42,7 +42,7 @@ import type { Sockets } from './sockets';
 export interface UpgradeOptions {
   ctx: AppContext;
   temporal: TemporalHandles;
-  /** This gateway, as `attach` names it to the workflow (the relay finds it by this id). */
+  /** This gateway: its sockets' relay addresses name it. */
   instanceId: string;
   sockets: Sockets;
   protocol: SocketProtocol;
@@ -112,12 +112,12 @@ export function createUpgrades(options: UpgradeOptions): Upgrades {
     // Registered before the workflow hears of it: relayed frames may come before the upgrade
     // completes (they wait for hello).
     sockets.add(connection);
-    const attach = { taskQueue: gatewayTaskQueue(instanceId), connectionId: connection.id };
+    const relayAddress = relayAddressFor(instanceId, connection.id);
     try {
       if (existing) {
-        await withTemporalDeadline(temporal, () => sessionHandle(temporal, existing).signal(attachSignal, attach));
+        await withTemporalDeadline(temporal, () => sessionHandle(temporal, existing).signal(attachSignal, relayAddress));
       } else {
-        await startSession(ctx, { userId: principal.userId, sessionId, deviceId, attach });
+        await startSession(ctx, { userId: principal.userId, sessionId, deviceId, relayAddress });
       }
     } catch (error) {
       sockets.remove(connection);
