@@ -41,6 +41,8 @@ interface WireMessage {
 export function createRelay(db: Database, logger: Logger, options: { preferLocal?: boolean } = {}): FrameRelay {
   const preferLocal = options.preferLocal ?? true;
   const log = logger.child({ component: 'relay' });
+  /** The last notification under way per socket (instance and connection id), while one is. */
+  const inFlight = new Map<string, Promise<void>>();
   return {
     publish(relayAddress, frames) {
       const instance = gatewayInstanceOf(relayAddress);
@@ -56,10 +58,21 @@ export function createRelay(db: Database, logger: Logger, options: { preferLocal
       let payload = JSON.stringify({ c: relayAddress.connectionId, f: frames } satisfies WireMessage);
       if (Buffer.byteLength(payload) > NOTIFY_PAYLOAD_LIMIT)
         payload = JSON.stringify({ c: relayAddress.connectionId, fetch: true } satisfies WireMessage);
+      const channel = relayChannel(instance);
+      const key = `${instance}\u0000${relayAddress.connectionId}`;
       // Not awaited: the caller is a workflow sink or an activity that must never wait on delivery.
-      db.sequelize
-        .query('SELECT pg_notify(:channel, :payload)', { replacements: { channel: relayChannel(instance), payload } })
-        .catch((error: unknown) => log.debug({ err: error }, 'relay notification failed; the outbox still holds the results'));
+      // Chained per socket: two notifications sent on two pooled connections at once can arrive in
+      // either order (progress `executing` before `routing`), so each waits for the previous one.
+      const sent = (inFlight.get(key) ?? Promise.resolve())
+        .then(() => db.sequelize.query('SELECT pg_notify(:channel, :payload)', { replacements: { channel, payload } }))
+        .then(
+          () => undefined,
+          (error: unknown) => log.debug({ err: error }, 'relay notification failed; the outbox still holds the results'),
+        );
+      inFlight.set(key, sent);
+      void sent.then(() => {
+        if (inFlight.get(key) === sent) inFlight.delete(key);
+      });
     },
   };
 }
