@@ -115,5 +115,3 @@ export function createFunctionExecutor({ db, secretBox, config, logger }: Execut
 
   return { runFunction, listTools, functionSchemas };
 }
-
-export type FunctionExecutor = ReturnType<typeof createFunctionExecutor>;

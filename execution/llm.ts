@@ -66,5 +66,3 @@ export function createLLMExecutor({ db, secretBox, config, logger }: ExecutionDe
     }
   };
 }
-
-export type LLMExecutor = ReturnType<typeof createLLMExecutor>;

@@ -6,7 +6,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
 import { AppError } from '../lib/errors';
 import { ResponseTimeoutError, ResponseTooLargeError } from '../lib/egress-fetch';
-import { scrubSecrets } from './scrub';
+import { scrubSecrets } from '../lib/scrub';
 
 /** Failure types the workflow may look at; stable strings, never message text. */
 export const LLM_FAILURE = {
@@ -34,10 +34,6 @@ function retryAfterMs(headers: Headers | undefined): number | undefined {
   return Math.min(seconds * 1000, MAX_RETRY_AFTER_MS);
 }
 
-/**
- * @param what   who failed, for the message ("provider of config 3", "router LLM")
- * @param secrets values to scrub verbatim (the decrypted key) on top of the key-like patterns
- */
 /** Our own refusal anywhere in the cause chain (the connect-time egress lookup fails inside fetch). */
 function ownRefusal(err: unknown): AppError | undefined {
   for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
@@ -53,6 +49,10 @@ function inCauseChain<T extends Error>(err: unknown, type: new (...args: never[]
   return undefined;
 }
 
+/**
+ * @param what   who failed, for the message ("provider of config 3", "router LLM")
+ * @param secrets values to scrub verbatim (the decrypted key) on top of the key-like patterns
+ */
 export function toActivityFailure(err: unknown, what: string, secrets: ReadonlyArray<string | null | undefined>): ApplicationFailure {
   if (err instanceof ApplicationFailure) return err;
   err = ownRefusal(err) ?? err;

@@ -17,7 +17,7 @@ import { buildBlockList } from '../config';
 import { createSecretBox, maskApiKey } from '../lib/secret-box';
 import { createLLMClient } from '../llm/client';
 import { LLM_FAILURE, toActivityFailure } from '../llm/errors';
-import { scrubSecrets } from '../llm/scrub';
+import { scrubSecrets } from '../lib/scrub';
 import type { SessionActivities } from '../contract';
 import { CACHED_DESCRIPTION_CHARS, gatewayTaskQueue, type PublicConfig, type RelayFrame, type SessionSettings } from '../contract';
 import { llmConfigToolName, runBuiltin, type RoutingDecision } from '../contract';
