@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { loadPublicConfigs } from '../db/public-config';
-import { AppError, RateLimitedError, ServiceUnavailableError, UnauthorizedError } from '../lib/errors';
+import { AppError, errorBody, RateLimitedError, ServiceUnavailableError, UnauthorizedError } from '../lib/errors';
 import { AUTH_FAILURE_PREFIX, createFailureLimiter, createRateLimitStore } from '../db';
 import type { AppContext, RunningRole } from '../app/context';
 import {
@@ -236,12 +236,12 @@ export async function startGateway(ctx: AppContext, options: GatewayOptions): Pr
     const path = requestUrl(req)?.pathname;
     const misdirected = hostRefusal(req, hostRules);
     const [status, body] = misdirected
-      ? [misdirected.status, { code: misdirected.status, message: misdirected.message, data: null, error: misdirected.code }]
+      ? [misdirected.status, errorBody(misdirected)]
       : path === '/healthz'
         ? [closing ? 503 : 200, { code: closing ? 503 : 200, message: closing ? 'closing' : 'ok', data: { instance: instanceId } }]
         : path === WS_PATH
-          ? [426, { code: 426, message: 'Connect with a WebSocket upgrade', data: null, error: 'upgrade_required' }]
-          : [404, { code: 404, message: 'Not found', data: null, error: 'not_found' }];
+          ? [426, errorBody(new AppError(426, 'upgrade_required', 'Connect with a WebSocket upgrade'))]
+          : [404, errorBody(new AppError(404, 'not_found', 'Not found'))];
     res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8' }).end(JSON.stringify(body));
   });
   server.on('upgrade', handleUpgrade);
