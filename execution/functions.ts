@@ -3,7 +3,7 @@
 // its JSON Schema, then the call (functions/). Every failure leaves as a classified, scrubbed
 // ApplicationFailure; secrets never appear in one.
 import { ApplicationFailure } from '@temporalio/common';
-import type { ExecuteFunctionInput, ExecuteFunctionOutput } from '../contract';
+import { cutAnswer, type ExecuteFunctionInput, type ExecuteFunctionOutput } from '../contract';
 import type { UserAIConfig } from '../db';
 import {
   callFunction,
@@ -71,7 +71,8 @@ export function createFunctionExecutor({ db, secretBox, config, logger }: Execut
           ...(options.signal ? { signal: options.signal } : {}),
         }),
       );
-      return { result };
+      // Cut here already (contract/bounds.ts): a response may be 256 KiB, a result holds 64 Ki characters.
+      return { result: cutAnswer(result) };
     } catch (err) {
       const failure = toFunctionFailure(err, what, secrets);
       logger.warn(

@@ -22,7 +22,7 @@ import { EgressDeniedError } from '../lib/errors';
 import { scrubSecrets } from '../lib/scrub';
 import type { SessionActivities } from '../contract';
 import { CACHED_DESCRIPTION_CHARS, gatewayTaskQueue, type PublicConfig, type RelayFrame, type SessionSettings } from '../contract';
-import { llmConfigToolName, runBuiltin, type RoutingDecision } from '../contract';
+import { cutAnswer, llmConfigToolName, MAX_ANSWER_CHARS, runBuiltin, type RoutingDecision } from '../contract';
 import { createTestContext, uniqueId, type TestContext } from './support/context';
 import { startFakeLLM, type FakeLLM } from './support/fake-llm';
 import { freePort } from './support/net';
@@ -138,6 +138,17 @@ describe('activities', function () {
   });
 
   describe('executeLLMConfig', () => {
+    it('cuts an answer over the one answer bound with a note, once', async () => {
+      const userId = uniqueId('user');
+      const model = uniqueId('long');
+      const { row } = await llmConfig(userId, { model });
+      llm.script(model, { reply: 'x'.repeat(MAX_ANSWER_CHARS + 10) });
+      const out = await run(acts.executeLLMConfig, [{ userId, configId: row.id, question: 'q', role: null, history: [] }]);
+      assert.equal(out.answer, cutAnswer('x'.repeat(MAX_ANSWER_CHARS + 10)));
+      assert.ok(out.answer.startsWith('x'.repeat(MAX_ANSWER_CHARS) + '\n[answer cut at'), out.answer.slice(-60));
+      assert.equal(cutAnswer(out.answer), out.answer, 'cutting again changes nothing');
+    });
+
     it('sends the decrypted key, model, sampling settings, prompts and history', async () => {
       const userId = uniqueId('user');
       const model = uniqueId('exec');
