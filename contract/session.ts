@@ -256,7 +256,7 @@ export type RoutingDecision =
 
 /**
  * `router_llm`: the router LLM chose. Without a router LLM, or when it failed for good:
- * `similarity` when a config's description matched the message (contract/similarity.ts), else
+ * `similarity` when a config's description matched the message (routing/similarity.ts), else
  * `fallback`: the session's default or highest-priority LLM config answered.
  */
 export type RoutedBy = 'router_llm' | 'similarity' | 'fallback';

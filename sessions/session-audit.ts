@@ -5,7 +5,7 @@
 // (`executeLLMConfig`, `executeFunction`). A local-activity marker holds the result and the attempt
 // count, not the input, so which config a retry ran is worked out as the workflow chose it: from the
 // cached configs and settings at that point of history (the run's input, `loadConfigs` results,
-// `updateSessionConfig` signals) and the same pure rules (contract/routing.ts).
+// `updateSessionConfig` signals) and the same pure rules (routing/rules.ts).
 import { ActivityFailure, TimeoutFailure, TimeoutType } from '@temporalio/common';
 import type { LoadedDataConverter } from '@temporalio/common/lib/converter/data-converter';
 import { decodeFromPayloadsAtIndex, decodeOptionalFailureToOptionalError } from '@temporalio/common/lib/internal-non-workflow';
@@ -14,12 +14,6 @@ import {
   BUILTIN_FUNCTIONS,
   DEFAULT_SESSION_TUNING,
   MAX_PENDING_MESSAGE_BYTES,
-  enabledBuiltins,
-  llmAnswerOrder,
-  llmConfigToolName,
-  parseLLMConfigToolName,
-  routeWithoutRouter,
-  routingCandidates,
   toCachedConfig,
   type AnswerMessageOutput,
   type CachedConfig,
@@ -35,6 +29,14 @@ import {
   type SessionTuning,
   type SessionWorkflowInput,
 } from '../contract';
+import {
+  enabledBuiltins,
+  llmAnswerOrder,
+  llmConfigToolName,
+  parseLLMConfigToolName,
+  routeWithoutRouter,
+  routingCandidates,
+} from '../routing';
 import { historyEvents } from '../lib/temporal-history';
 import type { TemporalHandles } from '../app/context';
 
