@@ -175,7 +175,8 @@ export interface AttachInfo {
   connectionId: string;
 }
 
-export interface SessionConfigUpdate {
+/** A change of the session's settings (the `session_config` frame, `PATCH /sessions/:id`); null clears one. */
+export interface SessionSettingsUpdate {
   default_llm_id?: number | null;
   enabled_functions?: string[] | null;
 }
@@ -204,7 +205,7 @@ export const ackSignal = defineSignal<[AckInput]>('ack');
 export const attachSignal = defineSignal<[AttachInfo]>('attach');
 export const detachSignal = defineSignal<[DetachInput]>('detach');
 export const refreshConfigsSignal = defineSignal<[]>('refreshConfigs');
-export const updateSessionConfigSignal = defineSignal<[SessionConfigUpdate]>('updateSessionConfig');
+export const updateSessionConfigSignal = defineSignal<[SessionSettingsUpdate]>('updateSessionConfig');
 export const closeSignal = defineSignal<[{ reason: string }]>('close');
 
 export type SessionStatus = 'active' | 'closed' | 'expired';

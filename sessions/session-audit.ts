@@ -24,7 +24,7 @@ import {
   type IncomingMessage,
   type RoutedBy,
   type RoutingDecision,
-  type SessionConfigUpdate,
+  type SessionSettingsUpdate,
   type SessionSettings,
   type SessionTuning,
   type SessionWorkflowInput,
@@ -219,7 +219,7 @@ class RunReader {
     } else if (event.workflowExecutionSignaledEventAttributes) {
       const { signalName, input } = event.workflowExecutionSignaledEventAttributes;
       if (signalName === 'message') this.enqueue(await this.decode<IncomingMessage>(input), event);
-      if (signalName === 'updateSessionConfig') this.updateSettings(await this.decode<SessionConfigUpdate>(input));
+      if (signalName === 'updateSessionConfig') this.updateSettings(await this.decode<SessionSettingsUpdate>(input));
     } else if (event.markerRecordedEventAttributes?.markerName === 'core_local_activity') {
       const marker = await this.marker(event);
       if (marker) this.onMarker(marker);
@@ -273,7 +273,7 @@ class RunReader {
     this.push({ id: message.id, text: message.text, receivedAt: message.receivedAt });
   }
 
-  private updateSettings(update: SessionConfigUpdate | undefined): void {
+  private updateSettings(update: SessionSettingsUpdate | undefined): void {
     if (!update) return;
     if (update.default_llm_id !== undefined) this.settings = { ...this.settings, default_llm_id: update.default_llm_id };
     if (update.enabled_functions !== undefined) this.settings = { ...this.settings, enabled_functions: update.enabled_functions };
