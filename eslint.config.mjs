@@ -1,6 +1,7 @@
 // Flat config: typed linting for the whole repo, plus two architecture rules: Node built-ins are
-// kept out of workflows/ (workflow code must stay deterministic and runs in Temporal's sandbox),
-// and imports between the layers run downward only (ARCHITECTURE.md, "Layers").
+// kept out of workflows/ and what it bundles, contract/ and routing/ (workflow code must stay
+// deterministic and runs in Temporal's sandbox), and imports between the layers run downward only
+// (ARCHITECTURE.md, "Layers").
 import path from 'node:path';
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
@@ -11,18 +12,20 @@ import tseslint from 'typescript-eslint';
  */
 const LAYERS = {
   contract: [],
+  // Routing rules and the similarity router: pure logic over the contract's definitions, bundled into the workflow.
+  routing: ['contract'],
   lib: [],
   config: ['lib'],
   db: ['contract', 'config', 'lib'],
-  llm: ['contract', 'config', 'lib'],
+  llm: ['contract', 'routing', 'config', 'lib'],
   functions: ['contract', 'config', 'lib'],
   relay: ['contract', 'db', 'lib'],
-  workflows: ['contract'],
+  workflows: ['contract', 'routing'],
   execution: ['contract', 'config', 'lib', 'db', 'llm', 'functions'],
-  activities: ['contract', 'config', 'lib', 'db', 'llm', 'functions', 'execution', 'relay'],
+  activities: ['contract', 'routing', 'config', 'lib', 'db', 'llm', 'functions', 'execution', 'relay'],
   app: ['config', 'lib', 'db'],
-  sessions: ['contract', 'config', 'lib', 'db', 'app'],
-  api: ['contract', 'config', 'lib', 'db', 'llm', 'functions', 'execution', 'app', 'sessions'],
+  sessions: ['contract', 'routing', 'config', 'lib', 'db', 'app'],
+  api: ['contract', 'routing', 'config', 'lib', 'db', 'llm', 'functions', 'execution', 'app', 'sessions'],
   gateway: ['contract', 'config', 'lib', 'db', 'app', 'sessions', 'relay'],
   worker: ['contract', 'config', 'lib', 'app', 'activities', 'relay', 'workflows'],
   // The web console runs in the browser: it shares only the contract's frame and config types (import type).
@@ -78,7 +81,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['workflows/**/*.ts', 'contract/**/*.ts'],
+    files: ['workflows/**/*.ts', 'contract/**/*.ts', 'routing/**/*.ts'],
     rules: {
       'no-restricted-imports': [
         'error',

@@ -5,10 +5,6 @@
 // running again; only our own failures (the database, say) fail the step and are retried.
 import { ApplicationFailure } from '@temporalio/common';
 import {
-  llmConfigToolName,
-  routeWithoutRouter,
-  ROUTING_BOUNDS,
-  routingCandidates,
   type AnswerMessageInput,
   type AnswerMessageOutput,
   type FirstAttempt,
@@ -16,6 +12,7 @@ import {
   type RoutingCandidate,
   type RoutingDecision,
 } from '../contract';
+import { llmConfigToolName, routeWithoutRouter, ROUTING_BOUNDS, routingCandidates } from '../routing';
 import type { ConfigExecutor } from '../execution';
 import { buildRouterTools } from '../llm/router';
 import type { ActivityDeps } from './deps';

@@ -2,7 +2,15 @@
 // activity interface the workflow proxies. Types only, so nothing of the activities' Node code
 // reaches the workflow bundle. `createActivities` (activities/) implements `SessionActivities`.
 import type { CachedConfig, PublicConfig, RelayAddress, RoutingDecision, SessionSettings, SessionStatus } from './session';
-import type { RoutableConfig, RoutingCandidate } from './routing';
+
+/** What routing needs to know of a config; the answer activity gets only this (history stays small). The rules are in routing/. */
+export type RoutableConfig = Pick<
+  PublicConfig,
+  'id' | 'config_name' | 'config_type' | 'description' | 'model_name' | 'function_name' | 'is_active' | 'priority'
+>;
+
+/** A config as routing without a router LLM reads it: for functions, with the JSON Schema of their arguments when known. */
+export type RoutingCandidate = RoutableConfig & { parameters?: Record<string, unknown> | null };
 
 export interface LoadConfigsInput {
   userId: string;

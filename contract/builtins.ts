@@ -64,7 +64,7 @@ export function runBuiltin(input: BuiltinCall, now = new Date()): BuiltinOutcome
     }
     default: {
       const unknown: never = input.name;
-      throw ApplicationFailure.nonRetryable(`unknown standard function ${String(unknown)}`, 'UnknownFunction');
+      throw ApplicationFailure.nonRetryable(`unknown built-in function ${String(unknown)}`, 'UnknownFunction');
     }
   }
 }

@@ -181,7 +181,8 @@ export interface RelayAddress {
   connectionId: string;
 }
 
-export interface SessionConfigUpdate {
+/** A change of the session's settings (the `session_config` frame, `PATCH /sessions/:id`); null clears one. */
+export interface SessionSettingsUpdate {
   default_llm_id?: number | null;
   enabled_functions?: string[] | null;
 }
@@ -210,7 +211,7 @@ export const ackSignal = defineSignal<[AckInput]>('ack');
 export const attachSignal = defineSignal<[RelayAddress]>('attach');
 export const detachSignal = defineSignal<[DetachInput]>('detach');
 export const refreshConfigsSignal = defineSignal<[]>('refreshConfigs');
-export const updateSessionConfigSignal = defineSignal<[SessionConfigUpdate]>('updateSessionConfig');
+export const updateSessionConfigSignal = defineSignal<[SessionSettingsUpdate]>('updateSessionConfig');
 export const closeSignal = defineSignal<[{ reason: string }]>('close');
 
 export type SessionStatus = 'active' | 'closed' | 'expired';
@@ -263,7 +264,7 @@ export type RoutingDecision =
 
 /**
  * `router_llm`: the router LLM chose. Without a router LLM, or when it failed for good:
- * `similarity` when a config's description matched the message (contract/similarity.ts), else
+ * `similarity` when a config's description matched the message (routing/similarity.ts), else
  * `fallback`: the session's default or highest-priority LLM config answered.
  */
 export type RoutedBy = 'router_llm' | 'similarity' | 'fallback';

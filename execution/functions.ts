@@ -3,11 +3,18 @@
 // its JSON Schema, then the call (functions/). Every failure leaves as a classified, scrubbed
 // ApplicationFailure; secrets never appear in one.
 import { ApplicationFailure } from '@temporalio/common';
-import type { ExecuteFunctionInput, ExecuteFunctionOutput } from '../contract';
+import { cutAnswer, type ExecuteFunctionInput, type ExecuteFunctionOutput } from '../contract';
 import type { UserAIConfig } from '../db';
-import { callFunction, listMcpTools, targetSecrets, toFunctionFailure, type FunctionTarget, type McpToolInfo } from '../functions';
+import {
+  callFunction,
+  FUNCTION_FAILURE,
+  listMcpTools,
+  targetSecrets,
+  toFunctionFailure,
+  type FunctionTarget,
+  type McpToolInfo,
+} from '../functions';
 import { runStep } from '../lib/event-loop';
-import { LLM_FAILURE } from '../llm/errors';
 import type { ExecutionDeps } from './deps';
 import { loadConfigRow, openSecret, whileDatabaseIsDown } from './rows';
 
@@ -29,11 +36,14 @@ export function createFunctionExecutor({ db, secretBox, config, logger }: Execut
     }
     if (row.webhook_url) {
       if (!row.webhook_secret) {
-        throw ApplicationFailure.nonRetryable('the webhook has no signing secret; rotate one first', LLM_FAILURE.configUnavailable);
+        throw ApplicationFailure.nonRetryable('the webhook has no signing secret; rotate one first', FUNCTION_FAILURE.configUnavailable);
       }
       return { kind: 'webhook', url: row.webhook_url, secret: open(row.webhook_secret) };
     }
-    throw ApplicationFailure.nonRetryable('the function has neither an mcp_server_url nor a webhook_url', LLM_FAILURE.configUnavailable);
+    throw ApplicationFailure.nonRetryable(
+      'the function has neither an mcp_server_url nor a webhook_url',
+      FUNCTION_FAILURE.configUnavailable,
+    );
   }
 
   async function runFunction(input: ExecuteFunctionInput, options: FunctionCallOptions): Promise<ExecuteFunctionOutput> {
@@ -61,7 +71,8 @@ export function createFunctionExecutor({ db, secretBox, config, logger }: Execut
           ...(options.signal ? { signal: options.signal } : {}),
         }),
       );
-      return { result };
+      // Cut here already (contract/bounds.ts): a response may be 256 KiB, a result holds 64 Ki characters.
+      return { result: cutAnswer(result) };
     } catch (err) {
       const failure = toFunctionFailure(err, what, secrets);
       logger.warn(
@@ -79,7 +90,10 @@ export function createFunctionExecutor({ db, secretBox, config, logger }: Execut
     try {
       const target = targetOf(row);
       if (target.kind !== 'mcp') {
-        throw ApplicationFailure.nonRetryable('the config is not an MCP tool (it has no mcp_server_url)', LLM_FAILURE.configUnavailable);
+        throw ApplicationFailure.nonRetryable(
+          'the config is not an MCP tool (it has no mcp_server_url)',
+          FUNCTION_FAILURE.configUnavailable,
+        );
       }
       secrets = targetSecrets(target);
       return await listMcpTools({
@@ -115,5 +129,3 @@ export function createFunctionExecutor({ db, secretBox, config, logger }: Execut
 
   return { runFunction, listTools, functionSchemas };
 }
-
-export type FunctionExecutor = ReturnType<typeof createFunctionExecutor>;

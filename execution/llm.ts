@@ -2,7 +2,7 @@
 // policy at connect time, streamed when the caller wants the text as it comes. Every failure
 // leaves as a classified, scrubbed ApplicationFailure.
 import { ApplicationFailure } from '@temporalio/common';
-import type { ExecuteLLMConfigInput, ExecuteLLMConfigOutput } from '../contract';
+import { cutAnswer, type ExecuteLLMConfigInput, type ExecuteLLMConfigOutput } from '../contract';
 import { checkUrlResolved } from '../lib/egress';
 import { chat, chatStreamed, type ChatRequest } from '../llm/chat';
 import { createLLMClient } from '../llm/client';
@@ -10,9 +10,6 @@ import { LLM_FAILURE, toActivityFailure } from '../llm/errors';
 import { effectiveBaseUrl } from '../llm/providers';
 import type { ExecutionDeps } from './deps';
 import { loadConfigRow, openSecret } from './rows';
-
-/** The answer of a provider is cut here already, so no result payload grows past what the workflow keeps. */
-const MAX_ANSWER_CHARS = 64 * 1024;
 
 export interface LLMCallOptions {
   timeoutMs: number;
@@ -55,7 +52,8 @@ export function createLLMExecutor({ db, secretBox, config, logger }: ExecutionDe
       const reply = options.onDelta
         ? await chatStreamed(client, request, options.onDelta, options.signal)
         : await chat(client, request, options.signal);
-      return { ...reply, answer: reply.answer.slice(0, MAX_ANSWER_CHARS) };
+      // Cut here already (contract/bounds.ts), so no step result grows past what the workflow keeps.
+      return { ...reply, answer: cutAnswer(reply.answer) };
     } catch (err) {
       const failure = toActivityFailure(err, `config ${row.id} (${row.config_name})`, [apiKey]);
       logger.warn(
@@ -66,5 +64,3 @@ export function createLLMExecutor({ db, secretBox, config, logger }: ExecutionDe
     }
   };
 }
-
-export type LLMExecutor = ReturnType<typeof createLLMExecutor>;

@@ -3,7 +3,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { SecretBox } from '../lib/secret-box';
 import { isDatabaseUnavailable, type ConfigType, type Database, type UserAIConfig } from '../db';
-import { LLM_FAILURE } from '../llm/errors';
+import { CONFIG_FAILURE } from '../lib/call-failure';
 
 const KIND: Record<ConfigType, string> = { llm: 'LLM config', function_call: 'Function config' };
 
@@ -38,9 +38,9 @@ export async function loadConfigRow(
     () => db.models.UserAIConfig.findOne({ where: { id: configId, user_id: userId, config_type: type }, raw: true }),
     options.databaseBudgetMs ?? 0,
   );
-  if (!row) throw ApplicationFailure.nonRetryable(`${KIND[type]} ${configId} does not exist`, LLM_FAILURE.configUnavailable);
+  if (!row) throw ApplicationFailure.nonRetryable(`${KIND[type]} ${configId} does not exist`, CONFIG_FAILURE.configUnavailable);
   if (options.requireActive && !row.is_active) {
-    throw ApplicationFailure.nonRetryable(`${KIND[type]} ${configId} is disabled`, LLM_FAILURE.configUnavailable);
+    throw ApplicationFailure.nonRetryable(`${KIND[type]} ${configId} is disabled`, CONFIG_FAILURE.configUnavailable);
   }
   return row;
 }
@@ -50,6 +50,9 @@ export function openSecret(secretBox: SecretBox, stored: string, what: string): 
   try {
     return secretBox.decrypt(stored);
   } catch {
-    throw ApplicationFailure.nonRetryable(`the stored ${what} cannot be decrypted with the configured keys`, LLM_FAILURE.configUnavailable);
+    throw ApplicationFailure.nonRetryable(
+      `the stored ${what} cannot be decrypted with the configured keys`,
+      CONFIG_FAILURE.configUnavailable,
+    );
   }
 }

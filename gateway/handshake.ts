@@ -4,7 +4,7 @@
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { bearerToken, refuseCodecToken, type Principal, type TokenVerifier } from '../lib/auth';
-import { AppError, BadRequestError, MisdirectedRequestError, UnauthorizedError } from '../lib/errors';
+import { AppError, BadRequestError, errorBody, MisdirectedRequestError, UnauthorizedError } from '../lib/errors';
 import { isAllowedOrigin, parseHost, unservedHost, type OriginPolicy } from '../lib/host-policy';
 import { SESSION_ID_PATTERN } from '../sessions/session-store';
 
@@ -120,7 +120,7 @@ export async function readHandshake(req: IncomingMessage, url: URL, verifier: To
 /** Answer an upgrade request with a plain HTTP error in the REST envelope and close the socket. */
 export function rejectUpgrade(socket: Duplex, error: AppError): void {
   if (socket.destroyed) return;
-  const body = JSON.stringify({ code: error.status, message: error.message, data: null, error: error.code });
+  const body = JSON.stringify(errorBody(error));
   const headers: Record<string, string> = {
     'Content-Type': 'application/json; charset=utf-8',
     'Content-Length': String(Buffer.byteLength(body)),

@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { hasSetting, sessionSettingsShape } from '../sessions/session.schemas';
 import type { ServerFrame } from '../contract';
+import { errorFrame } from '../lib/errors';
 
 /** Client message ids make messages idempotent; they travel in signals and workflow history. */
 export const MESSAGE_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -51,10 +52,6 @@ export const FrameErrorCode = {
 } as const;
 
 export type ParseResult = { ok: true; frame: ClientFrame } | { ok: false; error: ErrorFrame };
-
-function errorFrame(code: string, message: string, id?: string): ErrorFrame {
-  return id === undefined ? { type: 'error', code, message } : { type: 'error', id, code, message };
-}
 
 /** `field: problem; field: problem`, the WebSocket twin of the REST `errors` array. */
 export function describeIssues(issues: readonly z.core.$ZodIssue[]): string {

@@ -5,6 +5,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { urlHost } from '../lib/address';
+import { AppError, errorBody } from '../lib/errors';
 import { hostRefusal, requestUrl, WS_PATH, type HostRules } from './handshake';
 
 export interface ServerOptions {
@@ -32,12 +33,12 @@ export async function listen(options: ServerOptions): Promise<GatewayServer> {
     const misdirected = hostRefusal(req, hostRules);
     const closing = isClosing();
     const [status, body] = misdirected
-      ? [misdirected.status, { code: misdirected.status, message: misdirected.message, data: null, error: misdirected.code }]
+      ? [misdirected.status, errorBody(misdirected)]
       : path === '/healthz'
         ? [closing ? 503 : 200, { code: closing ? 503 : 200, message: closing ? 'closing' : 'ok', data: { instance: instanceId } }]
         : path === WS_PATH
-          ? [426, { code: 426, message: 'Connect with a WebSocket upgrade', data: null, error: 'upgrade_required' }]
-          : [404, { code: 404, message: 'Not found', data: null, error: 'not_found' }];
+          ? [426, errorBody(new AppError(426, 'upgrade_required', 'Connect with a WebSocket upgrade'))]
+          : [404, errorBody(new AppError(404, 'not_found', 'Not found'))];
     res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8' }).end(JSON.stringify(body));
   });
   server.on('upgrade', options.onUpgrade);

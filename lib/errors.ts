@@ -1,6 +1,7 @@
 // One error hierarchy for REST and WebSocket alike: every user-facing failure is an AppError
 // with an HTTP status and a stable machine-readable code. Anything else is an internal error,
-// answered generically and logged.
+// answered generically and logged. The bodies that carry them are built here and nowhere else:
+// errorBody for REST answers and refused upgrades, errorFrame for the socket's `error` frames.
 
 export interface FieldError {
   field: string;
@@ -104,4 +105,42 @@ export class UpstreamError extends AppError {
   constructor(message: string, code = 'upstream_failed') {
     super(502, code, message);
   }
+}
+
+/**
+ * The error envelope of REST answers and refused WebSocket upgrades (DESIGN.md section 4):
+ * `{ code: <http status>, message, data: null, error: <code>, errors?: [{ field, message }], request_id? }`.
+ * Anything but an AppError is a 500 `internal` with a generic message.
+ */
+export interface ErrorBody {
+  code: number;
+  message: string;
+  data: null;
+  error: string;
+  errors?: FieldError[];
+  request_id?: string;
+}
+
+export function errorBody(error: AppError | undefined, requestId?: string): ErrorBody {
+  const body: ErrorBody = {
+    code: error?.status ?? 500,
+    message: error?.message ?? 'Internal server error',
+    data: null,
+    error: error?.code ?? 'internal',
+  };
+  if (error?.details.errors) body.errors = error.details.errors;
+  if (requestId !== undefined) body.request_id = requestId;
+  return body;
+}
+
+/** The socket's `error` frame (DESIGN.md section 5): the same code and message, and the id of the frame it answers. */
+export interface ErrorFrameBody {
+  type: 'error';
+  id?: string;
+  code: string;
+  message: string;
+}
+
+export function errorFrame(code: string, message: string, id?: string): ErrorFrameBody {
+  return id === undefined ? { type: 'error', code, message } : { type: 'error', id, code, message };
 }

@@ -20,6 +20,22 @@ const redactPaths = [
   '*.password',
   'secret',
   '*.secret',
+  // Function configs' secrets: a stored row or a request body (top level, nested once or twice), and
+  // a FunctionTarget (functions/types.ts) whose `secret` / `headers` hold them decrypted.
+  'webhook_secret',
+  '*.webhook_secret',
+  '*.*.webhook_secret',
+  'webhookSecret',
+  '*.webhookSecret',
+  'mcp_headers',
+  '*.mcp_headers',
+  '*.*.mcp_headers',
+  'mcpHeaders',
+  '*.mcpHeaders',
+  'target.secret',
+  'target.headers',
+  '*.target.secret',
+  '*.target.headers',
 ];
 
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {

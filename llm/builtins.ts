@@ -1,4 +1,4 @@
-// The built-in standard functions as the router sees them: one description and JSON Schema each.
+// The built-in functions as the router LLM sees them: one description and JSON Schema each.
 // Their implementations are in contract/builtins.ts (the workflow runs them itself).
 import type { BuiltinFunctionName } from '../contract';
 

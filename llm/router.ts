@@ -2,10 +2,10 @@
 // configs (each its own tool, with the config's JSON Schema as parameters) and the enabled
 // built-ins as tools (`tool_choice: auto`). A tool call is the routing decision; a plain answer is
 // the direct answer. The router never decides to run a config that was not offered; an unusable
-// reply is routed without it (contract/routing.ts, routeWithoutRouter).
+// reply is routed without it (routing/rules.ts, routeWithoutRouter).
 import type OpenAI from 'openai';
 import { BUILTIN_FUNCTIONS, type BuiltinFunctionName, type RoutingDecision } from '../contract';
-import type { RouteInput } from '../contract';
+import type { RouteInput, RoutableConfig, RoutingCandidate } from '../contract';
 import {
   activeLLMConfigs,
   enabledBuiltins,
@@ -13,9 +13,7 @@ import {
   parseLLMConfigToolName,
   routeWithoutRouter,
   routingCandidates,
-  type RoutableConfig,
-  type RoutingCandidate,
-} from '../contract';
+} from '../routing';
 import { BUILTIN_TOOL_SPECS } from './builtins';
 
 export const ROUTER_SYSTEM_PROMPT = [

@@ -1,5 +1,5 @@
 // `npm run eval:routing [-- --json] [-- --file <path>]`: how well the similarity router (routing
-// without a router LLM, contract/similarity.ts) picks the config a message is meant for, on
+// without a router LLM, routing/similarity.ts) picks the config a message is meant for, on
 // labelled sets. By default it evaluates both test/fixtures/routing-eval.json (the development
 // set, which the router was built against) and test/fixtures/routing-eval-holdout.json (the
 // held-out set, written after the concept lexicon and not tuned against: the figure to trust);
@@ -11,7 +11,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { ROUTING_BOUNDS, SIMILARITY_THRESHOLD, similarityMatch, type SimilarityCandidate } from '../contract/similarity';
+import { ROUTING_BOUNDS, SIMILARITY_THRESHOLD, similarityMatch, type SimilarityCandidate } from '../routing/similarity';
 
 export const DEFAULT_EVAL_FILE = path.join(__dirname, '..', 'test', 'fixtures', 'routing-eval.json');
 export const HOLDOUT_EVAL_FILE = path.join(__dirname, '..', 'test', 'fixtures', 'routing-eval-holdout.json');

@@ -5,7 +5,7 @@
 // (`executeLLMConfig`, `executeFunction`). A local-activity marker holds the result and the attempt
 // count, not the input, so which config a retry ran is worked out as the workflow chose it: from the
 // cached configs and settings at that point of history (the run's input, `loadConfigs` results,
-// `updateSessionConfig` signals) and the same pure rules (contract/routing.ts).
+// `updateSessionConfig` signals) and the same pure rules (routing/rules.ts).
 import { ActivityFailure, TimeoutFailure, TimeoutType } from '@temporalio/common';
 import type { LoadedDataConverter } from '@temporalio/common/lib/converter/data-converter';
 import { decodeFromPayloadsAtIndex, decodeOptionalFailureToOptionalError } from '@temporalio/common/lib/internal-non-workflow';
@@ -14,12 +14,6 @@ import {
   BUILTIN_FUNCTIONS,
   DEFAULT_SESSION_TUNING,
   MAX_PENDING_MESSAGE_BYTES,
-  enabledBuiltins,
-  llmAnswerOrder,
-  llmConfigToolName,
-  parseLLMConfigToolName,
-  routeWithoutRouter,
-  routingCandidates,
   toCachedConfig,
   type AnswerMessageOutput,
   type CachedConfig,
@@ -30,11 +24,19 @@ import {
   type IncomingMessage,
   type RoutedBy,
   type RoutingDecision,
-  type SessionConfigUpdate,
+  type SessionSettingsUpdate,
   type SessionSettings,
   type SessionTuning,
   type SessionWorkflowInput,
 } from '../contract';
+import {
+  enabledBuiltins,
+  llmAnswerOrder,
+  llmConfigToolName,
+  parseLLMConfigToolName,
+  routeWithoutRouter,
+  routingCandidates,
+} from '../routing';
 import { historyEvents } from '../lib/temporal-history';
 import type { TemporalHandles } from '../app/context';
 
@@ -217,7 +219,7 @@ class RunReader {
     } else if (event.workflowExecutionSignaledEventAttributes) {
       const { signalName, input } = event.workflowExecutionSignaledEventAttributes;
       if (signalName === 'message') this.enqueue(await this.decode<IncomingMessage>(input), event);
-      if (signalName === 'updateSessionConfig') this.updateSettings(await this.decode<SessionConfigUpdate>(input));
+      if (signalName === 'updateSessionConfig') this.updateSettings(await this.decode<SessionSettingsUpdate>(input));
     } else if (event.markerRecordedEventAttributes?.markerName === 'core_local_activity') {
       const marker = await this.marker(event);
       if (marker) this.onMarker(marker);
@@ -271,7 +273,7 @@ class RunReader {
     this.push({ id: message.id, text: message.text, receivedAt: message.receivedAt });
   }
 
-  private updateSettings(update: SessionConfigUpdate | undefined): void {
+  private updateSettings(update: SessionSettingsUpdate | undefined): void {
     if (!update) return;
     if (update.default_llm_id !== undefined) this.settings = { ...this.settings, default_llm_id: update.default_llm_id };
     if (update.enabled_functions !== undefined) this.settings = { ...this.settings, enabled_functions: update.enabled_functions };

@@ -1,7 +1,7 @@
 // Session settings a client may change, over the socket (`session_config`) and over REST
 // (`PATCH /sessions/:id`) alike: one schema, so both paths accept exactly the same thing.
 import { z } from 'zod';
-import { FUNCTION_NAME_PATTERN } from '../contract';
+import { FUNCTION_NAME_PATTERN, type SessionSettingsUpdate } from '../contract';
 
 const MAX_ENABLED_FUNCTIONS = 100;
 
@@ -26,7 +26,8 @@ export const sessionSettingsUpdateSchema = z
   .refine(hasSetting, hasSettingMessage)
   .meta({ id: 'SessionSettingsUpdate' });
 
-export type SessionSettingsUpdate = z.infer<typeof sessionSettingsUpdateSchema>;
+/** What the schema accepts: the contract's settings update, the `updateSessionConfig` signal's argument. */
+export type { SessionSettingsUpdate };
 
 /** Paging of GET /sessions: newest first, `limit` per page, `cursor` from the previous page's `next_cursor`. */
 export const SESSION_PAGE_MAX = 100;

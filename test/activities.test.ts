@@ -17,10 +17,13 @@ import { buildBlockList } from '../config';
 import { createSecretBox, maskApiKey } from '../lib/secret-box';
 import { createLLMClient } from '../llm/client';
 import { LLM_FAILURE, toActivityFailure } from '../llm/errors';
-import { scrubSecrets } from '../llm/scrub';
+import { FUNCTION_FAILURE, toFunctionFailure } from '../functions';
+import { EgressDeniedError } from '../lib/errors';
+import { scrubSecrets } from '../lib/scrub';
 import type { SessionActivities } from '../contract';
 import { CACHED_DESCRIPTION_CHARS, relayAddressFor, type PublicConfig, type RelayFrame, type SessionSettings } from '../contract';
-import { llmConfigToolName, runBuiltin, type RoutingDecision } from '../contract';
+import { cutAnswer, MAX_ANSWER_CHARS, runBuiltin, type RoutingDecision } from '../contract';
+import { llmConfigToolName } from '../routing';
 import { createTestContext, uniqueId, type TestContext } from './support/context';
 import { startFakeLLM, type FakeLLM } from './support/fake-llm';
 import { freePort } from './support/net';
@@ -136,6 +139,17 @@ describe('activities', function () {
   });
 
   describe('executeLLMConfig', () => {
+    it('cuts an answer over the one answer bound with a note, once', async () => {
+      const userId = uniqueId('user');
+      const model = uniqueId('long');
+      const { row } = await llmConfig(userId, { model });
+      llm.script(model, { reply: 'x'.repeat(MAX_ANSWER_CHARS + 10) });
+      const out = await run(acts.executeLLMConfig, [{ userId, configId: row.id, question: 'q', role: null, history: [] }]);
+      assert.equal(out.answer, cutAnswer('x'.repeat(MAX_ANSWER_CHARS + 10)));
+      assert.ok(out.answer.startsWith('x'.repeat(MAX_ANSWER_CHARS) + '\n[answer cut at'), out.answer.slice(-60));
+      assert.equal(cutAnswer(out.answer), out.answer, 'cutting again changes nothing');
+    });
+
     it('sends the decrypted key, model, sampling settings, prompts and history', async () => {
       const userId = uniqueId('user');
       const model = uniqueId('exec');
@@ -283,6 +297,43 @@ describe('activities', function () {
       const refused = await failureOf(run(acts.executeLLMConfig, [{ userId, configId: row.id, question: 'q', role: null, history: [] }]));
       assert.equal(refused.type, LLM_FAILURE.connection);
       assert.equal(refused.nonRetryable, false);
+    });
+
+    it('provider and function calls share one classification (the same error, the same verdict)', () => {
+      const withCode = (code: string) => Object.assign(new Error(`socket ${code}`), { code });
+      const deep = (inner: Error) => new Error('outer', { cause: new Error('middle', { cause: inner }) });
+      const cases: { err: unknown; llm: string; fn: string; retryable: boolean }[] = [
+        ...['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT'].map((code) => ({
+          err: deep(withCode(code)),
+          llm: LLM_FAILURE.connection,
+          fn: FUNCTION_FAILURE.connection,
+          retryable: true,
+        })),
+        {
+          err: Object.assign(new Error('slow'), { name: 'TimeoutError' }),
+          llm: LLM_FAILURE.timeout,
+          fn: FUNCTION_FAILURE.timeout,
+          retryable: true,
+        },
+        {
+          err: deep(new EgressDeniedError('url', 'no')),
+          llm: LLM_FAILURE.egressDenied,
+          fn: FUNCTION_FAILURE.egressDenied,
+          retryable: false,
+        },
+        { err: new Error('garbled'), llm: LLM_FAILURE.badResponse, fn: FUNCTION_FAILURE.badResponse, retryable: true },
+      ];
+      for (const c of cases) {
+        const asLLM = toActivityFailure(c.err, 'config 1', []);
+        const asFunction = toFunctionFailure(c.err, 'function f', []);
+        assert.equal(asLLM.type, c.llm, String(c.err));
+        assert.equal(asFunction.type, c.fn, String(c.err));
+        assert.equal(asLLM.nonRetryable, !c.retryable, String(c.err));
+        assert.equal(asFunction.nonRetryable, !c.retryable, String(c.err));
+      }
+      // A config that cannot run fails with the neutral type, whatever its kind.
+      assert.equal(FUNCTION_FAILURE.configUnavailable, LLM_FAILURE.configUnavailable);
+      assert.equal(FUNCTION_FAILURE.configUnavailable, 'ConfigUnavailable');
     });
 
     it("honours a provider's Retry-After for the next attempt", async () => {

@@ -278,7 +278,19 @@ describe('function calls, routing without a router LLM, streamed answers', funct
       }
       const all = texts.join('\n');
       assert.ok(all.includes('Sunny in Paris'), 'histories are searched decoded');
+      // Logged by accident, a row, a request body or a call target still keeps them out (lib/logger.ts).
+      const headers = { Authorization: `Bearer ${MCP_TOKEN}` };
+      logger.warn(
+        { webhook_secret: WEBHOOK_SECRET, mcp_headers: headers, row: { webhook_secret: WEBHOOK_SECRET, mcp_headers: headers } },
+        'a config row logged by mistake',
+      );
+      logger.warn({ req: { body: { webhook_secret: WEBHOOK_SECRET, mcp_headers: headers } } }, 'a request body logged by mistake');
+      logger.warn(
+        { target: { kind: 'mcp', headers }, call: { target: { kind: 'webhook', secret: WEBHOOK_SECRET } } },
+        'a call target logged by mistake',
+      );
       const logs = logLines.join('');
+      assert.ok(logs.includes('a call target logged by mistake'));
       assert.ok(logs.length > 0);
       for (const secret of [MCP_TOKEN, WEBHOOK_SECRET]) {
         assert.ok(!all.includes(secret), `a history holds ${secret}`);

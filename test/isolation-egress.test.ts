@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { llmConfigToolName } from '../contract';
+import { llmConfigToolName } from '../routing';
 import { startTestApi, type TestApi } from './support/api';
 import { reportBystander, STALL_BOUND_MS, watchBystander, type Watched } from './support/bystander';
 import { uniqueId } from './support/context';

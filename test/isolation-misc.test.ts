@@ -5,7 +5,8 @@
 // concurrent PATCHes of base_url and api_key.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { routeWithoutRouter, ROUTING_BOUNDS, type RoutingCandidate, type SessionSettings } from '../contract';
+import { type RoutingCandidate, type SessionSettings } from '../contract';
+import { routeWithoutRouter, ROUTING_BOUNDS } from '../routing';
 import { mintToken } from '../lib/auth';
 import { reportBystander, STALL_BOUND_MS, watchBystander } from './support/bystander';
 import { startTestApi, type TestApi } from './support/api';

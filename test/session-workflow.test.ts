@@ -20,7 +20,7 @@ import {
   type ResultFrame,
   type ServerFrame,
 } from '../contract';
-import { llmConfigToolName } from '../contract';
+import { llmConfigToolName } from '../routing';
 import { uniqueId } from './support/context';
 import { fetchAllRuns, HISTORY_FIXTURES_DIR, historyText, replayFailures, writeHistoryFixtures } from './support/histories';
 import { labelledRuns, randomKey, ROUTER_MODEL, startSessionHarness, type SessionHarness } from './support/session-harness';

@@ -10,9 +10,9 @@ import {
   similarityMatch,
   tokenize,
   type SimilarityCandidate,
-} from '../contract';
-import { CONCEPTS, compileLexicon } from '../contract/similarity-lexicon';
-import { withoutExamples } from '../contract/similarity';
+} from '../routing';
+import { CONCEPTS, compileLexicon } from '../routing/similarity-lexicon';
+import { withoutExamples } from '../routing/similarity';
 import { DEFAULT_LABEL, HOLDOUT_EVAL_FILE, evaluateRouting, loadEvalSet, type EvalSet } from '../scripts/eval-routing';
 
 const weather: SimilarityCandidate = {

@@ -2,7 +2,15 @@
 // shape of an answer, the context it is computed in, and readable failure reasons.
 import { ActivityFailure, ApplicationFailure, TimeoutFailure, isCancellation } from '@temporalio/workflow';
 import { TimeoutType } from '@temporalio/common';
-import type { BuiltinEffect, IncomingMessage, ResultFrame, RoutingDecision, ServerFrame, SessionTuning } from '../contract';
+import {
+  cutAnswer,
+  type BuiltinEffect,
+  type IncomingMessage,
+  type ResultFrame,
+  type RoutingDecision,
+  type ServerFrame,
+  type SessionTuning,
+} from '../contract';
 import type { SessionProxies } from './session-activities';
 import type { SessionData } from './session-state';
 
@@ -34,13 +42,6 @@ export function rethrowCancellation(err: unknown): void {
   if (isCancellation(err)) throw err;
 }
 
-/** Answers longer than this are cut (with a note) so one result stays far under Temporal's 2 MB payload limit. */
-export const MAX_RESULT_CHARS = 64 * 1024;
-
 export function resultFrame(message: Pick<IncomingMessage, 'id'>, fields: Omit<ResultFrame, 'type' | 'id'>): ResultFrame {
-  const result =
-    fields.result.length > MAX_RESULT_CHARS
-      ? `${fields.result.slice(0, MAX_RESULT_CHARS)}\n[answer cut at ${MAX_RESULT_CHARS} characters]`
-      : fields.result;
-  return { type: 'function_call_result', id: message.id, ...fields, result };
+  return { type: 'function_call_result', id: message.id, ...fields, result: cutAnswer(fields.result) };
 }

@@ -5,11 +5,6 @@
 // retry policy. Deterministic: all I/O is in activities.
 import { patched, sleep } from '@temporalio/workflow';
 import {
-  fallbackDecision,
-  llmAnswerOrder,
-  routableView,
-  routeWithoutRouter,
-  routingCandidates,
   runBuiltin,
   type AnswerMessageOutput,
   type CachedConfig,
@@ -19,6 +14,7 @@ import {
   type RoutingDecision,
   type ServerFrame,
 } from '../contract';
+import { fallbackDecision, llmAnswerOrder, routableView, routeWithoutRouter, routingCandidates } from '../routing';
 import { describeFailure, rethrowCancellation, resultFrame, type Answer, type AnswerContext } from './answer-shared';
 import { durationMs } from './durations';
 

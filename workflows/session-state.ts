@@ -12,7 +12,7 @@ import {
   type IncomingMessage,
   type RelayAddress,
   type ResultFrame,
-  type SessionConfigUpdate,
+  type SessionSettingsUpdate,
   type SessionRecordUpdate,
   type SessionSettings,
   type SessionState,
@@ -181,7 +181,7 @@ export class SessionData {
     if (this.relayAddress?.connectionId === connectionId) this.relayAddress = null;
   }
 
-  updateSettings(update: SessionConfigUpdate): void {
+  updateSettings(update: SessionSettingsUpdate): void {
     if (update.default_llm_id !== undefined) this.settings = { ...this.settings, default_llm_id: update.default_llm_id };
     if (update.enabled_functions !== undefined) this.settings = { ...this.settings, enabled_functions: update.enabled_functions };
     this.recordDirty = true;

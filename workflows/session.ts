@@ -44,8 +44,6 @@ import type { AnswerContext } from './answer-shared';
 import { relay, sessionActivities, type SessionProxies } from './session-activities';
 import { jsonBytes, SessionData } from './session-state';
 
-export { DEFAULT_SESSION_TUNING };
-
 /**
  * The message path of ARCHITECTURE.md: one local activity per message, frames through the relay
  * sink. Deprecated: every run takes it, and a history without its marker (a session of the first

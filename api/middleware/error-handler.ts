@@ -3,16 +3,7 @@
 // anything else is a 500 with a generic message, logged with the request id.
 import type { Context, Next } from 'koa';
 import { isDatabaseUnavailable } from '../../db/unavailable';
-import { AppError, ServiceUnavailableError } from '../../lib/errors';
-
-interface ErrorBody {
-  code: number;
-  message: string;
-  data: null;
-  error: string;
-  errors?: { field: string; message: string }[];
-  request_id?: string;
-}
+import { AppError, errorBody, ServiceUnavailableError } from '../../lib/errors';
 
 export async function errorHandler(ctx: Context, next: Next): Promise<void> {
   try {
@@ -33,17 +24,9 @@ export async function errorHandler(ctx: Context, next: Next): Promise<void> {
     const unavailable = !(thrown instanceof AppError) && isDatabaseUnavailable(thrown);
     const caught = unavailable ? new ServiceUnavailableError('The database is unavailable; try again shortly') : thrown;
     const error = caught instanceof AppError ? caught : undefined;
-    const status = error?.status ?? 500;
-    const body: ErrorBody = {
-      code: status,
-      message: error?.message ?? 'Internal server error',
-      data: null,
-      error: error?.code ?? 'internal',
-      request_id: ctx.state.requestId as string | undefined,
-    };
-    if (error?.details.errors) body.errors = error.details.errors;
+    const body = errorBody(error, ctx.state.requestId as string | undefined);
     for (const [name, value] of Object.entries(error?.details.headers ?? {})) ctx.set(name, value);
-    ctx.status = status;
+    ctx.status = body.code;
     ctx.body = body;
     if (!error) ctx.app.emit('error', caught, ctx);
   }

@@ -8,7 +8,7 @@
 // Text: Latin words are lowercased, camelCase and snake_case are split, a light suffix stripping
 // folds plurals and -ing/-ed/-er/-ion forms, and a small stopword list is dropped. CJK text has no
 // spaces, so a run of Han (or kana, hangul) characters gives its character bigrams and unigrams.
-// Then a bilingual concept lexicon (contract/similarity-lexicon.ts) adds a concept token such as
+// Then a bilingual concept lexicon (routing/similarity-lexicon.ts) adds a concept token such as
 // `@weather` for each domain word it knows, in either language, so that 下雨 in a message meets
 // "forecast" in a description.
 import { cjkConcepts, compileLexicon, latinConcepts, type ConceptMatch } from './similarity-lexicon';
@@ -47,7 +47,7 @@ export const BM25_B = 0.75;
 export const CJK_UNIGRAM_WEIGHT = 0.3;
 
 /**
- * A concept token (`@weather`, contract/similarity-lexicon.ts) counts as much as a word, 1.0: the
+ * A concept token (`@weather`, routing/similarity-lexicon.ts) counts as much as a word, 1.0: the
  * lexicon lists a word under a concept only when the word alone says the message is about that
  * domain (下雨 "rain" for weather, 机票 for flights), so one concept shared with a single config
  * is the same evidence as one distinctive word and, like it, reaches the threshold on its own.

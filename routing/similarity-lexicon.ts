@@ -1,4 +1,4 @@
-// A bilingual concept lexicon for the similarity router (contract/similarity.ts): common words of
+// A bilingual concept lexicon for the similarity router (routing/similarity.ts): common words of
 // the domains people configure assistants and tools for, in English and Chinese, mapped to shared
 // concept tokens (`天气`, `rain` and `forecast` all add `@weather`). It bridges what plain lexical
 // matching cannot: a Chinese message to a config described in English and the reverse, and

@@ -1,13 +1,7 @@
-// Pure routing rules shared by the workflow (deterministic) and the route activity: which configs
+// Pure routing rules shared by the workflow (deterministic) and the answer activity: which configs
 // may be offered, in which order LLM configs stand in for each other, and the fallback decision.
-import type { BuiltinFunctionName, PublicConfig, RoutingDecision, SessionSettings } from './session';
+import type { BuiltinFunctionName, RoutableConfig, RoutingCandidate, RoutingDecision, SessionSettings } from '../contract';
 import { argumentsFromMessage, similarityMatch, SIMILARITY_THRESHOLD, type RoutingBounds } from './similarity';
-
-/** What routing needs to know of a config; the route activity gets only this (history stays small). */
-export type RoutableConfig = Pick<
-  PublicConfig,
-  'id' | 'config_name' | 'config_type' | 'description' | 'model_name' | 'function_name' | 'is_active' | 'priority'
->;
 
 export function routableView(config: RoutableConfig): RoutableConfig {
   const { id, config_name, config_type, description, model_name, function_name, is_active, priority } = config;
@@ -71,14 +65,11 @@ export function routingCandidates<C extends RoutableConfig>(configs: readonly C[
   );
 }
 
-/** A config as routing without a router LLM reads it: for functions, with the JSON Schema of their arguments when known. */
-export type RoutingCandidate = RoutableConfig & { parameters?: Record<string, unknown> | null };
-
 /**
  * Routing without a (working) router LLM: the config whose name and description match the
- * message best (contract/similarity.ts), else the fallback decision. A function chosen this way
+ * message best (routing/similarity.ts), else the fallback decision. A function chosen this way
  * gets its arguments from the message where its schema allows; otherwise the decision lists the
- * missing ones and no call is made. The activities pass `ROUTING_BOUNDS` (contract/similarity.ts);
+ * missing ones and no call is made. The activities pass `ROUTING_BOUNDS` (routing/similarity.ts);
  * the workflow, which recomputes its decision on replay, reads everything as it always did.
  */
 export function routeWithoutRouter(
