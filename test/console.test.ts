@@ -154,6 +154,15 @@ describe('web console (headless Chromium)', function () {
     assert.equal(asset.headers.get('cache-control'), 'public, max-age=31536000, immutable');
     assert.match(asset.headers.get('content-type') ?? '', /^text\/javascript/);
     assert.equal((await fetch(baseUrl + '/assets/missing-123.js')).status, 404);
+    // The icon browsers ask for on every page, and the one the page names.
+    const icon = await fetch(baseUrl + '/favicon.ico');
+    assert.equal(icon.status, 200);
+    assert.equal(icon.headers.get('content-type'), 'image/x-icon');
+    assert.deepEqual([...new Uint8Array(await icon.arrayBuffer()).subarray(0, 4)], [0, 0, 1, 0], 'an ICO file');
+    assert.match(html, /<link rel="icon" href="\/favicon.svg"/);
+    const svg = await fetch(baseUrl + '/favicon.svg');
+    assert.equal(svg.status, 200);
+    assert.match(svg.headers.get('content-type') ?? '', /^image\/svg\+xml/);
     assert.equal((await fetch(baseUrl + '/no-such-page')).status, 404);
 
     const settings = await (await fetch(baseUrl + '/console/config.json')).json();
@@ -400,6 +409,8 @@ describe('web console (headless Chromium)', function () {
     await page.click('[data-config="weather"] >> text=Delete');
     await page.click('[data-config="weather"] .confirm >> text=Yes');
     await page.getByText('Deleted “weather”.').waitFor();
+    // The notice comes before the list is reloaded: wait for the row to go, not for a moment.
+    await page.locator('[data-config="weather"]').waitFor({ state: 'detached' });
     assert.deepEqual(await order(), ['Echo']);
   });
 
