@@ -68,6 +68,7 @@ export type ConsoleConfig = Pick<
   | 'TEMPORAL_PAYLOAD_KEY'
   | 'embeddedTemporal'
   | 'servedHosts'
+  | 'MAX_SESSIONS_PER_USER'
 >;
 
 export interface ConsoleOptions {
@@ -98,6 +99,7 @@ export function consoleSettings(config: ConsoleConfig, requestHost: string, devS
     temporal_namespace: config.TEMPORAL_NAMESPACE,
     dev_sign_in: devSignIn,
     payload_encryption: Boolean(config.TEMPORAL_PAYLOAD_KEY),
+    max_sessions_per_user: config.MAX_SESSIONS_PER_USER,
   };
 }
 

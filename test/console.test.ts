@@ -29,6 +29,8 @@ const SCREENSHOTS = path.join(projectRoot, 'test-results', 'screenshots');
 const TEMPORAL_UI = 'http://127.0.0.1:8233';
 const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 390, height: 844 };
+/** MAX_SESSIONS_PER_USER here: small, so a test reaches it. */
+const SESSION_CAP = 3;
 
 /** The router: weather questions go to the get_weather function, everything else to the first LLM config. */
 function routerBehaviour(request: FakeRequest) {
@@ -84,6 +86,7 @@ describe('web console (headless Chromium)', function () {
         TEMPORAL_UI_URL: TEMPORAL_UI,
         ROUTER_LLM_BASE_URL: llm.baseUrl,
         ROUTER_LLM_MODEL: 'router',
+        MAX_SESSIONS_PER_USER: String(SESSION_CAP),
       },
     });
     worker = await startWorker(tc.ctx, { connection: (await testTemporal()).nativeConnection });
@@ -172,6 +175,7 @@ describe('web console (headless Chromium)', function () {
       temporal_namespace: 'default',
       dev_sign_in: true,
       payload_encryption: false,
+      max_sessions_per_user: SESSION_CAP,
     });
   });
 
