@@ -571,12 +571,14 @@ describe('web console (headless Chromium)', function () {
       await page.locator('[data-testid="session-list"]').waitFor();
       await page.click('nav >> text=Configs');
       await page.locator(`[data-config="${long}"]`).waitFor();
-      // Each column starts at the same x in every row, the header included.
+      // Each column starts at the same x in every row (from the row's inner edge), the header included.
       const columns = await page
         .locator('.config-row')
         .evaluateAll((rows) =>
           rows.map((row) =>
-            Array.from({ length: row.children.length }, (_, i) => Math.round(row.children[i]!.getBoundingClientRect().left)),
+            Array.from({ length: row.children.length }, (_, i) =>
+              Math.round(row.children[i]!.getBoundingClientRect().left - row.getBoundingClientRect().left - row.clientLeft),
+            ),
           ),
         );
       assert.equal(columns.length, 3, 'the header and two rows');
