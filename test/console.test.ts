@@ -395,6 +395,12 @@ describe('web console (headless Chromium)', function () {
     assert.match(await text(weather.locator('[data-testid="routing"]')), /function get_weather.*router_llm/);
     assert.match(await text(weather), /Sunny in Paris/);
     assert.equal(await page.locator('[data-testid="session-detail"] [data-testid="temporal-link"]').getAttribute('href'), href);
+    // An open session offers its actions here too.
+    assert.equal(
+      await page.locator('[data-testid="session-detail"] [data-testid="resume-session"]').getAttribute('href'),
+      `#/chat/${encodeURIComponent(sessionId)}`,
+    );
+    assert.equal(await page.locator('[data-testid="session-detail"] [data-testid="close-session"]').count(), 1);
     await screenshots('session-detail');
   });
 
