@@ -445,6 +445,16 @@ describe('web console (headless Chromium)', function () {
     await page.locator(`[data-session="${second}"]`).waitFor();
     const count = page.locator('[data-testid="open-count"]');
     await count.filter({ hasText: `2 of at most ${SESSION_CAP} sessions open` }).waitFor();
+    // On a phone the time and the actions get a line each, not a sliver of a column.
+    await page.setViewportSize(PHONE);
+    const when = page.locator(`[data-session="${second}"] .when`);
+    const actions = page.locator(`[data-session="${second}"] .row-actions`);
+    const [whenBox, actionsBox] = [await when.boundingBox(), await actions.boundingBox()];
+    assert.ok(
+      whenBox && actionsBox && whenBox.width > 200 && actionsBox.y >= whenBox.y + whenBox.height,
+      JSON.stringify([whenBox, actionsBox]),
+    );
+    await page.setViewportSize(DESKTOP);
     await screenshots('sessions-actions');
 
     // Resume: the chat attaches this tab to the first session, with its messages.

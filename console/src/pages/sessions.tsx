@@ -182,7 +182,7 @@ function SessionList(props: { api: Api; settings: ConsoleSettings }) {
                 <span class={`badge status-${session.status}`}>{statusLabel(session.status)}</span>
               </span>
               <span class="mono small">{session.device_id ?? '—'}</span>
-              <span>{formatTime(session.last_activity_at)}</span>
+              <span class="when">{formatTime(session.last_activity_at)}</span>
               <span class="row-actions">
                 <SessionActions session={session} busy={closing === session.id} onClose={() => void close(session.id)} />
                 <TemporalLink settings={settings} workflowId={session.workflow_id} />
