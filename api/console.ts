@@ -1,6 +1,7 @@
 // The web console from the API role, same origin as the API: its built files (console/dist, made
-// by scripts/build-console.mjs), `GET /console/config.json` (where the gateway's socket and the
-// Temporal UI are: the gateway may run in another process, so both come from configuration), and
+// by scripts/build-console.mjs; the favicon at the root), `GET /console/config.json` (where the
+// gateway's socket and the Temporal UI are: the gateway may run in another process, so both come
+// from configuration), and
 // `POST /console/dev-token`, the development sign-in, which exists only while the server signs
 // tokens with the secret it generated itself (never in production, never with an operator's
 // JWT_SECRET or JWKS). Every console response carries a strict Content-Security-Policy.
@@ -36,6 +37,8 @@ const SECURITY_HEADERS: Record<string, string> = {
 };
 
 const IMMUTABLE = 'public, max-age=31536000, immutable';
+/** Root files keep their names (browsers ask for /favicon.ico by name): cached a day, not forever. */
+const ROOT_FILE_CACHE = 'public, max-age=86400';
 const DEV_TOKEN_LIFETIME = '8h';
 const DEV_TOKEN_SECONDS = 8 * 3600;
 
@@ -45,6 +48,7 @@ const CONTENT_TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
   '.svg': 'image/svg+xml',
   '.png': 'image/png',
+  '.ico': 'image/x-icon',
   '.woff2': 'font/woff2',
 };
 
@@ -64,6 +68,7 @@ export type ConsoleConfig = Pick<
   | 'TEMPORAL_PAYLOAD_KEY'
   | 'embeddedTemporal'
   | 'servedHosts'
+  | 'MAX_SESSIONS_PER_USER'
 >;
 
 export interface ConsoleOptions {
@@ -94,6 +99,7 @@ export function consoleSettings(config: ConsoleConfig, requestHost: string, devS
     temporal_namespace: config.TEMPORAL_NAMESPACE,
     dev_sign_in: devSignIn,
     payload_encryption: Boolean(config.TEMPORAL_PAYLOAD_KEY),
+    max_sessions_per_user: config.MAX_SESSIONS_PER_USER,
   };
 }
 
@@ -109,6 +115,13 @@ function loadDist(distDir: string): Map<string, StaticFile> {
   const index = path.join(distDir, 'index.html');
   if (!existsSync(index)) return files;
   files.set('/', { body: readFileSync(index), type: CONTENT_TYPES['.html']!, cacheControl: 'no-cache' });
+  // The files the build copies from console/public, such as /favicon.ico and /favicon.svg.
+  for (const entry of readdirSync(distDir, { withFileTypes: true })) {
+    const type = CONTENT_TYPES[path.extname(entry.name)];
+    if (entry.isFile() && type && entry.name !== 'index.html') {
+      files.set(`/${entry.name}`, { body: readFileSync(path.join(distDir, entry.name)), type, cacheControl: ROOT_FILE_CACHE });
+    }
+  }
   const assets = path.join(distDir, 'assets');
   if (existsSync(assets)) {
     for (const name of readdirSync(assets)) {
@@ -136,7 +149,7 @@ export function serveConsole(options: ConsoleOptions) {
   return async function webConsole(ctx: Context, next: Next): Promise<void> {
     const { path: urlPath, method } = ctx;
     const read = method === 'GET' || method === 'HEAD';
-    if (read && (urlPath === '/' || urlPath === '/index.html' || urlPath.startsWith('/assets/'))) {
+    if (read && (urlPath === '/' || urlPath === '/index.html' || urlPath.startsWith('/assets/') || files.has(urlPath))) {
       const file = files.get(urlPath === '/index.html' ? '/' : urlPath);
       if (!file && urlPath.startsWith('/assets/')) return next();
       ctx.set(SECURITY_HEADERS);

@@ -119,7 +119,8 @@ export function createSessionsRouter(service: SessionService, docs: RouteDocs): 
     'get',
     '/sessions',
     {
-      summary: 'List your sessions, newest first, a page at a time (limit, then cursor = the previous next_cursor)',
+      summary:
+        'List your sessions, newest first, a page at a time (limit, then cursor = the previous next_cursor), optionally only those with one status',
       tag,
       query: sessionListQuerySchema,
       response: z.array(sessionSummarySchema),

@@ -20,4 +20,6 @@ export interface ConsoleSettings {
   dev_sign_in: boolean;
   /** Payloads are encrypted: the Temporal UI shows them only through the codec endpoint (an auditor unlocks it in the console). */
   payload_encryption: boolean;
+  /** MAX_SESSIONS_PER_USER: past it the gateway refuses a new session (a 409 a browser's WebSocket cannot read). */
+  max_sessions_per_user: number;
 }

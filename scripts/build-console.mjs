@@ -5,13 +5,15 @@
 // something changed. `node scripts/build-console.mjs [--force]`; scripts/setup.mjs calls
 // `ensureConsole()` before `npm start` and `npm test`.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const consoleDir = path.join(root, 'console');
 const srcDir = path.join(consoleDir, 'src');
+/** Files served as they are at the site's root (the favicon), copied into dist unchanged. */
+const publicDir = path.join(consoleDir, 'public');
 const distDir = path.join(consoleDir, 'dist');
 const stampFile = path.join(distDir, '.build-stamp');
 
@@ -26,6 +28,7 @@ function inputFiles() {
     }
   };
   walk(srcDir);
+  walk(publicDir);
   files.push(path.join(consoleDir, 'index.html'), path.join(consoleDir, 'tsconfig.json'), fileURLToPath(import.meta.url));
   const lock = path.join(root, 'package-lock.json');
   if (existsSync(lock)) files.push(lock);
@@ -81,9 +84,11 @@ export async function buildConsole() {
     .replace('<!-- style -->', `<link rel="stylesheet" href="/${style}">`)
     .replace('<!-- script -->', `<script type="module" src="/${script}"></script>`);
   writeFileSync(path.join(distDir, 'index.html'), html);
+  const publicFiles = readdirSync(publicDir);
+  for (const name of publicFiles) copyFileSync(path.join(publicDir, name), path.join(distDir, name));
   const bytes = Object.fromEntries(outputs.map((file) => [file, statSync(path.join(distDir, file)).size]));
   writeFileSync(stampFile, inputsHash() + '\n');
-  return { files: ['index.html', ...outputs], bytes };
+  return { files: ['index.html', ...publicFiles, ...outputs], bytes };
 }
 
 /** Builds the console when it is missing or stale; returns what happened, for setup's summary line. */

@@ -2,6 +2,7 @@
 // (`PATCH /sessions/:id`) alike: one schema, so both paths accept exactly the same thing.
 import { z } from 'zod';
 import { FUNCTION_NAME_PATTERN, type SessionSettingsUpdate } from '../contract';
+import { SESSION_STATUSES } from '../db';
 
 const MAX_ENABLED_FUNCTIONS = 100;
 
@@ -29,7 +30,7 @@ export const sessionSettingsUpdateSchema = z
 /** What the schema accepts: the contract's settings update, the `updateSessionConfig` signal's argument. */
 export type { SessionSettingsUpdate };
 
-/** Paging of GET /sessions: newest first, `limit` per page, `cursor` from the previous page's `next_cursor`. */
+/** Paging of GET /sessions: newest first, `limit` per page, `cursor` from the previous page's `next_cursor`, optionally one `status`. */
 export const SESSION_PAGE_MAX = 100;
 export const sessionListQuerySchema = z.strictObject({
   limit: z.coerce
@@ -40,6 +41,10 @@ export const sessionListQuerySchema = z.strictObject({
     .default(50)
     .meta({ description: `Sessions per page, 1 to ${SESSION_PAGE_MAX}` }),
   cursor: z.string().max(200).optional().meta({ description: 'next_cursor of the previous page; absent for the first page' }),
+  status: z
+    .enum(SESSION_STATUSES)
+    .optional()
+    .meta({ description: 'Only sessions with this status (`active`: the open ones, which count toward MAX_SESSIONS_PER_USER)' }),
 });
 
 export type SessionListQuery = z.output<typeof sessionListQuerySchema>;

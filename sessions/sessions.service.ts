@@ -215,9 +215,10 @@ export function createSessionService(ctx: AppContext) {
       const before = after
         ? literal(`(created_at, id) < (timestamptz 'epoch' + ${after.createdUs} * interval '1 microsecond', ${after.id})`)
         : undefined;
+      const owner = query.status ? { user_id: userId, status: query.status } : { user_id: userId };
       const rows = await UserSessionConfig.findAll({
         attributes: { include: [[CREATED_US, 'created_us']] },
-        where: before ? { user_id: userId, [Op.and]: [before] } : { user_id: userId },
+        where: before ? { ...owner, [Op.and]: [before] } : owner,
         order: [
           ['created_at', 'DESC'],
           ['id', 'DESC'],

@@ -23,12 +23,15 @@ import { startFakeLLM, type FakeLLM, type FakeRequest } from './support/fake-llm
 import { startMcpServer, type TestMcpServer } from './support/mcp-server';
 import { startTcpProxy, type TcpProxy } from './support/tcp-proxy';
 import { testTemporal } from './support/temporal';
+import { TestSocket } from './support/ws-client';
 
 const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOTS = path.join(projectRoot, 'test-results', 'screenshots');
 const TEMPORAL_UI = 'http://127.0.0.1:8233';
 const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 390, height: 844 };
+/** MAX_SESSIONS_PER_USER here: small, so a test reaches it. */
+const SESSION_CAP = 3;
 
 /** The router: weather questions go to the get_weather function, everything else to the first LLM config. */
 function routerBehaviour(request: FakeRequest) {
@@ -84,6 +87,7 @@ describe('web console (headless Chromium)', function () {
         TEMPORAL_UI_URL: TEMPORAL_UI,
         ROUTER_LLM_BASE_URL: llm.baseUrl,
         ROUTER_LLM_MODEL: 'router',
+        MAX_SESSIONS_PER_USER: String(SESSION_CAP),
       },
     });
     worker = await startWorker(tc.ctx, { connection: (await testTemporal()).nativeConnection });
@@ -154,6 +158,15 @@ describe('web console (headless Chromium)', function () {
     assert.equal(asset.headers.get('cache-control'), 'public, max-age=31536000, immutable');
     assert.match(asset.headers.get('content-type') ?? '', /^text\/javascript/);
     assert.equal((await fetch(baseUrl + '/assets/missing-123.js')).status, 404);
+    // The icon browsers ask for on every page, and the one the page names.
+    const icon = await fetch(baseUrl + '/favicon.ico');
+    assert.equal(icon.status, 200);
+    assert.equal(icon.headers.get('content-type'), 'image/x-icon');
+    assert.deepEqual([...new Uint8Array(await icon.arrayBuffer()).subarray(0, 4)], [0, 0, 1, 0], 'an ICO file');
+    assert.match(html, /<link rel="icon" href="\/favicon.svg"/);
+    const svg = await fetch(baseUrl + '/favicon.svg');
+    assert.equal(svg.status, 200);
+    assert.match(svg.headers.get('content-type') ?? '', /^image\/svg\+xml/);
     assert.equal((await fetch(baseUrl + '/no-such-page')).status, 404);
 
     const settings = await (await fetch(baseUrl + '/console/config.json')).json();
@@ -163,6 +176,7 @@ describe('web console (headless Chromium)', function () {
       temporal_namespace: 'default',
       dev_sign_in: true,
       payload_encryption: false,
+      max_sessions_per_user: SESSION_CAP,
     });
   });
 
@@ -230,6 +244,9 @@ describe('web console (headless Chromium)', function () {
     await error.waitFor();
     assert.equal(await text(error), 'must be between 0 and 2');
     assert.equal(await field('model_name').locator('.field-error').count(), 0);
+    // Where the user is: beside the Save button, and the named field takes the focus (and the view).
+    assert.equal(await text(page.locator('[data-testid="save-error"]')), 'Not saved: see Temperature above.');
+    await eventually(async () => assert.equal(await page.evaluate<string>('document.activeElement.id'), 'cfg-temperature'));
     await screenshots('config-form-error');
     await input('temperature').fill('0.3');
     await page.click('button[type="submit"]');
@@ -251,6 +268,8 @@ describe('web console (headless Chromium)', function () {
     await field('function_name').locator('.field-error').waitFor();
     assert.match(await text(field('function_name').locator('.field-error')), /must match/);
     assert.equal(await text(field('description').locator('.field-error')), 'must not be empty');
+    assert.equal(await text(page.locator('[data-testid="save-error"]')), 'Not saved: see Description, Function name above.');
+    await eventually(async () => assert.equal(await page.evaluate<string>('document.activeElement.id'), 'cfg-description'));
     await input('description').fill('Current weather for a city');
     await input('function_name').fill('lookup');
     await page.click('button[type="submit"]');
@@ -376,7 +395,147 @@ describe('web console (headless Chromium)', function () {
     assert.match(await text(weather.locator('[data-testid="routing"]')), /function get_weather.*router_llm/);
     assert.match(await text(weather), /Sunny in Paris/);
     assert.equal(await page.locator('[data-testid="session-detail"] [data-testid="temporal-link"]').getAttribute('href'), href);
+    // An open session offers its actions here too.
+    assert.equal(
+      await page.locator('[data-testid="session-detail"] [data-testid="resume-session"]').getAttribute('href'),
+      `#/chat/${encodeURIComponent(sessionId)}`,
+    );
+    assert.equal(await page.locator('[data-testid="session-detail"] [data-testid="close-session"]').count(), 1);
     await screenshots('session-detail');
+  });
+
+  /** The tab's session as the chat page shows it, once connected. */
+  async function chatSession(): Promise<string> {
+    await page.locator('[data-testid="connection"][data-status="open"]').waitFor({ timeout: 30_000 });
+    return (await text(page.locator('[data-testid="session-link"]'))).replace('Session ', '');
+  }
+
+  async function sessionStatus(id: string): Promise<string | undefined> {
+    const row = await tc.ctx.db.models.UserSessionConfig.findOne({ where: { user_id: user, session_id: id } });
+    return row?.status;
+  }
+
+  async function openSessionCount(): Promise<number> {
+    return tc.ctx.db.models.UserSessionConfig.count({ where: { user_id: user, status: 'active' } });
+  }
+
+  it('a reload resumes the tab’s own session, with its earlier messages, instead of opening a new one', async function () {
+    await page.click('nav >> text=Chat');
+    assert.equal(await chatSession(), sessionId);
+    const before = await openSessionCount();
+    await page.reload();
+    assert.equal(await chatSession(), sessionId);
+    await page
+      .locator('[data-testid="chat-notice"]')
+      .filter({ hasText: `Resumed session ${sessionId}` })
+      .waitFor();
+    // The earlier exchanges come back from the session's transcript.
+    const weather = page.locator('.exchange').filter({ hasText: 'What is the weather in Paris?' });
+    await weather.locator('[data-testid="answer-meta"]').waitFor();
+    assert.equal(await text(weather.locator('.answer-text')), 'Sunny in Paris');
+    assert.equal(await openSessionCount(), before);
+  });
+
+  it('resumes and closes sessions from the Sessions page', async function () {
+    // A second session in this tab; the first stays open.
+    await page.click('text=New session');
+    await eventually(async () => (await chatSession()) !== sessionId);
+    const second = await chatSession();
+    await page.click('nav >> text=Sessions');
+    await page.locator(`[data-session="${second}"]`).waitFor();
+    const count = page.locator('[data-testid="open-count"]');
+    await count.filter({ hasText: `2 of at most ${SESSION_CAP} sessions open` }).waitFor();
+    // On a phone the time and the actions get a line each, not a sliver of a column.
+    await page.setViewportSize(PHONE);
+    const when = page.locator(`[data-session="${second}"] .when`);
+    const actions = page.locator(`[data-session="${second}"] .row-actions`);
+    const [whenBox, actionsBox] = [await when.boundingBox(), await actions.boundingBox()];
+    assert.ok(
+      whenBox && actionsBox && whenBox.width > 200 && actionsBox.y >= whenBox.y + whenBox.height,
+      JSON.stringify([whenBox, actionsBox]),
+    );
+    await page.setViewportSize(DESKTOP);
+    await screenshots('sessions-actions');
+
+    // Resume: the chat attaches this tab to the first session, with its messages.
+    await page.locator(`[data-session="${sessionId}"] [data-testid="resume-session"]`).click();
+    assert.equal(await chatSession(), sessionId);
+    await eventually(async () => assert.equal(await page.evaluate<string>('location.hash'), '#/chat'));
+    await page
+      .locator('[data-testid="chat-notice"]')
+      .filter({ hasText: `Resumed session ${sessionId}` })
+      .waitFor();
+    await page.locator('.exchange').filter({ hasText: 'Write a haiku' }).locator('[data-testid="answer-meta"]').waitFor();
+    assert.equal(await page.evaluate<string | null>("sessionStorage.getItem('switchboard.session')"), sessionId);
+
+    // Close: the second session ends (its workflow and its row), and the row loses its actions.
+    await page.click('nav >> text=Sessions');
+    const row = page.locator(`[data-session="${second}"]`);
+    await row.getByRole('button', { name: `Close session ${second}` }).click();
+    await page
+      .locator('[data-testid="sessions-notice"]')
+      .filter({ hasText: `Closed session ${second}.` })
+      .waitFor();
+    await row.locator('.badge.status-closed').waitFor();
+    assert.equal(await row.locator('[data-testid="resume-session"], [data-testid="close-session"]').count(), 0);
+    await count.filter({ hasText: `1 of at most ${SESSION_CAP} sessions open` }).waitFor();
+    assert.equal(await sessionStatus(second), 'closed');
+    assert.equal(await sessionStatus(sessionId), 'active');
+  });
+
+  it('says when the open-session limit is reached and where to close sessions, instead of reconnecting', async function () {
+    // Fill the limit from outside the browser: the gateway then refuses a new session with a 409.
+    const token = await tc.token(user);
+    const others: { socket: TestSocket; id: string }[] = [];
+    while ((await openSessionCount()) < SESSION_CAP) {
+      const socket = await TestSocket.open(gateway.urls.websocket!, { token, deviceId: 'cli' });
+      others.push({ socket, id: (await socket.next('hello')).session_id });
+    }
+    const refusal = await TestSocket.refusal(gateway.urls.websocket!, { token });
+    assert.equal(refusal.status, 409);
+
+    try {
+      await page.click('nav >> text=Chat');
+      assert.equal(await chatSession(), sessionId);
+      await page.click('text=New session');
+      const limit = page.locator('[data-testid="session-limit"]');
+      await limit.waitFor();
+      assert.match(await text(limit), new RegExp(`You already have ${SESSION_CAP} open sessions`));
+      await page.locator('[data-testid="connection"][data-status="refused"]').waitFor();
+      assert.match(await text(page.locator('[data-testid="connection"]')), /too many open sessions/);
+      assert.equal(await page.locator('#chat-input').isDisabled(), true);
+      await screenshots('chat-session-limit');
+
+      // What to do: the Sessions page says the limit is reached; closing one lets a new chat start.
+      await limit.getByRole('link').click();
+      const count = page.locator('[data-testid="open-count"]');
+      await count.filter({ hasText: `${SESSION_CAP} of at most ${SESSION_CAP} sessions open` }).waitFor();
+      assert.match(await text(count), /That is the limit/);
+      await page.locator(`[data-session="${others[0]!.id}"]`).getByRole('button', { name: 'Close' }).click();
+      await count.filter({ hasText: `${SESSION_CAP - 1} of at most ${SESSION_CAP}` }).waitFor();
+      await page.click('nav >> text=Chat');
+      const fresh = await chatSession();
+      assert.ok(![sessionId, ...others.map((o) => o.id)].includes(fresh), 'a new session');
+      assert.equal(await sessionStatus(fresh), 'active');
+
+      // Closed elsewhere: the tab is told and keeps no session to resume.
+      const closed = await fetch(`${baseUrl}/api/v1/sessions/${fresh}`, {
+        method: 'DELETE',
+        headers: { authorization: `Bearer ${token}` },
+      });
+      assert.equal(closed.status, 200);
+      await page.locator('[data-testid="chat-notice"]').filter({ hasText: 'The session ended: closed through the API' }).waitFor();
+      await page.locator('[data-testid="connection"][data-status="closed"]').waitFor();
+      assert.equal(await page.evaluate<string | null>("sessionStorage.getItem('switchboard.session')"), null);
+      // A tab whose stored session has ended (here: the one closed above) starts a new one at once, and says so.
+      await page.evaluate(`sessionStorage.setItem('switchboard.session', ${JSON.stringify(others[0]!.id)})`);
+      await page.reload();
+      await page.locator('[data-testid="chat-notice"]').filter({ hasText: 'The previous session has ended' }).waitFor();
+      const replacement = await chatSession();
+      assert.ok(![others[0]!.id, fresh].includes(replacement), 'the ended session is not reused');
+    } finally {
+      await Promise.all(others.map((o) => o.socket.close()));
+    }
   });
 
   it('toggles, reorders and deletes configs (with confirmation)', async function () {
@@ -400,7 +559,54 @@ describe('web console (headless Chromium)', function () {
     await page.click('[data-config="weather"] >> text=Delete');
     await page.click('[data-config="weather"] .confirm >> text=Yes');
     await page.getByText('Deleted “weather”.').waitFor();
+    // The notice comes before the list is reloaded: wait for the row to go, not for a moment.
+    await page.locator('[data-config="weather"]').waitFor({ state: 'detached' });
     assert.deepEqual(await order(), ['Echo']);
+  });
+
+  it('lines up the configs table’s columns whatever the length of a name or description', async function () {
+    const token = await page.evaluate<string | null>("sessionStorage.getItem('switchboard.token')");
+    const long = 'A config whose name goes on and on to see whether the columns after it drift';
+    const created = await fetch(`${baseUrl}/api/v1/ai-configs`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        config_type: 'llm',
+        config_name: long,
+        description: 'A description long enough to fill its column several times over, '.repeat(4),
+        model_name: model,
+        base_url: llm.baseUrl,
+        priority: 1,
+      }),
+    });
+    assert.equal(created.status, 201);
+    const { data } = (await created.json()) as { data: { id: number } };
+    try {
+      // Away and back, so the list is read again.
+      await page.click('nav >> text=Sessions');
+      await page.locator('[data-testid="session-list"]').waitFor();
+      await page.click('nav >> text=Configs');
+      await page.locator(`[data-config="${long}"]`).waitFor();
+      // Each column starts at the same x in every row (from the row's inner edge), the header included.
+      const columns = await page
+        .locator('.config-row')
+        .evaluateAll((rows) =>
+          rows.map((row) =>
+            Array.from({ length: row.children.length }, (_, i) =>
+              Math.round(row.children[i]!.getBoundingClientRect().left - row.getBoundingClientRect().left - row.clientLeft),
+            ),
+          ),
+        );
+      assert.equal(columns.length, 3, 'the header and two rows');
+      for (const row of columns.slice(1)) assert.deepEqual(row.slice(0, 6), columns[0]!.slice(0, 6));
+      const badges = await page
+        .locator('[data-config] .badge')
+        .evaluateAll((items) => items.map((b) => Math.round(b.getBoundingClientRect().left)));
+      assert.equal(new Set(badges).size, 1, `type badges at ${badges.join(', ')}`);
+      await screenshots('configs-long-name');
+    } finally {
+      await fetch(`${baseUrl}/api/v1/ai-configs/${data.id}`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } });
+    }
   });
 
   it('speaks Chinese to a Chinese browser, on a phone-width screen', async function () {

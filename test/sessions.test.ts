@@ -86,7 +86,7 @@ describe('sessions API', function () {
     };
     assert.deepEqual(
       list.parameters.map((p) => `${p.in}:${p.name}`),
-      ['query:limit', 'query:cursor'],
+      ['query:limit', 'query:cursor', 'query:status'],
     );
     assert.deepEqual(list.parameters[0]!.schema, {
       default: 50,
@@ -190,6 +190,54 @@ describe('sessions API', function () {
         query,
       );
     }
+  });
+
+  it('filters the list by status (the open sessions that count toward the limit), paging within the filter', async function () {
+    const userId = uniqueId('filter');
+    const rows: [string, string][] = [
+      ['active', '2026-02-01 10:00:00+00'],
+      ['closed', '2026-02-02 10:00:00+00'],
+      ['active', '2026-02-03 10:00:00+00'],
+      ['expired', '2026-02-04 10:00:00+00'],
+      ['active', '2026-02-05 10:00:00+00'],
+    ];
+    const ids: string[] = [];
+    for (const [i, [status, created]] of rows.entries()) {
+      const sessionId = uniqueId(`filter${i}`);
+      ids.push(sessionId);
+      await tc.ctx.db.sequelize.query(
+        `INSERT INTO user_session_configs (user_id, session_id, workflow_id, status, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $5)`,
+        { bind: [userId, sessionId, `wf-${sessionId}`, status, created] },
+      );
+    }
+    const active = await call('GET', '/api/v1/sessions?status=active', userId);
+    assert.equal(active.status, 200);
+    assert.deepEqual(
+      active.body.data.map((s: { id: string; status: string }) => `${s.status}:${s.id}`),
+      [ids[4], ids[2], ids[0]].map((id) => `active:${id}`),
+    );
+    const first = await call('GET', '/api/v1/sessions?status=active&limit=2', userId);
+    assert.deepEqual(
+      first.body.data.map((s: { id: string }) => s.id),
+      [ids[4], ids[2]],
+    );
+    const second = await call('GET', `/api/v1/sessions?status=active&limit=2&cursor=${encodeURIComponent(first.body.next_cursor)}`, userId);
+    assert.deepEqual(
+      second.body.data.map((s: { id: string }) => s.id),
+      [ids[0]],
+    );
+    assert.equal(second.body.next_cursor, null);
+    assert.deepEqual(
+      (await call('GET', '/api/v1/sessions?status=expired', userId)).body.data.map((s: { id: string }) => s.id),
+      [ids[3]],
+    );
+    const bad = await call('GET', '/api/v1/sessions?status=open', userId);
+    assert.equal(bad.status, 400);
+    assert.deepEqual(
+      bad.body.errors.map((e: { field: string }) => e.field),
+      ['status'],
+    );
   });
 
   it('shows one session live: settings, cached configs without secrets, transcript', async function () {

@@ -129,12 +129,27 @@ export function createApi(token: string, onUnauthorized: () => void) {
       call<TrialResult>('POST', `${configPath(id)}/test`, body),
     listTools: (id: number) => call<McpTool[]>('GET', `${configPath(id)}/tools`),
     llmTypes: () => call<LlmType[]>('GET', `${V1}/llm-types`),
-    listSessions: () => call<SessionSummary[]>('GET', `${V1}/sessions`),
+    listSessions: (query: { status?: SessionStatus; limit?: number } = {}) => {
+      const params = new URLSearchParams();
+      if (query.status) params.set('status', query.status);
+      if (query.limit) params.set('limit', String(query.limit));
+      const search = params.toString();
+      return call<SessionSummary[]>('GET', `${V1}/sessions${search ? `?${search}` : ''}`);
+    },
+    closeSession: (id: string) => call<SessionSummary>('DELETE', `${V1}/sessions/${encodeURIComponent(id)}`),
     getSession: (id: string) => call<SessionDetail>('GET', `${V1}/sessions/${encodeURIComponent(id)}`),
   };
 }
 
 export type Api = ReturnType<typeof createApi>;
+
+/** The API's largest page of sessions (GET /sessions?limit=). */
+const SESSION_PAGE_MAX = 100;
+
+/** The user's open sessions (those that count toward MAX_SESSIONS_PER_USER), counted up to the limit or one page. */
+export async function countOpenSessions(api: Api, limit: number): Promise<number> {
+  return (await api.listSessions({ status: 'active', limit: Math.min(Math.max(limit, 1), SESSION_PAGE_MAX) })).length;
+}
 
 /** The user a token is for (its `sub`), for display only: the server verifies the token. */
 export function tokenSubject(token: string): string | undefined {

@@ -90,7 +90,14 @@ export function App() {
       </header>
       <main class="page">
         {page === 'chat' ? (
-          <ChatPage api={api} settings={settings} token={token} user={user} onUnauthorized={() => signOut(t('sessionExpired'))} />
+          <ChatPage
+            api={api}
+            settings={settings}
+            token={token}
+            user={user}
+            resumeId={rest[0]}
+            onUnauthorized={() => signOut(t('sessionExpired'))}
+          />
         ) : page === 'sessions' ? (
           <SessionsPage api={api} settings={settings} sessionId={rest[0]} />
         ) : (

@@ -2,13 +2,21 @@
 // the query string). It acknowledges each result once the page has it, and after a drop it
 // reconnects with backoff to the same session, whose unacknowledged results then arrive again;
 // messages the server had not yet accepted are sent again with the same id (ids make them
-// idempotent). No UI here: the chat page gets frames and status changes.
+// idempotent). A try the gateway refuses (no hello) is explained by the REST API: an ended session
+// is replaced by a new one at once, the open-session limit stops the tries. No UI here: the chat
+// page gets frames and status changes.
 import type { ServerFrame } from '../../contract/session';
 
-export type SocketStatus = 'connecting' | 'open' | 'reconnecting' | 'closed';
+/** `refused`: the server will not open a new session (the user has as many open as allowed); no more tries. */
+export type SocketStatus = 'connecting' | 'open' | 'reconnecting' | 'refused' | 'closed';
 
-/** What a REST look-up says about a session we cannot reconnect to (a browser never sees the HTTP status of a refused upgrade). */
-export type SessionCheck = 'active' | 'gone' | 'unauthorized' | 'unknown';
+/**
+ * What a REST look-up says about a connection the gateway refused: a browser never sees the HTTP
+ * status of a refused upgrade, so after each failed try the page asks the API. For a session to
+ * resume: still `active`, `gone` (ended or unknown), or the token is refused. For a new session:
+ * `limit` when the user already has as many open sessions as allowed.
+ */
+export type SessionCheck = 'active' | 'gone' | 'unauthorized' | 'limit' | 'unknown';
 
 export interface SessionSocketOptions {
   url: string;
@@ -18,8 +26,10 @@ export interface SessionSocketOptions {
   stream: boolean;
   onFrame(frame: ServerFrame): void;
   onStatus(status: SocketStatus, attempt: number): void;
-  /** Asked after failed reconnects: a session that has ended is replaced by a new one. */
+  /** Asked after a try that got no hello: a session that has ended is replaced by a new one. */
   checkSession(sessionId: string): Promise<SessionCheck>;
+  /** Asked after a try for a new session that got no hello: `limit` stops the tries. */
+  checkNewSession(): Promise<SessionCheck>;
   /** Told when the old session was gone and the next connection starts a new one. */
   onSessionReplaced(): void;
   onUnauthorized(): void;
@@ -31,6 +41,8 @@ export class SessionSocket {
   private ws: WebSocket | undefined;
   private attempt = 0;
   private stopped = false;
+  /** The current socket got its hello: the session answered, so a later close is a drop, not a refusal. */
+  private greeted = false;
   private timer: ReturnType<typeof setTimeout> | undefined;
   /** Sent but not yet accepted: sent again after a reconnect. */
   private readonly unaccepted = new Map<string, string>();
@@ -85,6 +97,7 @@ export class SessionSocket {
     this.options.onStatus(this.attempt === 0 ? 'connecting' : 'reconnecting', this.attempt);
     const ws = new WebSocket(url.toString());
     this.ws = ws;
+    this.greeted = false;
     ws.onmessage = (event) => {
       if (this.ws !== ws || typeof event.data !== 'string') return;
       let frame: ServerFrame;
@@ -99,7 +112,9 @@ export class SessionSocket {
       if (this.ws !== ws) return;
       this.ws = undefined;
       if (this.stopped) this.options.onStatus('closed', this.attempt);
-      else this.scheduleReconnect();
+      else if (this.greeted) this.scheduleReconnect();
+      // Refused before the session answered: ask the API why before trying again.
+      else void this.diagnose();
     };
   }
 
@@ -107,6 +122,7 @@ export class SessionSocket {
     switch (frame.type) {
       case 'hello':
         this.attempt = 0;
+        this.greeted = true;
         this.sessionId = frame.session_id;
         this.options.onStatus('open', 0);
         break;
@@ -127,31 +143,41 @@ export class SessionSocket {
     if (frame.type === 'function_call_result') this.write({ type: 'ack', id: frame.id });
   }
 
+  /** After a try that got no hello: a gone session is replaced at once, the session limit stops the tries, anything else waits and retries. */
+  private async diagnose(): Promise<void> {
+    const sessionId = this.sessionId;
+    const check = sessionId ? await this.options.checkSession(sessionId) : await this.options.checkNewSession();
+    if (this.stopped) return;
+    if (check === 'unauthorized') {
+      this.stopped = true;
+      this.options.onStatus('closed', this.attempt);
+      this.options.onUnauthorized();
+      return;
+    }
+    if (check === 'limit') {
+      this.stopped = true;
+      this.options.onStatus('refused', this.attempt);
+      return;
+    }
+    if (check === 'gone' && sessionId) {
+      this.sessionId = undefined;
+      this.options.onSessionReplaced();
+      this.open();
+      return;
+    }
+    this.scheduleReconnect();
+  }
+
   private scheduleReconnect(): void {
     this.attempt += 1;
     const attempt = this.attempt;
     this.options.onStatus('reconnecting', attempt);
     const delay = Math.min(MAX_DELAY_MS, 400 * 2 ** (attempt - 1)) * (0.8 + Math.random() * 0.4);
-    this.timer = setTimeout(() => void this.reconnect(attempt), delay);
+    this.timer = setTimeout(() => this.reconnect(), delay);
   }
 
-  private async reconnect(attempt: number): Promise<void> {
+  private reconnect(): void {
     if (this.stopped) return;
-    // Every third failure, ask why: an ended session is replaced, a refused token ends the chat.
-    if (attempt % 3 === 0 && this.sessionId) {
-      const check = await this.options.checkSession(this.sessionId);
-      if (this.stopped) return;
-      if (check === 'unauthorized') {
-        this.stopped = true;
-        this.options.onStatus('closed', attempt);
-        this.options.onUnauthorized();
-        return;
-      }
-      if (check === 'gone') {
-        this.sessionId = undefined;
-        this.options.onSessionReplaced();
-      }
-    }
     this.open();
   }
 }

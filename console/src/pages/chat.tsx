@@ -1,11 +1,14 @@
 // Chat over the session socket: each answer shows which config answered, how it was routed, any
 // fallback and its reason, and the execution time; streamed text appears as it arrives. After a
 // network drop the socket reconnects to the same session, and results that arrived meanwhile
-// show up (the session keeps them until acknowledged). The session id stays in this tab, so a
-// reload resumes it too.
+// show up (the session keeps them until acknowledged). The session id stays in this tab
+// (sessionStorage is per tab), so a reload resumes it too, with its earlier messages; a session
+// that has ended meanwhile is replaced by a new one. #/chat/<id> (the Sessions page's Resume)
+// attaches this tab to that session. When the user already has as many open sessions as allowed,
+// the page says so and where to close some, instead of retrying.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { ResultFrame, ServerFrame } from '../../../contract/session';
-import { ApiError, type Api, type ConsoleSettings, type PublicConfig } from '../api';
+import { ApiError, countOpenSessions, type Api, type ConsoleSettings, type PublicConfig, type SessionDetail } from '../api';
 import { t, type MessageKey } from '../i18n';
 import { SessionSocket, type SessionCheck, type SocketStatus } from '../session-socket';
 import { Notice, newId } from '../ui';
@@ -58,8 +61,28 @@ function upsert(list: Exchange[], id: string, change: (exchange: Exchange) => Ex
   return next;
 }
 
-export function ChatPage(props: { api: Api; settings: ConsoleSettings; token: string; user: string; onUnauthorized(): void }) {
-  const { api, settings, token, user } = props;
+/** The session's earlier messages (from GET /sessions/:id) before what this page already shows. */
+function withTranscript(list: Exchange[], transcript: SessionDetail['transcript']): Exchange[] {
+  const shown = new Map(list.map((exchange) => [exchange.id, exchange]));
+  const earlier = transcript.map((entry): Exchange => {
+    const current = shown.get(entry.id);
+    if (current) return current.text === null ? { ...current, text: entry.text } : current;
+    return { id: entry.id, text: entry.text, stage: entry.result ? 'done' : 'accepted', streamed: '', result: entry.result ?? undefined };
+  });
+  const known = new Set(transcript.map((entry) => entry.id));
+  return [...earlier, ...list.filter((exchange) => !known.has(exchange.id))];
+}
+
+export function ChatPage(props: {
+  api: Api;
+  settings: ConsoleSettings;
+  token: string;
+  user: string;
+  /** From #/chat/<id>: attach this tab to that session. */
+  resumeId?: string;
+  onUnauthorized(): void;
+}) {
+  const { api, settings, token, user, resumeId } = props;
   const [exchanges, setExchanges] = useState<Exchange[]>([]);
   const [status, setStatus] = useState<{ status: SocketStatus; attempt: number }>({ status: 'connecting', attempt: 0 });
   const [sessionId, setSessionId] = useState<string | null>(() => sessionStorage.getItem(SESSION_KEY));
@@ -73,14 +96,38 @@ export function ChatPage(props: { api: Api; settings: ConsoleSettings; token: st
   const onUnauthorized = useRef(props.onUnauthorized);
   onUnauthorized.current = props.onUnauthorized;
 
+  // #/chat/<id>: this tab's session becomes <id>; the address goes back to #/chat, so a reload
+  // resumes through sessionStorage like any other.
   useEffect(() => {
+    if (!resumeId) return;
+    if (sessionStorage.getItem(SESSION_KEY) !== resumeId) {
+      sessionStorage.setItem(SESSION_KEY, resumeId);
+      setSessionId(resumeId);
+      setExchanges([]);
+      setNotice(null);
+    }
+    location.replace('#/chat');
+  }, [resumeId]);
+
+  useEffect(() => {
+    if (resumeId) return;
+    let live = true;
     const onFrame = (frame: ServerFrame) => {
       switch (frame.type) {
         case 'hello':
           sessionStorage.setItem(SESSION_KEY, frame.session_id);
           setSessionId(frame.session_id);
           setConfigs(frame.configs);
-          if (frame.resumed) setNotice(t('resumed', { id: frame.session_id }));
+          if (frame.resumed) {
+            setNotice(t('resumed', { id: frame.session_id }));
+            // Earlier messages, so a resumed session reads as it was left.
+            api.getSession(frame.session_id).then(
+              (session) => {
+                if (live) setExchanges((list) => withTranscript(list, session.transcript));
+              },
+              () => undefined,
+            );
+          }
           break;
         case 'configs_updated':
           setConfigs(frame.configs);
@@ -130,6 +177,14 @@ export function ChatPage(props: { api: Api; settings: ConsoleSettings; token: st
         return 'unknown';
       }
     };
+    const checkNewSession = async (): Promise<SessionCheck> => {
+      try {
+        const open = await countOpenSessions(api, settings.max_sessions_per_user);
+        return open >= settings.max_sessions_per_user ? 'limit' : 'unknown';
+      } catch (error) {
+        return error instanceof ApiError && error.status === 401 ? 'unauthorized' : 'unknown';
+      }
+    };
     const socket = new SessionSocket({
       url: settings.websocket_url,
       token,
@@ -139,6 +194,7 @@ export function ChatPage(props: { api: Api; settings: ConsoleSettings; token: st
       onFrame,
       onStatus: (next, attempt) => setStatus({ status: next, attempt }),
       checkSession,
+      checkNewSession,
       onSessionReplaced: () => {
         sessionStorage.removeItem(SESSION_KEY);
         setNotice(t('sessionReplaced'));
@@ -148,10 +204,11 @@ export function ChatPage(props: { api: Api; settings: ConsoleSettings; token: st
     socketRef.current = socket;
     socket.start();
     return () => {
+      live = false;
       socket.dispose();
       socketRef.current = null;
     };
-  }, [api, settings.websocket_url, token, generation]);
+  }, [api, settings.websocket_url, settings.max_sessions_per_user, token, generation, resumeId]);
 
   useEffect(() => {
     listRef.current?.lastElementChild?.scrollIntoView({ block: 'end' });
@@ -182,7 +239,10 @@ export function ChatPage(props: { api: Api; settings: ConsoleSettings; token: st
         ? t('statusReconnecting', { n: Math.max(1, status.attempt) })
         : status.status === 'closed'
           ? t('statusClosed')
-          : t('statusConnecting');
+          : status.status === 'refused'
+            ? t('statusRefused')
+            : t('statusConnecting');
+  const stopped = status.status === 'closed' || status.status === 'refused';
   const activeConfigs = configs?.filter((c) => c.is_active) ?? [];
 
   return (
@@ -227,6 +287,16 @@ export function ChatPage(props: { api: Api; settings: ConsoleSettings; token: st
           <span data-testid="chat-notice">{notice}</span>
         </Notice>
       )}
+      {status.status === 'refused' && (
+        <Notice kind="error">
+          <span data-testid="session-limit">
+            {t('sessionLimitReached', { n: settings.max_sessions_per_user })} <a href="#/sessions">{t('sessionLimitWhatToDo')}</a>{' '}
+            <button type="button" class="link" onClick={() => setGeneration((g) => g + 1)}>
+              {t('retry')}
+            </button>
+          </span>
+        </Notice>
+      )}
       {configs && activeConfigs.length === 0 && <Notice kind="error">{t('chatNoConfigs')}</Notice>}
       <ol class="messages" ref={listRef} data-testid="messages">
         {exchanges.length === 0 && <li class="empty">{t('chatEmpty')}</li>}
@@ -244,9 +314,9 @@ export function ChatPage(props: { api: Api; settings: ConsoleSettings; token: st
           placeholder={t('chatPlaceholder')}
           autocomplete="off"
           onInput={(e) => setText(e.currentTarget.value)}
-          disabled={status.status === 'closed'}
+          disabled={stopped}
         />
-        <button type="submit" disabled={!text.trim() || status.status === 'closed'}>
+        <button type="submit" disabled={!text.trim() || stopped}>
           {t('chatSend')}
         </button>
       </form>

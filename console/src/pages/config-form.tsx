@@ -2,7 +2,7 @@
 // the API validates it, and each error it reports is shown next to its field (`parameters.x`
 // next to parameters, `mcp_headers` next to the MCP token). Secrets are write-only: an empty
 // field keeps what is stored.
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import {
   ApiError,
   type Api,
@@ -13,7 +13,7 @@ import {
   type PublicConfig,
   type SavedConfig,
 } from '../api';
-import { t } from '../i18n';
+import { t, type MessageKey } from '../i18n';
 import { Field, Notice } from '../ui';
 
 type Kind = 'llm' | 'function_call';
@@ -83,25 +83,28 @@ function formField(apiField: string): string {
   return head;
 }
 
-const FORM_FIELDS = new Set<string>([
-  'config_name',
-  'description',
-  'priority',
-  'is_active',
-  'llm_type',
-  'model_name',
-  'base_url',
-  'api_key',
-  'temperature',
-  'max_tokens',
-  'system_prompt',
-  'function_name',
-  'parameters',
-  'mcp_server_url',
-  'mcp_token',
-  'webhook_url',
-  'webhook_secret',
-]);
+/** The form's fields, in the order the form shows them, with their labels (for the line beside Save). */
+const FIELD_LABELS: Record<string, MessageKey> = {
+  config_name: 'fieldConfigName',
+  priority: 'fieldPriority',
+  description: 'fieldDescription',
+  llm_type: 'fieldLlmType',
+  model_name: 'fieldModelName',
+  base_url: 'fieldBaseUrl',
+  api_key: 'fieldApiKey',
+  temperature: 'fieldTemperature',
+  max_tokens: 'fieldMaxTokens',
+  system_prompt: 'fieldSystemPrompt',
+  function_name: 'fieldFunctionName',
+  mcp_server_url: 'fieldMcpServerUrl',
+  mcp_token: 'fieldMcpToken',
+  webhook_url: 'fieldWebhookUrl',
+  webhook_secret: 'fieldWebhookSecret',
+  parameters: 'fieldParameters',
+  is_active: 'fieldActive',
+};
+
+const FORM_FIELDS = new Set<string>(Object.keys(FIELD_LABELS));
 
 export function ConfigForm(props: { api: Api; kind: Kind; existing?: PublicConfig; onDone(saved: SavedConfig): void }) {
   const { api, kind, existing } = props;
@@ -110,6 +113,14 @@ export function ConfigForm(props: { api: Api; kind: Kind; existing?: PublicConfi
   const [general, setGeneral] = useState<string[]>([]);
   const [busy, setBusy] = useState(false);
   const [llmTypes, setLlmTypes] = useState<LlmType[]>([]);
+  const formRef = useRef<HTMLFormElement>(null);
+
+  // A refused Save takes the user to the first field it names (focus scrolls it into view); the
+  // line beside the Save button says what happened, so a long form never hides the answer.
+  useEffect(() => {
+    const first = formRef.current?.querySelector<HTMLElement>('.field.has-error input, .field.has-error textarea, .field.has-error select');
+    first?.focus();
+  }, [errors]);
 
   useEffect(() => {
     if (kind === 'llm') api.llmTypes().then(setLlmTypes, () => setLlmTypes([]));
@@ -186,8 +197,8 @@ export function ConfigForm(props: { api: Api; kind: Kind; existing?: PublicConfi
       const saved = existing ? await api.replaceConfig(existing.id, payload) : await api.createConfig(payload);
       props.onDone(saved);
     } catch (caught) {
-      if (caught instanceof ApiError) showErrors(caught.fieldErrors, t('formHasErrors', { message: caught.message }));
-      else setGeneral([t('errorGeneric', { message: (caught as Error).message })]);
+      if (caught instanceof ApiError) showErrors(caught.fieldErrors, caught.message);
+      else setGeneral([(caught as Error).message]);
     } finally {
       setBusy(false);
     }
@@ -198,13 +209,8 @@ export function ConfigForm(props: { api: Api; kind: Kind; existing?: PublicConfi
   const err = (name: string) => errors[name];
 
   return (
-    <form class="card config-form" onSubmit={submit} noValidate data-testid="config-form">
+    <form class="card config-form" onSubmit={submit} noValidate data-testid="config-form" ref={formRef}>
       <h1>{title}</h1>
-      {(general.length > 0 || Object.keys(errors).length > 0) && (
-        <Notice kind="error">
-          {general.length ? general.join(' · ') : t('formHasErrors', { message: Object.keys(errors).join(', ') })}
-        </Notice>
-      )}
       <div class="grid">
         <Field id={id('config_name')} label={t('fieldConfigName')} error={err('config_name')}>
           <input id={id('config_name')} value={values.config_name} onInput={onText('config_name')} required />
@@ -389,6 +395,23 @@ export function ConfigForm(props: { api: Api; kind: Kind; existing?: PublicConfi
           {t('cancel')}
         </a>
       </div>
+      {(general.length > 0 || Object.keys(errors).length > 0) && (
+        <p class="field-error save-error" role="alert" data-testid="save-error">
+          {[
+            general.length ? t('formNotSaved', { message: general.join(' · ') }) : '',
+            Object.keys(errors).length
+              ? t('formFieldErrors', {
+                  fields: Object.keys(FIELD_LABELS)
+                    .filter((name) => errors[name])
+                    .map((name) => t(FIELD_LABELS[name]!))
+                    .join(', '),
+                })
+              : '',
+          ]
+            .filter(Boolean)
+            .join(' ')}
+        </p>
+      )}
     </form>
   );
 }

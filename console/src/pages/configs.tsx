@@ -125,7 +125,7 @@ export function ConfigsPage(props: { api: Api; route: string[] }) {
             <li key={config.id} class={config.is_active ? 'config-row' : 'config-row inactive'} data-config={config.config_name}>
               <span class="name">
                 <strong>{config.config_name}</strong>
-                {config.description && <small>{config.description}</small>}
+                {config.description && <small title={config.description}>{config.description}</small>}
               </span>
               <span>
                 <span class={`badge ${config.config_type === 'llm' ? 'llm' : 'fn'}`}>

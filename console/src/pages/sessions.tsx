@@ -1,8 +1,18 @@
 // Sessions: the user's sessions with status and last activity, each one's messages with the
 // routing decision behind every answer, and a link to the session's workflow in the Temporal UI.
-import { useEffect, useState } from 'preact/hooks';
+// An open session can be resumed (the chat attaches this tab to it) or closed (DELETE
+// /sessions/:id); the page says how many are open of the most allowed.
+import { useCallback, useEffect, useState } from 'preact/hooks';
 import type { RoutingDecision } from '../../../contract/session';
-import { unlockCodec, type Api, type ConsoleSettings, type SessionDetail, type SessionStatus, type SessionSummary } from '../api';
+import {
+  countOpenSessions,
+  unlockCodec,
+  type Api,
+  type ConsoleSettings,
+  type SessionDetail,
+  type SessionStatus,
+  type SessionSummary,
+} from '../api';
 import { formatTime, t } from '../i18n';
 import { Notice } from '../ui';
 
@@ -64,12 +74,74 @@ export function SessionsPage(props: { api: Api; settings: ConsoleSettings; sessi
   return props.sessionId ? <SessionView {...props} sessionId={props.sessionId} /> : <SessionList {...props} />;
 }
 
+/** Resume (a link to the chat attached to the session) and Close, for an open session. */
+function SessionActions(props: { session: SessionSummary; busy: boolean; onClose(): void }) {
+  const { session } = props;
+  if (session.status !== 'active') return null;
+  return (
+    <>
+      <a
+        class="button small"
+        href={`#/chat/${encodeURIComponent(session.id)}`}
+        aria-label={t('resumeSessionLabel', { id: session.id })}
+        data-testid="resume-session"
+      >
+        {t('resumeSession')}
+      </a>
+      <button
+        type="button"
+        class="danger small"
+        disabled={props.busy}
+        onClick={props.onClose}
+        aria-label={t('closeSessionLabel', { id: session.id })}
+        data-testid="close-session"
+      >
+        {t('closeSession')}
+      </button>
+    </>
+  );
+}
+
+/** DELETE /sessions/:id, then what the caller shows: the closed summary or the error's message. */
+async function closeSession(api: Api, id: string): Promise<{ closed: SessionSummary } | { error: string }> {
+  try {
+    return { closed: await api.closeSession(id) };
+  } catch (caught) {
+    return { error: (caught as Error).message };
+  }
+}
+
 function SessionList(props: { api: Api; settings: ConsoleSettings }) {
+  const { api, settings } = props;
   const [sessions, setSessions] = useState<SessionSummary[] | null>(null);
+  const [open, setOpen] = useState<number | null>(null);
   const [error, setError] = useState<string | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
+  const [closing, setClosing] = useState<string | null>(null);
+  const max = settings.max_sessions_per_user;
+  const reload = useCallback(async () => {
+    try {
+      const [list, count] = await Promise.all([api.listSessions(), countOpenSessions(api, max)]);
+      setSessions(list);
+      setOpen(count);
+    } catch (caught) {
+      setError((caught as Error).message);
+    }
+  }, [api, max]);
   useEffect(() => {
-    props.api.listSessions().then(setSessions, (caught: Error) => setError(caught.message));
-  }, [props.api]);
+    void reload();
+  }, [reload]);
+
+  async function close(id: string) {
+    setClosing(id);
+    setError(null);
+    setNotice(null);
+    const outcome = await closeSession(api, id);
+    if ('closed' in outcome) setNotice(t('sessionClosedDone', { id }));
+    else setError(outcome.error);
+    await reload();
+    setClosing(null);
+  }
 
   return (
     <section>
@@ -77,7 +149,17 @@ function SessionList(props: { api: Api; settings: ConsoleSettings }) {
         <h1>{t('sessionsTitle')}</h1>
       </div>
       {error && <Notice kind="error">{t('errorGeneric', { message: error })}</Notice>}
-      {props.settings.payload_encryption && <CodecUnlock />}
+      {notice && (
+        <Notice kind="success" onClose={() => setNotice(null)}>
+          <span data-testid="sessions-notice">{notice}</span>
+        </Notice>
+      )}
+      {open !== null && (
+        <p class={open >= max ? 'open-count full' : 'open-count'} data-testid="open-count" data-open={open}>
+          {t('openSessionsCount', { n: open, max })} {open >= max && <strong>{t('openSessionsFull')}</strong>}
+        </p>
+      )}
+      {settings.payload_encryption && <CodecUnlock />}
       {sessions === null ? (
         !error && <p>{t('loading')}</p>
       ) : sessions.length === 0 ? (
@@ -100,8 +182,11 @@ function SessionList(props: { api: Api; settings: ConsoleSettings }) {
                 <span class={`badge status-${session.status}`}>{statusLabel(session.status)}</span>
               </span>
               <span class="mono small">{session.device_id ?? '—'}</span>
-              <span>{formatTime(session.last_activity_at)}</span>
-              <TemporalLink settings={props.settings} workflowId={session.workflow_id} />
+              <span class="when">{formatTime(session.last_activity_at)}</span>
+              <span class="row-actions">
+                <SessionActions session={session} busy={closing === session.id} onClose={() => void close(session.id)} />
+                <TemporalLink settings={settings} workflowId={session.workflow_id} />
+              </span>
             </li>
           ))}
         </ul>
@@ -128,9 +213,23 @@ function describeDecision(decision: RoutingDecision): string {
 function SessionView(props: { api: Api; settings: ConsoleSettings; sessionId: string }) {
   const [session, setSession] = useState<SessionDetail | null>(null);
   const [error, setError] = useState<string | null>(null);
+  const [closing, setClosing] = useState(false);
+  const load = useCallback(
+    () => props.api.getSession(props.sessionId).then(setSession, (caught: Error) => setError(caught.message)),
+    [props.api, props.sessionId],
+  );
   useEffect(() => {
-    props.api.getSession(props.sessionId).then(setSession, (caught: Error) => setError(caught.message));
-  }, [props.api, props.sessionId]);
+    void load();
+  }, [load]);
+
+  async function close() {
+    setClosing(true);
+    setError(null);
+    const outcome = await closeSession(props.api, props.sessionId);
+    if ('error' in outcome) setError(outcome.error);
+    await load();
+    setClosing(false);
+  }
 
   return (
     <section data-testid="session-detail">
@@ -149,6 +248,9 @@ function SessionView(props: { api: Api; settings: ConsoleSettings; sessionId: st
             <span class={`badge status-${session.status}`}>{statusLabel(session.status)}</span> · {t('colLastActivity')}:{' '}
             {formatTime(session.last_activity_at)} · <TemporalLink settings={props.settings} workflowId={session.workflow_id} />
           </p>
+          <div class="actions">
+            <SessionActions session={session} busy={closing} onClose={() => void close()} />
+          </div>
           <p class="help">{t('detailSource', { source: session.source, n: session.unacked_results })}</p>
           <h2>{t('transcript')}</h2>
           {session.transcript.length === 0 ? (
