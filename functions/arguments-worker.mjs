@@ -71,3 +71,6 @@ parentPort.on('message', ({ id, schema, args, compileOnly }) => {
   }
   parentPort.postMessage({ ...reply, cache: { entries: compiled.size, bytes: compiledBytes } });
 });
+
+// Loaded: the budget of a check starts now, not while a new thread boots (seconds on a busy machine).
+parentPort.postMessage({ ready: true });

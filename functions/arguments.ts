@@ -23,6 +23,8 @@ export const MAX_QUEUED_SCHEMA_CHECKS = 1_000;
 export const MAX_COMPILED_SCHEMAS = 500;
 export const MAX_COMPILED_SCHEMA_BYTES = 4 * 1024 * 1024;
 
+/** How long a new thread may take to load before its check fails (a busy machine takes seconds). */
+const THREAD_START_LIMIT_MS = 30_000;
 const WORKER_SCRIPT = path.join(__dirname, 'arguments-worker.mjs');
 
 export type ArgumentsCheck =
@@ -56,6 +58,8 @@ interface Job {
 
 interface Slot {
   worker?: Worker;
+  /** The thread has loaded (its first message): a job's budget runs only from then on. */
+  ready?: boolean;
   job?: Job;
   timer?: NodeJS.Timeout;
   cache: { entries: number; bytes: number };
@@ -74,8 +78,14 @@ function startWorker(slot: Slot): Worker {
   });
   worker.unref();
   // A replaced thread's late events are ignored: its job was already answered.
-  worker.on('message', (reply: WorkerReply) => {
-    if (slot.worker !== worker || slot.job?.id !== reply.id) return;
+  worker.on('message', (reply: WorkerReply | { ready: true }) => {
+    if (slot.worker !== worker) return;
+    if ('ready' in reply) {
+      slot.ready = true;
+      if (slot.job) startBudget(slot);
+      return;
+    }
+    if (slot.job?.id !== reply.id) return;
     slot.cache = reply.cache;
     finish(slot, reply);
   });
@@ -112,16 +122,26 @@ function finish(slot: Slot, outcome: WorkerReply | { overran: string }, threadLo
   dispatch();
 }
 
+function startBudget(slot: Slot): void {
+  clearTimeout(slot.timer);
+  slot.timer = setTimeout(
+    () => finish(slot, { overran: `it took longer than ${SCHEMA_CHECK_BUDGET_MS} ms` }, true),
+    SCHEMA_CHECK_BUDGET_MS,
+  );
+}
+
 function dispatch(): void {
   for (const slot of slots) {
     if (slot.job || queue.length === 0) continue;
     const job = queue.shift()!;
-    slot.worker ??= startWorker(slot);
+    if (!slot.worker) {
+      slot.worker = startWorker(slot);
+      slot.ready = false;
+    }
     slot.job = job;
-    slot.timer = setTimeout(
-      () => finish(slot, { overran: `it took longer than ${SCHEMA_CHECK_BUDGET_MS} ms` }, true),
-      SCHEMA_CHECK_BUDGET_MS,
-    );
+    if (slot.ready) startBudget(slot);
+    // A thread that never finishes loading still ends the check (its 'error'/'exit' usually do).
+    else slot.timer = setTimeout(() => finish(slot, { overran: 'its thread did not start' }, true), THREAD_START_LIMIT_MS);
     slot.worker.postMessage({ id: job.id, schema: job.schema, args: job.args, compileOnly: job.compileOnly });
   }
 }
