@@ -1,7 +1,8 @@
 // The one entry point: `npm start` (every role, embedded PostgreSQL and Temporal when no
 // DATABASE_URL / TEMPORAL_ADDRESS is set) and, in production, `--role api|gateway|worker` in any
 // combination. Start-up order: config, ports, PostgreSQL and Temporal (in parallel), migrations,
-// roles. Shutdown on SIGINT/SIGTERM/SIGHUP runs it backwards; a second signal forces the exit.
+// roles. Shutdown on SIGINT/SIGTERM/SIGHUP runs it backwards; a second signal forces the exit
+// (a terminal's Ctrl-C arriving twice at once counts as one, see runtime/signals.ts).
 import { parseArgs } from 'node:util';
 import { ConfigError, type AppConfig } from './config';
 import { createLogger, type Logger } from './lib/logger';
@@ -12,6 +13,7 @@ import { buildAppContext, payloadEncryptionOf, type RunningRole } from './app/co
 import { migrate, openDatabase, provideDatabase, stopOrphanedPostgres, type DatabaseServer } from './runtime/database';
 import { markNodeModulesInUse } from './runtime/in-use';
 import { Lifecycle } from './runtime/lifecycle';
+import { ShutdownSignals } from './runtime/signals';
 import { assertPortsFree, describeListenError, type PortClaim } from './runtime/ports';
 import { parseRoles, prepareRoles, RoleArgumentError, ROLE_NAMES, startRole, type RoleName } from './runtime/roles';
 import { StartupError, redactUrl } from './runtime/startup-error';
@@ -89,7 +91,9 @@ async function main(): Promise<void> {
     logger.info('switchboard stopped');
     process.exit(clean ? exitCode : 1);
   };
+  const signals = new ShutdownSignals();
   const onSignal = (signal: NodeJS.Signals) => {
+    if (signals.receive(signal) === 'echo') return;
     if (stopping.signal.aborted) {
       // Exit handlers still kill the Temporal server and PostgreSQL.
       process.stderr.write(`switchboard: ${signal} again, exiting now\n`);

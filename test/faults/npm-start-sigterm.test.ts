@@ -3,18 +3,10 @@
 // Temporal dev server, its PostgreSQL) must stop, as Ctrl-C stops it, and free the ports.
 import assert from 'node:assert/strict';
 import { existsSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { AppProcess, appEnv, appPorts, descendants, isAlive, killLeftovers, READY, tempDataDir } from '../support/app-process';
 import { eventually } from '../support/eventually';
 import { reportFault } from '../support/fault-report';
-
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = net.createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
-}
+import { portFree } from '../support/net';
 
 describe('fault: npm start stopped with SIGTERM by a supervisor', function () {
   this.timeout(240_000);
