@@ -6,6 +6,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, type AppConfig } from './config';
 import { createLogger, type Logger } from './lib/logger';
+import { logDestination } from './lib/log-pretty';
 import { closeTemporal, connectTemporal, temporalAddress } from './lib/temporal-connection';
 import { renderBanner } from './runtime/banner';
 import { exitWith, loadConfigOrExit } from './runtime/cli';
@@ -77,11 +78,25 @@ async function startDependencies(
   return { database: database.value, temporal: temporal.value };
 }
 
+/**
+ * Pino writes to stdout asynchronously; an exit with a write still in flight can print the last
+ * lines out of order. Bounded, so a stuck stdout never holds the exit.
+ */
+function flushed(logger: Logger): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, 2_000);
+    logger.flush(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
 async function main(): Promise<void> {
   const roleNames = readArguments();
   const { config, secrets } = loadConfigOrExit('switchboard: ');
   const payloadEncryption = payloadEncryptionOf(secrets);
-  const logger = createLogger(config.LOG_LEVEL);
+  const logger = createLogger(config.LOG_LEVEL, logDestination(config.LOG_FORMAT));
   const lifecycle = new Lifecycle(logger);
   const stopping = new AbortController();
   let started = false;
@@ -89,6 +104,7 @@ async function main(): Promise<void> {
   const shutdown = async (exitCode: number) => {
     const clean = await lifecycle.closeAll();
     logger.info('switchboard stopped');
+    await flushed(logger);
     process.exit(clean ? exitCode : 1);
   };
   const signals = new ShutdownSignals();
@@ -167,6 +183,7 @@ async function main(): Promise<void> {
       else logger.fatal({ err: error }, 'start-up failed');
     }
     await lifecycle.closeAll();
+    await flushed(logger);
     process.exit(interrupted ? 0 : 1);
   }
 }

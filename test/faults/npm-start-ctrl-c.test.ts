@@ -54,6 +54,9 @@ describe('fault: one Ctrl-C in the terminal running npm start', function () {
       'the embedded PostgreSQL',
     );
 
+    // No role warns about what it does not need (a worker without workflows used to).
+    assert.doesNotMatch(app.stdout, /No workflows registered/, app.output());
+
     app.interrupt();
     const { code, signal } = await app.exited;
     const output = app.output();
