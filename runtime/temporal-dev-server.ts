@@ -10,6 +10,7 @@ import { Connection } from '@temporalio/client';
 import type { AppConfig } from '../config';
 import type { Logger } from '../lib/logger';
 import { urlHost } from '../lib/address';
+import { exited, stopChild } from '../lib/child-process';
 import { findTemporalCli } from '../lib/temporal-cli';
 import { sessionSearchAttributes } from '../contract';
 import { assertPortsFree } from './ports';
@@ -116,22 +117,6 @@ function tail(file: string, lines = 15): string {
   }
 }
 
-function exited(child: ChildProcess): boolean {
-  // No pid: the spawn itself failed, so there is nothing to wait for or kill.
-  return child.pid === undefined || child.exitCode !== null || child.signalCode !== null;
-}
-
-function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
-  if (exited(child)) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve(true);
-    });
-  });
-}
-
 export async function startTemporalDevServer(options: {
   config: DevServerConfig;
   logger: Logger;
@@ -186,14 +171,9 @@ export async function startTemporalDevServer(options: {
   const uiUrl = `http://${HOST}:${config.TEMPORAL_UI_PORT}`;
 
   const stop = async () => {
-    if (!exited(child)) {
-      child.kill('SIGTERM');
-      if (!(await waitForExit(child, STOP_GRACE_MS))) {
-        log.warn({ pid: child.pid }, 'Temporal dev server did not stop in time; killing it');
-        child.kill('SIGKILL');
-        await waitForExit(child, STOP_GRACE_MS);
-      }
-    }
+    await stopChild(child, 'SIGTERM', STOP_GRACE_MS, () =>
+      log.warn({ pid: child.pid }, 'Temporal dev server did not stop in time; killing it'),
+    );
     process.removeListener('exit', killOnExit);
   };
 

@@ -1,75 +1,32 @@
 // `npm run chat -- --user alice`: a terminal client for the WebSocket gateway, the quickest way to
 // try the service. Typed lines become messages, results are printed and acknowledged, `/quit`
-// leaves (the session stays resumable with --session). Works with piped stdin too: after the
-// input ends it waits for every answer, then exits.
+// leaves and prints how to come back (`--session <id>`, which first shows the earlier messages
+// from the REST audit trail). Works with piped stdin too: after the input ends it waits for
+// every answer, then exits.
 import { randomUUID } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
 import { loadConfigOrExit, mintLocalToken, runCli, UsageError } from '../runtime/cli';
 import { urlHost } from '../lib/address';
-import type { PublicConfig, ServerFrame } from '../contract';
+import type { ServerFrame } from '../contract';
+import { AcceptedFirst, color, formatEarlier, formatFrame, type EarlierMessage } from './chat-view';
 
-const USAGE = `usage: npm run chat -- (--user <id> | --token <jwt>) [--url ws://127.0.0.1:8081/ws] [--session <id>] [--device <id>] [--no-stream]
-  lines you type are questions; /quit leaves (resume later with --session), /end closes the session, /stream on|off, /ping, /help`;
+const USAGE = `usage: npm run chat -- (--user <id> | --token <jwt>) [--url ws://127.0.0.1:8081/ws] [--api http://127.0.0.1:8080] [--session <id>] [--device <id>] [--no-stream]
+  lines you type are questions; /quit leaves (resume later with --session), /end closes the session, /stream on|off, /ping, /help
+  --api is where the earlier messages of a resumed session are read (default: API_PORT on the gateway's host)`;
 
 const HELP = '/quit leave (the session stays resumable)  /end close the session  /stream on|off  /ping  /help';
 
 /** After piped input ends, how long to wait for outstanding answers before giving up. */
 const DRAIN_TIMEOUT_MS = 120_000;
-
-const color = process.stdout.isTTY
-  ? { dim: (s: string) => `\x1b[2m${s}\x1b[0m`, bold: (s: string) => `\x1b[1m${s}\x1b[0m`, red: (s: string) => `\x1b[31m${s}\x1b[0m` }
-  : { dim: (s: string) => s, bold: (s: string) => s, red: (s: string) => s };
+/** A resumed session shows this many of its latest messages. */
+const EARLIER_SHOWN = 20;
+/** Audit pages read at most (100 messages each) for them. */
+const EARLIER_PAGES = 20;
 
 function print(line: string): void {
   process.stdout.write(line + '\n');
-}
-
-function describeConfigs(configs: PublicConfig[]): string {
-  if (configs.length === 0) return 'no configs yet (create some with the REST API)';
-  return configs
-    .map(
-      (c) =>
-        `${c.config_name} (${c.config_type === 'llm' ? (c.model_name ?? 'llm') : (c.function_name ?? 'function')}${c.is_active ? '' : ', off'})`,
-    )
-    .join(', ');
-}
-
-/** One readable line (or a few) per frame; an answer already streamed is not printed again. */
-function formatFrame(frame: ServerFrame, configNames: Map<number, string>, streamedText?: string): string {
-  switch (frame.type) {
-    case 'hello':
-      return `${color.bold('connected')}: session ${frame.session_id} (${frame.resumed ? 'resumed' : 'new'}); configs: ${describeConfigs(frame.configs)}`;
-    case 'accepted':
-      return color.dim(`· accepted ${frame.id}`);
-    case 'progress': {
-      const target = frame.config_id !== undefined ? ` ${configNames.get(frame.config_id) ?? `config ${frame.config_id}`}` : '';
-      return color.dim(`· ${frame.stage}${target}…`);
-    }
-    case 'function_call_result': {
-      const via = [frame.config_name, frame.routed_by, `${frame.execute_time} ms`].filter(Boolean).join(' · ');
-      const fallback = frame.fallback_from
-        ? color.dim(`\n  (answered instead of ${frame.fallback_from.config_name}: ${frame.fallback_from.error})`)
-        : '';
-      if (frame.status === 'failed') return `${color.red(`[${via} · failed]`)} ${frame.error ?? 'failed'}${fallback}`;
-      const text = streamedText === frame.result ? color.dim('(streamed above)') : frame.result;
-      return `${color.bold(`[${via}]`)} ${text}${fallback}`;
-    }
-    case 'error':
-      return color.red(`! ${frame.code}: ${frame.message}${frame.id ? ` (${frame.id})` : ''}`);
-    case 'configs_updated':
-      return color.dim(`· configs updated: ${describeConfigs(frame.configs)}`);
-    case 'session_closed':
-      return `${color.bold('session closed')}: ${frame.reason}`;
-    case 'play_music':
-      return `♪ playing ${frame.song}`;
-    case 'delta':
-      // Written as it comes by the streaming display (main), not as a line of its own.
-      return frame.text;
-    case 'pong':
-      return color.dim('· pong');
-  }
 }
 
 async function tokenFor(values: { user?: string; token?: string }): Promise<string> {
@@ -78,10 +35,38 @@ async function tokenFor(values: { user?: string; token?: string }): Promise<stri
   return mintLocalToken(values.user);
 }
 
-function defaultUrl(): string {
+function defaultUrls(): { url: string; api: string } {
   const { config } = loadConfigOrExit();
   const host = config.PUBLIC_HOST ?? urlHost(config.HOST);
-  return `ws://${host}:${config.GATEWAY_PORT}/ws`;
+  return { url: `ws://${host}:${config.GATEWAY_PORT}/ws`, api: `http://${host}:${config.API_PORT}` };
+}
+
+/**
+ * A resumed session's latest messages with their answers, from the audit trail (it reads every
+ * run of the session). Best effort: the chat goes on without them, saying why.
+ */
+async function showEarlierMessages(api: string, token: string, sessionId: string): Promise<void> {
+  const entries: EarlierMessage[] = [];
+  let cursor: string | undefined;
+  try {
+    for (let page = 0; page < EARLIER_PAGES; page++) {
+      const url = new URL(`/api/v1/sessions/${encodeURIComponent(sessionId)}/audit`, api);
+      url.searchParams.set('limit', '100');
+      if (cursor) url.searchParams.set('cursor', cursor);
+      const response = await fetch(url, { headers: { Authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(30_000) });
+      // Not this user's session (or none): the gateway says so when it refuses the resume.
+      if (response.status === 404) return;
+      const body = (await response.json()) as { message?: string; data?: EarlierMessage[]; next_cursor?: string | null };
+      if (!response.ok || !Array.isArray(body.data)) throw new Error(`${response.status} ${body.message ?? ''}`.trim());
+      entries.push(...body.data);
+      cursor = body.next_cursor ?? undefined;
+      if (!cursor) break;
+    }
+  } catch (error) {
+    print(color.dim(`(earlier messages not shown: ${(error as Error).message} from ${api})`));
+    return;
+  }
+  print(formatEarlier(entries.slice(-EARLIER_SHOWN), entries.length));
 }
 
 async function main(): Promise<void> {
@@ -90,6 +75,7 @@ async function main(): Promise<void> {
       user: { type: 'string', short: 'u' },
       token: { type: 'string', short: 't' },
       url: { type: 'string' },
+      api: { type: 'string' },
       session: { type: 'string', short: 's' },
       device: { type: 'string', short: 'd', default: 'cli' },
       'no-stream': { type: 'boolean' },
@@ -101,7 +87,10 @@ async function main(): Promise<void> {
     return;
   }
   const token = await tokenFor(values);
-  const url = values.url ?? defaultUrl();
+  const defaults = values.url && values.api ? undefined : defaultUrls();
+  const url = values.url ?? defaults!.url;
+  const api = values.api ?? defaults!.api;
+  if (values.session) await showEarlierMessages(api, token, values.session);
   const headers: Record<string, string> = { Authorization: `Bearer ${token}`, 'Device-Id': values.device };
   if (values.session) headers['Session-Id'] = values.session;
   headers.Stream = values['no-stream'] ? 'false' : 'true';
@@ -113,6 +102,9 @@ async function main(): Promise<void> {
   let ready = false;
   let inputEnded = false;
   let sessionId = values.session;
+  let sessionEnded = false;
+  const order = new AcceptedFirst();
+  const who = values.user ? `--user ${values.user}` : '--token <token>';
 
   const send = (frame: Record<string, unknown>): void => {
     if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(frame));
@@ -131,9 +123,15 @@ async function main(): Promise<void> {
     if (line === '/end') return send({ type: 'close' });
     if (line === '/ping') return send({ type: 'ping' });
     if (line === '/help') return print(HELP);
-    if (line === '/stream on' || line === '/stream off') return send({ type: 'session_config', stream: line === '/stream on' });
+    if (line === '/stream on' || line === '/stream off') {
+      const stream = line === '/stream on';
+      send({ type: 'session_config', stream });
+      // Per socket and not answered by the gateway: said here, once sent.
+      return print(color.dim(stream ? '· streaming on: answers appear as they are written' : '· streaming off: answers arrive whole'));
+    }
     const id = `m-${randomUUID()}`;
     outstanding.add(id);
+    order.sent(id);
     send({ type: 'message', id, text: line });
   };
 
@@ -179,11 +177,19 @@ async function main(): Promise<void> {
     });
     ws.on('error', (error) => reject(new Error(`cannot reach ${url}: ${error.message}`)));
     ws.on('close', (code, reason) => {
-      if (sessionId && code !== 1000) print(color.dim(`resume with: npm run chat -- --session ${sessionId}`));
+      if (ready && sessionId && !sessionEnded)
+        print(`session ${sessionId} stays open; resume it with: npm run chat -- ${who} --session ${sessionId}`);
       if (code === 1000 || code === 1005) resolve();
       else reject(new Error(`connection closed: ${code} ${reason.toString()}`));
     });
   });
+
+  const show = (frame: ServerFrame): void => {
+    if (frame.type === 'delta') return streaming.show(frame);
+    streaming.end();
+    const streamedText = frame.type === 'function_call_result' ? streaming.take(frame.id) : undefined;
+    print(formatFrame(frame, configNames, streamedText));
+  };
 
   ws.on('message', (data) => {
     let frame: ServerFrame;
@@ -195,10 +201,8 @@ async function main(): Promise<void> {
     if (frame.type === 'hello' || frame.type === 'configs_updated') {
       for (const c of frame.configs) configNames.set(c.id, c.config_name);
     }
-    if (frame.type === 'delta') return streaming.show(frame);
-    streaming.end();
-    const streamedText = frame.type === 'function_call_result' ? streaming.take(frame.id) : undefined;
-    print(formatFrame(frame, configNames, streamedText));
+    for (const shown of order.order(frame)) show(shown);
+    if (frame.type === 'session_closed') sessionEnded = true;
     if (frame.type === 'hello') {
       sessionId = frame.session_id;
       ready = true;

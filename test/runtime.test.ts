@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { projectRoot } from '../lib/temporal-cli';
 import { markNodeModulesInUse, runningDir } from '../runtime/in-use';
+import { ShutdownSignals } from '../runtime/signals';
 import { createScratchDatabase } from './support/database';
 import { eventually } from './support/eventually';
 import { AppProcess, appEnv, distinctFreePorts, killLeftovers, processesMentioning, tempDataDir } from './support/app-process';
@@ -192,6 +193,28 @@ describe('runtime: main.ts', function () {
       assert.deepEqual(await third.stop(), { code: 0, signal: null }, third.output());
       await eventually(() => assert.deepEqual(processesMentioning(dir), []), 10_000);
     });
+  });
+});
+
+describe('runtime: shutdown signals', function () {
+  // A clock the test moves: the window is about when signals arrive, not how fast anything runs.
+  function signalsAt(times: number[]): ShutdownSignals {
+    return new ShutdownSignals(1_000, () => times.shift()!);
+  }
+
+  it("takes the terminal's Ctrl-C and npm's forwarded copy for one request to stop", function () {
+    const signals = signalsAt([0, 5]);
+    assert.equal(signals.receive('SIGINT'), 'stop');
+    assert.equal(signals.receive('SIGINT'), 'echo');
+  });
+
+  it('forces the exit on a second Ctrl-C after the window, or on a different signal', function () {
+    const later = signalsAt([0, 1_000]);
+    assert.equal(later.receive('SIGINT'), 'stop');
+    assert.equal(later.receive('SIGINT'), 'force');
+    const other = signalsAt([0, 5]);
+    assert.equal(other.receive('SIGTERM'), 'stop');
+    assert.equal(other.receive('SIGINT'), 'force');
   });
 });
 

@@ -55,12 +55,17 @@ export class AppProcess {
    * script of ours under `node --import tsx`. `roleArgs` as the compose file passes them
    * (`['--role', 'gateway']`).
    */
-  constructor(how: 'main' | 'npm' | { script: string }, env: NodeJS.ProcessEnv, roleArgs: string[] = []) {
+  constructor(
+    how: 'main' | 'npm' | { script: string },
+    env: NodeJS.ProcessEnv,
+    roleArgs: string[] = [],
+    options: { detached?: boolean } = {},
+  ) {
     const script = how === 'main' ? 'main.ts' : how === 'npm' ? undefined : how.script;
     const [command, args] = script
       ? [process.execPath, ['--import', 'tsx', script, ...roleArgs]]
       : ['npm', ['start', ...(roleArgs.length ? ['--', ...roleArgs] : [])]];
-    this.process = spawn(command, args, { cwd: projectRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.process = spawn(command, args, { cwd: projectRoot, env, stdio: ['ignore', 'pipe', 'pipe'], detached: options.detached });
     this.process.stdout!.setEncoding('utf8').on('data', (chunk: string) => (this.stdout += chunk));
     this.process.stderr!.setEncoding('utf8').on('data', (chunk: string) => (this.stderr += chunk));
     this.exited = new Promise((resolve) => this.process.once('exit', (code, signal) => resolve({ code, signal })));
@@ -70,6 +75,14 @@ export class AppProcess {
   async stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
     if (this.running()) this.process.kill('SIGTERM');
     return this.exited;
+  }
+
+  /**
+   * Ctrl-C as a terminal sends it: SIGINT to the whole process group (start it with `detached`,
+   * so the group is its own and not the test runner's).
+   */
+  interrupt(): void {
+    process.kill(-this.pid, 'SIGINT');
   }
 
   get pid(): number {

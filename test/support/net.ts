@@ -1,6 +1,7 @@
 import net from 'node:net';
 
-function bindable(port: number): Promise<boolean> {
+/** Whether `port` on 127.0.0.1 can be bound now (nothing listens on it). */
+export function portFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const server = net.createServer();
     server.unref();
@@ -18,7 +19,7 @@ function bindable(port: number): Promise<boolean> {
 export async function freePort(): Promise<number> {
   for (let attempt = 0; attempt < 200; attempt++) {
     const port = 20_000 + Math.floor(Math.random() * 12_000);
-    if (await bindable(port)) return port;
+    if (await portFree(port)) return port;
   }
   throw new Error('no free port found between 20000 and 32000');
 }
