@@ -1,11 +1,11 @@
 // The audit trail of one session, read from Temporal's history (every run, across continue-as-new),
 // never from a second copy. What a message records (ARCHITECTURE.md, "The message path"): its
-// `message` signal, one `answerMessage` local-activity marker (routing and the first attempt; since
-// the audit trail also the message id and the tools offered), and a marker per retry or fallback
-// (`executeLLMConfig`, `executeFunction`). A local-activity marker holds the result and the attempt
-// count, not the input, so which config a retry ran is worked out as the workflow chose it: from the
-// cached configs and settings at that point of history (the run's input, `loadConfigs` results,
-// `updateSessionConfig` signals) and the same pure rules (contract/routing.ts).
+// `message` signal, one `answerMessage` local-activity marker (the message id, the tools offered,
+// routing and the first attempt), and a marker per retry or fallback (`executeLLMConfig`,
+// `executeFunction`). Each step records its config, step, attempt and outcome (contract
+// StepRecord: in the result, or in the failure's details), and the audit reads them; failure
+// texts come from the same builders the workflow uses (contract/failure-texts.ts). Histories
+// recorded before the step records are read by the LEGACY module beside this one.
 import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
 import type { LoadedDataConverter } from '@temporalio/common/lib/converter/data-converter';
 import { decodeFromPayloadsAtIndex } from '@temporalio/common/lib/internal-non-workflow';
