@@ -20,13 +20,7 @@ import { localActivityMarker } from '../lib/temporal-history';
 import { auditRunEvents, type AuditEntry } from '../sessions/session-audit';
 import { uniqueId } from './support/context';
 import { eventually } from './support/eventually';
-import {
-  HISTORY_FIXTURES_DIR,
-  readHistoryFixture,
-  replayFailures,
-  writeHistoryFixtures,
-  type RecordedRun,
-} from './support/histories';
+import { HISTORY_FIXTURES_DIR, readHistoryFixture, replayFailures, writeHistoryFixtures, type RecordedRun } from './support/histories';
 import { createFunctionConfigRow } from './support/llm-configs';
 import { labelledRuns, randomKey, ROUTER_MODEL, startSessionHarness, type SessionHarness } from './support/session-harness';
 import { startWebhookReceiver, type WebhookReceiver } from './support/webhook-receiver';
