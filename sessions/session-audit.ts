@@ -25,14 +25,15 @@ import {
   toCachedConfig,
   updateSessionConfigSignal,
   type AnswerMessageOutput,
+  type AuditEntry,
+  type AuditOffered,
+  type AuditPage,
   type CachedConfig,
   type CarriedState,
   type ExecuteFunctionOutput,
   type ExecuteLLMConfigOutput,
   type FirstAttempt,
   type IncomingMessage,
-  type RoutedBy,
-  type RoutingDecision,
   type SessionConfigUpdate,
   type SessionSettings,
   type SessionTuning,
@@ -44,70 +45,6 @@ import type { TemporalHandles } from '../app/context';
 import { LegacyHistory, type Step } from './session-audit-legacy';
 
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
-
-export interface AuditAttempt {
-  /** `first_attempt`: in the routing step; `retry`: the chosen config again; `fallback`: another LLM config. */
-  step: 'first_attempt' | 'retry' | 'fallback';
-  config_id: number;
-  config_name: string | null;
-  /** Tries this step made (Temporal's retries of one local activity count here). */
-  tries: number;
-  status: 'success' | 'failed';
-  error: string | null;
-  /** The model that answered, as the provider reported it. */
-  model: string | null;
-  duration_ms: number | null;
-  finished_at: string | null;
-}
-
-export interface AuditOffered {
-  tool: string;
-  kind: 'llm_config' | 'function' | 'builtin';
-  config_id: number | null;
-  config_name: string | null;
-}
-
-export interface AuditEntry {
-  message_id: string | null;
-  text: string | null;
-  received_at: string | null;
-  /** What routing was given, and whether history records it (`recorded`) or it was worked out from the cached configs (`derived`). */
-  offered: AuditOffered[];
-  offered_source: 'recorded' | 'derived';
-  /** What routing chose, as recorded (null: the message never reached routing). */
-  routing: RoutingDecision | null;
-  /** The tool or built-in chosen, or `direct_answer` / `none`. */
-  chosen: string | null;
-  routed_by: RoutedBy | null;
-  /** The config that produced the result (null for built-ins, direct answers and failures before a call). */
-  executed_by: { config_id: number; config_name: string | null } | null;
-  fallback_from: { config_id: number; config_name: string | null; error: string } | null;
-  status: 'success' | 'failed' | 'in_progress' | 'unanswered';
-  error: string | null;
-  /** The answer as history holds it (a built-in's answer is computed in the workflow and not recorded). */
-  answer: string | null;
-  attempts: AuditAttempt[];
-  timings: {
-    /** The routing decision (router LLM or rules). */
-    routing_ms: number | null;
-    /** The whole routing step (routing plus the first attempt), scheduled to completed. */
-    step_ms: number | null;
-    /** Time spent in the configs that tried to answer (first attempt, retries, fallbacks). */
-    execute_ms: number | null;
-    /** Received by the gateway to the last recorded step. */
-    total_ms: number | null;
-    answered_at: string | null;
-  };
-  workflow_id: string;
-  run_id: string;
-  /** The run in the Temporal UI (null when no UI address is configured: TEMPORAL_UI_URL). */
-  temporal_ui_url: string | null;
-}
-
-export interface AuditPage {
-  entries: AuditEntry[];
-  next_cursor: string | null;
-}
 
 export interface AuditLocation {
   namespace: string;
@@ -170,6 +107,14 @@ function failureRecord(err: Error | undefined): StepRecord | undefined {
   return cause instanceof ApplicationFailure ? cause.details?.find(isStepRecord) : undefined;
 }
 
+/** How a run ends other than completing (the reason unanswered messages name). */
+const SESSION_ENDS: [keyof HistoryEvent, string][] = [
+  ['workflowExecutionFailedEventAttributes', 'failed'],
+  ['workflowExecutionTerminatedEventAttributes', 'terminated'],
+  ['workflowExecutionCanceledEventAttributes', 'cancelled'],
+  ['workflowExecutionTimedOutEventAttributes', 'timed out'],
+];
+
 /** Reads one run's history and turns it into audit entries. */
 class RunReader {
   private configs: CachedConfig[] = [];
@@ -208,14 +153,9 @@ class RunReader {
     } else if (event.workflowExecutionCompletedEventAttributes) {
       const outcome = await this.decode<{ reason?: string }>(event.workflowExecutionCompletedEventAttributes.result);
       this.endOfSession(outcome?.reason ?? 'completed');
-    } else if (event.workflowExecutionFailedEventAttributes) {
-      this.endOfSession('failed');
-    } else if (event.workflowExecutionTerminatedEventAttributes) {
-      this.endOfSession('terminated');
-    } else if (event.workflowExecutionCanceledEventAttributes) {
-      this.endOfSession('cancelled');
-    } else if (event.workflowExecutionTimedOutEventAttributes) {
-      this.endOfSession('timed out');
+    } else {
+      const ended = SESSION_ENDS.find(([key]) => event[key]);
+      if (ended) this.endOfSession(ended[1]);
     }
   }
 

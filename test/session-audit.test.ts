@@ -14,10 +14,11 @@ import {
   noLLMConfigAnsweredText,
   sessionStatusSearchAttribute,
   userIdSearchAttribute,
+  type AuditEntry,
   type StepRecord,
 } from '../contract';
 import { localActivityMarker } from '../lib/temporal-history';
-import { auditRunEvents, type AuditEntry } from '../sessions/session-audit';
+import { auditRunEvents } from '../sessions/session-audit';
 import { uniqueId } from './support/context';
 import { eventually } from './support/eventually';
 import { HISTORY_FIXTURES_DIR, readHistoryFixture, replayFailures, writeHistoryFixtures, type RecordedRun } from './support/histories';
