@@ -101,7 +101,8 @@ export function createAnswerActivity(deps: ActivityDeps, llm: LLMSteps, executor
         );
         return { ok: true, answer: result, ms: Math.round(performance.now() - started) };
       }
-      const stream = input.message.stream && input.progressTo ? { stream: { to: input.progressTo, messageId: input.message.id } } : {};
+      const { relayAddress } = input;
+      const stream = input.message.stream && relayAddress ? { stream: { relayAddress, messageId: input.message.id } } : {};
       const reply = await llm.callConfig(
         {
           userId: input.userId,
@@ -156,7 +157,7 @@ export function createAnswerActivity(deps: ActivityDeps, llm: LLMSteps, executor
   async function answerWithin(input: AnswerMessageInput, signal: AbortSignal): Promise<AnswerMessageOutput> {
     const timeoutMs = Math.max(100, input.callTimeoutMs - CALL_MARGIN_MS);
     const progress = (frame: RelayFrame): void => {
-      if (input.progressTo) relay.publish(input.progressTo, [frame]);
+      if (input.relayAddress) relay.publish(input.relayAddress, [frame]);
     };
     const record = input.record;
     const mirrored = record

@@ -1,6 +1,6 @@
 // LLM steps: routing a message (the router LLM, the operator's own endpoint) and executing a
 // user's LLM config (execution/, which decrypts keys and applies the egress policy).
-import type { AttachInfo, ExecuteLLMConfigInput, ExecuteLLMConfigOutput, RouteInput, RoutingDecision } from '../contract';
+import type { ExecuteLLMConfigInput, ExecuteLLMConfigOutput, RelayAddress, RouteInput, RoutingDecision } from '../contract';
 import type { ConfigExecutor } from '../execution';
 import { createLLMClient, requestTimeoutMs } from '../llm/client';
 import { toActivityFailure } from '../llm/errors';
@@ -24,8 +24,9 @@ export function createLLMActivities({ config, relay }: ActivityDeps, executor: C
   }
 
   /** Streams a message's answer to its socket as `delta` frames (best effort, through the relay). */
-  function deltasTo(to: AttachInfo, messageId: string, configId: number) {
-    return (text: string, offset: number) => relay.publish(to, [{ type: 'delta', id: messageId, text, offset, config_id: configId }]);
+  function deltasTo(relayAddress: RelayAddress, messageId: string, configId: number) {
+    return (text: string, offset: number) =>
+      relay.publish(relayAddress, [{ type: 'delta', id: messageId, text, offset, config_id: configId }]);
   }
 
   /** One call of a user's LLM config, streamed when the input names a socket. */
@@ -34,7 +35,7 @@ export function createLLMActivities({ config, relay }: ActivityDeps, executor: C
     return executor.runLLMConfig(call, {
       timeoutMs,
       ...(signal ? { signal } : {}),
-      ...(stream ? { onDelta: deltasTo(stream.to, stream.messageId, input.configId) } : {}),
+      ...(stream ? { onDelta: deltasTo(stream.relayAddress, stream.messageId, input.configId) } : {}),
     });
   }
 

@@ -1,7 +1,7 @@
 // The contract between the session workflow and its activities: inputs, outputs and the
 // activity interface the workflow proxies. Types only, so nothing of the activities' Node code
 // reaches the workflow bundle. `createActivities` (activities/) implements `SessionActivities`.
-import type { AttachInfo, CachedConfig, PublicConfig, RoutingDecision, SessionSettings, SessionStatus, SessionTuning } from './session';
+import type { CachedConfig, PublicConfig, RelayAddress, RoutingDecision, SessionSettings, SessionStatus, SessionTuning } from './session';
 import type { RoutableConfig, RoutingCandidate } from './routing';
 
 export interface LoadConfigsInput {
@@ -31,7 +31,7 @@ export interface ExecuteLLMConfigInput {
   /** Recent exchanges of this session, oldest first, for conversational context. */
   history: ChatTurn[];
   /** Stream the answer as `delta` frames of this message to this socket (best effort, outside history). */
-  stream?: { to: AttachInfo; messageId: string };
+  stream?: { relayAddress: RelayAddress; messageId: string };
   /** Which step of the message this call is, recorded with its outcome (absent outside the message path). */
   step?: StepInput;
 }
@@ -99,7 +99,7 @@ export interface AnswerMessageInput {
   history: ChatTurn[];
   sessionId?: string;
   /** Where `progress` frames go, best effort and outside history; null when no socket is attached. */
-  progressTo: AttachInfo | null;
+  relayAddress: RelayAddress | null;
   /** Router LLM attempts before the fallback rules decide, and the first backoff between them. */
   routerAttempts: number;
   retryInitialMs: number;

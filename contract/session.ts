@@ -14,19 +14,17 @@ export function sessionWorkflowId(userId: string, sessionId: string): string {
   return `session-${userId}-${sessionId}`;
 }
 
-const GATEWAY_QUEUE_PREFIX = 'gateway-';
+const GATEWAY_PREFIX = 'gateway-';
 
-/**
- * The address of one gateway instance in `attach` (no worker polls it: the relay reaches the
- * gateway by its instance id). The prefix stays: recorded `attach` signals carry it.
- */
-export function gatewayTaskQueue(instanceId: string): string {
-  return `${GATEWAY_QUEUE_PREFIX}${instanceId}`;
+/** The relay address of socket `connectionId` on gateway `instanceId`, as `attach` sends it. */
+export function relayAddressFor(instanceId: string, connectionId: string): RelayAddress {
+  return { taskQueue: `${GATEWAY_PREFIX}${instanceId}`, connectionId };
 }
 
-/** The gateway instance an `attach` names (its task queue without the prefix). */
-export function gatewayInstanceOf(taskQueue: string): string {
-  return taskQueue.startsWith(GATEWAY_QUEUE_PREFIX) ? taskQueue.slice(GATEWAY_QUEUE_PREFIX.length) : taskQueue;
+/** The gateway instance a relay address names (the relay's channel is its). */
+export function gatewayInstanceOf(relayAddress: RelayAddress): string {
+  const gateway = relayAddress.taskQueue;
+  return gateway.startsWith(GATEWAY_PREFIX) ? gateway.slice(GATEWAY_PREFIX.length) : gateway;
 }
 
 /** Search attributes an auditor filters by in the Temporal UI (`UserId = "alice"`). */
@@ -148,7 +146,8 @@ export interface CarriedState {
   pending: IncomingMessage[];
   outbox: ResultFrame[];
   handledIds: string[];
-  attached: AttachInfo | null;
+  /** The relay address of the socket attached now (this JSON name is recorded in carried state). */
+  attached: RelayAddress | null;
   transcript: TranscriptEntry[];
   /** Messages handled by all earlier runs of this session. */
   handledCount?: number;
@@ -168,8 +167,15 @@ export interface IncomingMessage {
   stream?: boolean;
 }
 
-export interface AttachInfo {
-  /** The gateway that holds the socket (gateway-<instance id>, `gatewayTaskQueue`). */
+/**
+ * A relay address: where a session's frames go, the gateway instance that holds its socket and
+ * the socket there (ARCHITECTURE.md, "The message path"). `attach` sets the session's, `detach`
+ * clears it, and the relay reaches the gateway by it. Its JSON is recorded in `attach` signals and
+ * carried state, so its fields keep their names: make one with `relayAddressFor`, read the gateway
+ * with `gatewayInstanceOf`.
+ */
+export interface RelayAddress {
+  /** The gateway instance, `gateway-<instance id>` (named from when each gateway polled a task queue of its own). */
   taskQueue: string;
   /** The socket on that gateway; a later attach from another socket replaces it. */
   connectionId: string;
@@ -201,7 +207,7 @@ export interface DetachInput {
 }
 
 export const ackSignal = defineSignal<[AckInput]>('ack');
-export const attachSignal = defineSignal<[AttachInfo]>('attach');
+export const attachSignal = defineSignal<[RelayAddress]>('attach');
 export const detachSignal = defineSignal<[DetachInput]>('detach');
 export const refreshConfigsSignal = defineSignal<[]>('refreshConfigs');
 export const updateSessionConfigSignal = defineSignal<[SessionConfigUpdate]>('updateSessionConfig');
@@ -218,7 +224,8 @@ export interface SessionState {
   configs: CachedConfig[];
   pendingIds: string[];
   outbox: ResultFrame[];
-  attached: AttachInfo | null;
+  /** The relay address of the socket attached now (the query's JSON name). */
+  attached: RelayAddress | null;
   handledCount: number;
   lastActivityAt: number;
 }
@@ -313,6 +320,6 @@ export type RelayFrame = ServerFrame | { type: 'reload_configs' };
 /** The workflow's sink (a call outside history, skipped on replay) that hands frames to the relay. */
 export type RelaySinks = {
   relay: {
-    publish(target: AttachInfo, frames: RelayFrame[]): void;
+    publish(relayAddress: RelayAddress, frames: RelayFrame[]): void;
   };
 };

@@ -65,6 +65,15 @@ export function originRefusal(req: IncomingMessage, rules: HostRules): AppError 
   return isAllowedOrigin(origin, requestHostname, rules.origins) ? undefined : new OriginNotAllowedError(origin);
 }
 
+/** The request target as a URL; undefined when it cannot be parsed (never a throw inside an event handler). */
+export function requestUrl(req: IncomingMessage): URL | undefined {
+  try {
+    return new URL(req.url ?? '/', 'http://gateway.invalid');
+  } catch {
+    return undefined;
+  }
+}
+
 function single(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }

@@ -6,7 +6,7 @@
 // notification (8,000 bytes) travels as a hint, and the gateway reads the outbox itself.
 import { createHash } from 'node:crypto';
 import pg from 'pg';
-import { gatewayInstanceOf, type AttachInfo, type RelayFrame } from '../contract';
+import { gatewayInstanceOf, type RelayAddress, type RelayFrame } from '../contract';
 import type { Database } from '../db';
 import type { Logger } from '../lib/logger';
 
@@ -16,7 +16,7 @@ export type RelayDelivery = { frames: RelayFrame[] } | { fetchOutbox: true };
 export type RelayHandler = (connectionId: string, delivery: RelayDelivery) => void;
 
 export interface FrameRelay {
-  publish(target: AttachInfo, frames: RelayFrame[]): void;
+  publish(relayAddress: RelayAddress, frames: RelayFrame[]): void;
 }
 
 /** PostgreSQL refuses notification payloads of 8,000 bytes or more. */
@@ -41,25 +41,38 @@ interface WireMessage {
 export function createRelay(db: Database, logger: Logger, options: { preferLocal?: boolean } = {}): FrameRelay {
   const preferLocal = options.preferLocal ?? true;
   const log = logger.child({ component: 'relay' });
+  /** The last notification under way per socket (instance and connection id), while one is. */
+  const inFlight = new Map<string, Promise<void>>();
   return {
-    publish(target, frames) {
-      const instance = gatewayInstanceOf(target.taskQueue);
+    publish(relayAddress, frames) {
+      const instance = gatewayInstanceOf(relayAddress);
       const local = preferLocal ? localGateways.get(instance) : undefined;
       if (local) {
         try {
-          local(target.connectionId, { frames });
+          local(relayAddress.connectionId, { frames });
         } catch (error) {
           log.warn({ err: error }, 'a local gateway failed to take frames');
         }
         return;
       }
-      let payload = JSON.stringify({ c: target.connectionId, f: frames } satisfies WireMessage);
+      let payload = JSON.stringify({ c: relayAddress.connectionId, f: frames } satisfies WireMessage);
       if (Buffer.byteLength(payload) > NOTIFY_PAYLOAD_LIMIT)
-        payload = JSON.stringify({ c: target.connectionId, fetch: true } satisfies WireMessage);
+        payload = JSON.stringify({ c: relayAddress.connectionId, fetch: true } satisfies WireMessage);
+      const channel = relayChannel(instance);
+      const key = `${instance}\u0000${relayAddress.connectionId}`;
       // Not awaited: the caller is a workflow sink or an activity that must never wait on delivery.
-      db.sequelize
-        .query('SELECT pg_notify(:channel, :payload)', { replacements: { channel: relayChannel(instance), payload } })
-        .catch((error: unknown) => log.debug({ err: error }, 'relay notification failed; the outbox still holds the results'));
+      // Chained per socket: two notifications sent on two pooled connections at once can arrive in
+      // either order (progress `executing` before `routing`), so each waits for the previous one.
+      const sent = (inFlight.get(key) ?? Promise.resolve())
+        .then(() => db.sequelize.query('SELECT pg_notify(:channel, :payload)', { replacements: { channel, payload } }))
+        .then(
+          () => undefined,
+          (error: unknown) => log.debug({ err: error }, 'relay notification failed; the outbox still holds the results'),
+        );
+      inFlight.set(key, sent);
+      void sent.then(() => {
+        if (inFlight.get(key) === sent) inFlight.delete(key);
+      });
     },
   };
 }

@@ -12,7 +12,7 @@ import {
   SESSION_WORKFLOW_TYPE,
   sessionWorkflowId,
   userIdSearchAttribute,
-  type AttachInfo,
+  type RelayAddress,
   type SessionWorkflowInput,
 } from '../contract';
 
@@ -65,7 +65,8 @@ export interface StartSessionInput {
   /** From newSessionId(); the caller needs it before the workflow exists. */
   sessionId: string;
   deviceId: string | null;
-  attach: AttachInfo;
+  /** The socket that opens the session, sent in `attach`. */
+  relayAddress: RelayAddress;
 }
 
 /**
@@ -113,12 +114,12 @@ export async function startSession(ctx: AppContext, input: StartSessionInput): P
   };
   try {
     await withTemporalDeadline(temporal, () =>
-      temporal.client.workflow.signalWithStart<SessionWorkflowFn, [AttachInfo]>(SESSION_WORKFLOW_TYPE, {
+      temporal.client.workflow.signalWithStart<SessionWorkflowFn, [RelayAddress]>(SESSION_WORKFLOW_TYPE, {
         workflowId,
         taskQueue: ctx.config.TEMPORAL_TASK_QUEUE,
         args: [workflowInput],
         signal: attachSignal,
-        signalArgs: [input.attach],
+        signalArgs: [input.relayAddress],
         typedSearchAttributes: [
           { key: userIdSearchAttribute, value: input.userId },
           ...(input.deviceId ? [{ key: deviceIdSearchAttribute, value: input.deviceId }] : []),

@@ -19,7 +19,7 @@ import { createLLMClient } from '../llm/client';
 import { LLM_FAILURE, toActivityFailure } from '../llm/errors';
 import { scrubSecrets } from '../llm/scrub';
 import type { SessionActivities } from '../contract';
-import { CACHED_DESCRIPTION_CHARS, gatewayTaskQueue, type PublicConfig, type RelayFrame, type SessionSettings } from '../contract';
+import { CACHED_DESCRIPTION_CHARS, relayAddressFor, type PublicConfig, type RelayFrame, type SessionSettings } from '../contract';
 import { llmConfigToolName, runBuiltin, type RoutingDecision } from '../contract';
 import { createTestContext, uniqueId, type TestContext } from './support/context';
 import { startFakeLLM, type FakeLLM } from './support/fake-llm';
@@ -340,7 +340,7 @@ describe('activities', function () {
           configs: input.configs,
           settings: input.settings,
           history: [],
-          progressTo: null,
+          relayAddress: null,
           routerAttempts: 2,
           retryInitialMs: 10,
           callTimeoutMs: 5000,
@@ -452,7 +452,7 @@ describe('activities', function () {
           configs: [good.config],
           settings,
           history: [],
-          progressTo: { taskQueue: gatewayTaskQueue(instance), connectionId: 'c-1' },
+          relayAddress: relayAddressFor(instance, 'c-1'),
           routerAttempts: 2,
           retryInitialMs: 10,
           callTimeoutMs: 5000,

@@ -362,7 +362,7 @@ describe('session workflow', function () {
       assert.equal(noRouter.gateway.resultsFor(s.connectionId, lostId).length, 0);
 
       const second = uniqueId('conn');
-      await s.handle.signal(attachSignal, { taskQueue: noRouter.gateway.taskQueue, connectionId: second });
+      await s.handle.signal(attachSignal, noRouter.gateway.relayAddress(second));
       const redelivered = await noRouter.gateway.waitForResult(second, lostId);
       assert.equal(redelivered.status, 'success');
       assert.equal(noRouter.gateway.resultsFor(second, first.id).length, 0, 'acked results are not redelivered');
@@ -495,7 +495,7 @@ describe('session workflow', function () {
         // A repeat of a message answered by the first run is still recognised.
         await s.send('m1 again', ids[0]);
         const connectionId = uniqueId('conn');
-        await s.handle.signal(attachSignal, { taskQueue: noRouter.gateway.taskQueue, connectionId });
+        await s.handle.signal(attachSignal, noRouter.gateway.relayAddress(connectionId));
         for (const id of ids) await noRouter.gateway.waitForResult(connectionId, id);
         await s.handle.signal(messageSignal, { id: uniqueId('m'), text: 'barrier', receivedAt: Date.now() });
         await eventually(async () => (await s.handle.query(stateQuery)).handledCount === 4);

@@ -87,7 +87,7 @@ export async function startWorker(ctx: WorkerContext, options: StartWorkerOption
     const relay = createRelay(ctx.db, logger, { preferLocal: options.relayInProcess ?? true });
     const sinks: InjectedSinks<RelaySinks> = {
       // Skipped on replay: frames go out once, when the workflow produces them.
-      relay: { publish: { fn: (_info, target, frames) => relay.publish(target, frames), callDuringReplay: false } },
+      relay: { publish: { fn: (_info, relayAddress, frames) => relay.publish(relayAddress, frames), callDuringReplay: false } },
     };
     const worker = await Worker.create({
       connection,

@@ -40,8 +40,8 @@ export const FUNCTION_CALLS_PATCH = 'function-calls';
 
 /** Where deltas of a message's answer go, when its socket asked for them and one is attached. */
 function streamTarget(ctx: AnswerContext, message: IncomingMessage) {
-  const to = ctx.session.attached;
-  return message.stream && to ? { stream: { to, messageId: message.id } } : {};
+  const { relayAddress } = ctx.session;
+  return message.stream && relayAddress ? { stream: { relayAddress, messageId: message.id } } : {};
 }
 
 async function routeAndTry(ctx: AnswerContext, message: IncomingMessage): Promise<AnswerMessageOutput> {
@@ -55,7 +55,7 @@ async function routeAndTry(ctx: AnswerContext, message: IncomingMessage): Promis
       settings: session.settings,
       history: session.recentTurns(),
       sessionId: session.sessionId,
-      progressTo: session.attached,
+      relayAddress: session.relayAddress,
       routerAttempts: tuning.routeMaxAttempts,
       retryInitialMs: durationMs(tuning.retryInitialInterval),
       callTimeoutMs: durationMs(tuning.llmTimeout),

@@ -6,11 +6,11 @@ import {
   MAX_PENDING_MESSAGE_BYTES,
   toCachedConfig,
   type AckInput,
-  type AttachInfo,
   type CachedConfig,
   type CarriedState,
   type ChatTurn,
   type IncomingMessage,
+  type RelayAddress,
   type ResultFrame,
   type SessionConfigUpdate,
   type SessionRecordUpdate,
@@ -95,7 +95,8 @@ export class SessionData {
   /** Messages refused because too many were waiting: answered `failed` by the main loop. */
   refused: IncomingMessage[] = [];
   outbox: ResultFrame[];
-  attached: AttachInfo | null;
+  /** Where frames go: the socket attached now, if any. */
+  relayAddress: RelayAddress | null;
   transcript: TranscriptEntry[];
   private handledIds: string[];
   private handledSet: Set<string>;
@@ -129,7 +130,7 @@ export class SessionData {
     this.pending = carried?.pending ?? [];
     this.pendingBytes = this.pending.reduce((sum, m) => sum + utf8Bytes(m.text), 0);
     this.outbox = carried?.outbox ?? [];
-    this.attached = carried?.attached ?? null;
+    this.relayAddress = carried?.attached ?? null;
     this.transcript = carried?.transcript ?? [];
     this.handledIds = carried?.handledIds ?? [];
     this.handledSet = new Set(this.handledIds);
@@ -169,15 +170,15 @@ export class SessionData {
     }
   }
 
-  attach(info: AttachInfo, now: number): void {
-    this.attached = info;
+  attach(relayAddress: RelayAddress, now: number): void {
+    this.relayAddress = relayAddress;
     this.redeliver = true;
     this.lastActivityAt = now;
   }
 
   /** Only the socket that is attached may detach; a late detach of an old socket is ignored. */
   detach(connectionId: string): void {
-    if (this.attached?.connectionId === connectionId) this.attached = null;
+    if (this.relayAddress?.connectionId === connectionId) this.relayAddress = null;
   }
 
   updateSettings(update: SessionConfigUpdate): void {
@@ -285,7 +286,7 @@ export class SessionData {
       pending: this.pending,
       outbox: this.outbox,
       handledIds: this.handledIds,
-      attached: this.attached,
+      attached: this.relayAddress,
       transcript: newestWithin(this.transcript, CARRIED_TRANSCRIPT, CARRIED_TRANSCRIPT_BYTES, jsonBytes),
       handledCount: this.handledBefore + this.handledThisRun,
     };
@@ -301,7 +302,7 @@ export class SessionData {
       configs: this.configs,
       pendingIds: [...(this.current ? [this.current.id] : []), ...this.pending.map((m) => m.id)],
       outbox: this.outbox,
-      attached: this.attached,
+      attached: this.relayAddress,
       handledCount: this.handledBefore + this.handledThisRun,
       lastActivityAt: this.lastActivityAt,
     };

@@ -98,7 +98,7 @@ class SessionRunner {
     const d = this.data;
     setHandler(messageSignal, (message) => d.enqueue(message, Date.now()));
     setHandler(ackSignal, (ack) => d.ack(ack));
-    setHandler(attachSignal, (info) => d.attach(info, Date.now()));
+    setHandler(attachSignal, (relayAddress) => d.attach(relayAddress, Date.now()));
     setHandler(detachSignal, ({ connectionId, acks }) => {
       if (acks?.length) d.ack({ ids: acks });
       d.detach(connectionId);
@@ -315,8 +315,8 @@ class SessionRunner {
 
   /** Best effort and outside history: a client that misses them gets the outbox on resume. */
   private send(frames: RelayFrame[]): void {
-    const target = this.data.attached;
-    if (target && frames.length) relay.publish(target, frames);
+    const { relayAddress } = this.data;
+    if (relayAddress && frames.length) relay.publish(relayAddress, frames);
   }
 }
 

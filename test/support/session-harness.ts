@@ -9,11 +9,11 @@ import type { AppContext, RunningRole } from '../../app/context';
 import { startWorker } from '../../worker';
 import {
   attachSignal,
-  gatewayInstanceOf,
-  gatewayTaskQueue,
   messageSignal,
+  relayAddressFor,
   sessionWorkflowId,
   type PublicConfig,
+  type RelayAddress,
   type ResultFrame,
   type ServerFrame,
   type SessionTuning,
@@ -43,8 +43,7 @@ export interface RecordedFrame {
 
 /** The stand-in gateway: records every frame the relay brings. */
 export class FrameRecorder {
-  readonly taskQueue = gatewayTaskQueue(uniqueId('test'));
-  readonly instanceId = gatewayInstanceOf(this.taskQueue);
+  readonly instanceId = uniqueId('test');
   readonly frames: RecordedFrame[] = [];
   /** Connection ids whose socket is "gone": frames for them are dropped, as a gateway would. */
   readonly gone = new Set<string>();
@@ -56,6 +55,11 @@ export class FrameRecorder {
     if ('fetchOutbox' in delivery) return void (this.outboxHints += 1);
     for (const frame of delivery.frames) this.frames.push({ connectionId, frame: frame as ServerFrame });
   };
+
+  /** Where the relay reaches socket `connectionId` of this stand-in gateway. */
+  relayAddress(connectionId: string): RelayAddress {
+    return relayAddressFor(this.instanceId, connectionId);
+  }
 
   framesFor(connectionId: string): ServerFrame[] {
     return this.frames.filter((f) => f.connectionId === connectionId).map((f) => f.frame);
@@ -210,7 +214,7 @@ export async function startSessionHarness(
         });
         started.push({ workflowId, label: opts.label ?? 'session' });
         const connectionId = uniqueId('conn');
-        if (opts.attach !== false) await handle.signal(attachSignal, { taskQueue: gateway.taskQueue, connectionId });
+        if (opts.attach !== false) await handle.signal(attachSignal, gateway.relayAddress(connectionId));
         const send = async (text: string, id = uniqueId('m'), options: { stream?: boolean } = {}) => {
           await handle.signal(messageSignal, { id, text, receivedAt: Date.now(), ...(options.stream ? { stream: true } : {}) });
           return id;
