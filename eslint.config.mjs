@@ -78,6 +78,19 @@ export default tseslint.config(
       '@typescript-eslint/no-explicit-any': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       'layers/imports-run-downward': 'error',
+      // Signals, queries and updates by their definitions (contract/session.ts), never by their names.
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: [
+            'CallExpression[callee.property.name=/^(signal|executeUpdate|startUpdate)$/] > Literal[raw=/^[\'"`]/].arguments:first-child',
+            "CallExpression[callee.name='setHandler'] > Literal[raw=/^['\"`]/].arguments:first-child",
+            "Property[key.name='signal'] > Literal[raw=/^['\"`]/].value",
+            'BinaryExpression[operator=/^[!=]==$/][left.property.name=/^(signalName|queryType|updateName)$/] > Literal',
+          ].join(', '),
+          message: 'Use the definition from contract/ (messageSignal, stateQuery, ... and `.name` to compare), not its string name.',
+        },
+      ],
     },
   },
   {

@@ -11,8 +11,9 @@ import {
   type RelayFrame,
   type RoutingCandidate,
   type RoutingDecision,
+  type StepRecord,
 } from '../contract';
-import { llmConfigToolName, routeWithoutRouter, ROUTING_BOUNDS, routingCandidates } from '../routing';
+import { llmAnswerOrder, llmConfigToolName, routeWithoutRouter, ROUTING_BOUNDS, routingCandidates } from '../routing';
 import type { ConfigExecutor } from '../execution';
 import { buildRouterTools } from '../llm/router';
 import type { ActivityDeps } from './deps';
@@ -125,6 +126,26 @@ export function createAnswerActivity(deps: ActivityDeps, llm: LLMSteps, executor
     }
   }
 
+  /** The first attempt's step record, for the audit trail; `last`: the workflow takes no further step if it failed (workflows/answer.ts). */
+  function firstStep(
+    input: AnswerMessageInput,
+    routing: Extract<RoutingDecision, { kind: 'llm_config' | 'function' }>,
+    outcome: FirstAttempt,
+    limits: NonNullable<AnswerMessageInput['followUps']>,
+  ): StepRecord {
+    const fn = routing.kind === 'function';
+    const retried = !outcome.ok && outcome.retryable && (fn ? limits.functionMaxAttempts : limits.llmMaxAttempts) > 1;
+    const others = !fn && llmAnswerOrder(input.configs, input.settings, routing.configId).slice(0, limits.maxConfigsPerMessage).length > 1;
+    return {
+      kind: 'first_attempt',
+      configId: routing.configId,
+      configName: input.configs.find((c) => c.id === routing.configId)?.config_name ?? (fn ? routing.functionName : 'unknown'),
+      attempt: 1,
+      outcome: outcome.ok ? 'success' : 'failed',
+      last: !retried && !others,
+    };
+  }
+
   async function answerMessage(input: AnswerMessageInput): Promise<AnswerMessageOutput> {
     return withHeartbeat((signal) => answerWithin(input, signal));
   }
@@ -149,6 +170,7 @@ export function createAnswerActivity(deps: ActivityDeps, llm: LLMSteps, executor
     if (routing.kind === 'llm_config' || (routing.kind === 'function' && !routing.missing?.length)) {
       progress({ type: 'progress', id: input.message.id, stage: 'executing', config_id: routing.configId });
       attempt = await firstAttempt(input, routing, timeoutMs, signal);
+      if (input.followUps) attempt = { ...attempt, step: firstStep(input, routing, attempt, input.followUps) };
     } else if (routing.kind === 'builtin') {
       progress({ type: 'progress', id: input.message.id, stage: 'executing' });
     }

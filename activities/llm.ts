@@ -7,6 +7,7 @@ import { toActivityFailure } from '../llm/errors';
 import { askRouter } from '../llm/router';
 import type { ActivityDeps } from './deps';
 import { withHeartbeat } from './heartbeat';
+import { recordedStep } from './step-record';
 
 export function createLLMActivities({ config, relay }: ActivityDeps, executor: ConfigExecutor) {
   const routerConfigured = Boolean(config.ROUTER_LLM_BASE_URL && config.ROUTER_LLM_MODEL);
@@ -40,7 +41,8 @@ export function createLLMActivities({ config, relay }: ActivityDeps, executor: C
 
   /** A config tried again or as a fallback (workflows/answer.ts), as a local activity. */
   async function executeLLMConfig(input: ExecuteLLMConfigInput): Promise<ExecuteLLMConfigOutput> {
-    return withHeartbeat((signal) => callConfig(input, requestTimeoutMs(), signal));
+    const { step, ...call } = input;
+    return recordedStep(input.configId, step, () => withHeartbeat((signal) => callConfig(call, requestTimeoutMs(), signal)));
   }
 
   return { routerConfigured, askRouterOnce, callConfig, executeLLMConfig };

@@ -1,7 +1,7 @@
 // The contract between the session workflow and its activities: inputs, outputs and the
 // activity interface the workflow proxies. Types only, so nothing of the activities' Node code
 // reaches the workflow bundle. `createActivities` (activities/) implements `SessionActivities`.
-import type { CachedConfig, PublicConfig, RelayAddress, RoutingDecision, SessionSettings, SessionStatus } from './session';
+import type { CachedConfig, PublicConfig, RelayAddress, RoutingDecision, SessionSettings, SessionStatus, SessionTuning } from './session';
 
 /** What routing needs to know of a config; the answer activity gets only this (history stays small). The rules are in routing/. */
 export type RoutableConfig = Pick<
@@ -40,12 +40,39 @@ export interface ExecuteLLMConfigInput {
   history: ChatTurn[];
   /** Stream the answer as `delta` frames of this message to this socket (best effort, outside history). */
   stream?: { relayAddress: RelayAddress; messageId: string };
+  /** Which step of the message this call is, recorded with its outcome (absent outside the message path). */
+  step?: StepInput;
 }
 
 export interface ExecuteLLMConfigOutput {
   answer: string;
   /** The model that answered, as the provider reported it. */
   model: string;
+  /** What the audit trail reads of this step (absent in histories recorded before step records). */
+  step?: StepRecord;
+}
+
+/** The steps of one message: routing's pick tried first, that config again, another LLM config. */
+export type StepKind = 'first_attempt' | 'retry' | 'fallback';
+
+/** What the workflow tells a config call about the step it is; the call records it (StepRecord). */
+export interface StepInput {
+  kind: StepKind;
+  configName: string;
+  /** No further step follows when this one fails: the message fails. */
+  last: boolean;
+}
+
+/**
+ * One step of a message as history records it, in its local activity's result (or, when it
+ * failed, in its failure's details), so the audit trail reads the config, the step and the
+ * attempt instead of working them out.
+ */
+export interface StepRecord extends StepInput {
+  configId: number;
+  /** Temporal's attempt of this step's local activity that recorded it (1 for the first attempt). */
+  attempt: number;
+  outcome: 'success' | 'failed';
 }
 
 /** One call of a user's function config (an MCP tool or a webhook); the activity loads its secrets. */
@@ -56,10 +83,14 @@ export interface ExecuteFunctionInput {
   sessionId: string | null;
   /** Sent to a webhook as its idempotency key. */
   messageId: string;
+  /** Which step of the message this call is, recorded with its outcome (absent outside the message path). */
+  step?: StepInput;
 }
 
 export interface ExecuteFunctionOutput {
   result: string;
+  /** What the audit trail reads of this step (absent in histories recorded before step records). */
+  step?: StepRecord;
 }
 
 /**
@@ -86,11 +117,18 @@ export interface AnswerMessageInput {
   functionTimeoutMs?: number;
   /** The session row's activity times, mirrored as part of the same step (at most once a minute). */
   record?: SessionRecordUpdate;
+  /**
+   * The workflow's limits after a failed first attempt (SessionTuning), so the first attempt's
+   * step record says whether another step follows (`last`).
+   */
+  followUps?: Pick<SessionTuning, 'llmMaxAttempts' | 'functionMaxAttempts' | 'maxConfigsPerMessage'>;
 }
 
-export type FirstAttempt =
+/** The first attempt's outcome; `step` records which config it was (absent in histories recorded before step records). */
+export type FirstAttempt = (
   | { ok: true; answer: string; model?: string; ms: number }
-  | { ok: false; error: string; retryable: boolean; retryAfterMs?: number; ms: number };
+  | { ok: false; error: string; retryable: boolean; retryAfterMs?: number; ms: number }
+) & { step?: StepRecord };
 
 export interface AnswerMessageOutput {
   /** The message this step answered (absent in histories recorded before the audit trail). */

@@ -7,3 +7,4 @@ export * from './activities';
 export * from './builtins';
 export * from './rest';
 export * from './bounds';
+export * from './failure-texts';

@@ -1,110 +1,49 @@
 // The audit trail of one session, read from Temporal's history (every run, across continue-as-new),
 // never from a second copy. What a message records (ARCHITECTURE.md, "The message path"): its
-// `message` signal, one `answerMessage` local-activity marker (routing and the first attempt; since
-// the audit trail also the message id and the tools offered), and a marker per retry or fallback
-// (`executeLLMConfig`, `executeFunction`). A local-activity marker holds the result and the attempt
-// count, not the input, so which config a retry ran is worked out as the workflow chose it: from the
-// cached configs and settings at that point of history (the run's input, `loadConfigs` results,
-// `updateSessionConfig` signals) and the same pure rules (routing/rules.ts).
-import { ActivityFailure, TimeoutFailure, TimeoutType } from '@temporalio/common';
+// `message` signal, one `answerMessage` local-activity marker (the message id, the tools offered,
+// routing and the first attempt), and a marker per retry or fallback (`executeLLMConfig`,
+// `executeFunction`). Each step records its config, step, attempt and outcome (contract
+// StepRecord: in the result, or in the failure's details), and the audit reads them; failure
+// texts come from the same builders the workflow uses (contract/failure-texts.ts). Histories
+// recorded before the step records are read by the LEGACY module beside this one.
+import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
 import type { LoadedDataConverter } from '@temporalio/common/lib/converter/data-converter';
-import { decodeFromPayloadsAtIndex, decodeOptionalFailureToOptionalError } from '@temporalio/common/lib/internal-non-workflow';
+import { decodeFromPayloadsAtIndex } from '@temporalio/common/lib/internal-non-workflow';
 import type { temporal } from '@temporalio/proto';
 import {
-  BUILTIN_FUNCTIONS,
+  closedBeforeAnswerText,
   DEFAULT_SESSION_TUNING,
+  describeFailure,
   MAX_PENDING_MESSAGE_BYTES,
+  messageSignal,
+  missingArgumentsText,
+  noLLMConfigAnsweredText,
+  routingFailedReason,
+  SESSION_BUSY_TEXT,
   toCachedConfig,
+  updateSessionConfigSignal,
   type AnswerMessageOutput,
+  type AuditEntry,
+  type AuditOffered,
+  type AuditPage,
   type CachedConfig,
   type CarriedState,
   type ExecuteFunctionOutput,
   type ExecuteLLMConfigOutput,
   type FirstAttempt,
   type IncomingMessage,
-  type RoutedBy,
-  type RoutingDecision,
   type SessionSettingsUpdate,
   type SessionSettings,
   type SessionTuning,
   type SessionWorkflowInput,
+  type StepRecord,
 } from '../contract';
-import {
-  enabledBuiltins,
-  llmAnswerOrder,
-  llmConfigToolName,
-  parseLLMConfigToolName,
-  routeWithoutRouter,
-  routingCandidates,
-} from '../routing';
-import { historyEvents } from '../lib/temporal-history';
+import { parseLLMConfigToolName, routeWithoutRouter } from '../routing';
+import { eventTimeMs, historyEvents, localActivityMarker, type LocalActivityMarker } from '../lib/temporal-history';
 import type { TemporalHandles } from '../app/context';
+import { LegacyHistory, type Step } from './session-audit-legacy';
 
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
-
-export interface AuditAttempt {
-  /** `first_attempt`: in the routing step; `retry`: the chosen config again; `fallback`: another LLM config. */
-  step: 'first_attempt' | 'retry' | 'fallback';
-  config_id: number;
-  config_name: string | null;
-  /** Tries this step made (Temporal's retries of one local activity count here). */
-  tries: number;
-  status: 'success' | 'failed';
-  error: string | null;
-  /** The model that answered, as the provider reported it. */
-  model: string | null;
-  duration_ms: number | null;
-  finished_at: string | null;
-}
-
-export interface AuditOffered {
-  tool: string;
-  kind: 'llm_config' | 'function' | 'builtin';
-  config_id: number | null;
-  config_name: string | null;
-}
-
-export interface AuditEntry {
-  message_id: string | null;
-  text: string | null;
-  received_at: string | null;
-  /** What routing was given, and whether history records it (`recorded`) or it was worked out from the cached configs (`derived`). */
-  offered: AuditOffered[];
-  offered_source: 'recorded' | 'derived';
-  /** What routing chose, as recorded (null: the message never reached routing). */
-  routing: RoutingDecision | null;
-  /** The tool or built-in chosen, or `direct_answer` / `none`. */
-  chosen: string | null;
-  routed_by: RoutedBy | null;
-  /** The config that produced the result (null for built-ins, direct answers and failures before a call). */
-  executed_by: { config_id: number; config_name: string | null } | null;
-  fallback_from: { config_id: number; config_name: string | null; error: string } | null;
-  status: 'success' | 'failed' | 'in_progress' | 'unanswered';
-  error: string | null;
-  /** The answer as history holds it (a built-in's answer is computed in the workflow and not recorded). */
-  answer: string | null;
-  attempts: AuditAttempt[];
-  timings: {
-    /** The routing decision (router LLM or rules). */
-    routing_ms: number | null;
-    /** The whole routing step (routing plus the first attempt), scheduled to completed. */
-    step_ms: number | null;
-    /** Time spent in the configs that tried to answer (first attempt, retries, fallbacks). */
-    execute_ms: number | null;
-    /** Received by the gateway to the last recorded step. */
-    total_ms: number | null;
-    answered_at: string | null;
-  };
-  workflow_id: string;
-  run_id: string;
-  /** The run in the Temporal UI (null when no UI address is configured: TEMPORAL_UI_URL). */
-  temporal_ui_url: string | null;
-}
-
-export interface AuditPage {
-  entries: AuditEntry[];
-  next_cursor: string | null;
-}
 
 export interface AuditLocation {
   namespace: string;
@@ -137,56 +76,43 @@ export function decodeAuditCursor(cursor: string): { runId: string; skip: number
 // ---------------------------------------------------------------------------------------------
 // Reading one run
 
-interface MarkerData {
-  activity_type?: string;
-  attempt?: number;
-  complete_time?: { seconds?: number; nanos?: number } | null;
-  original_schedule_time?: { seconds?: number; nanos?: number } | null;
-}
-
-interface Marker {
-  type: string;
-  tries: number;
-  result?: unknown;
+/** A local activity's marker as the audit reads it: its outcome, and the step record it holds. */
+interface Marker extends Omit<LocalActivityMarker, 'failure'> {
   error?: string;
-  durationMs: number | null;
-  at: number | null;
-}
-
-interface PlannedStep {
-  config: Pick<CachedConfig, 'id' | 'config_name'>;
-  step: AuditAttempt['step'];
+  record?: StepRecord;
 }
 
 interface OpenEntry {
   entry: AuditEntry;
   kind: 'llm' | 'function' | 'other';
-  plan: PlannedStep[];
+  /** LEGACY: the steps still to come, for markers that record none. */
+  plan: Step[];
   done: boolean;
-}
-
-function eventMs(event: HistoryEvent): number | null {
-  const t = event.eventTime;
-  if (!t) return null;
-  return Number(t.seconds ?? 0) * 1000 + Math.round((t.nanos ?? 0) / 1e6);
-}
-
-function jsonTimeMs(t: MarkerData['complete_time']): number | null {
-  return t ? (t.seconds ?? 0) * 1000 + Math.round((t.nanos ?? 0) / 1e6) : null;
+  answer?: string;
 }
 
 function iso(ms: number | null | undefined): string | null {
   return ms === null || ms === undefined ? null : new Date(ms).toISOString();
 }
 
-/** The same readable reason the workflow gives (workflows/answer-shared.ts, describeFailure). */
-function describeFailure(err: Error | undefined): string {
-  const cause = err instanceof ActivityFailure ? err.cause : err;
-  if (cause instanceof TimeoutFailure) {
-    return cause.timeoutType === TimeoutType.HEARTBEAT ? 'the worker stopped responding' : 'no answer within the time limit';
-  }
-  return cause?.message ?? 'unknown error';
+function isStepRecord(value: unknown): value is StepRecord {
+  const record = value as Partial<StepRecord> | null;
+  return typeof record?.configId === 'number' && typeof record.kind === 'string';
 }
+
+/** The step record of a failed step: a detail of its ApplicationFailure (activities/step-record.ts). */
+function failureRecord(err: Error | undefined): StepRecord | undefined {
+  const cause = err instanceof ActivityFailure ? err.cause : err;
+  return cause instanceof ApplicationFailure ? cause.details?.find(isStepRecord) : undefined;
+}
+
+/** How a run ends other than completing (the reason unanswered messages name). */
+const SESSION_ENDS: [keyof HistoryEvent, string][] = [
+  ['workflowExecutionFailedEventAttributes', 'failed'],
+  ['workflowExecutionTerminatedEventAttributes', 'terminated'],
+  ['workflowExecutionCanceledEventAttributes', 'cancelled'],
+  ['workflowExecutionTimedOutEventAttributes', 'timed out'],
+];
 
 /** Reads one run's history and turns it into audit entries. */
 class RunReader {
@@ -197,8 +123,6 @@ class RunReader {
   private pendingBytes = 0;
   private readonly known = new Set<string>();
   private open: OpenEntry | undefined;
-  /** The answer text of each successful attempt (the entry shows the one that answered). */
-  private readonly answers = new WeakMap<AuditAttempt, string>();
   readonly entries: AuditEntry[] = [];
   nextRunId: string | undefined;
 
@@ -218,21 +142,19 @@ class RunReader {
       this.start(await this.decode<SessionWorkflowInput>(event.workflowExecutionStartedEventAttributes.input));
     } else if (event.workflowExecutionSignaledEventAttributes) {
       const { signalName, input } = event.workflowExecutionSignaledEventAttributes;
-      if (signalName === 'message') this.enqueue(await this.decode<IncomingMessage>(input), event);
-      if (signalName === 'updateSessionConfig') this.updateSettings(await this.decode<SessionSettingsUpdate>(input));
-    } else if (event.markerRecordedEventAttributes?.markerName === 'core_local_activity') {
-      const marker = await this.marker(event);
+      if (signalName === messageSignal.name) this.enqueue(await this.decode<IncomingMessage>(input), event);
+      if (signalName === updateSessionConfigSignal.name) this.updateSettings(await this.decode<SessionSettingsUpdate>(input));
+    } else if (event.markerRecordedEventAttributes) {
+      const marker = await localActivityMarker(this.converter, event);
       if (marker) this.onMarker(marker);
     } else if (event.workflowExecutionContinuedAsNewEventAttributes) {
       this.nextRunId = event.workflowExecutionContinuedAsNewEventAttributes.newExecutionRunId ?? undefined;
-    } else if (
-      event.workflowExecutionCompletedEventAttributes ||
-      event.workflowExecutionFailedEventAttributes ||
-      event.workflowExecutionTerminatedEventAttributes ||
-      event.workflowExecutionCanceledEventAttributes ||
-      event.workflowExecutionTimedOutEventAttributes
-    ) {
-      this.endOfSession();
+    } else if (event.workflowExecutionCompletedEventAttributes) {
+      const outcome = await this.decode<{ reason?: string }>(event.workflowExecutionCompletedEventAttributes.result);
+      this.endOfSession(outcome?.reason ?? 'completed');
+    } else {
+      const ended = SESSION_ENDS.find(([key]) => event[key]);
+      if (ended) this.endOfSession(ended[1]);
     }
   }
 
@@ -265,8 +187,8 @@ class RunReader {
       this.known.add(message.id);
       const entry = this.blank({ id: message.id, text: message.text, receivedAt: message.receivedAt });
       entry.status = 'failed';
-      entry.error = 'session_busy: too many messages were waiting to be answered';
-      entry.timings.answered_at = iso(eventMs(event));
+      entry.error = SESSION_BUSY_TEXT;
+      entry.timings.answered_at = iso(eventTimeMs(event));
       this.entries.push(entry);
       return;
     }
@@ -279,44 +201,20 @@ class RunReader {
     if (update.enabled_functions !== undefined) this.settings = { ...this.settings, enabled_functions: update.enabled_functions };
   }
 
-  private async marker(event: HistoryEvent): Promise<Marker | undefined> {
-    const attrs = event.markerRecordedEventAttributes!;
-    const dataPayload = attrs.details?.data?.payloads?.[0];
-    let data: MarkerData;
-    try {
-      // Core writes this detail itself, as plain JSON (a payload codec never sees it).
-      data = JSON.parse(Buffer.from(dataPayload?.data ?? []).toString('utf8')) as MarkerData;
-    } catch {
-      return undefined;
-    }
-    if (!data.activity_type) return undefined;
-    const scheduled = jsonTimeMs(data.original_schedule_time);
-    const completed = jsonTimeMs(data.complete_time);
-    const marker: Marker = {
-      type: data.activity_type,
-      tries: data.attempt ?? 1,
-      durationMs: scheduled !== null && completed !== null ? Math.max(0, completed - scheduled) : null,
-      at: eventMs(event),
-    };
-    if (attrs.failure) {
-      const error = await decodeOptionalFailureToOptionalError(this.converter, attrs.failure).catch(() => undefined);
-      marker.error = describeFailure(error);
-    } else {
-      marker.result = await this.decode(attrs.details?.result);
-    }
-    return marker;
-  }
-
-  private onMarker(marker: Marker): void {
+  private onMarker({ failure, ...marker }: LocalActivityMarker): void {
+    const step = (marker.result as { step?: unknown } | undefined)?.step;
+    const recorded: Marker = failure
+      ? { ...marker, error: describeFailure(failure), record: failureRecord(failure) }
+      : { ...marker, ...(isStepRecord(step) ? { record: step } : {}) };
     switch (marker.type) {
       case 'loadConfigs':
         if (Array.isArray(marker.result)) this.configs = (marker.result as CachedConfig[]).map(toCachedConfig);
         return;
       case 'answerMessage':
-        return this.routed(marker);
+        return this.routed(recorded);
       case 'executeLLMConfig':
       case 'executeFunction':
-        return this.stepRan(marker);
+        return this.stepRan(recorded);
       default:
         return;
     }
@@ -366,17 +264,7 @@ class RunReader {
     });
   }
 
-  /** What routing was offered, as the workflow computed it for `answerMessage` (histories without `offered`). */
-  private derivedOffer(routing: RoutingDecision): string[] {
-    const candidates = routingCandidates(this.configs, this.settings);
-    const tools = candidates.map((c) => (c.config_type === 'llm' ? llmConfigToolName(c.id) : (c.function_name ?? c.config_name)));
-    const noRouter = 'reason' in routing && typeof routing.reason === 'string' && routing.reason.startsWith('no router LLM');
-    if (noRouter || routing.routedBy !== 'router_llm') return tools;
-    const taken = new Set(tools);
-    return [...tools, ...enabledBuiltins(this.settings, BUILTIN_FUNCTIONS).filter((name) => !taken.has(name))];
-  }
-
-  /** The routing step of a message: routing and the first attempt, then the steps the workflow will take after it. */
+  /** The routing step of a message: what routing was given and chose, and the first attempt. */
   private routed(marker: Marker): void {
     this.close();
     const output = marker.result as AnswerMessageOutput | undefined;
@@ -384,106 +272,79 @@ class RunReader {
     if (message) this.known.add(message.id);
     const entry = this.blank(message);
     // A failed routing step: the workflow's own rules decided (workflows/answer.ts), from the same cached configs.
-    const routing =
-      output?.routing ??
-      routeWithoutRouter(this.configs, this.settings, message?.text ?? '', `routing failed: ${marker.error ?? 'unknown error'}`);
+    const reason = routingFailedReason(marker.error ?? 'unknown error');
+    const routing = output?.routing ?? routeWithoutRouter(this.configs, this.settings, message?.text ?? '', reason);
+    const legacy = new LegacyHistory(this.configs, this.settings, this.tuning);
     entry.routing = routing;
     entry.routed_by = routing.routedBy;
     entry.offered_source = output?.offered ? 'recorded' : 'derived';
-    entry.offered = this.offered(output?.offered ?? this.derivedOffer(routing));
+    entry.offered = this.offered(output?.offered ?? legacy.offered(routing));
     entry.timings.routing_ms = output?.routingMs ?? null;
     entry.timings.step_ms = marker.durationMs;
     entry.timings.answered_at = iso(marker.at);
-    const first = output?.firstAttempt;
     const open: OpenEntry = { entry, kind: 'other', plan: [], done: true };
     this.open = open;
     switch (routing.kind) {
       case 'direct_answer':
-        entry.chosen = 'direct_answer';
-        entry.status = 'success';
-        entry.answer = routing.answer;
-        return;
+        return void Object.assign(entry, {
+          chosen: 'direct_answer',
+          status: 'success',
+          answer: routing.answer,
+        } satisfies Partial<AuditEntry>);
       case 'builtin':
-        entry.chosen = routing.name;
-        entry.status = 'success';
-        return;
+        return void Object.assign(entry, { chosen: routing.name, status: 'success' } satisfies Partial<AuditEntry>);
       case 'none':
-        entry.chosen = 'none';
-        entry.status = 'failed';
-        entry.error = routing.reason;
-        return;
-      case 'function': {
-        entry.chosen = routing.functionName;
-        open.kind = 'function';
-        const config = { id: routing.configId, config_name: this.configName(routing.configId) ?? routing.functionName };
-        if (routing.missing?.length) {
+        return void Object.assign(entry, { chosen: 'none', status: 'failed', error: routing.reason } satisfies Partial<AuditEntry>);
+      case 'function':
+      case 'llm_config': {
+        entry.chosen = routing.kind === 'function' ? routing.functionName : routing.tool;
+        open.kind = routing.kind === 'function' ? 'function' : 'llm';
+        if (routing.kind === 'function' && routing.missing?.length) {
           entry.status = 'failed';
-          entry.error = `Function "${routing.functionName}" needs arguments the message does not give: ${routing.missing.join(', ')}`;
+          entry.error = missingArgumentsText(routing.functionName, routing.missing);
           return;
         }
-        if (first) this.attempt(open, { config, step: 'first_attempt' }, first);
-        if (!first || (!first.ok && first.retryable && this.tuning.functionMaxAttempts > 1)) {
-          open.plan.push({ config, step: first ? 'retry' : 'first_attempt' });
-        }
-        open.done = open.plan.length === 0;
-        return;
-      }
-      case 'llm_config': {
-        entry.chosen = routing.tool;
-        open.kind = 'llm';
-        const order = llmAnswerOrder(this.configs, this.settings, routing.configId).slice(0, this.tuning.maxConfigsPerMessage);
-        for (const config of order) {
-          if (first && config.id === routing.configId) {
-            this.attempt(open, { config, step: 'first_attempt' }, first);
-            if (first.ok) break;
-            if (first.retryable && this.tuning.llmMaxAttempts > 1) open.plan.push({ config, step: 'retry' });
-          } else {
-            open.plan.push({ config, step: config.id === routing.configId ? 'first_attempt' : 'fallback' });
-          }
-        }
-        open.done = open.plan.length === 0 || entry.attempts.some((a) => a.status === 'success');
+        const first = output?.firstAttempt;
+        const planned = first?.step ? undefined : legacy.plan(routing, first);
+        open.plan = planned?.rest ?? [];
+        const step = first?.step ?? planned?.first;
+        if (first && step) this.attempt(open, step, first, 1, null);
+        else open.done = open.plan.length === 0;
         return;
       }
     }
   }
 
-  private attempt(open: OpenEntry, planned: PlannedStep, outcome: FirstAttempt, tries = 1, at: number | null = null): void {
-    const record: AuditAttempt = {
-      step: planned.step,
-      config_id: planned.config.id,
-      config_name: planned.config.config_name,
-      tries,
+  /** One step's outcome on the open message; after a success or the last step, the message is done. */
+  private attempt(open: OpenEntry, step: Step, outcome: FirstAttempt, tries: number, at: number | null): void {
+    open.entry.attempts.push({
+      step: step.kind,
+      config_id: step.configId,
+      config_name: step.configName,
+      tries: step.attempt ?? tries,
       status: outcome.ok ? 'success' : 'failed',
       error: outcome.ok ? null : outcome.error,
       model: outcome.ok ? (outcome.model ?? null) : null,
       duration_ms: outcome.ms,
       finished_at: iso(at),
-    };
-    open.entry.attempts.push(record);
-    if (outcome.ok) this.answers.set(record, outcome.answer);
+    });
+    if (outcome.ok) open.answer ??= outcome.answer;
+    open.done = outcome.ok || (step.last ?? open.plan.length === 0);
   }
 
-  /** A retry or fallback marker: the next step the workflow planned for the open message. */
+  /** A retry or fallback marker: the step it records (LEGACY: the next step planned). */
   private stepRan(marker: Marker): void {
     const open = this.open;
-    const planned = open && !open.done ? open.plan.shift() : undefined;
-    if (!open || !planned) return;
+    const step = open && !open.done ? (marker.record ?? open.plan.shift()) : undefined;
+    if (!open || !step) return;
+    const result = marker.result as Partial<ExecuteLLMConfigOutput & ExecuteFunctionOutput> | undefined;
+    const ms = marker.durationMs ?? 0;
     const outcome: FirstAttempt =
       marker.error !== undefined
-        ? { ok: false, error: marker.error, retryable: false, ms: marker.durationMs ?? 0 }
-        : open.kind === 'function'
-          ? { ok: true, answer: (marker.result as ExecuteFunctionOutput | undefined)?.result ?? '', ms: marker.durationMs ?? 0 }
-          : {
-              ok: true,
-              answer: (marker.result as ExecuteLLMConfigOutput | undefined)?.answer ?? '',
-              ...((marker.result as ExecuteLLMConfigOutput | undefined)?.model
-                ? { model: (marker.result as ExecuteLLMConfigOutput).model }
-                : {}),
-              ms: marker.durationMs ?? 0,
-            };
-    this.attempt(open, planned, outcome, marker.tries, marker.at);
+        ? { ok: false, error: marker.error, retryable: false, ms }
+        : { ok: true, answer: result?.answer ?? result?.result ?? '', ...(result?.model ? { model: result.model } : {}), ms };
+    this.attempt(open, step, outcome, marker.attempt, marker.at);
     open.entry.timings.answered_at = iso(marker.at);
-    if (outcome.ok || open.plan.length === 0) open.done = true;
   }
 
   /** The open message's result, from its attempts, as workflows/answer.ts builds it. */
@@ -495,52 +356,35 @@ class RunReader {
     const received = entry.received_at ? Date.parse(entry.received_at) : null;
     const answered = entry.timings.answered_at ? Date.parse(entry.timings.answered_at) : null;
     entry.timings.total_ms = received && answered ? Math.max(0, answered - received) : null;
-    if (open.kind === 'other') {
-      this.entries.push(entry);
-      return;
-    }
-    entry.timings.execute_ms = entry.attempts.reduce((sum, a) => sum + (a.duration_ms ?? 0), 0);
-    const success = entry.attempts.find((a) => a.status === 'success');
-    const failures = entry.attempts.filter((a) => a.status === 'failed');
-    if (success) {
-      entry.status = 'success';
-      entry.executed_by = { config_id: success.config_id, config_name: success.config_name };
-      entry.answer = this.answerOf(success);
-      const failedOther = failures.filter((f) => f.config_id !== success.config_id);
-      const firstFailed = failedOther[0];
-      if (firstFailed) {
-        // The workflow names the first config that failed, with its last error.
-        const last = failedOther.filter((f) => f.config_id === firstFailed.config_id).at(-1)!;
-        entry.fallback_from = { config_id: firstFailed.config_id, config_name: firstFailed.config_name, error: last.error ?? '' };
-      }
-    } else if (entry.status !== 'failed') {
-      entry.status = open.done ? 'failed' : 'in_progress';
-      if (open.done) {
-        const perConfig = new Map<number, AuditAttempt>();
-        for (const f of failures) perConfig.set(f.config_id, f);
-        entry.error =
-          open.kind === 'function'
-            ? (failures.at(-1)?.error ?? 'unknown error')
-            : perConfig.size
-              ? `No LLM config could answer: ${[...perConfig.values()].map((f) => `${f.config_name}: ${f.error}`).join('; ')}`
-              : 'No active LLM config could answer';
+    if (open.kind !== 'other') {
+      entry.timings.execute_ms = entry.attempts.reduce((sum, a) => sum + (a.duration_ms ?? 0), 0);
+      const success = entry.attempts.find((a) => a.status === 'success');
+      const failures = entry.attempts.filter((a) => a.status === 'failed');
+      if (success) {
+        entry.status = 'success';
+        entry.executed_by = { config_id: success.config_id, config_name: success.config_name };
+        entry.answer = open.answer ?? null;
+        // The workflow names the first other config that failed, with its last error.
+        const first = failures.find((f) => f.config_id !== success.config_id);
+        const last = failures.filter((f) => f.config_id === first?.config_id).at(-1);
+        if (first && last) entry.fallback_from = { config_id: first.config_id, config_name: first.config_name, error: last.error ?? '' };
+      } else if (entry.status !== 'failed') {
+        entry.status = open.done ? 'failed' : 'in_progress';
+        const lastPerConfig = [...new Map(failures.map((f) => [f.config_id, f])).values()];
+        if (open.done && open.kind === 'function') entry.error = failures.at(-1)?.error ?? 'unknown error';
+        if (open.done && open.kind === 'llm') {
+          entry.error = noLLMConfigAnsweredText(lastPerConfig.map((f) => ({ configName: f.config_name, error: f.error })));
+        }
       }
     }
     this.entries.push(entry);
   }
 
-  private answerOf(attempt: AuditAttempt): string | null {
-    return this.answers.get(attempt) ?? null;
-  }
-
   /** The session ended: messages still waiting were answered `failed` by the workflow, outside any marker. */
-  private endOfSession(): void {
+  private endOfSession(reason: string): void {
     this.close();
     for (const message of this.pending.splice(0)) {
-      const entry = this.blank(message);
-      entry.status = 'unanswered';
-      entry.error = 'The session ended before this message was answered';
-      this.entries.push(entry);
+      this.entries.push({ ...this.blank(message), status: 'unanswered', error: closedBeforeAnswerText(reason) });
     }
     this.pendingBytes = 0;
   }

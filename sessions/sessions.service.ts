@@ -10,6 +10,7 @@ import {
   stateQuery,
   transcriptQuery,
   updateSessionConfigSignal,
+  type AuditPage,
   type CachedConfig,
   type SessionSettings,
   type SessionSummary,
@@ -18,7 +19,7 @@ import {
 import { parseOrThrow } from '../lib/validate';
 import { literal, Op } from 'sequelize';
 import { sessionAuditQuerySchema, sessionListQuerySchema, sessionSettingsUpdateSchema } from './session.schemas';
-import { decodeAuditCursor, readAuditPage, type AuditPage } from './session-audit';
+import { decodeAuditCursor, readAuditPage } from './session-audit';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import {
   findUserSession,

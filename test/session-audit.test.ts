@@ -5,15 +5,23 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { readFileSync } from 'node:fs';
-import { defaultDataConverter } from '@temporalio/common';
+import { ActivityFailure, ApplicationFailure, defaultDataConverter } from '@temporalio/common';
 import { startApi } from '../api/server';
 import type { RunningRole } from '../app/context';
-import { closeSignal, sessionStatusSearchAttribute, userIdSearchAttribute } from '../contract';
+import {
+  closeSignal,
+  noLLMConfigAnsweredText,
+  sessionStatusSearchAttribute,
+  userIdSearchAttribute,
+  type AuditEntry,
+  type StepRecord,
+} from '../contract';
+import { localActivityMarker } from '../lib/temporal-history';
 import { llmConfigToolName } from '../routing';
-import { auditRunEvents, type AuditEntry } from '../sessions/session-audit';
+import { auditRunEvents } from '../sessions/session-audit';
 import { uniqueId } from './support/context';
 import { eventually } from './support/eventually';
-import { HISTORY_FIXTURES_DIR, readHistoryFixtures, replayFailures, writeHistoryFixtures } from './support/histories';
+import { HISTORY_FIXTURES_DIR, readHistoryFixture, replayFailures, writeHistoryFixtures, type RecordedRun } from './support/histories';
 import { createFunctionConfigRow } from './support/llm-configs';
 import { labelledRuns, randomKey, ROUTER_MODEL, startSessionHarness, type SessionHarness } from './support/session-harness';
 import { startWebhookReceiver, type WebhookReceiver } from './support/webhook-receiver';
@@ -21,6 +29,31 @@ import { mintToken } from '../lib/auth';
 
 const WEBHOOK_SECRET = 'whsec_audit-test-secret-7f3a91c2e4';
 const UI_URL = 'https://temporal-ui.example.test';
+/** The audit of every history recorded before the step records, as it read before them (and must read on). */
+const AUDIT_OF_RECORDED = path.join(HISTORY_FIXTURES_DIR, '..', 'audit-of-recorded-histories.json');
+
+/** A run's audit as the endpoint reads it, from its events alone. */
+function auditOf(run: RecordedRun): Promise<AuditEntry[]> {
+  const events = run.history.events ?? [];
+  const runId = events[0]?.workflowExecutionStartedEventAttributes?.originalExecutionRunId ?? 'run';
+  return auditRunEvents(defaultDataConverter, { namespace: 'default', uiBaseUrl: null }, run.workflowId, runId, events);
+}
+
+/** The step records a session's history holds, per local activity (results, or the details of failures). */
+async function stepRecords(h: SessionHarness, workflowId: string): Promise<{ type: string; record: StepRecord | undefined }[]> {
+  const history = await h.env.client.workflow.getHandle(workflowId).fetchHistory();
+  const out: { type: string; record: StepRecord | undefined }[] = [];
+  for (const event of history.events ?? []) {
+    const marker = await localActivityMarker(defaultDataConverter, event);
+    if (!marker || marker.type === 'loadConfigs' || marker.type === 'updateSessionRecord') continue;
+    const result = marker.result as { step?: StepRecord; firstAttempt?: { step?: StepRecord } } | undefined;
+    const failure = marker.failure instanceof ActivityFailure ? marker.failure.cause : marker.failure;
+    const details = failure instanceof ApplicationFailure ? failure.details : undefined;
+    const record = result?.step ?? result?.firstAttempt?.step ?? (details?.at(-1) as StepRecord | undefined);
+    out.push({ type: marker.type, record });
+  }
+  return out;
+}
 
 interface Page {
   status: number;
@@ -70,7 +103,7 @@ describe('session audit trail', function () {
     const key = randomKey();
     const main = await h.createLLMConfig(userId, { model_name: uniqueId('main'), priority: 2, api_key: key });
     const other = await h.createLLMConfig(userId, { model_name: uniqueId('other'), priority: 1 });
-    const s = await h.startSession({ userId, label: 'audit-routed' });
+    const s = await h.startSession({ userId, label: 'audit-steps-routed' });
     h.llm.script(ROUTER_MODEL, { toolCall: llmConfigToolName(main.id), arguments: { question: 'what is 2+2?' } });
     const id = await s.send('what is 2+2?');
     const result = await h.gateway.waitForResult(s.connectionId, id);
@@ -118,7 +151,7 @@ describe('session audit trail', function () {
     const secondCfg = await h.createLLMConfig(userId, { model_name: second, priority: 2 });
     h.llm.otherwise(broken, { fail: 500 });
     h.llm.script(ROUTER_MODEL, { toolCall: llmConfigToolName(brokenCfg.id) });
-    const s = await h.startSession({ userId, tuning: { llmMaxAttempts: 3 }, label: 'audit-fallback' });
+    const s = await h.startSession({ userId, tuning: { llmMaxAttempts: 3 }, label: 'audit-steps-fallback' });
     const result = await s.ask('anything');
     assert.equal(result.config_id, secondCfg.id);
 
@@ -132,12 +165,47 @@ describe('session audit trail', function () {
       ],
     );
     assert.match(entry!.attempts[1]!.error ?? '', /HTTP 500/);
+    // History records each step (a failed one in its failure's details): the audit reads them, it works nothing out.
+    assert.deepEqual(
+      (await stepRecords(h, s.handle.workflowId)).map(({ type, record }) => [
+        type,
+        record?.configId,
+        record?.kind,
+        record?.attempt,
+        record?.outcome,
+        record?.last,
+      ]),
+      [
+        ['answerMessage', brokenCfg.id, 'first_attempt', 1, 'failed', false],
+        ['executeLLMConfig', brokenCfg.id, 'retry', 2, 'failed', false],
+        ['executeLLMConfig', secondCfg.id, 'fallback', 1, 'success', true],
+      ],
+    );
     assert.equal(entry!.status, 'success');
     assert.deepEqual(entry!.executed_by, { config_id: secondCfg.id, config_name: secondCfg.config_name });
     assert.equal(entry!.fallback_from?.config_id, brokenCfg.id);
     assert.equal(entry!.fallback_from?.error, result.fallback_from?.error);
     assert.equal(entry!.answer, result.result);
     assert.ok(entry!.attempts.every((a) => typeof a.duration_ms === 'number'));
+  });
+
+  it('records a message that failed for good as failed, with the text the client got, while the session stays open', async () => {
+    const userId = uniqueId('user');
+    const only = await h.createLLMConfig(userId, { model_name: uniqueId('refused') });
+    h.llm.otherwise(only.model_name!, { fail: 401 });
+    h.llm.script(ROUTER_MODEL, { toolCall: llmConfigToolName(only.id) });
+    const s = await h.startSession({ userId, label: 'audit-steps-failed' });
+    const result = await s.ask('anything');
+    assert.equal(result.status, 'failed');
+
+    const [entry] = (await auditOnce(userId, s.sessionId, 1)).entries;
+    assert.equal(entry!.status, 'failed');
+    assert.equal(entry!.error, result.error);
+    assert.equal(entry!.error, noLLMConfigAnsweredText([{ configName: only.config_name, error: entry!.attempts[0]!.error }]));
+    assert.deepEqual(
+      entry!.attempts.map((a) => [a.step, a.config_id, a.config_name, a.status, a.tries]),
+      [['first_attempt', only.id, only.config_name, 'failed', 1]],
+    );
   });
 
   it('records a function call: the function offered and chosen, its arguments, a retried 500', async () => {
@@ -154,7 +222,7 @@ describe('session audit trail', function () {
     const s = await h.startSession({
       userId,
       tuning: { functionMaxAttempts: 2, functionTimeout: '5 seconds', retryInitialInterval: '100 milliseconds' },
-      label: 'audit-function',
+      label: 'audit-steps-function',
     });
     hook.script({ status: 500, text: 'database down' }, { status: 200, json: { result: 'Order A-17 ships tomorrow' } });
     h.llm.script(ROUTER_MODEL, { toolCall: 'order_status', arguments: { order_id: 'A-17' } });
@@ -181,7 +249,7 @@ describe('session audit trail', function () {
   it('reads every run across continue-as-new, a page at a time', async () => {
     const userId = uniqueId('user');
     await h.createLLMConfig(userId, { model_name: uniqueId('chat') });
-    const s = await h.startSession({ userId, tuning: { continueAsNewAfter: 2 }, label: 'audit-continue-as-new' });
+    const s = await h.startSession({ userId, tuning: { continueAsNewAfter: 2 }, label: 'audit-steps-continue-as-new' });
     h.llm.otherwise(ROUTER_MODEL, { reply: 'Hello!' });
     const ids: string[] = [];
     for (const text of ['one', 'two', 'three']) {
@@ -236,16 +304,7 @@ describe('session audit trail', function () {
   });
 
   it('reads histories recorded before the audit trail (offered derived from the cached configs)', async () => {
-    const fixture = readHistoryFixtures(HISTORY_FIXTURES_DIR).find((r) => r.workflowId && isFixture(r, 'v2-fallback-500.json'));
-    assert.ok(fixture);
-    const runId = fixture.history.events?.[0]?.workflowExecutionStartedEventAttributes?.originalExecutionRunId ?? 'run';
-    const [entry] = await auditRunEvents(
-      defaultDataConverter,
-      { namespace: 'default', uiBaseUrl: null },
-      fixture.workflowId,
-      runId,
-      fixture.history.events ?? [],
-    );
+    const [entry] = await auditOf(readHistoryFixture(HISTORY_FIXTURES_DIR, 'v2-fallback-500.json'));
     assert.equal(entry!.offered_source, 'derived');
     assert.equal(entry!.offered.filter((o) => o.kind === 'llm_config').length, 3);
     assert.deepEqual(
@@ -261,14 +320,17 @@ describe('session audit trail', function () {
     assert.equal(entry!.temporal_ui_url, null);
   });
 
+  it('reads every history recorded before the step records as it did then (LEGACY path)', async () => {
+    const expected = JSON.parse(readFileSync(AUDIT_OF_RECORDED, 'utf8')) as Record<string, AuditEntry[]>;
+    assert.ok(Object.keys(expected).length >= 30);
+    for (const [file, entries] of Object.entries(expected)) {
+      assert.deepEqual(await auditOf(readHistoryFixture(HISTORY_FIXTURES_DIR, file)), entries, file);
+    }
+  });
+
   it('replays every history recorded here (and records them as fixtures with RECORD_HISTORIES=1)', async () => {
     const runs = await labelledRuns([h]);
     assert.deepEqual(await replayFailures(runs.map(({ run }) => run)), []);
     if (process.env.RECORD_HISTORIES === '1') writeHistoryFixtures(HISTORY_FIXTURES_DIR, runs);
   });
 });
-
-function isFixture(run: { workflowId: string }, file: string): boolean {
-  const parsed = JSON.parse(readFileSync(path.join(HISTORY_FIXTURES_DIR, file), 'utf8')) as { workflowId: string };
-  return parsed.workflowId === run.workflowId;
-}

@@ -1,7 +1,6 @@
 // What the answer (workflows/answer.ts) and the session loop (workflows/session.ts) share: the
-// shape of an answer, the context it is computed in, and readable failure reasons.
-import { ActivityFailure, ApplicationFailure, TimeoutFailure, isCancellation } from '@temporalio/workflow';
-import { TimeoutType } from '@temporalio/common';
+// shape of an answer and the context it is computed in (failure texts: contract/failure-texts.ts).
+import { isCancellation } from '@temporalio/workflow';
 import {
   cutAnswer,
   type BuiltinEffect,
@@ -26,16 +25,6 @@ export interface AnswerContext {
   session: SessionData;
   acts: SessionProxies;
   tuning: SessionTuning;
-}
-
-/** A readable, secret-free reason from an activity failure (activities scrub their messages). */
-export function describeFailure(err: unknown): string {
-  const cause = err instanceof ActivityFailure ? err.cause : err;
-  if (cause instanceof TimeoutFailure) {
-    return cause.timeoutType === TimeoutType.HEARTBEAT ? 'the worker stopped responding' : 'no answer within the time limit';
-  }
-  if (cause instanceof ApplicationFailure || cause instanceof Error) return cause.message;
-  return 'unknown error';
 }
 
 export function rethrowCancellation(err: unknown): void {

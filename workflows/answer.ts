@@ -5,6 +5,11 @@
 // retry policy. Deterministic: all I/O is in activities.
 import { patched, sleep } from '@temporalio/workflow';
 import {
+  describeFailure,
+  FUNCTION_CALLS_UNAVAILABLE_TEXT,
+  missingArgumentsText,
+  noLLMConfigAnsweredText,
+  routingFailedReason,
   runBuiltin,
   type AnswerMessageOutput,
   type CachedConfig,
@@ -13,9 +18,10 @@ import {
   type ResultFrame,
   type RoutingDecision,
   type ServerFrame,
+  type StepInput,
 } from '../contract';
 import { fallbackDecision, llmAnswerOrder, routableView, routeWithoutRouter, routingCandidates } from '../routing';
-import { describeFailure, rethrowCancellation, resultFrame, type Answer, type AnswerContext } from './answer-shared';
+import { rethrowCancellation, resultFrame, type Answer, type AnswerContext } from './answer-shared';
 import { durationMs } from './durations';
 
 type LLMDecision = Extract<RoutingDecision, { kind: 'llm_config' }>;
@@ -50,13 +56,18 @@ async function routeAndTry(ctx: AnswerContext, message: IncomingMessage): Promis
       retryInitialMs: durationMs(tuning.retryInitialInterval),
       callTimeoutMs: durationMs(tuning.llmTimeout),
       functionTimeoutMs: durationMs(tuning.functionTimeout),
+      followUps: {
+        llmMaxAttempts: tuning.llmMaxAttempts,
+        functionMaxAttempts: tuning.functionMaxAttempts,
+        maxConfigsPerMessage: tuning.maxConfigsPerMessage,
+      },
       ...session.recordIfDue(now),
     });
   } catch (err) {
     // The step itself failed after its retries (the database was unreachable, say): the fallback
     // rules still decide, and the provider calls below get their own attempts.
     rethrowCancellation(err);
-    const reason = `routing failed: ${describeFailure(err)}`;
+    const reason = routingFailedReason(describeFailure(err));
     const routing = patched(FUNCTION_CALLS_PATCH)
       ? routeWithoutRouter(session.configs, session.settings, message.text, reason)
       : fallbackDecision(session.configs, session.settings, message.text, reason);
@@ -71,6 +82,7 @@ async function tryConfig(
   config: CachedConfig,
   question: string,
   attempts: number,
+  step: StepInput,
 ): Promise<FirstAttempt> {
   const { session } = ctx;
   const started = Date.now();
@@ -82,6 +94,7 @@ async function tryConfig(
       role: session.settings.role,
       history: session.recentTurns(),
       ...streamTarget(ctx, message),
+      step,
     });
     return { ok: true, answer: reply.answer, model: reply.model, ms: Date.now() - started };
   } catch (err) {
@@ -102,17 +115,19 @@ async function answerWithLLM(
   const failures: { config: CachedConfig; error: string }[] = [];
   let spentMs = 0;
   for (const config of order) {
+    const step = (kind: StepInput['kind']): StepInput => ({ kind, configName: config.config_name, last: config === order.at(-1) });
     let outcome: FirstAttempt;
     if (first && config.id === decision.configId) {
       outcome = first;
       if (!outcome.ok && outcome.retryable && tuning.llmMaxAttempts > 1) {
         // Backoff before the second attempt, as Temporal's policy would wait after the first.
         await sleep(outcome.retryAfterMs ?? durationMs(tuning.retryInitialInterval));
-        const retried = await tryConfig(ctx, message, config, decision.question, tuning.llmMaxAttempts - 1);
+        const retried = await tryConfig(ctx, message, config, decision.question, tuning.llmMaxAttempts - 1, step('retry'));
         outcome = retried.ok ? retried : { ...retried, ms: retried.ms + outcome.ms };
       }
     } else {
-      outcome = await tryConfig(ctx, message, config, decision.question, tuning.llmMaxAttempts);
+      const kind = config.id === decision.configId ? 'first_attempt' : 'fallback';
+      outcome = await tryConfig(ctx, message, config, decision.question, tuning.llmMaxAttempts, step(kind));
     }
     spentMs += outcome.ms;
     if (outcome.ok) {
@@ -137,9 +152,7 @@ async function answerWithLLM(
     execute_time: spentMs,
     status: 'failed',
     routed_by: decision.routedBy,
-    error: failures.length
-      ? `No LLM config could answer: ${failures.map((f) => `${f.config.config_name}: ${f.error}`).join('; ')}`
-      : 'No active LLM config could answer',
+    error: noLLMConfigAnsweredText(failures.map((f) => ({ configName: f.config.config_name, error: f.error }))),
   });
 }
 
@@ -160,8 +173,7 @@ async function answerWithFunction(
       ...outcome,
     });
   if (decision.missing?.length) {
-    const error = `Function "${decision.functionName}" needs arguments the message does not give: ${decision.missing.join(', ')}`;
-    return frame({ result: '', execute_time: 0, status: 'failed', error });
+    return frame({ result: '', execute_time: 0, status: 'failed', error: missingArgumentsText(decision.functionName, decision.missing) });
   }
   let outcome = first;
   if (!outcome || (!outcome.ok && outcome.retryable && tuning.functionMaxAttempts > 1)) {
@@ -177,6 +189,7 @@ async function answerWithFunction(
         arguments: decision.arguments,
         sessionId: session.sessionId,
         messageId: message.id,
+        step: { kind: outcome ? 'retry' : 'first_attempt', configName: config?.config_name ?? decision.functionName, last: true },
       });
       outcome = { ok: true, answer: result, ms: spent + Date.now() - started };
     } catch (err) {
@@ -235,7 +248,7 @@ export async function answer(ctx: AnswerContext, message: IncomingMessage): Prom
     }
     case 'function':
       // Recorded decisions are never a function's before the patch (FUNCTION_CALLS_PATCH).
-      if (!patched(FUNCTION_CALLS_PATCH)) return failed(routing.configId, routing.functionName, 'Function calls are not available');
+      if (!patched(FUNCTION_CALLS_PATCH)) return failed(routing.configId, routing.functionName, FUNCTION_CALLS_UNAVAILABLE_TEXT);
       return { routing, result: await answerWithFunction(ctx, message, routing, firstAttempt), extraFrames: [] };
     case 'none':
       return failed(0, 'none', routing.reason);

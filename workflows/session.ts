@@ -21,11 +21,13 @@ import {
   DEFAULT_SESSION_TUNING,
   ackSignal,
   attachSignal,
+  closedBeforeAnswerText,
   closeSignal,
   detachSignal,
   deviceIdSearchAttribute,
   messageSignal,
   refreshConfigsSignal,
+  SESSION_BUSY_TEXT,
   sessionStatusSearchAttribute,
   stateQuery,
   transcriptQuery,
@@ -200,12 +202,7 @@ class SessionRunner {
   private refuseOverflow(): void {
     const refused = this.data.takeRefused();
     if (refused.length === 0) return;
-    const results = refused.map((m) =>
-      failedResult(
-        m,
-        'session_busy: too many messages are waiting to be answered in this session; resend this one once earlier answers arrive',
-      ),
-    );
+    const results = refused.map((m) => failedResult(m, SESSION_BUSY_TEXT));
     for (const result of results) this.data.keep(result);
     this.send(results);
   }
@@ -287,7 +284,7 @@ class SessionRunner {
     const d = this.data;
     const unanswered: ResultFrame[] = [];
     for (const m of [...d.takeRefused(), ...drain(d)]) {
-      const result = failedResult(m, `The session was closed (${reason}) before this message was answered`);
+      const result = failedResult(m, closedBeforeAnswerText(reason));
       d.complete({ id: m.id, text: m.text, receivedAt: m.receivedAt, routing: null, result }, Date.now());
       unanswered.push(result);
     }

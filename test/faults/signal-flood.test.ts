@@ -5,7 +5,7 @@
 // must carry the same answer), the handled count over all runs is 200, the transcript holds no id
 // twice, every signal is in exactly one run's history, and every run replays.
 import assert from 'node:assert/strict';
-import { closeSignal, stateQuery, transcriptQuery } from '../../contract';
+import { closeSignal, messageSignal, stateQuery, transcriptQuery } from '../../contract';
 import { uniqueId } from '../support/context';
 import { DeliveryLedger } from '../support/fault-report';
 import { fetchAllRuns, replayFailures } from '../support/histories';
@@ -73,7 +73,7 @@ describe('fault: a signal flood across continue-as-new', function () {
     for (const run of runs) {
       for (const event of run.history.events ?? []) {
         const signal = event.workflowExecutionSignaledEventAttributes;
-        if (signal?.signalName !== 'message') continue;
+        if (signal?.signalName !== messageSignal.name) continue;
         const payload = signal.input?.payloads?.[0]?.data;
         const id = payload ? (JSON.parse(Buffer.from(payload).toString('utf8')) as { id: string }).id : '';
         signalled.set(id, (signalled.get(id) ?? 0) + 1);

@@ -118,8 +118,10 @@ export function readHistoryFixtures(dir: string): RecordedRun[] {
   return readdirSync(dir)
     .filter((f) => f.endsWith('.json'))
     .sort()
-    .map((f) => {
-      const parsed = JSON.parse(readFileSync(path.join(dir, f), 'utf8')) as { workflowId: string; history: unknown };
-      return { workflowId: parsed.workflowId, history: ProtoHistory.fromObject(parsed.history as Record<string, unknown>) };
-    });
+    .map((f) => readHistoryFixture(dir, f));
+}
+
+export function readHistoryFixture(dir: string, file: string): RecordedRun {
+  const parsed = JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as { workflowId: string; history: unknown };
+  return { workflowId: parsed.workflowId, history: ProtoHistory.fromObject(parsed.history as Record<string, unknown>) };
 }
