@@ -346,3 +346,67 @@ export async function measureThroughput(
     await Promise.all(sessions.map((session) => session.close()));
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Goal 1b: a long session, one socket sending back to back across continue-as-new boundaries.
+
+export interface LongSessionRun {
+  variant: Variant;
+  /** Socket send → result, in the order sent; `ours[i]` is the session's message i + 1. */
+  ours: number[];
+  /** The message ids, in the same order. */
+  ids: string[];
+  /** As many direct LLM calls and bare update round trips, each measured in a loop of its own after the messages. */
+  direct: number[];
+  floor: number[];
+  counts: Counts;
+  errors: string[];
+  session: { userId: string; sessionId: string };
+}
+
+/**
+ * One socket, `messages` messages back to back (send, result, ack, next: nothing in between, so a
+ * message that follows an answer arrives while the workflow may be continuing as new). The
+ * direct calls and the floor are measured after, not interleaved, so they leave no gap.
+ */
+export async function measureLongSession(
+  stack: MessageStack,
+  floor: Floor,
+  options: { messages: number; timeoutMs: number },
+): Promise<LongSessionRun> {
+  const session = await BenchSession.open(stack);
+  const run: LongSessionRun = {
+    variant: stack.variant,
+    ours: [],
+    ids: [],
+    direct: [],
+    floor: [],
+    counts: emptyCounts(),
+    errors: [],
+    session: { userId: session.userId, sessionId: session.sessionId },
+  };
+  const sent: { session: BenchSession; id: string }[] = [];
+  try {
+    for (let i = 0; i < options.messages; i++) {
+      const id = uniqueId(`long-${i + 1}`);
+      const outcome = await session.ask(id, `message ${i + 1} of a long session`, options.timeoutMs);
+      sent.push({ session, id });
+      count(run.counts, outcome, run.errors);
+      if (outcome.status === 'lost') break;
+      run.ours.push(outcome.status === 'answered' ? outcome.ms : NaN);
+      run.ids.push(id);
+    }
+    run.counts.duplicated = await countDuplicates(sent);
+  } finally {
+    await session.close();
+  }
+  const direct = directCaller(stack, session);
+  for (let i = 0; i < options.messages; i++) {
+    const t = now();
+    await direct(`question ${i} for the direct calls`);
+    run.direct.push(now() - t);
+  }
+  const loop = await floor.loop();
+  for (let i = 0; i < options.messages; i++) run.floor.push(await loop.ping());
+  return run;
+}
