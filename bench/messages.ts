@@ -352,7 +352,9 @@ export async function measureThroughput(
 
 export interface LongSessionRun {
   variant: Variant;
-  /** Socket send → result, in the order sent; `ours[i]` is the session's message i + 1. */
+  /** The session's number of the first timed message (1-based; the ones before were warm-up). */
+  firstIndex: number;
+  /** Socket send → result of each timed message, in the order sent (NaN for one that failed). */
   ours: number[];
   /** The message ids, in the same order. */
   ids: string[];
@@ -365,18 +367,19 @@ export interface LongSessionRun {
 }
 
 /**
- * One socket, `messages` messages back to back (send, result, ack, next: nothing in between, so a
- * message that follows an answer arrives while the workflow may be continuing as new). The
- * direct calls and the floor are measured after, not interleaved, so they leave no gap.
+ * One socket, `warmup` + `messages` messages back to back (send, result, ack, next: nothing in
+ * between, so the message after an answer arrives while the workflow may be continuing as new).
+ * The direct calls and the floor are measured after, not interleaved, so they leave no gap.
  */
 export async function measureLongSession(
   stack: MessageStack,
   floor: Floor,
-  options: { messages: number; timeoutMs: number },
+  options: { messages: number; warmup: number; timeoutMs: number },
 ): Promise<LongSessionRun> {
   const session = await BenchSession.open(stack);
   const run: LongSessionRun = {
     variant: stack.variant,
+    firstIndex: options.warmup + 1,
     ours: [],
     ids: [],
     direct: [],
@@ -387,12 +390,13 @@ export async function measureLongSession(
   };
   const sent: { session: BenchSession; id: string }[] = [];
   try {
-    for (let i = 0; i < options.messages; i++) {
-      const id = uniqueId(`long-${i + 1}`);
-      const outcome = await session.ask(id, `message ${i + 1} of a long session`, options.timeoutMs);
+    for (let n = 1; n <= options.warmup + options.messages; n++) {
+      const id = uniqueId(`long-${n}`);
+      const outcome = await session.ask(id, `message ${n} of a long session`, options.timeoutMs);
       sent.push({ session, id });
       count(run.counts, outcome, run.errors);
-      if (outcome.status === 'lost') break;
+      if (outcome.status === 'lost') break; // the socket is in trouble; the rest would only wait out their timeouts
+      if (n < run.firstIndex) continue;
       run.ours.push(outcome.status === 'answered' ? outcome.ms : NaN);
       run.ids.push(id);
     }

@@ -19,10 +19,11 @@ import {
   deviceIdSearchAttribute,
   type ResultFrame,
   type ServerFrame,
+  type SessionWorkflowInput,
 } from '../contract';
 import { llmConfigToolName } from '../contract';
 import { uniqueId } from './support/context';
-import { decodedText, fetchAllRuns, HISTORY_FIXTURES_DIR, historyText, replayFailures, writeHistoryFixtures } from './support/histories';
+import { fetchAllRuns, HISTORY_FIXTURES_DIR, historyText, replayFailures, writeHistoryFixtures } from './support/histories';
 import { labelledRuns, randomKey, ROUTER_MODEL, startSessionHarness, type SessionHarness } from './support/session-harness';
 import { eventually } from './support/eventually';
 
@@ -533,9 +534,13 @@ describe('session workflow', function () {
         [1, results[1]!],
         [2, results[3]!],
       ] as const) {
-        const started = runs[run]!.history.events?.[0]?.workflowExecutionStartedEventAttributes;
-        const carried = decodedText(started?.input);
-        assert.ok(carried.includes('"unsent"') && carried.includes(answered.id), `run ${run + 1} carries the frames of ${answered.id}`);
+        const payload = runs[run]!.history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0]?.data;
+        const input = JSON.parse(Buffer.from(payload ?? []).toString('utf8')) as SessionWorkflowInput;
+        assert.deepEqual(
+          input.carried?.unsent?.map((f) => [f.type, 'id' in f ? f.id : undefined]),
+          [['function_call_result', answered.id]],
+          `run ${run + 1} carries the frames of its predecessor's last answer`,
+        );
       }
       assert.equal(noRouter.gateway.resultsFor(s.connectionId).length, 5, 'one result per message');
     });
