@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import type { TestContext } from '../test/support/context';
 import { BENCH_ENV } from './messages';
-import { childProfileArgs } from './profile-summary';
+import { childProfileArgs, recordProfiledProcess } from './profile-summary';
 import type { ChildMessage, MemoryReport, ParentMessage } from './servers';
 
 export interface ServerChild {
@@ -52,6 +52,7 @@ export function spawnServer(name: string, args: string[], env: NodeJS.ProcessEnv
     env,
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
+  recordProfiledProcess(child.pid, `${name} (${args.join(' ')})`);
   let output = '';
   const keep = (chunk: Buffer): void => {
     output = (output + chunk.toString('utf8')).slice(-20_000);

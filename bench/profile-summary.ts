@@ -2,7 +2,7 @@
 // profile the run wrote (the bench process, its workflow threads, each server child), read back
 // as self time per function and per place in the code, so a goal that is not met can be explained
 // from the run's own profile. `npx tsx bench/profile-summary.ts DIR` prints it again.
-import { readdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
 /** Set by `--cpu-prof` for the re-run bench process and the server children it spawns. */
@@ -17,6 +17,33 @@ export function profilesDir(root: string): string {
 export function childProfileArgs(): string[] {
   const dir = process.env[CPU_PROFILE_DIR_ENV];
   return dir ? ['--cpu-prof', '--cpu-prof-dir', dir] : [];
+}
+
+const PROCESSES_FILE = 'processes.txt';
+
+/** Names a profiled process (`pid name` lines), so the summary can say whose profile is whose. */
+export function recordProfiledProcess(pid: number | undefined, name: string): void {
+  const dir = process.env[CPU_PROFILE_DIR_ENV];
+  if (dir && pid !== undefined) appendFileSync(path.join(dir, PROCESSES_FILE), `${pid} ${name}\n`);
+}
+
+function processNames(dir: string): Map<string, string> {
+  const file = path.join(dir, PROCESSES_FILE);
+  if (!existsSync(file)) return new Map();
+  return new Map(
+    readFileSync(file, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => [line.slice(0, line.indexOf(' ')), line.slice(line.indexOf(' ') + 1)] as [string, string]),
+  );
+}
+
+/** CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile: whose it is. */
+function owner(file: string, names: Map<string, string>): string {
+  const [, pid, thread] = /^CPU\.\d+\.\d+\.(\d+)\.(\d+)\./.exec(file) ?? [];
+  if (!pid) return '';
+  const name = names.get(pid) ?? `pid ${pid}`;
+  return thread === '0' ? `${name}, main thread` : `${name}, worker thread ${thread} (workflow threads, module loader)`;
 }
 
 interface CallFrame {
@@ -102,10 +129,13 @@ export function summarizeProfiles(dir: string, n = 12): string {
   const files = readdirSync(dir)
     .filter((f) => f.endsWith('.cpuprofile'))
     .map((f) => path.join(dir, f));
+  const names = processNames(dir);
   const lines: string[] = [];
   for (const totals of files.map((f) => profileTotals(f, n)).sort((a, b) => b.busyMs - a.busyMs)) {
     if (totals.busyMs < 50) continue;
-    lines.push(`${totals.file}: ${(totals.busyMs / 1000).toFixed(1)} s busy of ${(totals.wallMs / 1000).toFixed(1)} s`);
+    lines.push(
+      `${totals.file} (${owner(totals.file, names)}): ${(totals.busyMs / 1000).toFixed(1)} s busy of ${(totals.wallMs / 1000).toFixed(1)} s`,
+    );
     lines.push(`  by place: ${totals.places.map((p) => `${p.name} ${(p.ms / 1000).toFixed(2)} s`).join(', ')}`);
     for (const fn of totals.functions) lines.push(`  ${(fn.ms / 1000).toFixed(2).padStart(6)} s  ${fn.name}`);
   }

@@ -19,7 +19,7 @@ import { dropRunDatabase } from '../test/support/database';
 import { stopTestTemporal } from '../test/support/temporal';
 import { runBench } from './bench';
 import { latencyCdfSvg } from './chart';
-import { CPU_PROFILE_DIR_ENV, profilesDir, summarizeProfiles } from './profile-summary';
+import { CPU_PROFILE_DIR_ENV, profilesDir, recordProfiledProcess, summarizeProfiles } from './profile-summary';
 import { chartSeries, consoleReport, CHART_PATH, PERFORMANCE_PAGE, performanceSection, writePerformancePage } from './report';
 
 const root = path.resolve(__dirname, '..');
@@ -29,10 +29,11 @@ function rerunProfiled(): Promise<number> {
   const dir = profilesDir(root);
   mkdirSync(dir, { recursive: true });
   const args = process.argv.slice(2).filter((a) => a !== '--cpu-prof');
+  process.env[CPU_PROFILE_DIR_ENV] = dir;
   const child = spawn(process.execPath, [...process.execArgv, '--cpu-prof', '--cpu-prof-dir', dir, __filename, ...args], {
     stdio: 'inherit',
-    env: { ...process.env, [CPU_PROFILE_DIR_ENV]: dir },
   });
+  recordProfiledProcess(child.pid, 'bench process (clients, fake LLM, floor worker, the in-process gateway and worker)');
   return new Promise((resolve) =>
     child.once('exit', (code) => {
       if (code === 0) console.log(`\n${summarizeProfiles(dir)}\nCPU profiles in ${path.relative(root, dir)}`);
