@@ -121,7 +121,7 @@ export interface LatencyFigures {
   floor: Percentiles;
   /** ours − direct, per percentile. */
   added: { p50: number; p99: number };
-  /** added ÷ floor (goal: p50 ≤ 2, p99 ≤ 3). */
+  /** added ÷ floor (goal: p50 ≤ 1.5, p99 ≤ 3). */
   ratio: { p50: number; p99: number };
   counts: Counts;
   errors: string[];
@@ -133,27 +133,16 @@ export interface IndexedMs {
   ms: number;
 }
 
-export interface LongSessionFigures {
-  /** Timed messages, the session's #firstIndex onwards. */
-  messages: number;
+/** As LatencyFigures, the direct calls and floor updates measured after the messages, not between them. */
+export interface LongSessionFigures extends LatencyFigures {
+  /** The session's number of the first timed message. */
   firstIndex: number;
-  /** Socket send → function_call_result frame. */
-  ours: Percentiles;
-  /** The same LLM calls made directly, and bare Update round trips, as many of each. */
-  direct: Percentiles;
-  floor: Percentiles;
-  /** ours − direct, per percentile. */
-  added: { p50: number; p99: number };
-  /** added ÷ floor (goal: p50 ≤ 1.5, p99 ≤ 3). */
-  ratio: { p50: number; p99: number };
   /** The slowest message ÷ ours.p50 (goal ≤ 10). */
   slowestOverP50: number;
   /** The five slowest, slowest first. */
   slowest: IndexedMs[];
   /** Each message whose answer ends a run (continue-as-new) and the one after it. */
   boundaries: IndexedMs[];
-  counts: Counts;
-  errors: string[];
 }
 
 export interface ThroughputFigures {
@@ -225,7 +214,7 @@ export interface BenchOptions {
   log?: (line: string) => void;
 }
 
-function latencyFigures(run: LatencyRun): LatencyFigures {
+function latencyFigures(run: Pick<LatencyRun, 'ours' | 'direct' | 'floor' | 'counts' | 'errors'>): LatencyFigures {
   const ours = percentiles(run.ours);
   const direct = percentiles(run.direct);
   const floor = percentiles(run.floor);
@@ -244,24 +233,15 @@ function latencyFigures(run: LatencyRun): LatencyFigures {
 
 function longSessionFigures(run: LongSessionRun): LongSessionFigures {
   const timed = run.ours.map((ms, i) => ({ index: run.firstIndex + i, ms })).filter((m) => Number.isFinite(m.ms));
-  const ours = percentiles(timed.map((m) => m.ms));
-  const direct = percentiles(run.direct);
-  const floor = percentiles(run.floor);
-  const added = { p50: ours.p50 - direct.p50, p99: ours.p99 - direct.p99 };
+  const figures = latencyFigures({ ...run, ours: timed.map((m) => m.ms) });
   const every = DEFAULT_SESSION_TUNING.continueAsNewAfter;
   return {
+    ...figures,
     messages: run.ours.length,
     firstIndex: run.firstIndex,
-    ours,
-    direct,
-    floor,
-    added,
-    ratio: { p50: added.p50 / floor.p50, p99: added.p99 / floor.p99 },
-    slowestOverP50: ours.max / ours.p50,
+    slowestOverP50: figures.ours.max / figures.ours.p50,
     slowest: [...timed].sort((a, b) => b.ms - a.ms).slice(0, 5),
     boundaries: timed.filter((m) => m.index % every === 0 || m.index % every === 1),
-    counts: run.counts,
-    errors: run.errors,
   };
 }
 

@@ -227,11 +227,14 @@ export interface LatencyRun {
   sample: { userId: string; sessionId: string; messageId: string; ms: number };
 }
 
-export async function measureLatency(
-  stack: MessageStack,
-  floor: Floor,
-  options: { messages: number; warmup: number; timeoutMs: number },
-): Promise<LatencyRun> {
+/** Messages sent one after another on one socket: the timed ones after `warmup` untimed ones. */
+export interface SequenceOptions {
+  messages: number;
+  warmup: number;
+  timeoutMs: number;
+}
+
+export async function measureLatency(stack: MessageStack, floor: Floor, options: SequenceOptions): Promise<LatencyRun> {
   const session = await BenchSession.open(stack);
   const direct = directCaller(stack, session);
   const loop: FloorLoop = await floor.loop();
@@ -371,11 +374,7 @@ export interface LongSessionRun {
  * between, so the message after an answer arrives while the workflow may be continuing as new).
  * The direct calls and the floor are measured after, not interleaved, so they leave no gap.
  */
-export async function measureLongSession(
-  stack: MessageStack,
-  floor: Floor,
-  options: { messages: number; warmup: number; timeoutMs: number },
-): Promise<LongSessionRun> {
+export async function measureLongSession(stack: MessageStack, floor: Floor, options: SequenceOptions): Promise<LongSessionRun> {
   const session = await BenchSession.open(stack);
   const run: LongSessionRun = {
     variant: stack.variant,
