@@ -2,7 +2,7 @@
 // it with the tiny profile). Every figure is measured against a floor taken in the same run on
 // the same Temporal dev server and PostgreSQL; the scripted fake LLM is the only stand-in.
 import os from 'node:os';
-import { sessionWorkflowId } from '../contract';
+import { DEFAULT_SESSION_TUNING, sessionWorkflowId } from '../contract';
 import type { Client } from '@temporalio/client';
 import { createTestContext, uniqueId } from '../test/support/context';
 import { startFakeLLM, type FakeLLM } from '../test/support/fake-llm';
@@ -15,11 +15,14 @@ import { measureMemory } from './memory';
 import {
   BENCH_ENV,
   measureLatency,
+  measureLongSession,
   measureThroughput,
   scriptRouter,
   startMessageStack,
   type Counts,
+  type MessageStack,
   type LatencyRun,
+  type LongSessionRun,
   type ThroughputRun,
   type Variant,
 } from './messages';
@@ -32,6 +35,9 @@ export interface Profile {
   /** Sequential messages per variant (and as many direct calls and floor updates), after `warmup` untimed ones. */
   latencyMessages: number;
   warmup: number;
+  /** Timed messages of the long session (per variant), after `longWarmup` untimed ones on the same socket. */
+  longMessages: number;
+  longWarmup: number;
   throughputSessions: number;
   throughputPerSession: number;
   restConnections: number;
@@ -50,6 +56,9 @@ export const PROFILES: Record<ProfileName, Profile> = {
   full: {
     latencyMessages: 200,
     warmup: 10,
+    // Messages #11 to #320 of one session: three continue-as-new boundaries (#100, #200, #300).
+    longMessages: 310,
+    longWarmup: 10,
     throughputSessions: 100,
     throughputPerSession: 10,
     restConnections: 50,
@@ -66,6 +75,8 @@ export const PROFILES: Record<ProfileName, Profile> = {
   quick: {
     latencyMessages: 20,
     warmup: 3,
+    longMessages: 105,
+    longWarmup: 5,
     throughputSessions: 25,
     throughputPerSession: 2,
     restConnections: 50,
@@ -82,6 +93,9 @@ export const PROFILES: Record<ProfileName, Profile> = {
   tiny: {
     latencyMessages: 5,
     warmup: 2,
+    // Still across one boundary (#100): nothing may be lost or doubled there.
+    longMessages: 101,
+    longWarmup: 2,
     throughputSessions: 8,
     throughputPerSession: 2,
     restConnections: 50,
@@ -107,10 +121,28 @@ export interface LatencyFigures {
   floor: Percentiles;
   /** ours − direct, per percentile. */
   added: { p50: number; p99: number };
-  /** added ÷ floor (goal: p50 ≤ 2, p99 ≤ 3). */
+  /** added ÷ floor (goal: p50 ≤ 1.5, p99 ≤ 3). */
   ratio: { p50: number; p99: number };
   counts: Counts;
   errors: string[];
+}
+
+export interface IndexedMs {
+  /** The message's number in its session (1-based). */
+  index: number;
+  ms: number;
+}
+
+/** As LatencyFigures, the direct calls and floor updates measured after the messages, not between them. */
+export interface LongSessionFigures extends LatencyFigures {
+  /** The session's number of the first timed message. */
+  firstIndex: number;
+  /** The slowest message ÷ ours.p50 (goal ≤ 10). */
+  slowestOverP50: number;
+  /** The five slowest, slowest first. */
+  slowest: IndexedMs[];
+  /** Each message whose answer ends a run (continue-as-new) and the one after it. */
+  boundaries: IndexedMs[];
 }
 
 export interface ThroughputFigures {
@@ -121,7 +153,7 @@ export interface ThroughputFigures {
   counts: Counts;
   errors: string[];
   floor: { workflows: number; updates: number; updatesPerSecond: number; latency: Percentiles };
-  /** messages/s ÷ floor updates/s (goal ≥ 0.5). */
+  /** messages/s ÷ floor updates/s (goal ≥ 0.5, 0 lost). */
   ratio: number;
 }
 
@@ -144,21 +176,35 @@ export interface BreakdownFigures extends Breakdown {
   socketMs: number;
 }
 
+/** Switchboard without a router (one provider call per message) ÷ the LiteLLM proxy, same fake provider. */
+export interface PeerRatios {
+  /** Added latency per call (goal: p50 ≤ 1.5). */
+  added: { p50: number; p99: number };
+  /** Messages/s of 100 sessions ÷ requests/s of 100 clients (goal ≥ 1). */
+  throughput: number;
+}
+
 export interface Figures {
   meta: { date: string; profile: ProfileName; cores: number; cpu: string; node: string };
   latency: Record<Variant, LatencyFigures>;
+  longSession: Record<Variant, LongSessionFigures>;
   throughput: ThroughputFigures;
+  /** The same load without a router LLM: one provider call per message, as the LiteLLM peer makes. */
+  throughputNoRouter: ThroughputFigures;
   /** The same load with the gateway + worker and the floor's worker each in a process of their own. */
   throughputSeparate: ThroughputFigures;
   rest: RestFigures;
   memory: MemoryFigures;
   breakdown: BreakdownFigures;
   peer?: PeerResult;
+  /** Present when the peer ran. */
+  peerRatios?: PeerRatios;
 }
 
 /** Raw samples for the chart. */
 export interface Samples {
   latency: Record<Variant, { ours: number[]; direct: number[]; floor: number[] }>;
+  longSession: Record<Variant, number[]>;
   throughput: { ours: number[]; floor: number[] };
 }
 
@@ -168,7 +214,7 @@ export interface BenchOptions {
   log?: (line: string) => void;
 }
 
-function latencyFigures(run: LatencyRun): LatencyFigures {
+function latencyFigures(run: Pick<LatencyRun, 'ours' | 'direct' | 'floor' | 'counts' | 'errors'>): LatencyFigures {
   const ours = percentiles(run.ours);
   const direct = percentiles(run.direct);
   const floor = percentiles(run.floor);
@@ -182,6 +228,20 @@ function latencyFigures(run: LatencyRun): LatencyFigures {
     ratio: { p50: added.p50 / floor.p50, p99: added.p99 / floor.p99 },
     counts: run.counts,
     errors: run.errors,
+  };
+}
+
+function longSessionFigures(run: LongSessionRun): LongSessionFigures {
+  const timed = run.ours.map((ms, i) => ({ index: run.firstIndex + i, ms })).filter((m) => Number.isFinite(m.ms));
+  const figures = latencyFigures({ ...run, ours: timed.map((m) => m.ms) });
+  const every = DEFAULT_SESSION_TUNING.continueAsNewAfter;
+  return {
+    ...figures,
+    messages: run.ours.length,
+    firstIndex: run.firstIndex,
+    slowestOverP50: figures.ours.max / figures.ours.p50,
+    slowest: [...timed].sort((a, b) => b.ms - a.ms).slice(0, 5),
+    boundaries: timed.filter((m) => m.index % every === 0 || m.index % every === 1),
   };
 }
 
@@ -268,8 +328,22 @@ export async function runBench(options: BenchOptions): Promise<{ figures: Figure
   const floor = await startFloor(env);
   try {
     const latency = {} as Record<Variant, LatencyRun>;
+    const long = {} as Record<Variant, LongSessionRun>;
     let breakdown: BreakdownFigures | undefined;
     let throughputRun;
+    let throughputNoRouterRun;
+    const longSession = async (stack: MessageStack): Promise<LongSessionRun> => {
+      step(
+        `long session: ${profile.longWarmup} + ${profile.longMessages} messages back to back on one socket, then as many direct calls and floor updates`,
+      );
+      const run = await measureLongSession(stack, floor, {
+        messages: profile.longMessages,
+        warmup: profile.longWarmup,
+        timeoutMs: profile.messageTimeoutMs,
+      });
+      if (run.ours.length === 0) throw new Error(`no message of the long session was answered: ${run.errors.join('; ')}`);
+      return run;
+    };
 
     step('router variant: gateway and worker with ROUTER_LLM_* pointing at the fake LLM');
     let stack = await startMessageStack(llm, 'router');
@@ -285,6 +359,7 @@ export async function runBench(options: BenchOptions): Promise<{ figures: Figure
       step(`breakdown: history of message ${sample.messageId}`);
       const found = await messageBreakdown(env.client, sessionWorkflowId(sample.userId, sample.sessionId), sample.messageId, sample.ms);
       breakdown = { ...found, variant: 'router', socketMs: sample.ms };
+      long.router = await longSession(stack);
       step(
         `throughput: ${profile.throughputSessions} sessions × ${profile.throughputPerSession} messages back to back, then as many update loops`,
       );
@@ -303,6 +378,13 @@ export async function runBench(options: BenchOptions): Promise<{ figures: Figure
       latency.noRouter = await measureLatency(stack, floor, {
         messages: profile.latencyMessages,
         warmup: profile.warmup,
+        timeoutMs: profile.messageTimeoutMs,
+      });
+      long.noRouter = await longSession(stack);
+      step(`throughput without a router: ${profile.throughputSessions} sessions × ${profile.throughputPerSession} messages back to back`);
+      throughputNoRouterRun = await measureThroughput(stack, floor, {
+        sessions: profile.throughputSessions,
+        perSession: profile.throughputPerSession,
         timeoutMs: profile.messageTimeoutMs,
       });
     } finally {
@@ -355,6 +437,8 @@ export async function runBench(options: BenchOptions): Promise<{ figures: Figure
     step('done');
 
     const tp = throughputRun;
+    const throughputNoRouter = throughputFigures(throughputNoRouterRun);
+    const latencyByVariant = { router: latencyFigures(latency.router), noRouter: latencyFigures(latency.noRouter) };
     const figures: Figures = {
       meta: {
         date: new Date().toISOString().slice(0, 10),
@@ -363,8 +447,10 @@ export async function runBench(options: BenchOptions): Promise<{ figures: Figure
         cpu: os.cpus()[0]?.model.trim() ?? 'unknown',
         node: process.version,
       },
-      latency: { router: latencyFigures(latency.router), noRouter: latencyFigures(latency.noRouter) },
+      latency: latencyByVariant,
+      longSession: { router: longSessionFigures(long.router), noRouter: longSessionFigures(long.noRouter) },
       throughput: throughputFigures(tp),
+      throughputNoRouter,
       throughputSeparate: throughputFigures(throughputSeparateRun),
       rest: restFigures(rest),
       memory: {
@@ -386,12 +472,24 @@ export async function runBench(options: BenchOptions): Promise<{ figures: Figure
       },
       breakdown,
       ...(peer ? { peer } : {}),
+      ...(peer && !('error' in peer)
+        ? {
+            peerRatios: {
+              added: {
+                p50: latencyByVariant.noRouter.added.p50 / peer.added.p50,
+                p99: latencyByVariant.noRouter.added.p99 / peer.added.p99,
+              },
+              throughput: throughputNoRouter.messagesPerSecond / peer.requestsPerSecond,
+            },
+          }
+        : {}),
     };
     const samples: Samples = {
       latency: {
         router: { ours: latency.router.ours, direct: latency.router.direct, floor: latency.router.floor },
         noRouter: { ours: latency.noRouter.ours, direct: latency.noRouter.direct, floor: latency.noRouter.floor },
       },
+      longSession: { router: long.router.ours, noRouter: long.noRouter.ours },
       throughput: { ours: tp.ours.latencies, floor: tp.floor.latencies },
     };
     return { figures, samples };

@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import type { TestContext } from '../test/support/context';
 import { BENCH_ENV } from './messages';
+import { childProfileArgs, recordProfiledProcess } from './profile-summary';
 import type { ChildMessage, MemoryReport, ParentMessage } from './servers';
 
 export interface ServerChild {
@@ -46,11 +47,12 @@ function tail(text: string): string {
 }
 
 export function spawnServer(name: string, args: string[], env: NodeJS.ProcessEnv): Promise<ServerChild> {
-  const child: ChildProcess = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', SERVERS_SCRIPT, ...args], {
+  const child: ChildProcess = spawn(process.execPath, ['--expose-gc', ...childProfileArgs(), '--import', 'tsx', SERVERS_SCRIPT, ...args], {
     cwd: path.join(__dirname, '..'),
     env,
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
+  recordProfiledProcess(child.pid, `${name} (${args.join(' ')})`);
   let output = '';
   const keep = (chunk: Buffer): void => {
     output = (output + chunk.toString('utf8')).slice(-20_000);

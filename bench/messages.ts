@@ -227,11 +227,14 @@ export interface LatencyRun {
   sample: { userId: string; sessionId: string; messageId: string; ms: number };
 }
 
-export async function measureLatency(
-  stack: MessageStack,
-  floor: Floor,
-  options: { messages: number; warmup: number; timeoutMs: number },
-): Promise<LatencyRun> {
+/** Messages sent one after another on one socket: the timed ones after `warmup` untimed ones. */
+export interface SequenceOptions {
+  messages: number;
+  warmup: number;
+  timeoutMs: number;
+}
+
+export async function measureLatency(stack: MessageStack, floor: Floor, options: SequenceOptions): Promise<LatencyRun> {
   const session = await BenchSession.open(stack);
   const direct = directCaller(stack, session);
   const loop: FloorLoop = await floor.loop();
@@ -345,4 +348,68 @@ export async function measureThroughput(
   } finally {
     await Promise.all(sessions.map((session) => session.close()));
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Goal 1b: a long session, one socket sending back to back across continue-as-new boundaries.
+
+export interface LongSessionRun {
+  variant: Variant;
+  /** The session's number of the first timed message (1-based; the ones before were warm-up). */
+  firstIndex: number;
+  /** Socket send → result of each timed message, in the order sent (NaN for one that failed). */
+  ours: number[];
+  /** The message ids, in the same order. */
+  ids: string[];
+  /** As many direct LLM calls and bare update round trips, each measured in a loop of its own after the messages. */
+  direct: number[];
+  floor: number[];
+  counts: Counts;
+  errors: string[];
+  session: { userId: string; sessionId: string };
+}
+
+/**
+ * One socket, `warmup` + `messages` messages back to back (send, result, ack, next: nothing in
+ * between, so the message after an answer arrives while the workflow may be continuing as new).
+ * The direct calls and the floor are measured after, not interleaved, so they leave no gap.
+ */
+export async function measureLongSession(stack: MessageStack, floor: Floor, options: SequenceOptions): Promise<LongSessionRun> {
+  const session = await BenchSession.open(stack);
+  const run: LongSessionRun = {
+    variant: stack.variant,
+    firstIndex: options.warmup + 1,
+    ours: [],
+    ids: [],
+    direct: [],
+    floor: [],
+    counts: emptyCounts(),
+    errors: [],
+    session: { userId: session.userId, sessionId: session.sessionId },
+  };
+  const sent: { session: BenchSession; id: string }[] = [];
+  try {
+    for (let n = 1; n <= options.warmup + options.messages; n++) {
+      const id = uniqueId(`long-${n}`);
+      const outcome = await session.ask(id, `message ${n} of a long session`, options.timeoutMs);
+      sent.push({ session, id });
+      count(run.counts, outcome, run.errors);
+      if (outcome.status === 'lost') break; // the socket is in trouble; the rest would only wait out their timeouts
+      if (n < run.firstIndex) continue;
+      run.ours.push(outcome.status === 'answered' ? outcome.ms : NaN);
+      run.ids.push(id);
+    }
+    run.counts.duplicated = await countDuplicates(sent);
+  } finally {
+    await session.close();
+  }
+  const direct = directCaller(stack, session);
+  for (let i = 0; i < options.messages; i++) {
+    const t = now();
+    await direct(`question ${i} for the direct calls`);
+    run.direct.push(now() - t);
+  }
+  const loop = await floor.loop();
+  for (let i = 0; i < options.messages; i++) run.floor.push(await loop.ping());
+  return run;
 }

@@ -151,6 +151,11 @@ export interface CarriedState {
   transcript: TranscriptEntry[];
   /** Messages handled by all earlier runs of this session. */
   handledCount?: number;
+  /**
+   * Frames of the last answer, which the run that continued as new held back: the new run hands
+   * them to the relay first (see `SessionRunner.continueAsNew`).
+   */
+  unsent?: RelayFrame[];
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { PROFILES, runBench, type Figures } from '../bench/bench';
 import type { Counts } from '../bench/messages';
+import { DEFAULT_SESSION_TUNING } from '../contract';
 import type { Percentiles } from '../bench/stats';
 
 /** Every number anywhere in the figures, with its path. */
@@ -44,8 +45,19 @@ describe('bench (smoke run, tiny profile)', function () {
   });
 
   it('has every figure, each a finite number', () => {
-    assert.deepEqual(Object.keys(figures).sort(), ['breakdown', 'latency', 'memory', 'meta', 'rest', 'throughput', 'throughputSeparate']);
+    assert.deepEqual(Object.keys(figures).sort(), [
+      'breakdown',
+      'latency',
+      'longSession',
+      'memory',
+      'meta',
+      'rest',
+      'throughput',
+      'throughputNoRouter',
+      'throughputSeparate',
+    ]);
     assert.deepEqual(Object.keys(figures.latency).sort(), ['noRouter', 'router']);
+    assert.deepEqual(Object.keys(figures.longSession).sort(), ['noRouter', 'router']);
     const all = numbers(figures);
     assert.ok(all.length > 50, `only ${all.length} numbers`);
     const notFinite = all.filter(([, v]) => !Number.isFinite(v));
@@ -67,8 +79,37 @@ describe('bench (smoke run, tiny profile)', function () {
     }
   });
 
+  it('measures a long session across a continue-as-new boundary: every message answered once, the slowest named by index', () => {
+    const every = DEFAULT_SESSION_TUNING.continueAsNewAfter;
+    for (const variant of ['router', 'noRouter'] as const) {
+      const l = figures.longSession[variant];
+      const what = `longSession.${variant}`;
+      assert.equal(l.messages, profile.longMessages);
+      assert.equal(l.firstIndex, profile.longWarmup + 1);
+      assertPercentiles(l.ours, `${what}.ours`, profile.longMessages);
+      assertPercentiles(l.direct, `${what}.direct`, profile.longMessages);
+      assertPercentiles(l.floor, `${what}.floor`, profile.longMessages);
+      assertNothingLost(l.counts, what, profile.longWarmup + profile.longMessages);
+      for (const key of ['p50', 'p99'] as const) assert.ok(Number.isFinite(l.ratio[key]), `${what}.ratio.${key}`);
+      assert.ok(l.slowestOverP50 >= 1, `${what}.slowestOverP50 is ${l.slowestOverP50}`);
+      // The five slowest, slowest first, each a timed message of the session by its number.
+      assert.equal(l.slowest.length, 5);
+      assert.equal(l.slowest[0]!.ms, l.ours.max);
+      for (const [i, m] of l.slowest.entries()) {
+        assert.ok(m.index >= l.firstIndex && m.index < l.firstIndex + l.messages, `${what}.slowest[${i}] index ${m.index}`);
+        if (i > 0) assert.ok(m.ms <= l.slowest[i - 1]!.ms, `${what}.slowest is in order`);
+      }
+      // The profile reaches past the first boundary: its answer and the next message are listed.
+      assert.ok(profile.longWarmup + profile.longMessages > every, 'the tiny profile crosses a boundary');
+      assert.deepEqual(
+        l.boundaries.map((m) => m.index),
+        [every, every + 1].filter((n) => n < l.firstIndex + l.messages),
+      );
+    }
+  });
+
   it('measures throughput against as many update loops, in one process and in separate ones, losing nothing', () => {
-    for (const key of ['throughput', 'throughputSeparate'] as const) {
+    for (const key of ['throughput', 'throughputSeparate', 'throughputNoRouter'] as const) {
       const t = figures[key];
       assert.equal(t.sessions, profile.throughputSessions);
       assertPositive(t.messagesPerSecond, `${key}.messagesPerSecond`);

@@ -19,6 +19,7 @@ import {
   deviceIdSearchAttribute,
   type ResultFrame,
   type ServerFrame,
+  type SessionWorkflowInput,
 } from '../contract';
 import { llmConfigToolName } from '../routing';
 import { uniqueId } from './support/context';
@@ -505,6 +506,43 @@ describe('session workflow', function () {
         await s.handle.result();
         await worker.close();
       }
+    });
+  });
+
+  describe('continue-as-new under a client sending back to back', () => {
+    it('hands the last answer of a run to the next run, so the next message never races the switch', async () => {
+      const userId = uniqueId('user');
+      await noRouter.createLLMConfig(userId, { model_name: uniqueModel('a') });
+      const s = await noRouter.startSession({ userId, tuning: { continueAsNewAfter: 2 }, label: 'continue-as-new-held-frames' });
+      // As a client does: each message sent the moment the previous answer arrives.
+      const results = [];
+      for (const text of ['m1', 'm2', 'm3', 'm4', 'm5']) results.push(await s.ask(text));
+      assert.deepEqual(
+        results.map((r) => r.status),
+        ['success', 'success', 'success', 'success', 'success'],
+      );
+      await eventually(async () => (await s.handle.query(stateQuery)).handledCount === 5);
+
+      const runs = await fetchAllRuns(noRouter.env.client, s.handle.workflowId);
+      assert.equal(runs.length, 3, 'continued as new after m2 and after m4');
+      for (const [i, { history }] of runs.entries()) {
+        const failed = (history.events ?? []).filter((e) => e.workflowTaskFailedEventAttributes);
+        assert.deepEqual(failed, [], `run ${i + 1}: no workflow task was refused or failed`);
+      }
+      // The answers to m2 and m4 left with the runs that continued as new, not before.
+      for (const [run, answered] of [
+        [1, results[1]!],
+        [2, results[3]!],
+      ] as const) {
+        const payload = runs[run]!.history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0]?.data;
+        const input = JSON.parse(Buffer.from(payload ?? []).toString('utf8')) as SessionWorkflowInput;
+        assert.deepEqual(
+          input.carried?.unsent?.map((f) => [f.type, 'id' in f ? f.id : undefined]),
+          [['function_call_result', answered.id]],
+          `run ${run + 1} carries the frames of its predecessor's last answer`,
+        );
+      }
+      assert.equal(noRouter.gateway.resultsFor(s.connectionId).length, 5, 'one result per message');
     });
   });
 

@@ -136,8 +136,9 @@ class SessionRunner {
       // Where its marker has always been recorded: at the first turn of the loop.
       deprecatePatch(MESSAGE_PATH_PATCH);
       for (;;) {
-        // Checked first: right after an answer, while the client reads it, nobody waits on the new run.
+        // Checked first, right after an answer, whose frames are still held (see continueAsNew).
         if (this.shouldContinueAsNew()) return await this.continueAsNew();
+        this.flush();
         this.watchIdle();
         await condition(() => this.data.hasWork() || this.data.idleExpired || this.idleWatchError !== undefined);
         if (this.idleWatchError !== undefined) throw this.idleWatchError;
@@ -172,14 +173,25 @@ class SessionRunner {
       ...(this.data.deviceId ? [{ key: deviceIdSearchAttribute, value: this.data.deviceId }] : []),
       ...(withStatus ? [{ key: sessionStatusSearchAttribute, value: 'active' }] : []),
     ]);
-    if (this.input.carried) return;
+    if (this.input.carried) return this.send(this.input.carried.unsent ?? []);
     await this.reloadConfigs(false);
     await this.persist({ status: 'active' });
   }
 
+  /**
+   * The last answer's frames go with the new run, which publishes them in its first activation.
+   * Published here, they would bring a client's next message in while this task completes; the
+   * server then refuses the completion (a signal it has not shown the run), the worker drops the
+   * run from its cache and replays it from the start, and the last answer is computed again: the
+   * pause of up to seconds a long session saw every `continueAsNewAfter` messages.
+   */
   private async continueAsNew(): Promise<never> {
     await condition(allHandlersFinished);
-    return continueAsNew<typeof sessionWorkflow>({ ...this.input, carried: this.data.carry() });
+    const unsent = this.unsent.splice(0);
+    return continueAsNew<typeof sessionWorkflow>({
+      ...this.input,
+      carried: { ...this.data.carry(), ...(unsent.length ? { unsent } : {}) },
+    });
   }
 
   /**
@@ -220,7 +232,8 @@ class SessionRunner {
       { id: message.id, text: message.text, receivedAt: message.receivedAt, routing: reply.routing, result: reply.result },
       Date.now(),
     );
-    if (wanted) this.send([...reply.extraFrames, reply.result]);
+    // Held until the loop has decided whether this run continues as new (see continueAsNew).
+    if (wanted) this.unsent = [...reply.extraFrames, reply.result];
     await this.endTaskIfLarge(jsonBytes(reply.result) + jsonBytes(reply.routing));
     if (reply.effect?.kind === 'change_role') this.data.setRole(reply.effect.role);
     if (reply.effect?.kind === 'end_session') this.data.requestClose('end_session');
@@ -233,7 +246,16 @@ class SessionRunner {
     const { historyLength } = workflowInfo();
     if (historyLength !== this.taskBytes.historyLength) this.taskBytes = { historyLength, bytes: 0 };
     this.taskBytes.bytes += bytes;
-    if (this.taskBytes.bytes > TASK_RESULT_BYTES) await sleep(1);
+    if (this.taskBytes.bytes <= TASK_RESULT_BYTES) return;
+    this.flush();
+    await sleep(1);
+  }
+
+  /** The last answer's frames, handed to the relay once this run goes on (or to the next run). */
+  private unsent: RelayFrame[] = [];
+
+  private flush(): void {
+    this.send(this.unsent.splice(0));
   }
 
   /** What the handlers asked for: fresh configs, a redelivery to a new socket, the row updated. */
