@@ -229,14 +229,20 @@ function latinWords(segment: string, out: LatinWord[]): void {
 }
 
 /**
- * The lexicon, compiled once per module load with the same Latin tokenisation as messages (about
- * 1,000 entries; a few milliseconds at worker start, then only map lookups).
+ * The lexicon, compiled on first use with the same Latin tokenisation as messages (about 1,000
+ * entries; a few milliseconds, then only map lookups). On first use, not at load: a workflow
+ * evaluates this module for every new run (each session start and continue-as-new), and most runs
+ * never route without the router LLM.
  */
-const LEXICON = compileLexicon((word) => {
-  const words: LatinWord[] = [];
-  latinWords(word, words);
-  return words.map((w) => w.stem);
-});
+let lexicon: ReturnType<typeof compileLexicon> | undefined;
+function compiledLexicon(): ReturnType<typeof compileLexicon> {
+  lexicon ??= compileLexicon((word) => {
+    const words: LatinWord[] = [];
+    latinWords(word, words);
+    return words.map((w) => w.stem);
+  });
+  return lexicon;
+}
 
 function cjkTokens(segment: string, out: string[]): void {
   const chars = [...segment];
@@ -256,7 +262,7 @@ function analyse(text: string): { words: string[]; concepts: ConceptMatch[] } {
   let latin: LatinWord[] = [];
   const flushLatin = (): void => {
     for (const w of latin) words.push(w.stem);
-    latinConcepts(latin, LEXICON, concepts);
+    latinConcepts(latin, compiledLexicon(), concepts);
     latin = [];
   };
   const normalised = text.normalize('NFKC').replace(/_/g, ' ');
@@ -266,7 +272,7 @@ function analyse(text: string): { words: string[]; concepts: ConceptMatch[] } {
       // A Latin phrase does not run across Chinese text.
       flushLatin();
       cjkTokens(segment, words);
-      cjkConcepts(segment, LEXICON, concepts);
+      cjkConcepts(segment, compiledLexicon(), concepts);
     } else latinWords(segment, latin);
   }
   flushLatin();
