@@ -9,7 +9,7 @@ import { ValidationError, type FieldError } from '../lib/errors';
 import { LLM_TYPE_NAMES } from '../llm/providers';
 import { parseOrThrow } from '../lib/validate';
 import type { ConfigType } from '../db';
-import { FUNCTION_NAME_PATTERN } from '../contract';
+import { TOOL_NAME_PATTERN, TOOL_NAME_RULE } from '../contract';
 import { parameterSchemaProblem } from '../functions';
 
 const MAX_PARAMETERS_JSON = 32 * 1024;
@@ -160,7 +160,10 @@ export function createConfigSchemas(allow: BlockList) {
       ...common,
       config_type: z.literal('function_call'),
       description: text(4000).min(1, 'must not be empty'),
-      function_name: z.string().regex(FUNCTION_NAME_PATTERN, 'must match ^[a-zA-Z_][a-zA-Z0-9_]{0,63}$'),
+      function_name: z.string().regex(TOOL_NAME_PATTERN, `must be ${TOOL_NAME_RULE}`).meta({
+        description:
+          "The tool's real name (an MCP tool's as its server lists it; any name for a webhook), used to call it. LLMs are offered tool_name, its mapped name",
+      }),
       parameters: functionParametersSchema,
       mcp_server_url: nullable(urlField(allow, 'mcp_server_url')),
       mcp_headers: nullable(mcpHeadersSchema),

@@ -1,6 +1,6 @@
 // AI config use cases for one user at a time. Every query is scoped by user id, so another
 // user's config is indistinguishable from a missing one (404).
-import { UniqueConstraintError } from 'sequelize';
+import { Op, UniqueConstraintError, type Transaction } from 'sequelize';
 import type { AppConfig } from '../config';
 import type { Database, UserAIConfig } from '../db';
 import { publicConfigReader, toPublicConfig } from '../db/public-config';
@@ -8,7 +8,7 @@ import { BadRequestError, ConflictError, NotFoundError, ValidationError } from '
 import type { Logger } from '../lib/logger';
 import { maskApiKey, type SecretBox } from '../lib/secret-box';
 import type { ConfigChangeNotifier } from '../app/context';
-import type { PublicConfig } from '../contract';
+import { providerToolName, type PublicConfig } from '../contract';
 import { createConfigSchemas, normaliseConfigBody, parseConfig, type ConfigInput } from './configs.schemas';
 import { parseOrThrow } from '../lib/validate';
 import { createCoalescer } from '../lib/coalesce';
@@ -208,6 +208,40 @@ export function createConfigService(deps: ConfigServiceDeps) {
     return input;
   }
 
+  /** Serialises a user's creates and function renames (the config cap, the mapped-name rule below). */
+  async function lockUser(userId: string, transaction: Transaction): Promise<void> {
+    await deps.db.sequelize.query('SELECT pg_advisory_xact_lock(hashtext(:userId))', { replacements: { userId }, transaction });
+  }
+
+  /**
+   * Two functions of a user must not be offered to an LLM under one name. Real names are unique by
+   * index; a mapped name (contract/tool-names.ts) can still equal another function's (a real name
+   * spelt like another's mapped one, or a hash collision): refused, naming `function_name`.
+   */
+  async function assertToolNameFree(userId: string, input: ConfigInput, transaction: Transaction, ownId?: number): Promise<void> {
+    if (input.config_type !== 'function_call') return;
+    const toolName = providerToolName(input.function_name);
+    const others = await UserAIConfig.findAll({
+      where: {
+        user_id: userId,
+        config_type: 'function_call',
+        function_name: { [Op.ne]: input.function_name },
+        ...(ownId !== undefined ? { id: { [Op.ne]: ownId } } : {}),
+      },
+      attributes: ['config_name', 'function_name'],
+      raw: true,
+      transaction,
+    });
+    const clash = others.find((other) => other.function_name !== null && providerToolName(other.function_name) === toolName);
+    if (!clash) return;
+    throw new ConflictError(`Another function is already offered to LLMs as ${toolName}`, 'duplicate', [
+      {
+        field: 'function_name',
+        message: `maps to the tool name ${toolName}, which your function "${clash.config_name}" (${clash.function_name}) already has; choose another name`,
+      },
+    ]);
+  }
+
   async function update(userId: string, row: UserAIConfig, attributes: Attributes): Promise<PublicConfig> {
     await save(userId, () => row.update(attributes));
     return toPublicConfig(row);
@@ -228,6 +262,10 @@ export function createConfigService(deps: ConfigServiceDeps) {
         if (!locked) throw new NotFoundError('Config');
         // The schema compiles (bounded: SCHEMA_CHECK_BUDGET_MS) while the row is locked, against what is written.
         const input = await inputFor(locked);
+        if (input.config_type === 'function_call' && input.function_name !== locked.function_name) {
+          await lockUser(userId, transaction);
+          await assertToolNameFree(userId, input, transaction, id);
+        }
         assertKeyStaysWithEndpoint(locked, input);
         assertHeadersStayWithServer(locked, input);
         const secret = webhookSecret(input, locked);
@@ -260,10 +298,7 @@ export function createConfigService(deps: ConfigServiceDeps) {
       const row = await save(userId, () =>
         deps.db.sequelize.transaction(async (transaction) => {
           // Serialise creates per user so the cap holds under concurrent requests.
-          await deps.db.sequelize.query('SELECT pg_advisory_xact_lock(hashtext(:userId))', {
-            replacements: { userId },
-            transaction,
-          });
+          await lockUser(userId, transaction);
           const count = await UserAIConfig.count({ where: { user_id: userId }, transaction });
           if (count >= deps.config.MAX_CONFIGS_PER_USER) {
             throw new ConflictError(
@@ -271,6 +306,7 @@ export function createConfigService(deps: ConfigServiceDeps) {
               'config_limit_reached',
             );
           }
+          await assertToolNameFree(userId, input, transaction);
           const attributes = { user_id: userId, ...toAttributes(input, 'create'), ...secret.attributes };
           return UserAIConfig.create(attributes as UserAIConfig['_creationAttributes'], { transaction });
         }),

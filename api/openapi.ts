@@ -20,7 +20,11 @@ export const publicConfigSchema = z
     max_tokens: z.number().int().nullable(),
     temperature: z.number().nullable(),
     system_prompt: z.string().nullable(),
-    function_name: z.string().nullable(),
+    function_name: z.string().nullable().meta({ description: "A function's real name, as its MCP server lists it; calls use it" }),
+    tool_name: z.string().nullable().meta({
+      description:
+        'The name LLMs are offered for function_name (^[a-zA-Z0-9_-]{1,64}$): the same when it fits, else sanitised, cut and suffixed with a hash of the real name',
+    }),
     parameters: z.record(z.string(), z.unknown()).nullable(),
     mcp_server_url: z.string().nullable(),
     webhook_url: z.string().nullable(),

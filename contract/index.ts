@@ -8,3 +8,4 @@ export * from './routing';
 export * from './builtins';
 export * from './similarity';
 export * from './rest';
+export * from './tool-names';

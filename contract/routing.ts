@@ -2,6 +2,7 @@
 // may be offered, in which order LLM configs stand in for each other, and the fallback decision.
 import type { BuiltinFunctionName, PublicConfig, RoutingDecision, SessionSettings } from './session';
 import { argumentsFromMessage, similarityMatch, SIMILARITY_THRESHOLD, type RoutingBounds } from './similarity';
+import { namesTool } from './tool-names';
 
 /** What routing needs to know of a config; the route activity gets only this (history stays small). */
 export type RoutableConfig = Pick<
@@ -19,9 +20,12 @@ export function activeLLMConfigs<C extends RoutableConfig>(configs: readonly C[]
   return configs.filter((c) => c.config_type === 'llm' && c.is_active).sort((a, b) => b.priority - a.priority || a.id - b.id);
 }
 
-/** `enabled_functions: null` means every function is enabled. */
+/**
+ * `enabled_functions: null` means every function is enabled. An entry names a function by its real
+ * name or its mapped one (contract/tool-names.ts); a built-in's two names are the same.
+ */
 export function isFunctionEnabled(settings: SessionSettings, name: string): boolean {
-  return settings.enabled_functions === null || settings.enabled_functions.includes(name);
+  return settings.enabled_functions === null || settings.enabled_functions.some((entry) => namesTool(entry, name));
 }
 
 export function enabledBuiltins(settings: SessionSettings, all: readonly BuiltinFunctionName[]): BuiltinFunctionName[] {

@@ -18,6 +18,7 @@ import {
   llmAnswerOrder,
   llmConfigToolName,
   parseLLMConfigToolName,
+  providerToolName,
   routeWithoutRouter,
   routingCandidates,
   toCachedConfig,
@@ -358,7 +359,9 @@ class RunReader {
     return tools.map((tool) => {
       const llmId = parseLLMConfigToolName(tool);
       if (llmId !== undefined) return { tool, kind: 'llm_config', config_id: llmId, config_name: this.configName(llmId) };
-      const fn = this.configs.find((c) => c.config_type === 'function_call' && c.function_name === tool && c.is_active);
+      const fn = this.configs.find(
+        (c) => c.config_type === 'function_call' && c.function_name !== null && providerToolName(c.function_name) === tool && c.is_active,
+      );
       if (fn) return { tool, kind: 'function', config_id: fn.id, config_name: fn.config_name };
       return { tool, kind: 'builtin', config_id: null, config_name: null };
     });
@@ -367,7 +370,9 @@ class RunReader {
   /** What routing was offered, as the workflow computed it for `answerMessage` (histories without `offered`). */
   private derivedOffer(routing: RoutingDecision): string[] {
     const candidates = routingCandidates(this.configs, this.settings);
-    const tools = candidates.map((c) => (c.config_type === 'llm' ? llmConfigToolName(c.id) : (c.function_name ?? c.config_name)));
+    const tools = candidates.map((c) =>
+      c.config_type === 'llm' ? llmConfigToolName(c.id) : providerToolName(c.function_name ?? c.config_name),
+    );
     const noRouter = 'reason' in routing && typeof routing.reason === 'string' && routing.reason.startsWith('no router LLM');
     if (noRouter || routing.routedBy !== 'router_llm') return tools;
     const taken = new Set(tools);
