@@ -169,6 +169,23 @@ export function createConfigsRouter(service: ConfigService, trials: ConfigTrialS
   route(
     router,
     docs,
+    'post',
+    '/mcp/tools',
+    {
+      summary:
+        "List an MCP server's tools before any config is saved (real name, mapped tool_name, argument schema); the headers are used for this request only",
+      tag: 'AI configs',
+      body: trials.serverSchema,
+      response: z.array(mcpToolSchema),
+      errors: [400, 502],
+    },
+    async (ctx) => {
+      respond(ctx, await trials.toolsAt(ctx.request.body));
+    },
+  );
+  route(
+    router,
+    docs,
     'get',
     '/llm-types',
     { summary: 'Provider types this build supports', tag: 'AI configs', response: z.array(providerTypeSchema) },

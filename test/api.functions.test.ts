@@ -280,6 +280,104 @@ describe('function configs over REST', function () {
     });
   });
 
+  describe("parameters from the MCP tool's inputSchema", () => {
+    const withoutParameters = (overrides: Record<string, unknown> = {}) => {
+      const { parameters: _omitted, ...body } = weather({
+        mcp_server_url: mcp.url,
+        mcp_headers: { Authorization: `Bearer ${MCP_TOKEN}` },
+        ...overrides,
+      });
+      return body;
+    };
+
+    it('takes the schema the server lists when parameters is omitted, for real names too', async () => {
+      const config = await create(withoutParameters());
+      assert.equal(config.parameters.type, 'object');
+      assert.deepEqual(Object.keys(config.parameters.properties), ['city']);
+      assert.deepEqual(config.parameters.required, ['city']);
+      const sum = await create(withoutParameters({ config_name: 'Sum', function_name: 'get-sum' }));
+      assert.deepEqual(Object.keys(sum.parameters.properties).sort(), ['a', 'b']);
+      // The stored schema is what calls are checked against.
+      const trial = await api.request('POST', `/api/v1/ai-configs/${sum.id}/test`, { user, body: { arguments: { a: 'x', b: 2 } } });
+      assert.equal(trial.status, 400);
+      assert.equal(trial.body.errors[0].field, 'arguments.a');
+      const replaced = await api.request('PUT', `/api/v1/ai-configs/${sum.id}`, {
+        user,
+        body: withoutParameters({ config_name: 'Sum', function_name: 'self.light.set_brightness' }),
+      });
+      assert.equal(replaced.status, 200, JSON.stringify(replaced.body));
+      assert.deepEqual(
+        Object.keys(replaced.body.data.parameters.properties),
+        ['level'],
+        'a PUT without parameters asks the server too, with the stored headers',
+      );
+    });
+
+    it('is a 400 naming parameters when the server cannot be asked, and function_name when it lacks the tool', async () => {
+      const refused = await api.request('POST', '/api/v1/ai-configs', {
+        user,
+        body: withoutParameters({ mcp_headers: { Authorization: 'Bearer wrong-token-0e7d2c9b13' } }),
+      });
+      assert.equal(refused.status, 400);
+      assert.equal(refused.body.errors[0].field, 'parameters');
+      assert.match(refused.body.errors[0].message, /could not be asked/);
+      assert.ok(!JSON.stringify(refused.body).includes('wrong-token-0e7d2c9b13'), 'the echoed token is scrubbed');
+
+      const down = await api.request('POST', '/api/v1/ai-configs', {
+        user,
+        body: withoutParameters({ mcp_server_url: 'http://127.0.0.1:9/mcp' }),
+      });
+      assert.equal(down.status, 400);
+      assert.equal(down.body.errors[0].field, 'parameters');
+
+      const missing = await api.request('POST', '/api/v1/ai-configs', { user, body: withoutParameters({ function_name: 'get_wether' }) });
+      assert.equal(missing.status, 400);
+      assert.equal(missing.body.errors[0].field, 'function_name');
+      assert.match(missing.body.errors[0].message, /get_weather/);
+
+      const { parameters: _none, ...webhook } = weather({ webhook_url: hook.url });
+      const hookRefused = await api.request('POST', '/api/v1/ai-configs', { user, body: webhook });
+      assert.equal(hookRefused.status, 400);
+      assert.equal(hookRefused.body.errors[0].field, 'parameters', 'a webhook has no server to ask');
+    });
+  });
+
+  describe('POST /mcp/tools', () => {
+    it("lists a server's tools before any config is saved, real and mapped names, with the given headers", async () => {
+      const listed = await api.request('POST', '/api/v1/mcp/tools', {
+        user,
+        body: { mcp_server_url: mcp.url, mcp_headers: { Authorization: `Bearer ${MCP_TOKEN}` } },
+      });
+      assert.equal(listed.status, 200, JSON.stringify(listed.body));
+      const light = listed.body.data.find((t: { name: string }) => t.name === 'self.light.set_brightness');
+      assert.equal(light.tool_name, 'self_light_set_brightness_283b945f');
+      assert.equal(light.input_schema.type, 'object');
+      assert.equal(listed.body.data.find((t: { name: string }) => t.name === 'get-sum').tool_name, 'get-sum');
+      assert.equal((await api.request('GET', '/api/v1/ai-configs', { user })).body.data.length, 0, 'nothing is stored');
+    });
+
+    it('is a 502 mcp_server_failed when the server refuses (header value scrubbed), a 400 naming the field for bad input', async () => {
+      const refused = await api.request('POST', '/api/v1/mcp/tools', {
+        user,
+        body: { mcp_server_url: mcp.url, mcp_headers: { Authorization: 'Bearer wrong-token-8c1f4a7e22' } },
+      });
+      assert.equal(refused.status, 502);
+      assert.equal(refused.body.error, 'mcp_server_failed');
+      assert.ok(!JSON.stringify(refused.body).includes('wrong-token-8c1f4a7e22'));
+      for (const [body, field] of [
+        [{}, 'mcp_server_url'],
+        [{ mcp_server_url: 'ftp://127.0.0.1/mcp' }, 'mcp_server_url'],
+        [{ mcp_server_url: 'http://169.254.169.254/mcp' }, 'mcp_server_url'],
+        [{ mcp_server_url: mcp.url, mcp_headers: { Host: 'x' } }, 'mcp_headers.Host'],
+        [{ mcp_server_url: mcp.url, extra: 1 }, 'extra'],
+      ] as const) {
+        const bad = await api.request('POST', '/api/v1/mcp/tools', { user, body });
+        assert.equal(bad.status, 400, JSON.stringify(body));
+        assert.equal(bad.body.errors[0].field, field, JSON.stringify(bad.body));
+      }
+    });
+  });
+
   describe('GET /ai-configs/:id/tools', () => {
     it("lists the MCP server's tools with their schemas, with the config's headers", async () => {
       const config = await create(weather({ mcp_server_url: mcp.url, mcp_headers: { Authorization: `Bearer ${MCP_TOKEN}` } }));
