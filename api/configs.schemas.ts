@@ -24,6 +24,7 @@ const READ_ONLY_FIELDS = [
   'api_key_hint',
   'has_webhook_secret',
   'mcp_header_names',
+  'tool_name',
 ];
 /** LLM settings the seed nests under `parameters`; lifted to their columns. */
 const NESTED_LLM_FIELDS = ['temperature', 'max_tokens', 'api_key', 'base_url', 'system_prompt', 'model_name', 'llm_type'];

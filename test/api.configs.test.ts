@@ -319,11 +319,12 @@ describe('config REST API', function () {
       ['seed nested temperature out of range', llmSeed({ parameters: { temperature: 9 } }), ['temperature']],
       ['both spellings disagree', llmCanonical({ name: 'other' }), ['name']],
       ['function without function_name', functionConfig({ function_name: undefined }), ['function_name']],
-      ['function name with a dash', functionConfig({ function_name: 'get-weather' }), ['function_name']],
-      ['function name starting with a digit', functionConfig({ function_name: '1weather' }), ['function_name']],
-      ['function name too long', functionConfig({ function_name: 'f'.repeat(65) }), ['function_name']],
+      // Real MCP tool names may hold "-" and "." and run to 128 characters (contract/tool-names.ts).
+      ['function name with a space', functionConfig({ function_name: 'get weather' }), ['function_name']],
+      ['function name with a slash', functionConfig({ function_name: 'weather/get' }), ['function_name']],
+      ['function name too long', functionConfig({ function_name: 'f'.repeat(129) }), ['function_name']],
       ['function without description', functionConfig({ description: undefined }), ['description']],
-      ['function without parameters', functionConfig({ parameters: undefined }), ['parameters']],
+      ['webhook function without parameters', functionConfig({ parameters: undefined }), ['parameters']],
       ['parameters not an object schema', functionConfig({ parameters: { type: 'string' } }), ['parameters']],
       [
         'parameters not valid JSON Schema',
