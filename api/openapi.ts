@@ -108,6 +108,7 @@ export function buildOpenApi(routers: Router[], docs: RouteDocs, info: { version
         const responses: Record<string, unknown> = {
           [success]: {
             description: 'Success',
+            ...(doc?.links ? { links: doc.links } : {}),
             content: doc?.response
               ? {
                   'application/json': {
@@ -134,6 +135,7 @@ export function buildOpenApi(routers: Router[], docs: RouteDocs, info: { version
           };
         }
         (paths[openPath] ??= {})[method.toLowerCase()] = {
+          ...(doc?.operationId ? { operationId: doc.operationId } : {}),
           summary: doc?.summary,
           tags: doc?.tag ? [doc.tag] : [],
           security: doc?.public ? [] : [{ bearer: [] }],

@@ -7,7 +7,7 @@ import { sessionAuditQuerySchema, sessionListQuerySchema, sessionSettingsUpdateS
 import type { SessionService } from '../sessions/sessions.service';
 import { publicConfigSchema } from './openapi';
 import { respond, userOf } from './respond';
-import { KNOWN_METHODS, route, type RouteDocs } from './route-docs';
+import { KNOWN_METHODS, route, type RouteDocs, type RouteLink } from './route-docs';
 
 const sessionSummarySchema = z
   .object({
@@ -113,12 +113,21 @@ const auditEntrySchema = z
 export function createSessionsRouter(service: SessionService, docs: RouteDocs): Router {
   const router = new Router({ prefix: '/api/v1', methods: KNOWN_METHODS });
   const tag = 'Sessions';
+  /** Links from an answer that names a session to what can be done with it next. */
+  const sessionLinks = (expression: string, names: readonly string[]): Record<string, RouteLink> =>
+    Object.fromEntries(names.map((name) => [name, { operationId: name, parameters: { id: expression } }]));
+  const NEXT = ['getSession', 'getSessionAudit', 'updateSession', 'closeSession'] as const;
   route(
     router,
     docs,
     'get',
     '/sessions',
     {
+      operationId: 'listSessions',
+      links: {
+        ...sessionLinks('$response.body#/data/0/id', NEXT),
+        nextPage: { operationId: 'listSessions', parameters: { cursor: '$response.body#/next_cursor' } },
+      },
       summary: 'List your sessions, newest first, a page at a time (limit, then cursor = the previous next_cursor)',
       tag,
       query: sessionListQuerySchema,
@@ -140,7 +149,14 @@ export function createSessionsRouter(service: SessionService, docs: RouteDocs): 
     docs,
     'get',
     '/sessions/:id',
-    { summary: 'One session: settings, cached configs, transcript', tag, response: sessionDetailSchema, errors: [404] },
+    {
+      operationId: 'getSession',
+      links: sessionLinks('$request.path.id', ['getSessionAudit', 'updateSession', 'closeSession']),
+      summary: 'One session: settings, cached configs, transcript',
+      tag,
+      response: sessionDetailSchema,
+      errors: [404],
+    },
     async (ctx) => {
       respond(ctx, await service.get(userOf(ctx), ctx.params.id!));
     },
@@ -151,6 +167,11 @@ export function createSessionsRouter(service: SessionService, docs: RouteDocs): 
     'get',
     '/sessions/:id/audit',
     {
+      operationId: 'getSessionAudit',
+      links: {
+        ...sessionLinks('$request.path.id', ['getSession']),
+        nextPage: { operationId: 'getSessionAudit', parameters: { id: '$request.path.id', cursor: '$response.body#/next_cursor' } },
+      },
       summary:
         "A session's audit trail from Temporal's history (every run): per message what routing was offered and chose, attempts, fallbacks, timings; oldest first, a page at a time",
       tag,
@@ -172,6 +193,8 @@ export function createSessionsRouter(service: SessionService, docs: RouteDocs): 
     'patch',
     '/sessions/:id',
     {
+      operationId: 'updateSession',
+      links: sessionLinks('$request.path.id', ['getSession', 'getSessionAudit', 'closeSession']),
       summary: 'Set default_llm_id / enabled_functions (forwarded to the live session)',
       tag,
       body: sessionSettingsUpdateSchema,
@@ -187,7 +210,14 @@ export function createSessionsRouter(service: SessionService, docs: RouteDocs): 
     docs,
     'delete',
     '/sessions/:id',
-    { summary: 'Close a session', tag, response: sessionSummarySchema, errors: [404, 503] },
+    {
+      operationId: 'closeSession',
+      links: sessionLinks('$request.path.id', ['getSession', 'getSessionAudit']),
+      summary: 'Close a session',
+      tag,
+      response: sessionSummarySchema,
+      errors: [404, 503],
+    },
     async (ctx) => {
       respond(ctx, await service.close(userOf(ctx), ctx.params.id!), { message: 'closed' });
     },
