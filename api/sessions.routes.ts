@@ -2,6 +2,7 @@
 // and closing them. Thin: the session service does the work.
 import Router from '@koa/router';
 import { z } from 'zod';
+import type { CachedConfig } from '../contract';
 import { SESSION_STATUSES } from '../db';
 import { sessionAuditQuerySchema, sessionListQuerySchema, sessionSettingsUpdateSchema } from '../sessions/session.schemas';
 import type { SessionService } from '../sessions/sessions.service';
@@ -34,6 +35,28 @@ const resultFrameSchema = z.object({
   fallback_from: z.object({ config_id: z.number().int(), config_name: z.string(), error: z.string() }).optional(),
 });
 
+/** A config as a session caches it (contract/session.ts, toCachedConfig): the summary routing reads, never a secret. */
+const cachedConfigSchema = publicConfigSchema
+  .pick({
+    id: true,
+    config_name: true,
+    config_type: true,
+    description: true,
+    llm_type: true,
+    model_name: true,
+    function_name: true,
+    is_active: true,
+    priority: true,
+  })
+  .meta({
+    id: 'CachedConfig',
+    description: 'A config as the session caches it: description cut at 500 characters, no parameters or secrets',
+  });
+
+// Compile-time guard: the documented shape is exactly the cached one.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : never) : never;
+const _sameShape: Same<z.infer<typeof cachedConfigSchema>, CachedConfig> = true;
+
 const sessionDetailSchema = sessionSummarySchema
   .extend({
     settings: z.object({
@@ -41,7 +64,7 @@ const sessionDetailSchema = sessionSummarySchema
       enabled_functions: z.array(z.string()).nullable(),
       role: z.string().nullable(),
     }),
-    configs: z.array(publicConfigSchema),
+    configs: z.array(cachedConfigSchema),
     transcript: z.array(
       z.object({
         id: z.string(),

@@ -33,6 +33,8 @@ const CHECKS = ['not_a_server_error', 'status_code_conformance', 'content_type_c
 const FUZZ_USER = 'fuzzer';
 /** Sessions started for the stateful phase to find through the sessions list (under MAX_SESSIONS_PER_USER). */
 const SEEDED_SESSIONS = 3;
+/** Stateful scenarios per example of the other phases (25 examples: 300 scenarios). */
+const STATEFUL_SCENARIOS_PER_EXAMPLE = 12;
 
 /**
  * Schemathesis' config: the seed's /users/{userId} paths name the caller nine times in ten (a
@@ -63,19 +65,21 @@ async function seedConfigs(ctx: Parameters<typeof createLLMConfigRow>[0]): Promi
   });
 }
 
-function writeConfigFile(dir: string): string {
+function writeConfigFile(dir: string, examples: number): string {
   const file = path.join(dir, 'schemathesis.toml');
   writeFileSync(
     file,
     [
+      // Here rather than --max-examples, which would override the stateful phase's own count too.
+      `generation.max-examples = ${examples}`,
       `dictionaries.users = { values = ["${FUZZ_USER}"] }`,
       '[parameters]',
       '"path.userId" = { dictionary = "users", probability = 0.9 }',
-      // More scenarios than the default, so the links reach every operation they lead to.
+      // More scenarios than the other phases' examples, so the links reach every operation they lead to.
       '[phases.stateful]',
       'max-steps = 8',
       '[phases.stateful.generation]',
-      'max-examples = 300',
+      `max-examples = ${STATEFUL_SCENARIOS_PER_EXAMPLE * examples}`,
       '',
     ].join('\n'),
   );
@@ -134,15 +138,13 @@ async function main(): Promise<number> {
     );
     return await run(path.join(ROOT, '.tools', 'venv', 'bin', 'st'), [
       '--config-file',
-      writeConfigFile(scratch),
+      writeConfigFile(scratch, Number(args.examples)),
       'run',
       `${api.urls.base}/openapi.json`,
       '--url',
       api.urls.base!,
       '--checks',
       CHECKS.join(','),
-      '--max-examples',
-      args.examples!,
       '--seed',
       args.seed!,
       '--workers',
