@@ -5,6 +5,7 @@
 // running again; only our own failures (the database, say) fail the step and are retried.
 import { ApplicationFailure } from '@temporalio/common';
 import {
+  providerToolName,
   type AnswerMessageInput,
   type AnswerMessageOutput,
   type FirstAttempt,
@@ -36,11 +37,11 @@ export function createAnswerActivity(deps: ActivityDeps, llm: LLMSteps, executor
       .map((c) => (c.config_type === 'llm' ? c : { ...c, parameters: schemas.get(c.id) ?? null }));
   }
 
-  /** The tool names routing is given, recorded in the step's result for the audit trail. */
+  /** The tool names routing is given (functions by their mapped names), recorded in the step's result for the audit trail. */
   function offeredTools(configs: RoutingCandidate[], input: AnswerMessageInput): string[] {
     if (llm.routerConfigured) return buildRouterTools({ configs, settings: input.settings }).map((tool) => tool.function.name);
     return routingCandidates(configs, input.settings).map((c) =>
-      c.config_type === 'llm' ? llmConfigToolName(c.id) : (c.function_name ?? c.config_name),
+      c.config_type === 'llm' ? llmConfigToolName(c.id) : providerToolName(c.function_name ?? c.config_name),
     );
   }
 

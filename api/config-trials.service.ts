@@ -2,9 +2,11 @@
 // config with a short prompt or the caller's text, a function config with the caller's
 // arguments) and reports the outcome as data: a provider's or a webhook's failure is the answer
 // to "does my config work", not an error of this request. `GET /ai-configs/:id/tools` lists an
-// MCP server's tools so a user picks the one a config calls.
+// MCP server's tools so a user picks the one a config calls; `POST /mcp/tools` does the same for a
+// server and headers not saved yet (a config's form before its first Save).
 import { ApplicationFailure } from '@temporalio/common';
 import { randomUUID } from 'node:crypto';
+import type { BlockList } from 'node:net';
 import { z } from 'zod';
 import type { Database } from '../db';
 import type { ConfigExecutor } from '../execution';
@@ -12,6 +14,8 @@ import { FUNCTION_FAILURE, validateArguments, type McpToolInfo } from '../functi
 import { runStep } from '../lib/event-loop';
 import { BadRequestError, NotFoundError, UpstreamError, ValidationError } from '../lib/errors';
 import { parseOrThrow } from '../lib/validate';
+import { providerToolName } from '../contract';
+import { mcpServerRequestSchema } from './configs.schemas';
 import { parseConfigId } from './configs.service';
 
 const DEFAULT_PROMPT = 'Reply with one short sentence to confirm that you are working.';
@@ -39,8 +43,24 @@ export const trialResultSchema = z
   .meta({ id: 'ConfigTrialResult' });
 
 export const mcpToolSchema = z
-  .object({ name: z.string(), description: z.string().nullable(), input_schema: z.record(z.string(), z.unknown()) })
+  .object({
+    name: z.string().meta({ description: "The tool's real name: a config's function_name" }),
+    tool_name: z.string().meta({ description: "The name LLMs would be offered for it (a config's tool_name)" }),
+    description: z.string().nullable(),
+    input_schema: z.record(z.string(), z.unknown()),
+  })
   .meta({ id: 'McpTool' });
+
+type McpTool = z.infer<typeof mcpToolSchema>;
+
+function toMcpTools(listed: McpToolInfo[]): McpTool[] {
+  return listed.map((t) => ({
+    name: t.name,
+    tool_name: providerToolName(t.name),
+    description: t.description,
+    input_schema: t.inputSchema,
+  }));
+}
 
 export type TrialResult = z.infer<typeof trialResultSchema>;
 
@@ -48,7 +68,9 @@ export type TrialResult = z.infer<typeof trialResultSchema>;
  * @param deps.timeoutMs what a trial may take, the upstream's body included (TRIAL_TIMEOUT): generous
  *   for a slow model, short enough for a request a user waits on.
  */
-export function createConfigTrialService(deps: { db: Database; executor: ConfigExecutor; timeoutMs: number }) {
+export function createConfigTrialService(deps: { db: Database; executor: ConfigExecutor; timeoutMs: number; egressAllow: BlockList }) {
+  const serverSchema = mcpServerRequestSchema(deps.egressAllow);
+
   async function find(userId: string, rawId: string) {
     const row = await deps.db.models.UserAIConfig.findOne({ where: { id: parseConfigId(rawId), user_id: userId }, raw: true });
     if (!row) throw new NotFoundError('Config');
@@ -108,22 +130,32 @@ export function createConfigTrialService(deps: { db: Database; executor: ConfigE
     }
   }
 
-  async function tools(userId: string, rawId: string): Promise<z.infer<typeof mcpToolSchema>[]> {
-    const row = await find(userId, rawId);
-    if (row.config_type !== 'function_call' || !row.mcp_server_url) {
-      throw new BadRequestError('Only function configs with an mcp_server_url have tools to list', 'not_an_mcp_config');
-    }
-    let listed: McpToolInfo[];
+  /** A server's failure to list its tools is this request's upstream failing: 502 mcp_server_failed. */
+  async function upstream(list: () => Promise<McpToolInfo[]>): Promise<McpTool[]> {
     try {
-      listed = await deps.executor.listTools(userId, row.id, { timeoutMs: deps.timeoutMs });
+      return toMcpTools(await list());
     } catch (err) {
       if (err instanceof ApplicationFailure) throw new UpstreamError(err.message, 'mcp_server_failed');
       throw err;
     }
-    return listed.map((t) => ({ name: t.name, description: t.description, input_schema: t.inputSchema }));
   }
 
-  return { run, tools };
+  async function tools(userId: string, rawId: string): Promise<McpTool[]> {
+    const row = await find(userId, rawId);
+    if (row.config_type !== 'function_call' || !row.mcp_server_url) {
+      throw new BadRequestError('Only function configs with an mcp_server_url have tools to list', 'not_an_mcp_config');
+    }
+    return upstream(() => deps.executor.listTools(userId, row.id, { timeoutMs: deps.timeoutMs }));
+  }
+
+  /** The tools of a server not saved in any config yet. */
+  async function toolsAt(rawBody: unknown): Promise<McpTool[]> {
+    const body = parseOrThrow(serverSchema, rawBody ?? {});
+    const target = { url: body.mcp_server_url, headers: body.mcp_headers ?? {} };
+    return upstream(() => deps.executor.listToolsAt(target, { timeoutMs: deps.timeoutMs }));
+  }
+
+  return { run, tools, toolsAt, serverSchema };
 }
 
 export type ConfigTrialService = ReturnType<typeof createConfigTrialService>;

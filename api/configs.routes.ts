@@ -7,7 +7,7 @@ import type { ConfigService } from './configs.service';
 import { mcpToolSchema, trialBodySchema, trialResultSchema, type ConfigTrialService } from './config-trials.service';
 import { publicConfigSchema } from './openapi';
 import { respond, userOf } from './respond';
-import { KNOWN_METHODS, route, type RouteDocs } from './route-docs';
+import { KNOWN_METHODS, route, type RouteDocs, type RouteLink } from './route-docs';
 
 const providerTypeSchema = z.object({ type: z.string(), label: z.string(), default_base_url: z.string().nullable() });
 
@@ -27,12 +27,41 @@ function configRoutes(router: Router, docs: RouteDocs, service: ConfigService, t
   const s = service.schemas;
   const one = publicConfigSchema;
   const saved = savedConfigSchema;
+  // The seed's path style gets operation ids of its own; its links keep the caller's userId.
+  const op = (name: string) => (base ? `${name}ForUser` : name);
+  const idFrom = (expression: string) => ({ ...(base ? { userId: '$request.path.userId' } : {}), id: expression });
+  /** Links from an answer that holds a config (`data.id`, or the path's id) to what can be done with it next. */
+  const configLinks = (expression: string, names: readonly string[]): Record<string, RouteLink> =>
+    Object.fromEntries(names.map((name) => [name, { operationId: op(name), parameters: idFrom(expression) }]));
+  const EVERY = [
+    'getConfig',
+    'replaceConfig',
+    'updateConfig',
+    'toggleConfig',
+    'setConfigPriority',
+    'testConfig',
+    'listConfigTools',
+    'rotateWebhookSecret',
+    'deleteConfig',
+  ] as const;
+  const fromBody = (but?: string) =>
+    configLinks(
+      '$response.body#/data/id',
+      EVERY.filter((name) => name !== but),
+    );
   route(
     router,
     docs,
     'get',
     `${base}/ai-configs`,
-    { summary: 'List your configs, priority then newest first', tag, query: s.listQuery, response: z.array(one) },
+    {
+      operationId: op('listConfigs'),
+      links: configLinks('$response.body#/data/0/id', EVERY),
+      summary: 'List your configs, priority then newest first',
+      tag,
+      query: s.listQuery,
+      response: z.array(one),
+    },
     async (ctx) => {
       respond(ctx, await service.list(userOf(ctx), ctx.query), { shared: true });
     },
@@ -43,6 +72,8 @@ function configRoutes(router: Router, docs: RouteDocs, service: ConfigService, t
     'post',
     `${base}/ai-configs`,
     {
+      operationId: op('createConfig'),
+      links: fromBody(),
       summary: 'Create a config (canonical or seed spelling)',
       tag,
       body: s.config,
@@ -54,15 +85,24 @@ function configRoutes(router: Router, docs: RouteDocs, service: ConfigService, t
       respond(ctx, await service.create(userOf(ctx), ctx.request.body), { status: 201, message: 'created' });
     },
   );
-  route(router, docs, 'get', `${base}/ai-configs/:id`, { summary: 'Get one config', tag, response: one, errors: [404] }, async (ctx) => {
-    respond(ctx, await service.get(userOf(ctx), ctx.params.id!), { shared: true });
-  });
+  route(
+    router,
+    docs,
+    'get',
+    `${base}/ai-configs/:id`,
+    { operationId: op('getConfig'), links: fromBody('getConfig'), summary: 'Get one config', tag, response: one, errors: [404] },
+    async (ctx) => {
+      respond(ctx, await service.get(userOf(ctx), ctx.params.id!), { shared: true });
+    },
+  );
   route(
     router,
     docs,
     'put',
     `${base}/ai-configs/:id`,
     {
+      operationId: op('replaceConfig'),
+      links: fromBody(),
       summary: 'Replace a config (api_key, mcp_headers, webhook_secret, is_active and priority kept when omitted)',
       tag,
       body: s.config,
@@ -78,7 +118,15 @@ function configRoutes(router: Router, docs: RouteDocs, service: ConfigService, t
     docs,
     'patch',
     `${base}/ai-configs/:id`,
-    { summary: 'Update some fields of a config', tag, body: s.config, response: saved, errors: [400, 404, 409] },
+    {
+      operationId: op('updateConfig'),
+      links: fromBody(),
+      summary: 'Update some fields of a config',
+      tag,
+      body: s.config,
+      response: saved,
+      errors: [400, 404, 409],
+    },
     async (ctx) => {
       respond(ctx, await service.patch(userOf(ctx), ctx.params.id!, ctx.request.body), { message: 'updated' });
     },
@@ -88,7 +136,14 @@ function configRoutes(router: Router, docs: RouteDocs, service: ConfigService, t
     docs,
     'delete',
     `${base}/ai-configs/:id`,
-    { summary: 'Delete a config', tag, response: z.null(), errors: [404] },
+    {
+      operationId: op('deleteConfig'),
+      links: configLinks('$request.path.id', ['getConfig']),
+      summary: 'Delete a config',
+      tag,
+      response: z.null(),
+      errors: [404],
+    },
     async (ctx) => {
       await service.remove(userOf(ctx), ctx.params.id!);
       respond(ctx, null, { message: 'deleted' });
@@ -99,7 +154,15 @@ function configRoutes(router: Router, docs: RouteDocs, service: ConfigService, t
     docs,
     'patch',
     `${base}/ai-configs/:id/toggle`,
-    { summary: 'Enable or disable a config', tag, body: s.toggle, response: one, errors: [400, 404] },
+    {
+      operationId: op('toggleConfig'),
+      links: fromBody('toggleConfig'),
+      summary: 'Enable or disable a config',
+      tag,
+      body: s.toggle,
+      response: one,
+      errors: [400, 404],
+    },
     async (ctx) => {
       respond(ctx, await service.setActive(userOf(ctx), ctx.params.id!, ctx.request.body), { message: 'updated' });
     },
@@ -110,6 +173,8 @@ function configRoutes(router: Router, docs: RouteDocs, service: ConfigService, t
     'post',
     `${base}/ai-configs/:id/test`,
     {
+      operationId: op('testConfig'),
+      links: configLinks('$response.body#/data/config_id', ['getConfig', 'listConfigTools']),
       summary: 'Run a config once (an LLM with a short prompt or your text, a function with your arguments) and see the outcome',
       tag,
       body: trialBodySchema,
@@ -126,6 +191,8 @@ function configRoutes(router: Router, docs: RouteDocs, service: ConfigService, t
     'get',
     `${base}/ai-configs/:id/tools`,
     {
+      operationId: op('listConfigTools'),
+      links: configLinks('$request.path.id', ['getConfig', 'testConfig']),
       summary: "List the tools of an MCP config's server, with their argument schemas",
       tag,
       response: z.array(mcpToolSchema),
@@ -140,7 +207,14 @@ function configRoutes(router: Router, docs: RouteDocs, service: ConfigService, t
     docs,
     'post',
     `${base}/ai-configs/:id/webhook-secret`,
-    { summary: 'Make a new signing secret for a webhook config (shown in this response only)', tag, response: saved, errors: [400, 404] },
+    {
+      operationId: op('rotateWebhookSecret'),
+      links: fromBody('rotateWebhookSecret'),
+      summary: 'Make a new signing secret for a webhook config (shown in this response only)',
+      tag,
+      response: saved,
+      errors: [400, 404],
+    },
     async (ctx) => {
       respond(ctx, await service.rotateWebhookSecret(userOf(ctx), ctx.params.id!), { message: 'rotated' });
     },
@@ -150,7 +224,15 @@ function configRoutes(router: Router, docs: RouteDocs, service: ConfigService, t
     docs,
     'patch',
     `${base}/ai-configs/:id/priority`,
-    { summary: 'Set the priority of a config', tag, body: s.priority, response: one, errors: [400, 404] },
+    {
+      operationId: op('setConfigPriority'),
+      links: fromBody('setConfigPriority'),
+      summary: 'Set the priority of a config',
+      tag,
+      body: s.priority,
+      response: one,
+      errors: [400, 404],
+    },
     async (ctx) => {
       respond(ctx, await service.setPriority(userOf(ctx), ctx.params.id!, ctx.request.body), { message: 'updated' });
     },
@@ -169,9 +251,32 @@ export function createConfigsRouter(service: ConfigService, trials: ConfigTrialS
   route(
     router,
     docs,
+    'post',
+    '/mcp/tools',
+    {
+      operationId: 'listMcpServerTools',
+      summary:
+        "List an MCP server's tools before any config is saved (real name, mapped tool_name, argument schema); the headers are used for this request only",
+      tag: 'AI configs',
+      body: trials.serverSchema,
+      response: z.array(mcpToolSchema),
+      errors: [400, 502],
+    },
+    async (ctx) => {
+      respond(ctx, await trials.toolsAt(ctx.request.body));
+    },
+  );
+  route(
+    router,
+    docs,
     'get',
     '/llm-types',
-    { summary: 'Provider types this build supports', tag: 'AI configs', response: z.array(providerTypeSchema) },
+    {
+      operationId: 'listLlmTypes',
+      summary: 'Provider types this build supports',
+      tag: 'AI configs',
+      response: z.array(providerTypeSchema),
+    },
     (ctx) => {
       respond(
         ctx,

@@ -9,7 +9,7 @@ import { ValidationError, type FieldError } from '../lib/errors';
 import { LLM_TYPE_NAMES } from '../llm/providers';
 import { parseOrThrow } from '../lib/validate';
 import type { ConfigType } from '../db';
-import { FUNCTION_NAME_PATTERN } from '../contract';
+import { TOOL_NAME_PATTERN, TOOL_NAME_RULE } from '../contract';
 import { parameterSchemaProblem } from '../functions';
 
 const MAX_PARAMETERS_JSON = 32 * 1024;
@@ -24,6 +24,7 @@ const READ_ONLY_FIELDS = [
   'api_key_hint',
   'has_webhook_secret',
   'mcp_header_names',
+  'tool_name',
 ];
 /** LLM settings the seed nests under `parameters`; lifted to their columns. */
 const NESTED_LLM_FIELDS = ['temperature', 'max_tokens', 'api_key', 'base_url', 'system_prompt', 'model_name', 'llm_type'];
@@ -50,30 +51,33 @@ const temperature = between(0, 2).refine(
 const jsonSchemaValidator = new Ajv({ strict: false, validateSchema: true });
 
 /** A JSON Schema for function parameters: an object schema that is itself valid JSON Schema. */
-const functionParametersSchema = z
-  .record(z.string(), z.unknown())
-  .superRefine((schema, ctx) => {
-    if (JSON.stringify(schema).length > MAX_PARAMETERS_JSON) {
-      ctx.addIssue({ code: 'custom', message: `at most ${MAX_PARAMETERS_JSON} bytes of JSON` });
-      return;
-    }
-    if (schema.type !== 'object') {
-      ctx.addIssue({ code: 'custom', message: 'must be a JSON Schema with "type": "object"' });
-      return;
-    }
-    if (!jsonSchemaValidator.validateSchema(schema)) {
-      const detail = jsonSchemaValidator.errors?.[0];
-      ctx.addIssue({
-        code: 'custom',
-        message: `is not a valid JSON Schema${detail ? `: ${detail.instancePath || '/'} ${detail.message ?? ''}` : ''}`.trim(),
-      });
-      return;
-    }
-    // Refused before it is ever compiled: too deep, too many $refs, a $ref bomb, a pattern only a backtracking engine runs.
-    const problem = parameterSchemaProblem(schema);
-    if (problem) ctx.addIssue({ code: 'custom', message: `is refused: ${problem}` });
-  })
-  .meta({ description: 'JSON Schema (type object) of the function arguments' });
+const functionParametersSchema = z.record(z.string(), z.unknown()).superRefine((schema, ctx) => {
+  if (JSON.stringify(schema).length > MAX_PARAMETERS_JSON) {
+    ctx.addIssue({ code: 'custom', message: `at most ${MAX_PARAMETERS_JSON} bytes of JSON` });
+    return;
+  }
+  if (schema.type !== 'object') {
+    ctx.addIssue({ code: 'custom', message: 'must be a JSON Schema with "type": "object"' });
+    return;
+  }
+  if (!jsonSchemaValidator.validateSchema(schema)) {
+    const detail = jsonSchemaValidator.errors?.[0];
+    ctx.addIssue({
+      code: 'custom',
+      message: `is not a valid JSON Schema${detail ? `: ${detail.instancePath || '/'} ${detail.message ?? ''}` : ''}`.trim(),
+    });
+    return;
+  }
+  // Refused before it is ever compiled: too deep, too many $refs, a $ref bomb, a pattern only a backtracking engine runs.
+  const problem = parameterSchemaProblem(schema);
+  if (problem) ctx.addIssue({ code: 'custom', message: `is refused: ${problem}` });
+});
+
+/** Why a JSON Schema cannot be a function's parameters (the checks of `parameters` at save), or undefined. */
+export function functionParametersProblem(schema: unknown): string | undefined {
+  const parsed = functionParametersSchema.safeParse(schema);
+  return parsed.success ? undefined : (parsed.error.issues[0]?.message ?? 'is not a usable JSON Schema');
+}
 
 /** Extra OpenAI-compatible sampling options an LLM config may carry in `parameters`. */
 const llmOptionsSchema = z
@@ -130,6 +134,16 @@ function urlField(allow: BlockList, field: string) {
   });
 }
 
+/** `POST /mcp/tools`: an MCP server to list the tools of, before any config is saved. */
+export function mcpServerRequestSchema(allow: BlockList) {
+  return z
+    .strictObject({
+      mcp_server_url: urlField(allow, 'mcp_server_url'),
+      mcp_headers: nullable(mcpHeadersSchema),
+    })
+    .meta({ id: 'McpServerRequest', description: 'The server and headers a function config would have; nothing is stored' });
+}
+
 export function createConfigSchemas(allow: BlockList) {
   const common = {
     config_name: name,
@@ -160,8 +174,14 @@ export function createConfigSchemas(allow: BlockList) {
       ...common,
       config_type: z.literal('function_call'),
       description: text(4000).min(1, 'must not be empty'),
-      function_name: z.string().regex(FUNCTION_NAME_PATTERN, 'must match ^[a-zA-Z_][a-zA-Z0-9_]{0,63}$'),
-      parameters: functionParametersSchema,
+      function_name: z.string().regex(TOOL_NAME_PATTERN, `must be ${TOOL_NAME_RULE}`).meta({
+        description:
+          "The tool's real name (an MCP tool's as its server lists it; any name for a webhook), used to call it. LLMs are offered tool_name, its mapped name",
+      }),
+      parameters: functionParametersSchema.optional().meta({
+        description:
+          "JSON Schema (type object) of the function arguments. Required for webhooks; for an MCP tool, when omitted, the tool's inputSchema from its server (tools/list) is stored",
+      }),
       mcp_server_url: nullable(urlField(allow, 'mcp_server_url')),
       mcp_headers: nullable(mcpHeadersSchema),
       webhook_url: nullable(urlField(allow, 'webhook_url')),
@@ -181,6 +201,13 @@ export function createConfigSchemas(allow: BlockList) {
           code: 'custom',
           path: ['mcp_server_url'],
           message: 'required: mcp_server_url (the function is a tool on an MCP server) or webhook_url (an HTTPS webhook)',
+        });
+      }
+      if (value.parameters === undefined && value.webhook_url) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['parameters'],
+          message: "required for a webhook function (an MCP tool's is taken from its server when omitted)",
         });
       }
       if (value.mcp_headers && !value.mcp_server_url) {

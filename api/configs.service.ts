@@ -1,6 +1,7 @@
 // AI config use cases for one user at a time. Every query is scoped by user id, so another
 // user's config is indistinguishable from a missing one (404).
-import { UniqueConstraintError } from 'sequelize';
+import { ApplicationFailure } from '@temporalio/common';
+import { Op, UniqueConstraintError, type Transaction } from 'sequelize';
 import type { AppConfig } from '../config';
 import type { Database, UserAIConfig } from '../db';
 import { publicConfigReader, toPublicConfig } from '../db/public-config';
@@ -8,11 +9,11 @@ import { BadRequestError, ConflictError, NotFoundError, ValidationError } from '
 import type { Logger } from '../lib/logger';
 import { maskApiKey, type SecretBox } from '../lib/secret-box';
 import type { ConfigChangeNotifier } from '../app/context';
-import type { PublicConfig } from '../contract';
-import { createConfigSchemas, normaliseConfigBody, parseConfig, type ConfigInput } from './configs.schemas';
+import { providerToolName, type PublicConfig } from '../contract';
+import { createConfigSchemas, functionParametersProblem, normaliseConfigBody, parseConfig, type ConfigInput } from './configs.schemas';
 import { parseOrThrow } from '../lib/validate';
 import { createCoalescer } from '../lib/coalesce';
-import { generateWebhookSecret, schemaCompileProblem } from '../functions';
+import { generateWebhookSecret, schemaCompileProblem, type McpToolInfo } from '../functions';
 
 export interface ConfigServiceDeps {
   db: Database;
@@ -20,7 +21,11 @@ export interface ConfigServiceDeps {
   config: Pick<AppConfig, 'egressAllow' | 'MAX_CONFIGS_PER_USER'>;
   notifier: ConfigChangeNotifier;
   logger: Logger;
+  /** Lists an MCP server's tools (egress policy, caps, TRIAL_TIMEOUT); fails with an ApplicationFailure. */
+  listMcpTools: McpToolLister;
 }
+
+export type McpToolLister = (target: { url: string; headers: Record<string, string> }) => Promise<McpToolInfo[]>;
 
 /** A config as saved: the public view, plus a webhook's signing secret in the one response that made it. */
 export type SavedConfig = PublicConfig & { webhook_secret?: string };
@@ -200,12 +205,93 @@ export function createConfigService(deps: ConfigServiceDeps) {
     return result;
   }
 
+  /**
+   * An MCP function saved without `parameters` takes its tool's inputSchema from the server
+   * (tools/list, under the egress policy and caps), checked as a given schema is. A server that
+   * cannot be asked is a 400 naming `parameters`; one without the tool, naming `function_name`.
+   * `storedHeaders` are the row's (a replace that omits `mcp_headers` keeps them).
+   */
+  async function withParameters(input: ConfigInput, storedHeaders: () => Record<string, string> = () => ({})): Promise<ConfigInput> {
+    if (input.config_type !== 'function_call' || input.parameters !== undefined || !input.mcp_server_url) return input;
+    const headers = input.mcp_headers === undefined ? storedHeaders() : (input.mcp_headers ?? {});
+    let tools: McpToolInfo[];
+    try {
+      tools = await deps.listMcpTools({ url: input.mcp_server_url, headers });
+    } catch (err) {
+      if (!(err instanceof ApplicationFailure)) throw err;
+      throw new ValidationError([
+        {
+          field: 'parameters',
+          message: `required: the MCP server could not be asked for the tool's inputSchema (${err.message}); give parameters, or check mcp_server_url and mcp_headers`,
+        },
+      ]);
+    }
+    const tool = tools.find((t) => t.name === input.function_name);
+    if (!tool) {
+      const names = tools.map((t) => t.name);
+      const some = names.slice(0, 20).join(', ') + (names.length > 20 ? ', …' : '');
+      throw new ValidationError([
+        {
+          field: 'function_name',
+          message: `the MCP server has no tool named "${input.function_name}" (${names.length ? `it has: ${some}` : 'it lists no tools'})`,
+        },
+      ]);
+    }
+    const problem = functionParametersProblem(tool.inputSchema);
+    if (problem) {
+      throw new ValidationError([
+        { field: 'parameters', message: `required: the tool's inputSchema from the server ${problem}; give parameters yourself` },
+      ]);
+    }
+    return { ...input, parameters: tool.inputSchema };
+  }
+
   /** A function's schema compiled as calls will compile it (same engine, same budget), so one that cannot run is refused now. */
   async function assertParametersCompile(input: ConfigInput): Promise<ConfigInput> {
     if (input.config_type !== 'function_call') return input;
+    if (input.parameters === undefined) throw new ValidationError([{ field: 'parameters', message: 'required' }]);
     const problem = await schemaCompileProblem(input.parameters);
     if (problem) throw new ValidationError([{ field: 'parameters', message: problem }]);
     return input;
+  }
+
+  /** The stored MCP header values of a row, opened. */
+  function openHeaders(row: UserAIConfig): Record<string, string> {
+    return Object.fromEntries(Object.entries(row.mcp_headers ?? {}).map(([name, value]) => [name, deps.secretBox.decrypt(value)]));
+  }
+
+  /** Serialises a user's creates and function renames (the config cap, the mapped-name rule below). */
+  async function lockUser(userId: string, transaction: Transaction): Promise<void> {
+    await deps.db.sequelize.query('SELECT pg_advisory_xact_lock(hashtext(:userId))', { replacements: { userId }, transaction });
+  }
+
+  /**
+   * Two functions of a user must not be offered to an LLM under one name. Real names are unique by
+   * index; a mapped name (contract/tool-names.ts) can still equal another function's (a real name
+   * spelt like another's mapped one, or a hash collision): refused, naming `function_name`.
+   */
+  async function assertToolNameFree(userId: string, input: ConfigInput, transaction: Transaction, ownId?: number): Promise<void> {
+    if (input.config_type !== 'function_call') return;
+    const toolName = providerToolName(input.function_name);
+    const others = await UserAIConfig.findAll({
+      where: {
+        user_id: userId,
+        config_type: 'function_call',
+        function_name: { [Op.ne]: input.function_name },
+        ...(ownId !== undefined ? { id: { [Op.ne]: ownId } } : {}),
+      },
+      attributes: ['config_name', 'function_name'],
+      raw: true,
+      transaction,
+    });
+    const clash = others.find((other) => other.function_name !== null && providerToolName(other.function_name) === toolName);
+    if (!clash) return;
+    throw new ConflictError(`Another function is already offered to LLMs as ${toolName}`, 'duplicate', [
+      {
+        field: 'function_name',
+        message: `maps to the tool name ${toolName}, which your function "${clash.config_name}" (${clash.function_name}) already has; choose another name`,
+      },
+    ]);
   }
 
   async function update(userId: string, row: UserAIConfig, attributes: Attributes): Promise<PublicConfig> {
@@ -220,16 +306,21 @@ export function createConfigService(deps: ConfigServiceDeps) {
    * `{base_url: X, api_key: null}` and `{api_key: K}` could each pass against the old row and end
    * with K stored for X.
    */
-  async function rewrite(userId: string, rawId: string, inputFor: (row: UserAIConfig) => Promise<ConfigInput>): Promise<SavedConfig> {
+  async function rewrite(userId: string, rawId: string, inputFor: (row: UserAIConfig) => ConfigInput): Promise<SavedConfig> {
     const id = parseConfigId(rawId);
     const { row, shown } = await save(userId, () =>
       deps.db.sequelize.transaction(async (transaction) => {
         const locked = await UserAIConfig.findOne({ where: { id, user_id: userId }, transaction, lock: transaction.LOCK.UPDATE });
         if (!locked) throw new NotFoundError('Config');
         // The schema compiles (bounded: SCHEMA_CHECK_BUDGET_MS) while the row is locked, against what is written.
-        const input = await inputFor(locked);
-        assertKeyStaysWithEndpoint(locked, input);
-        assertHeadersStayWithServer(locked, input);
+        const parsed = inputFor(locked);
+        assertKeyStaysWithEndpoint(locked, parsed);
+        assertHeadersStayWithServer(locked, parsed);
+        const input = await assertParametersCompile(await withParameters(parsed, () => openHeaders(locked)));
+        if (input.config_type === 'function_call' && input.function_name !== locked.function_name) {
+          await lockUser(userId, transaction);
+          await assertToolNameFree(userId, input, transaction, id);
+        }
         const secret = webhookSecret(input, locked);
         await locked.update({ ...toAttributes(input, 'replace'), ...secret.attributes }, { transaction });
         return { row: locked, shown: secret.shown };
@@ -255,15 +346,13 @@ export function createConfigService(deps: ConfigServiceDeps) {
     },
 
     async create(userId: string, raw: unknown): Promise<SavedConfig> {
-      const input = await assertParametersCompile(parseConfig(schemas, normaliseConfigBody(raw)));
+      // The tool's schema is asked for before the transaction: no lock waits on an MCP server.
+      const input = await assertParametersCompile(await withParameters(parseConfig(schemas, normaliseConfigBody(raw))));
       const secret = webhookSecret(input);
       const row = await save(userId, () =>
         deps.db.sequelize.transaction(async (transaction) => {
           // Serialise creates per user so the cap holds under concurrent requests.
-          await deps.db.sequelize.query('SELECT pg_advisory_xact_lock(hashtext(:userId))', {
-            replacements: { userId },
-            transaction,
-          });
+          await lockUser(userId, transaction);
           const count = await UserAIConfig.count({ where: { user_id: userId }, transaction });
           if (count >= deps.config.MAX_CONFIGS_PER_USER) {
             throw new ConflictError(
@@ -271,6 +360,7 @@ export function createConfigService(deps: ConfigServiceDeps) {
               'config_limit_reached',
             );
           }
+          await assertToolNameFree(userId, input, transaction);
           const attributes = { user_id: userId, ...toAttributes(input, 'create'), ...secret.attributes };
           return UserAIConfig.create(attributes as UserAIConfig['_creationAttributes'], { transaction });
         }),
@@ -283,7 +373,7 @@ export function createConfigService(deps: ConfigServiceDeps) {
       return rewrite(userId, rawId, (row) => {
         const body = normaliseConfigBody(raw, row.config_type);
         assertSameType(row, body);
-        return assertParametersCompile(parseConfig(schemas, { ...body, config_type: row.config_type }));
+        return parseConfig(schemas, { ...body, config_type: row.config_type });
       });
     },
 
@@ -292,7 +382,7 @@ export function createConfigService(deps: ConfigServiceDeps) {
         const body = normaliseConfigBody(raw, row.config_type);
         assertSameType(row, body);
         const merged: Record<string, unknown> = { ...storedBody(row), ...body, config_type: row.config_type };
-        return assertParametersCompile(parseConfig(schemas, merged));
+        return parseConfig(schemas, merged);
       });
     },
 

@@ -20,7 +20,11 @@ export const publicConfigSchema = z
     max_tokens: z.number().int().nullable(),
     temperature: z.number().nullable(),
     system_prompt: z.string().nullable(),
-    function_name: z.string().nullable(),
+    function_name: z.string().nullable().meta({ description: "A function's real name, as its MCP server lists it; calls use it" }),
+    tool_name: z.string().nullable().meta({
+      description:
+        'The name LLMs are offered for function_name (^[a-zA-Z0-9_-]{1,64}$): the same when it fits, else sanitised, cut and suffixed with a hash of the real name',
+    }),
     parameters: z.record(z.string(), z.unknown()).nullable(),
     mcp_server_url: z.string().nullable(),
     webhook_url: z.string().nullable(),
@@ -104,6 +108,7 @@ export function buildOpenApi(routers: Router[], docs: RouteDocs, info: { version
         const responses: Record<string, unknown> = {
           [success]: {
             description: 'Success',
+            ...(doc?.links ? { links: doc.links } : {}),
             content: doc?.response
               ? {
                   'application/json': {
@@ -130,6 +135,7 @@ export function buildOpenApi(routers: Router[], docs: RouteDocs, info: { version
           };
         }
         (paths[openPath] ??= {})[method.toLowerCase()] = {
+          ...(doc?.operationId ? { operationId: doc.operationId } : {}),
           summary: doc?.summary,
           tags: doc?.tag ? [doc.tag] : [],
           security: doc?.public ? [] : [{ bearer: [] }],

@@ -14,8 +14,23 @@ export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
  */
 export const KNOWN_METHODS: string[] = [...http.METHODS];
 
+/**
+ * An OpenAPI link from a successful answer to another operation (by its operationId): how a
+ * client, a generator or a fuzzer's stateful phase chains a create to its read, update and delete.
+ * `parameters` maps the target's parameters to runtime expressions (`$response.body#/data/id`).
+ */
+export interface RouteLink {
+  operationId: string;
+  parameters: Record<string, string>;
+  description?: string;
+}
+
 export interface RouteDoc {
   summary: string;
+  /** The operation's unique id in the document (what links name). */
+  operationId?: string;
+  /** Links from the successful answer, by name. */
+  links?: Record<string, RouteLink>;
   tag: string;
   /** Routes without auth (health, metrics, the document itself). */
   public?: boolean;

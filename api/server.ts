@@ -38,12 +38,14 @@ function readinessChecks(ctx: AppContext): Record<string, ReadinessCheck> {
 }
 
 export function createApiFromContext(ctx: AppContext, notifier: ConfigChangeNotifier) {
+  const executor = createConfigExecutor(ctx);
   const configs = createConfigService({
     db: ctx.db,
     secretBox: ctx.secretBox,
     config: ctx.config,
     notifier,
     logger: ctx.logger,
+    listMcpTools: (target) => executor.listToolsAt(target, { timeoutMs: ctx.config.TRIAL_TIMEOUT }),
   });
   return createApp({
     config: ctx.config,
@@ -51,7 +53,7 @@ export function createApiFromContext(ctx: AppContext, notifier: ConfigChangeNoti
     rateLimits: createRateLimitStore(ctx.db.sequelize),
     verifier: ctx.verifier,
     configs,
-    trials: createConfigTrialService({ db: ctx.db, executor: createConfigExecutor(ctx), timeoutMs: ctx.config.TRIAL_TIMEOUT }),
+    trials: createConfigTrialService({ db: ctx.db, executor, timeoutMs: ctx.config.TRIAL_TIMEOUT, egressAllow: ctx.config.egressAllow }),
     readiness: readinessChecks(ctx),
     // Sessions live in Temporal; without it (config-only deployments, API tests) they are not served.
     extraRouters: ctx.temporal ? (docs) => [createSessionsRouter(createSessionService(ctx), docs)] : undefined,

@@ -2,12 +2,13 @@
 // and closing them. Thin: the session service does the work.
 import Router from '@koa/router';
 import { z } from 'zod';
+import type { CachedConfig } from '../contract';
 import { SESSION_STATUSES } from '../db';
 import { sessionAuditQuerySchema, sessionListQuerySchema, sessionSettingsUpdateSchema } from '../sessions/session.schemas';
 import type { SessionService } from '../sessions/sessions.service';
 import { publicConfigSchema } from './openapi';
 import { respond, userOf } from './respond';
-import { KNOWN_METHODS, route, type RouteDocs } from './route-docs';
+import { KNOWN_METHODS, route, type RouteDocs, type RouteLink } from './route-docs';
 
 const sessionSummarySchema = z
   .object({
@@ -34,6 +35,28 @@ const resultFrameSchema = z.object({
   fallback_from: z.object({ config_id: z.number().int(), config_name: z.string(), error: z.string() }).optional(),
 });
 
+/** A config as a session caches it (contract/session.ts, toCachedConfig): the summary routing reads, never a secret. */
+const cachedConfigSchema = publicConfigSchema
+  .pick({
+    id: true,
+    config_name: true,
+    config_type: true,
+    description: true,
+    llm_type: true,
+    model_name: true,
+    function_name: true,
+    is_active: true,
+    priority: true,
+  })
+  .meta({
+    id: 'CachedConfig',
+    description: 'A config as the session caches it: description cut at 500 characters, no parameters or secrets',
+  });
+
+// Compile-time guard: the documented shape is exactly the cached one.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : never) : never;
+const _sameShape: Same<z.infer<typeof cachedConfigSchema>, CachedConfig> = true;
+
 const sessionDetailSchema = sessionSummarySchema
   .extend({
     settings: z.object({
@@ -41,7 +64,7 @@ const sessionDetailSchema = sessionSummarySchema
       enabled_functions: z.array(z.string()).nullable(),
       role: z.string().nullable(),
     }),
-    configs: z.array(publicConfigSchema),
+    configs: z.array(cachedConfigSchema),
     transcript: z.array(
       z.object({
         id: z.string(),
@@ -113,12 +136,21 @@ const auditEntrySchema = z
 export function createSessionsRouter(service: SessionService, docs: RouteDocs): Router {
   const router = new Router({ prefix: '/api/v1', methods: KNOWN_METHODS });
   const tag = 'Sessions';
+  /** Links from an answer that names a session to what can be done with it next. */
+  const sessionLinks = (expression: string, names: readonly string[]): Record<string, RouteLink> =>
+    Object.fromEntries(names.map((name) => [name, { operationId: name, parameters: { id: expression } }]));
+  const NEXT = ['getSession', 'getSessionAudit', 'updateSession', 'closeSession'] as const;
   route(
     router,
     docs,
     'get',
     '/sessions',
     {
+      operationId: 'listSessions',
+      links: {
+        ...sessionLinks('$response.body#/data/0/id', NEXT),
+        nextPage: { operationId: 'listSessions', parameters: { cursor: '$response.body#/next_cursor' } },
+      },
       summary:
         'List your sessions, newest first, a page at a time (limit, then cursor = the previous next_cursor), optionally only those with one status',
       tag,
@@ -141,7 +173,14 @@ export function createSessionsRouter(service: SessionService, docs: RouteDocs): 
     docs,
     'get',
     '/sessions/:id',
-    { summary: 'One session: settings, cached configs, transcript', tag, response: sessionDetailSchema, errors: [404] },
+    {
+      operationId: 'getSession',
+      links: sessionLinks('$request.path.id', ['getSessionAudit', 'updateSession', 'closeSession']),
+      summary: 'One session: settings, cached configs, transcript',
+      tag,
+      response: sessionDetailSchema,
+      errors: [404],
+    },
     async (ctx) => {
       respond(ctx, await service.get(userOf(ctx), ctx.params.id!));
     },
@@ -152,6 +191,11 @@ export function createSessionsRouter(service: SessionService, docs: RouteDocs): 
     'get',
     '/sessions/:id/audit',
     {
+      operationId: 'getSessionAudit',
+      links: {
+        ...sessionLinks('$request.path.id', ['getSession']),
+        nextPage: { operationId: 'getSessionAudit', parameters: { id: '$request.path.id', cursor: '$response.body#/next_cursor' } },
+      },
       summary:
         "A session's audit trail from Temporal's history (every run): per message what routing was offered and chose, attempts, fallbacks, timings; oldest first, a page at a time",
       tag,
@@ -173,6 +217,8 @@ export function createSessionsRouter(service: SessionService, docs: RouteDocs): 
     'patch',
     '/sessions/:id',
     {
+      operationId: 'updateSession',
+      links: sessionLinks('$request.path.id', ['getSession', 'getSessionAudit', 'closeSession']),
       summary: 'Set default_llm_id / enabled_functions (forwarded to the live session)',
       tag,
       body: sessionSettingsUpdateSchema,
@@ -188,7 +234,14 @@ export function createSessionsRouter(service: SessionService, docs: RouteDocs): 
     docs,
     'delete',
     '/sessions/:id',
-    { summary: 'Close a session', tag, response: sessionSummarySchema, errors: [404, 503] },
+    {
+      operationId: 'closeSession',
+      links: sessionLinks('$request.path.id', ['getSession', 'getSessionAudit']),
+      summary: 'Close a session',
+      tag,
+      response: sessionSummarySchema,
+      errors: [404, 503],
+    },
     async (ctx) => {
       respond(ctx, await service.close(userOf(ctx), ctx.params.id!), { message: 'closed' });
     },

@@ -8,3 +8,4 @@ export * from './builtins';
 export * from './rest';
 export * from './bounds';
 export * from './failure-texts';
+export * from './tool-names';

@@ -57,6 +57,8 @@ export interface PublicConfig {
   temperature: number | null;
   system_prompt: string | null;
   function_name: string | null;
+  /** The name LLM providers are offered for `function_name` (contract/tool-names.ts); null for LLM configs. */
+  tool_name: string | null;
   parameters: Record<string, unknown> | null;
   mcp_server_url: string | null;
   webhook_url: string | null;
@@ -275,8 +277,6 @@ export type RoutingDecision =
 export type RoutedBy = 'router_llm' | 'similarity' | 'fallback';
 
 export const BUILTIN_FUNCTIONS = ['get_time', 'end_session', 'change_role', 'play_music'] as const;
-/** A function's name as configs store it and as tools offer it to an LLM. */
-export const FUNCTION_NAME_PATTERN = /^[a-zA-Z_][a-zA-Z0-9_]{0,63}$/;
 export type BuiltinFunctionName = (typeof BUILTIN_FUNCTIONS)[number];
 
 // ---------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import { defineModels, type Models } from './models';
 import * as initial from './migrations/0001-initial';
 import * as functionSecrets from './migrations/0002-function-secrets';
 import * as rateLimits from './migrations/0003-rate-limits';
+import * as toolNames from './migrations/0004-tool-names';
 
 export * from './models';
 export * from './rate-limits';
@@ -24,6 +25,7 @@ const migrations = [
   { name: '0001-initial', ...initial },
   { name: '0002-function-secrets', ...functionSecrets },
   { name: '0003-rate-limits', ...rateLimits },
+  { name: '0004-tool-names', ...toolNames },
 ];
 
 export function createDatabase(url: string, options: { logger?: Logger; schema?: string } = {}): Database {

@@ -76,7 +76,7 @@ export function defineModels(sequelize: Sequelize): Models {
       max_tokens: { type: DataTypes.INTEGER },
       temperature: { type: DataTypes.REAL },
       system_prompt: { type: DataTypes.TEXT },
-      function_name: { type: DataTypes.STRING(64) },
+      function_name: { type: DataTypes.STRING(128) },
       parameters: { type: DataTypes.JSONB },
       mcp_server_url: { type: DataTypes.TEXT },
       webhook_url: { type: DataTypes.TEXT },

@@ -5,7 +5,7 @@
 // the query itself.
 import type pg from 'pg';
 import type { InferAttributes } from 'sequelize';
-import type { PublicConfig } from '../contract';
+import { providerToolName, type PublicConfig } from '../contract';
 import type { Database } from './index';
 import type { ConfigType, UserAIConfig } from './models';
 
@@ -27,6 +27,7 @@ export function toPublicConfig(row: ConfigRow): PublicConfig {
     temperature: row.temperature ?? null,
     system_prompt: row.system_prompt ?? null,
     function_name: row.function_name ?? null,
+    tool_name: row.function_name ? providerToolName(row.function_name) : null,
     parameters: row.parameters ?? null,
     mcp_server_url: row.mcp_server_url ?? null,
     webhook_url: row.webhook_url ?? null,

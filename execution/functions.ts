@@ -86,16 +86,32 @@ export function createFunctionExecutor({ db, secretBox, config, logger }: Execut
   /** The tools an MCP config's server offers, so a user picks the one the config calls. */
   async function listTools(userId: string, configId: number, options: FunctionCallOptions): Promise<McpToolInfo[]> {
     const row = await loadConfigRow(db, userId, configId, 'function_call', { requireActive: false });
-    let secrets: string[] = [];
+    let target: FunctionTarget;
     try {
-      const target = targetOf(row);
+      target = targetOf(row);
       if (target.kind !== 'mcp') {
         throw ApplicationFailure.nonRetryable(
           'the config is not an MCP tool (it has no mcp_server_url)',
           FUNCTION_FAILURE.configUnavailable,
         );
       }
-      secrets = targetSecrets(target);
+    } catch (err) {
+      throw toFunctionFailure(err, `MCP server of ${row.config_name}`, []);
+    }
+    return listToolsAt(target, options, `MCP server of ${row.config_name}`);
+  }
+
+  /**
+   * The tools of an MCP server given by its address and headers (plain values), before any config
+   * is saved: the same egress policy, caps and failures as a stored config's listing.
+   */
+  async function listToolsAt(
+    target: { url: string; headers: Record<string, string> },
+    options: FunctionCallOptions,
+    what = 'MCP server',
+  ): Promise<McpToolInfo[]> {
+    const secrets = targetSecrets({ kind: 'mcp', url: target.url, headers: target.headers, tool: '' });
+    try {
       return await listMcpTools({
         url: target.url,
         headers: target.headers,
@@ -104,7 +120,7 @@ export function createFunctionExecutor({ db, secretBox, config, logger }: Execut
         ...(options.signal ? { signal: options.signal } : {}),
       });
     } catch (err) {
-      throw toFunctionFailure(err, `MCP server of ${row.config_name}`, secrets);
+      throw toFunctionFailure(err, what, secrets);
     }
   }
 
@@ -127,5 +143,5 @@ export function createFunctionExecutor({ db, secretBox, config, logger }: Execut
     return new Map(rows.map((r) => [r.id, r.parameters ?? null]));
   }
 
-  return { runFunction, listTools, functionSchemas };
+  return { runFunction, listTools, listToolsAt, functionSchemas };
 }

@@ -4,7 +4,7 @@
 // the direct answer. The router never decides to run a config that was not offered; an unusable
 // reply is routed without it (routing/rules.ts, routeWithoutRouter).
 import type OpenAI from 'openai';
-import { BUILTIN_FUNCTIONS, type BuiltinFunctionName, type RoutingDecision } from '../contract';
+import { BUILTIN_FUNCTIONS, providerToolName, type BuiltinFunctionName, type RoutingDecision } from '../contract';
 import type { RouteInput, RoutableConfig, RoutingCandidate } from '../contract';
 import {
   activeLLMConfigs,
@@ -40,12 +40,15 @@ function llmConfigTool(config: RoutableConfig): Tool {
   };
 }
 
-/** A user's function config as a tool: its own name, description and argument schema. */
+/**
+ * A user's function config as a tool: its mapped name (the real one when providers take it;
+ * contract/tool-names.ts), description and argument schema. The call uses the real name.
+ */
 function functionTool(config: RoutingCandidate & { function_name: string }): Tool {
   return {
     type: 'function',
     function: {
-      name: config.function_name,
+      name: providerToolName(config.function_name),
       description: config.description?.trim() || config.config_name,
       parameters: config.parameters ?? { type: 'object', properties: {} },
     },
@@ -66,7 +69,7 @@ function builtinTool(name: BuiltinFunctionName): Tool {
 /** A user's function named like a built-in takes the built-in's place: the user configured it on purpose. */
 export function buildRouterTools(input: Pick<RouteInput, 'configs' | 'settings'>): Tool[] {
   const functions = userFunctions(input);
-  const taken = new Set(functions.map((f) => f.function_name));
+  const taken = new Set(functions.map((f) => providerToolName(f.function_name)));
   return [
     ...activeLLMConfigs(input.configs).map(llmConfigTool),
     ...functions.map(functionTool),
@@ -112,8 +115,8 @@ export function decisionFromReply(
     const question = typeof args.question === 'string' && args.question.trim() ? args.question : input.text;
     return { kind: 'llm_config', configId, tool: name, question, routedBy: 'router_llm' };
   }
-  const fn = userFunctions(input).find((f) => f.function_name === name);
-  if (fn) return { kind: 'function', configId: fn.id, functionName: name, arguments: args, routedBy: 'router_llm' };
+  const fn = userFunctions(input).find((f) => providerToolName(f.function_name) === name);
+  if (fn) return { kind: 'function', configId: fn.id, functionName: fn.function_name, arguments: args, routedBy: 'router_llm' };
   return { kind: 'builtin', name: name as BuiltinFunctionName, arguments: args, routedBy: 'router_llm' };
 }
 

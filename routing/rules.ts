@@ -1,6 +1,13 @@
 // Pure routing rules shared by the workflow (deterministic) and the answer activity: which configs
 // may be offered, in which order LLM configs stand in for each other, and the fallback decision.
-import type { BuiltinFunctionName, RoutableConfig, RoutingCandidate, RoutingDecision, SessionSettings } from '../contract';
+import {
+  namesTool,
+  type BuiltinFunctionName,
+  type RoutableConfig,
+  type RoutingCandidate,
+  type RoutingDecision,
+  type SessionSettings,
+} from '../contract';
 import { argumentsFromMessage, similarityMatch, SIMILARITY_THRESHOLD, type RoutingBounds } from './similarity';
 
 export function routableView(config: RoutableConfig): RoutableConfig {
@@ -13,9 +20,12 @@ export function activeLLMConfigs<C extends RoutableConfig>(configs: readonly C[]
   return configs.filter((c) => c.config_type === 'llm' && c.is_active).sort((a, b) => b.priority - a.priority || a.id - b.id);
 }
 
-/** `enabled_functions: null` means every function is enabled. */
+/**
+ * `enabled_functions: null` means every function is enabled. An entry names a function by its real
+ * name or its mapped one (contract/tool-names.ts); a built-in's two names are the same.
+ */
 export function isFunctionEnabled(settings: SessionSettings, name: string): boolean {
-  return settings.enabled_functions === null || settings.enabled_functions.includes(name);
+  return settings.enabled_functions === null || settings.enabled_functions.some((entry) => namesTool(entry, name));
 }
 
 export function enabledBuiltins(settings: SessionSettings, all: readonly BuiltinFunctionName[]): BuiltinFunctionName[] {

@@ -2,6 +2,7 @@
 // step results recorded their config, step and attempt. Delete it with the last such history.
 import {
   BUILTIN_FUNCTIONS,
+  providerToolName,
   type CachedConfig,
   type FirstAttempt,
   type RoutingDecision,
@@ -30,7 +31,9 @@ export class LegacyHistory {
   /** What routing was offered, as the workflow computed it for `answerMessage`. */
   offered(routing: RoutingDecision): string[] {
     const candidates = routingCandidates(this.configs, this.settings);
-    const tools = candidates.map((c) => (c.config_type === 'llm' ? llmConfigToolName(c.id) : (c.function_name ?? c.config_name)));
+    const tools = candidates.map((c) =>
+      c.config_type === 'llm' ? llmConfigToolName(c.id) : providerToolName(c.function_name ?? c.config_name),
+    );
     const noRouter = 'reason' in routing && typeof routing.reason === 'string' && routing.reason.startsWith('no router LLM');
     if (noRouter || routing.routedBy !== 'router_llm') return tools;
     const taken = new Set(tools);

@@ -20,6 +20,7 @@ import {
   noLLMConfigAnsweredText,
   routingFailedReason,
   SESSION_BUSY_TEXT,
+  providerToolName,
   toCachedConfig,
   updateSessionConfigSignal,
   type AnswerMessageOutput,
@@ -258,7 +259,9 @@ class RunReader {
     return tools.map((tool) => {
       const llmId = parseLLMConfigToolName(tool);
       if (llmId !== undefined) return { tool, kind: 'llm_config', config_id: llmId, config_name: this.configName(llmId) };
-      const fn = this.configs.find((c) => c.config_type === 'function_call' && c.function_name === tool && c.is_active);
+      const fn = this.configs.find(
+        (c) => c.config_type === 'function_call' && c.function_name !== null && providerToolName(c.function_name) === tool && c.is_active,
+      );
       if (fn) return { tool, kind: 'function', config_id: fn.id, config_name: fn.config_name };
       return { tool, kind: 'builtin', config_id: null, config_name: null };
     });

@@ -1,7 +1,7 @@
 // Session settings a client may change, over the socket (`session_config`) and over REST
 // (`PATCH /sessions/:id`) alike: one schema, so both paths accept exactly the same thing.
 import { z } from 'zod';
-import { FUNCTION_NAME_PATTERN, type SessionSettingsUpdate } from '../contract';
+import { TOOL_NAME_PATTERN, TOOL_NAME_RULE, type SessionSettingsUpdate } from '../contract';
 import { SESSION_STATUSES } from '../db';
 
 const MAX_ENABLED_FUNCTIONS = 100;
@@ -9,8 +9,12 @@ const MAX_ENABLED_FUNCTIONS = 100;
 export const sessionSettingsShape = {
   default_llm_id: z.number().int().positive().max(2_147_483_647).nullable().optional(),
   enabled_functions: z
-    .array(z.string().regex(FUNCTION_NAME_PATTERN, 'must be a function name (^[a-zA-Z_][a-zA-Z0-9_]{0,63}$)'))
+    .array(z.string().regex(TOOL_NAME_PATTERN, `must be a function name: ${TOOL_NAME_RULE}`))
     .max(MAX_ENABLED_FUNCTIONS)
+    .meta({
+      description:
+        'Functions routing may offer: yours by function_name (the real name) or tool_name (the mapped one), and built-ins by name; null for all',
+    })
     .nullable()
     .optional(),
 };

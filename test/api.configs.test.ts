@@ -2,6 +2,10 @@
 import http from 'node:http';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { buildOpenApi } from '../api/openapi';
+import { RouteDocs } from '../api/route-docs';
+import { createSessionsRouter } from '../api/sessions.routes';
+import type { SessionService } from '../sessions/sessions.service';
 import { startTestApi, type TestApi } from './support/api';
 
 const llmCanonical = (overrides: Record<string, unknown> = {}) => ({
@@ -319,11 +323,12 @@ describe('config REST API', function () {
       ['seed nested temperature out of range', llmSeed({ parameters: { temperature: 9 } }), ['temperature']],
       ['both spellings disagree', llmCanonical({ name: 'other' }), ['name']],
       ['function without function_name', functionConfig({ function_name: undefined }), ['function_name']],
-      ['function name with a dash', functionConfig({ function_name: 'get-weather' }), ['function_name']],
-      ['function name starting with a digit', functionConfig({ function_name: '1weather' }), ['function_name']],
-      ['function name too long', functionConfig({ function_name: 'f'.repeat(65) }), ['function_name']],
+      // Real MCP tool names may hold "-" and "." and run to 128 characters (contract/tool-names.ts).
+      ['function name with a space', functionConfig({ function_name: 'get weather' }), ['function_name']],
+      ['function name with a slash', functionConfig({ function_name: 'weather/get' }), ['function_name']],
+      ['function name too long', functionConfig({ function_name: 'f'.repeat(129) }), ['function_name']],
       ['function without description', functionConfig({ description: undefined }), ['description']],
-      ['function without parameters', functionConfig({ parameters: undefined }), ['parameters']],
+      ['webhook function without parameters', functionConfig({ parameters: undefined }), ['parameters']],
       ['parameters not an object schema', functionConfig({ parameters: { type: 'string' } }), ['parameters']],
       [
         'parameters not valid JSON Schema',
@@ -519,6 +524,66 @@ describe('config REST API', function () {
         assert.match(traced.allow ?? '', /GET/);
         assert.equal(JSON.parse(traced.body).error, 'method_not_allowed');
       }
+    });
+
+    it('links each create to its read, update, toggle, delete, /test and /tools in the OpenAPI document, and the sessions list to a session and its audit', async () => {
+      type Operation = {
+        operationId?: string;
+        parameters?: { name: string }[];
+        responses: Record<string, { links?: Record<string, Link> }>;
+      };
+      type Link = { operationId: string; parameters: Record<string, string> };
+      const configsDoc = (await api.request('GET', '/openapi.json')).body as { paths: Record<string, Record<string, Operation>> };
+      // Sessions are served only with Temporal; their routes are documented from the same declarations.
+      const docs = new RouteDocs();
+      const sessionsRouter = createSessionsRouter({} as SessionService, docs);
+      const sessionsDoc = buildOpenApi([sessionsRouter], docs, { version: 'test' }) as typeof configsDoc;
+      for (const doc of [configsDoc, sessionsDoc]) {
+        const operations = new Map<string, Operation>();
+        for (const methods of Object.values(doc.paths)) {
+          for (const operation of Object.values(methods)) {
+            if (!operation.operationId) continue;
+            assert.ok(!operations.has(operation.operationId), `operationId ${operation.operationId} is unique`);
+            operations.set(operation.operationId, operation);
+          }
+        }
+        // Every link names an operation of the document, and only parameters that operation has.
+        for (const operation of operations.values()) {
+          for (const response of Object.values(operation.responses)) {
+            for (const [name, link] of Object.entries(response.links ?? {})) {
+              const target = operations.get(link.operationId);
+              assert.ok(target, `${operation.operationId} → ${name}: ${link.operationId} exists`);
+              const known = new Set((target.parameters ?? []).map((p) => p.name));
+              for (const parameter of Object.keys(link.parameters)) assert.ok(known.has(parameter), `${link.operationId} has ${parameter}`);
+            }
+          }
+        }
+      }
+      const linked = (doc: typeof configsDoc, path: string, method: string, status: string) =>
+        Object.values(doc.paths[path]![method]!.responses[status]!.links ?? {}).map((l) => l.operationId);
+      const fromCreate = linked(configsDoc, '/api/v1/ai-configs', 'post', '201');
+      for (const target of [
+        'getConfig',
+        'replaceConfig',
+        'updateConfig',
+        'toggleConfig',
+        'deleteConfig',
+        'testConfig',
+        'listConfigTools',
+      ]) {
+        assert.ok(fromCreate.includes(target), `create links to ${target}`);
+      }
+      assert.deepEqual(configsDoc.paths['/api/v1/ai-configs']!.post!.responses['201']!.links!.getConfig!.parameters, {
+        id: '$response.body#/data/id',
+      });
+      const fromUserCreate = configsDoc.paths['/api/v1/users/{userId}/ai-configs']!.post!.responses['201']!.links!;
+      assert.deepEqual(fromUserCreate.getConfig, {
+        operationId: 'getConfigForUser',
+        parameters: { userId: '$request.path.userId', id: '$response.body#/data/id' },
+      });
+      const fromList = linked(sessionsDoc, '/api/v1/sessions', 'get', '200');
+      for (const target of ['getSession', 'getSessionAudit', 'updateSession', 'closeSession']) assert.ok(fromList.includes(target), target);
+      assert.ok(linked(sessionsDoc, '/api/v1/sessions/{id}', 'get', '200').includes('getSessionAudit'));
     });
 
     it('gives every request an id, echoed in the header and in errors', async () => {

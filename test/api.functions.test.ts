@@ -203,13 +203,188 @@ describe('function configs over REST', function () {
     });
   });
 
+  describe('real tool names', () => {
+    const mcpTool = (function_name: string, overrides: Record<string, unknown> = {}) =>
+      weather({
+        config_name: `Tool ${function_name.slice(0, 40)} ${randomUUID()}`,
+        function_name,
+        mcp_server_url: mcp.url,
+        mcp_headers: { Authorization: `Bearer ${MCP_TOKEN}` },
+        ...overrides,
+      });
+
+    it('stores names with "-", "." and up to 128 characters as they are, and shows the mapped tool_name beside them', async () => {
+      const sum = await create(mcpTool('get-sum'));
+      assert.equal(sum.function_name, 'get-sum');
+      assert.equal(sum.tool_name, 'get-sum', 'a name providers take is its own tool name');
+      const light = await create(mcpTool('self.light.set_brightness'));
+      assert.equal(light.function_name, 'self.light.set_brightness');
+      assert.equal(light.tool_name, 'self_light_set_brightness_283b945f');
+      const long = `${'very_long_tool_name.'.repeat(6)}${'x'.repeat(8)}`;
+      assert.equal(long.length, 128);
+      const created = await create(mcpTool(long));
+      const read = await api.request('GET', `/api/v1/ai-configs/${created.id}`, { user });
+      assert.equal(read.body.data.function_name, long, 'the real name survives the column');
+      assert.match(read.body.data.tool_name, /^[a-zA-Z0-9_-]{64}$/);
+      const list = await api.request('GET', '/api/v1/ai-configs?type=function_call', { user });
+      assert.deepEqual(list.body.data.map((c: { tool_name: string }) => c.tool_name).sort(), [
+        'get-sum',
+        'self_light_set_brightness_283b945f',
+        read.body.data.tool_name,
+      ]);
+      const llmConfig = await create({ config_name: 'Chat', config_type: 'llm', model_name: 'm' });
+      assert.equal(llmConfig.tool_name, null);
+    });
+
+    it('refuses a name over 128 characters or with other characters, naming function_name', async () => {
+      for (const name of ['x'.repeat(129), 'get sum', 'get/sum', 'résumé', '']) {
+        const refused = await api.request('POST', '/api/v1/ai-configs', { user, body: mcpTool(name) });
+        assert.equal(refused.status, 400, name);
+        assert.equal(refused.body.errors[0].field, 'function_name');
+        assert.match(refused.body.errors[0].message, /128/);
+      }
+    });
+
+    it('refuses a second function offered under the same mapped name (409 naming function_name), on create and rename', async () => {
+      await create(mcpTool('self.light.set_brightness'));
+      const clash = await api.request('POST', '/api/v1/ai-configs', { user, body: mcpTool('self_light_set_brightness_283b945f') });
+      assert.equal(clash.status, 409, JSON.stringify(clash.body));
+      assert.equal(clash.body.errors[0].field, 'function_name');
+      assert.match(clash.body.errors[0].message, /self\.light\.set_brightness/);
+      const other = await create(mcpTool('dim_light'));
+      const renamed = await api.request('PATCH', `/api/v1/ai-configs/${other.id}`, {
+        user,
+        body: { function_name: 'self_light_set_brightness_283b945f' },
+      });
+      assert.equal(renamed.status, 409);
+      assert.equal(renamed.body.errors[0].field, 'function_name');
+      // Another user has names of their own.
+      const elsewhere = await api.request('POST', '/api/v1/ai-configs', {
+        user: `other-${randomUUID()}`,
+        body: mcpTool('self_light_set_brightness_283b945f'),
+      });
+      assert.equal(elsewhere.status, 201);
+    });
+
+    it('calls the MCP server with the real name', async () => {
+      const config = await create(
+        mcpTool('self.light.set_brightness', { parameters: { type: 'object', properties: { level: { type: 'integer' } } } }),
+      );
+      const trial = await api.request('POST', `/api/v1/ai-configs/${config.id}/test`, { user, body: { arguments: { level: 70 } } });
+      assert.equal(trial.body.data.status, 'success', JSON.stringify(trial.body));
+      assert.equal(trial.body.data.result, 'brightness 70');
+      assert.deepEqual(mcp.requests.filter((r) => r.toolCall).at(-1)?.toolCall, {
+        name: 'self.light.set_brightness',
+        arguments: { level: 70 },
+      });
+    });
+  });
+
+  describe("parameters from the MCP tool's inputSchema", () => {
+    const withoutParameters = (overrides: Record<string, unknown> = {}) => {
+      const { parameters: _omitted, ...body } = weather({
+        mcp_server_url: mcp.url,
+        mcp_headers: { Authorization: `Bearer ${MCP_TOKEN}` },
+        ...overrides,
+      });
+      return body;
+    };
+
+    it('takes the schema the server lists when parameters is omitted, for real names too', async () => {
+      const config = await create(withoutParameters());
+      assert.equal(config.parameters.type, 'object');
+      assert.deepEqual(Object.keys(config.parameters.properties), ['city']);
+      assert.deepEqual(config.parameters.required, ['city']);
+      const sum = await create(withoutParameters({ config_name: 'Sum', function_name: 'get-sum' }));
+      assert.deepEqual(Object.keys(sum.parameters.properties).sort(), ['a', 'b']);
+      // The stored schema is what calls are checked against.
+      const trial = await api.request('POST', `/api/v1/ai-configs/${sum.id}/test`, { user, body: { arguments: { a: 'x', b: 2 } } });
+      assert.equal(trial.status, 400);
+      assert.equal(trial.body.errors[0].field, 'arguments.a');
+      const replaced = await api.request('PUT', `/api/v1/ai-configs/${sum.id}`, {
+        user,
+        body: withoutParameters({ config_name: 'Sum', function_name: 'self.light.set_brightness' }),
+      });
+      assert.equal(replaced.status, 200, JSON.stringify(replaced.body));
+      assert.deepEqual(
+        Object.keys(replaced.body.data.parameters.properties),
+        ['level'],
+        'a PUT without parameters asks the server too, with the stored headers',
+      );
+    });
+
+    it('is a 400 naming parameters when the server cannot be asked, and function_name when it lacks the tool', async () => {
+      const refused = await api.request('POST', '/api/v1/ai-configs', {
+        user,
+        body: withoutParameters({ mcp_headers: { Authorization: 'Bearer wrong-token-0e7d2c9b13' } }),
+      });
+      assert.equal(refused.status, 400);
+      assert.equal(refused.body.errors[0].field, 'parameters');
+      assert.match(refused.body.errors[0].message, /could not be asked/);
+      assert.ok(!JSON.stringify(refused.body).includes('wrong-token-0e7d2c9b13'), 'the echoed token is scrubbed');
+
+      const down = await api.request('POST', '/api/v1/ai-configs', {
+        user,
+        body: withoutParameters({ mcp_server_url: 'http://127.0.0.1:9/mcp' }),
+      });
+      assert.equal(down.status, 400);
+      assert.equal(down.body.errors[0].field, 'parameters');
+
+      const missing = await api.request('POST', '/api/v1/ai-configs', { user, body: withoutParameters({ function_name: 'get_wether' }) });
+      assert.equal(missing.status, 400);
+      assert.equal(missing.body.errors[0].field, 'function_name');
+      assert.match(missing.body.errors[0].message, /get_weather/);
+
+      const { parameters: _none, ...webhook } = weather({ webhook_url: hook.url });
+      const hookRefused = await api.request('POST', '/api/v1/ai-configs', { user, body: webhook });
+      assert.equal(hookRefused.status, 400);
+      assert.equal(hookRefused.body.errors[0].field, 'parameters', 'a webhook has no server to ask');
+    });
+  });
+
+  describe('POST /mcp/tools', () => {
+    it("lists a server's tools before any config is saved, real and mapped names, with the given headers", async () => {
+      const listed = await api.request('POST', '/api/v1/mcp/tools', {
+        user,
+        body: { mcp_server_url: mcp.url, mcp_headers: { Authorization: `Bearer ${MCP_TOKEN}` } },
+      });
+      assert.equal(listed.status, 200, JSON.stringify(listed.body));
+      const light = listed.body.data.find((t: { name: string }) => t.name === 'self.light.set_brightness');
+      assert.equal(light.tool_name, 'self_light_set_brightness_283b945f');
+      assert.equal(light.input_schema.type, 'object');
+      assert.equal(listed.body.data.find((t: { name: string }) => t.name === 'get-sum').tool_name, 'get-sum');
+      assert.equal((await api.request('GET', '/api/v1/ai-configs', { user })).body.data.length, 0, 'nothing is stored');
+    });
+
+    it('is a 502 mcp_server_failed when the server refuses (header value scrubbed), a 400 naming the field for bad input', async () => {
+      const refused = await api.request('POST', '/api/v1/mcp/tools', {
+        user,
+        body: { mcp_server_url: mcp.url, mcp_headers: { Authorization: 'Bearer wrong-token-8c1f4a7e22' } },
+      });
+      assert.equal(refused.status, 502);
+      assert.equal(refused.body.error, 'mcp_server_failed');
+      assert.ok(!JSON.stringify(refused.body).includes('wrong-token-8c1f4a7e22'));
+      for (const [body, field] of [
+        [{}, 'mcp_server_url'],
+        [{ mcp_server_url: 'ftp://127.0.0.1/mcp' }, 'mcp_server_url'],
+        [{ mcp_server_url: 'http://169.254.169.254/mcp' }, 'mcp_server_url'],
+        [{ mcp_server_url: mcp.url, mcp_headers: { Host: 'x' } }, 'mcp_headers.Host'],
+        [{ mcp_server_url: mcp.url, extra: 1 }, 'extra'],
+      ] as const) {
+        const bad = await api.request('POST', '/api/v1/mcp/tools', { user, body });
+        assert.equal(bad.status, 400, JSON.stringify(body));
+        assert.equal(bad.body.errors[0].field, field, JSON.stringify(bad.body));
+      }
+    });
+  });
+
   describe('GET /ai-configs/:id/tools', () => {
     it("lists the MCP server's tools with their schemas, with the config's headers", async () => {
       const config = await create(weather({ mcp_server_url: mcp.url, mcp_headers: { Authorization: `Bearer ${MCP_TOKEN}` } }));
       const tools = await api.request('GET', `/api/v1/ai-configs/${config.id}/tools`, { user });
       assert.equal(tools.status, 200, JSON.stringify(tools.body));
       const names = tools.body.data.map((t: { name: string }) => t.name).sort();
-      assert.deepEqual(names, ['add', 'get_weather']);
+      assert.deepEqual(names, ['add', 'get-sum', 'get_weather', 'self.light.set_brightness']);
       const getWeather = tools.body.data.find((t: { name: string }) => t.name === 'get_weather');
       assert.equal(getWeather.input_schema.type, 'object');
       assert.ok('city' in getWeather.input_schema.properties);

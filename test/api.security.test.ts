@@ -358,7 +358,7 @@ describe('API security', function () {
       const create = doc.paths['/api/v1/ai-configs'].post.requestBody.content['application/json'].schema;
       const variants = JSON.stringify(create);
       assert.ok(variants.includes('model_name') && variants.includes('function_name'), 'both config types are described');
-      assert.ok(variants.includes('^[a-zA-Z_][a-zA-Z0-9_]{0,63}$'), 'the function name pattern comes from the validator');
+      assert.ok(variants.includes('^[a-zA-Z0-9_.-]{1,128}$'), 'the function name pattern comes from the validator');
     });
   });
 });

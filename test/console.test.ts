@@ -266,14 +266,16 @@ describe('web console (headless Chromium)', function () {
     await input('mcp_server_url').fill(mcp.url);
     await page.click('button[type="submit"]');
     await field('function_name').locator('.field-error').waitFor();
-    assert.match(await text(field('function_name').locator('.field-error')), /must match/);
+    assert.match(await text(field('function_name').locator('.field-error')), /must be 1 to 128 letters/);
     assert.equal(await text(field('description').locator('.field-error')), 'must not be empty');
     assert.equal(await text(page.locator('[data-testid="save-error"]')), 'Not saved: see Description, Function name above.');
     await eventually(async () => assert.equal(await page.evaluate<string>('document.activeElement.id'), 'cfg-description'));
     await input('description').fill('Current weather for a city');
     await input('function_name').fill('lookup');
     await page.click('button[type="submit"]');
-    // Saved: the edit form opens so the tool can be picked from the server.
+    // Saved with a name typed in; its edit form lists the stored server's tools (GET /ai-configs/:id/tools).
+    await page.click('[data-config="weather"] >> text=Edit');
+    await page.getByText('Edit “weather”').waitFor();
     await page.locator('[data-testid="tool-picker"] >> text=List tools').click();
     await page.getByRole('button', { name: 'Use this tool: get_weather' }).click();
     assert.equal(await input('function_name').inputValue(), 'get_weather');
@@ -625,5 +627,33 @@ describe('web console (headless Chromium)', function () {
     } finally {
       await zh.close();
     }
+  });
+
+  it('lists an MCP server’s tools before the config is saved, and saves the picked tool under its real name', async function () {
+    await page.click('nav >> text=Configs');
+    await page.click('text=New function config');
+    await input('config_name').fill('sum');
+    const picker = page.locator('[data-testid="tool-picker"]');
+    // Without a URL there is nothing to ask.
+    await picker.locator('text=List tools').click();
+    await picker.getByText('Enter the MCP server URL').waitFor();
+    await input('mcp_server_url').fill(mcp.url);
+    await picker.locator('text=List tools').click();
+    await picker.getByText('4 tools on the server').waitFor();
+    // A name providers refuse is shown with the name LLMs are offered instead.
+    await picker
+      .locator('li', { hasText: 'self.light.set_brightness' })
+      .getByText('offered to LLMs as self_light_set_brightness_283b945f')
+      .waitFor();
+    await screenshots('config-form-tools-before-save');
+    await page.getByRole('button', { name: 'Use this tool: get-sum' }).click();
+    assert.equal(await input('function_name').inputValue(), 'get-sum');
+    assert.equal(await input('description').inputValue(), 'The sum of two numbers');
+    assert.deepEqual(Object.keys(JSON.parse(await input('parameters').inputValue()).properties).sort(), ['a', 'b']);
+    await page.click('button[type="submit"]');
+    await page.locator('[data-config="sum"]').filter({ hasText: 'get-sum (MCP tool)' }).waitFor();
+    const [stored] = await tc.ctx.db.models.UserAIConfig.findAll({ where: { user_id: user, config_name: 'sum' }, raw: true });
+    assert.equal(stored?.function_name, 'get-sum');
+    assert.deepEqual(stored?.parameters?.required, ['a', 'b']);
   });
 });

@@ -187,6 +187,48 @@ describe('function calls, routing without a router LLM, streamed answers', funct
       assert.notEqual(result.config_name, 'Weather', 'a function that was not offered never runs');
       assert.equal(result.routed_by === 'router_llm', false);
     });
+
+    it('offers a tool providers cannot take by its real name under its mapped name, and calls the server with the real one', async () => {
+      const userId = uniqueId('user');
+      await h.createLLMConfig(userId, { model_name: uniqueId('chat') });
+      const light = await createFunctionConfigRow(h.ctx, userId, {
+        config_name: 'Light',
+        description: 'Set the brightness of the living room light',
+        function_name: 'self.light.set_brightness',
+        parameters: { type: 'object', properties: { level: { type: 'integer' } }, required: ['level'] },
+        mcp_server_url: mcp.url,
+        mcp_headers: { Authorization: `Bearer ${MCP_TOKEN}` },
+      });
+      await createFunctionConfigRow(h.ctx, userId, {
+        config_name: 'Sum',
+        description: 'Adds two numbers',
+        function_name: 'get-sum',
+        parameters: { type: 'object', properties: { a: { type: 'number' }, b: { type: 'number' } } },
+        mcp_server_url: mcp.url,
+        mcp_headers: { Authorization: `Bearer ${MCP_TOKEN}` },
+      });
+      const mapped = 'self_light_set_brightness_283b945f';
+      assert.equal(light.tool_name, mapped);
+      const s = await h.startSession({ userId, label: 'fn-mcp-mapped-name' });
+      // enabled_functions may name a function by its mapped name as well as by its real one.
+      await s.handle.signal(updateSessionConfigSignal, { enabled_functions: [mapped, 'get-sum'] });
+      h.llm.script(ROUTER_MODEL, { toolCall: mapped, arguments: { level: 40 } });
+
+      const result = await s.ask('dim the light to 40');
+
+      assert.equal(result.status, 'success', result.error);
+      assert.equal(result.result, 'brightness 40');
+      assert.equal(result.config_id, light.id);
+      const tools =
+        h.llm
+          .requests(ROUTER_MODEL)
+          .at(-1)
+          ?.body.tools?.map((t) => t.function.name) ?? [];
+      assert.ok(tools.includes(mapped) && tools.includes('get-sum'), JSON.stringify(tools));
+      assert.ok(!tools.includes('self.light.set_brightness'), 'the real name is never offered to a provider that refuses it');
+      const call = mcp.requests.filter((r) => r.toolCall).at(-1);
+      assert.deepEqual(call?.toolCall, { name: 'self.light.set_brightness', arguments: { level: 40 } });
+    });
   });
 
   describe('without a router LLM', () => {

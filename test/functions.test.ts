@@ -174,9 +174,9 @@ describe('functions', () => {
       assert.ok(Date.now() - started < 2500, `took ${Date.now() - started} ms`);
     });
 
-    it('lists both tools with their input schemas', async () => {
+    it('lists the tools with their input schemas, under their real names', async () => {
       const tools = await listMcpTools({ url: mcp.url, headers: {}, timeoutMs: 5000, egressAllow: allowLoopback });
-      assert.deepEqual(tools.map((t) => t.name).sort(), ['add', 'get_weather']);
+      assert.deepEqual(tools.map((t) => t.name).sort(), ['add', 'get-sum', 'get_weather', 'self.light.set_brightness']);
       const weather = tools.find((t) => t.name === 'get_weather')!;
       assert.equal(weather.description, 'The weather in a city');
       assert.equal(weather.inputSchema.type, 'object');
@@ -243,7 +243,7 @@ describe('functions', () => {
         timeoutMs: 5000,
         egressAllow: allowLoopback,
       });
-      assert.equal(tools.length, 2);
+      assert.equal(tools.length, 4);
     });
   });
 

@@ -301,6 +301,24 @@ describe('isolation: bodies from a user endpoint are bounded while they stream (
       assert.match(response.body.message, /larger than 1 MiB/);
     });
 
+    it('the same tool list, asked for before any config is saved (POST /mcp/tools) or for a schema at create, is refused the same way', async () => {
+      const user = uniqueId('hostile');
+      const url = `${hostile.url}/mcp/huge-tool-list`;
+      const { result: listed } = await watched('egress mcp 50,000 tools POST /mcp/tools', 'huge-tool-list', () =>
+        api.request('POST', '/api/v1/mcp/tools', { user, body: { mcp_server_url: url } }),
+      );
+      assert.equal(listed.status, 502, JSON.stringify(listed.body).slice(0, 300));
+      assert.equal(listed.body.error, 'mcp_server_failed');
+      assert.match(listed.body.message, /larger than 1 MiB/);
+      const { parameters: _omitted, ...body } = mcpTool('huge-tool-list');
+      const { result: created } = await watched('egress mcp 50,000 tools create', 'huge-tool-list', () =>
+        api.request('POST', '/api/v1/ai-configs', { user, body }),
+      );
+      assert.equal(created.status, 400, JSON.stringify(created.body).slice(0, 300));
+      assert.equal(created.body.errors[0].field, 'parameters');
+      assert.match(created.body.errors[0].message, /larger than 1 MiB/);
+    });
+
     it(`a provider trickling a byte a second after its headers is cut at the trial's ${TRIAL_TIMEOUT_MS} ms, a retryable timeout`, async () => {
       const user = uniqueId('hostile');
       const config = await createConfig(user, {

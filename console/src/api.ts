@@ -37,7 +37,10 @@ export interface LlmType {
 }
 
 export interface McpTool {
+  /** The real name: a config's function_name. */
   name: string;
+  /** The name LLMs are offered for it (the same when providers take the real one). */
+  tool_name: string;
   description: string | null;
   input_schema: Record<string, unknown>;
 }
@@ -128,6 +131,9 @@ export function createApi(token: string, onUnauthorized: () => void) {
     testConfig: (id: number, body: { text?: string; arguments?: Record<string, unknown> }) =>
       call<TrialResult>('POST', `${configPath(id)}/test`, body),
     listTools: (id: number) => call<McpTool[]>('GET', `${configPath(id)}/tools`),
+    /** The tools of a server no config holds yet (POST /mcp/tools); the headers are used for this request only. */
+    listServerTools: (mcpServerUrl: string, mcpHeaders?: Record<string, string>) =>
+      call<McpTool[]>('POST', `${V1}/mcp/tools`, { mcp_server_url: mcpServerUrl, ...(mcpHeaders ? { mcp_headers: mcpHeaders } : {}) }),
     llmTypes: () => call<LlmType[]>('GET', `${V1}/llm-types`),
     listSessions: (query: { status?: SessionStatus; limit?: number } = {}) => {
       const params = new URLSearchParams();

@@ -4,6 +4,8 @@
 //   get_weather {city: string} → "Sunny in <city>"; city "Nowhere" → a tool error (isError);
 //                                city "Slowtown" → answers after 3 s
 //   add {a: number, b: number}  → "<a + b>"
+//   get-sum {a: number, b: number} → "sum: <a + b>"  (a real MCP name providers would refuse as is)
+//   self.light.set_brightness {level: integer} → "brightness <level>"  (a xiaozhi device tool's spelling)
 //
 //   const mcp = await startMcpServer({ token: 'secret-token' }); // Authorization: Bearer secret-token required (401 otherwise)
 //   mcp.url; mcp.requests (method, JSON-RPC methods, Authorization); mcp.failNext(503); await mcp.close();
@@ -47,6 +49,18 @@ function buildServer(): McpServer {
   server.registerTool('add', { description: 'Adds two numbers', inputSchema: { a: z.number(), b: z.number() } }, async ({ a, b }) => ({
     content: [{ type: 'text', text: String(a + b) }],
   }));
+  server.registerTool(
+    'get-sum',
+    { description: 'The sum of two numbers', inputSchema: { a: z.number(), b: z.number() } },
+    async ({ a, b }) => ({
+      content: [{ type: 'text', text: `sum: ${a + b}` }],
+    }),
+  );
+  server.registerTool(
+    'self.light.set_brightness',
+    { description: 'Set the brightness of the light', inputSchema: { level: z.number().int().min(0).max(100) } },
+    async ({ level }) => ({ content: [{ type: 'text', text: `brightness ${level}` }] }),
+  );
   return server;
 }
 

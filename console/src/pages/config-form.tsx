@@ -335,6 +335,8 @@ export function ConfigForm(props: { api: Api; kind: Kind; existing?: PublicConfi
               <ToolPicker
                 api={api}
                 existing={existing?.mcp_server_url ? existing : undefined}
+                url={values.mcp_server_url}
+                token={values.mcp_token}
                 onPick={(tool) =>
                   setValues((current) => ({
                     ...current,
@@ -416,21 +418,35 @@ export function ConfigForm(props: { api: Api; kind: Kind; existing?: PublicConfi
   );
 }
 
-/** The MCP server's tools (GET /ai-configs/:id/tools) for a stored MCP config; picking one fills name, description and schema. */
-function ToolPicker(props: { api: Api; existing?: PublicConfig; onPick(tool: McpTool): void }) {
+/**
+ * The MCP server's tools, listed from what the form holds: the stored config's server with its
+ * stored headers (GET /ai-configs/:id/tools) while its URL and token are untouched, else the URL
+ * and token as typed (POST /mcp/tools), so a new config's tools are listed before its first Save.
+ * Picking one fills the real name, the description and the schema.
+ */
+function ToolPicker(props: { api: Api; existing?: PublicConfig; url: string; token: string; onPick(tool: McpTool): void }) {
   const [tools, setTools] = useState<McpTool[] | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const { existing } = props;
-  if (!existing) return <p class="help">{t('pickToolSaveFirst')}</p>;
 
   async function load() {
-    setBusy(true);
+    const url = props.url.trim();
     setError(null);
+    if (!url) {
+      setTools(null);
+      setError(t('pickToolNeedsUrl'));
+      return;
+    }
+    setBusy(true);
     try {
-      setTools(await props.api.listTools(existing!.id));
+      const stored = existing && existing.mcp_server_url === url && !props.token;
+      const headers = props.token ? { Authorization: `Bearer ${props.token}` } : undefined;
+      setTools(stored ? await props.api.listTools(existing.id) : await props.api.listServerTools(url, headers));
     } catch (caught) {
-      setError((caught as Error).message);
+      setTools(null);
+      const fields = caught instanceof ApiError ? caught.fieldErrors : [];
+      setError(fields.length ? fields.map((f) => `${f.field}: ${f.message}`).join('; ') : (caught as Error).message);
     } finally {
       setBusy(false);
     }
@@ -450,7 +466,9 @@ function ToolPicker(props: { api: Api; existing?: PublicConfig; onPick(tool: Mcp
             {tools.map((tool) => (
               <li key={tool.name}>
                 <span>
-                  <code>{tool.name}</code> {tool.description}
+                  <code>{tool.name}</code>
+                  {tool.tool_name !== tool.name && <span class="help"> ({t('toolOfferedAs', { name: tool.tool_name })})</span>}{' '}
+                  {tool.description}
                 </span>
                 <button type="button" class="small" onClick={() => props.onPick(tool)} aria-label={`${t('chooseTool')}: ${tool.name}`}>
                   {t('chooseTool')}

@@ -48,8 +48,8 @@ export function ConfigsPage(props: { api: Api; route: string[] }) {
         onDone={(saved) => {
           setNotice(t('saved', { name: saved.config_name }));
           if (saved.webhook_secret) setSecret({ name: saved.config_name, secret: saved.webhook_secret });
-          // An MCP function is created with a tool name typed in; the edit form then lists the server's tools.
-          location.hash = saved.mcp_server_url ? `#/configs/${saved.id}/edit` : '#/configs';
+          // The form lists an MCP server's tools before the first Save (POST /mcp/tools): back to the list.
+          location.hash = '#/configs';
           void reload();
         }}
       />
