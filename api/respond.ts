@@ -9,8 +9,11 @@ interface Envelope<T> {
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8';
-/** Envelopes of shared results, by result: serialised and encoded once however many responses carry them. */
-const sharedJson = new WeakMap<object, Buffer>();
+/**
+ * Envelopes of shared results, by result: serialised once however many responses carry them. Kept
+ * as strings: Node writes a string body with the head in one write, a Buffer in two (writev).
+ */
+const sharedJson = new WeakMap<object, string>();
 
 export interface RespondOptions {
   status?: number;
@@ -26,15 +29,16 @@ export interface RespondOptions {
 
 export function respond<T>(ctx: Context, data: T, options: RespondOptions = {}): void {
   const status = options.status ?? 200;
-  const envelope = { code: status, message: options.message ?? 'ok', data, ...options.extra } satisfies Envelope<T>;
-  let json: Buffer | undefined;
-  if (options.shared && !options.extra && typeof data === 'object' && data !== null && !options.message && status === 200) {
-    json = sharedJson.get(data);
-    if (json === undefined) sharedJson.set(data, (json = Buffer.from(JSON.stringify(envelope))));
+  const shared = options.shared && !options.extra && typeof data === 'object' && data !== null && !options.message && status === 200;
+  let json = shared ? sharedJson.get(data) : undefined;
+  if (json === undefined) {
+    const envelope = { code: status, message: options.message ?? 'ok', data, ...options.extra } satisfies Envelope<T>;
+    json = JSON.stringify(envelope);
+    if (shared) sharedJson.set(data, json);
   }
   ctx.status = status;
   ctx.response.set('Content-Type', JSON_TYPE);
-  ctx.body = json ?? JSON.stringify(envelope);
+  ctx.body = json;
 }
 
 /** The authenticated caller; the authenticate middleware runs before every /api route. */
