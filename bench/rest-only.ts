@@ -8,7 +8,7 @@
 // figure with its ratio to the floor of that round; `--cpu-prof DIR` writes a CPU profile of each
 // Switchboard child into DIR. The CPU time per request of each child (Linux /proc) is printed too:
 // on a shared machine it moves much less than requests/s.
-import { readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -32,6 +32,30 @@ function cpuSeconds(pid: number): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * A preload that profiles a child from start to exit and writes DIR/<pid>.cpuprofile (NODE_OPTIONS
+ * refuses --cpu-prof, and the children leave by process.exit).
+ */
+function profiler(dir: string): string {
+  mkdirSync(dir, { recursive: true });
+  const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'rest-prof-')), 'profile.cjs');
+  writeFileSync(
+    file,
+    `const inspector = require('node:inspector');
+const session = new inspector.Session();
+session.connect();
+session.post('Profiler.enable');
+session.post('Profiler.start');
+process.on('exit', () => {
+  session.post('Profiler.stop', (error, result) => {
+    if (!error) require('node:fs').writeFileSync(${JSON.stringify(dir)} + '/' + process.pid + '.cpuprofile', JSON.stringify(result.profile));
+  });
+});
+`,
+  );
+  return file;
 }
 
 interface Measure {
@@ -70,7 +94,7 @@ async function main(): Promise<void> {
   const seconds = Number(values.seconds);
   const warmup = Number(values.warmup);
   const roles = values.roles!.split(',');
-  const nodeOptions = [values['node-options'], values['cpu-prof'] ? `--cpu-prof --cpu-prof-dir=${path.resolve(values['cpu-prof'])}` : '']
+  const nodeOptions = [values['node-options'], values['cpu-prof'] ? `--require ${profiler(path.resolve(values['cpu-prof']))}` : '']
     .filter(Boolean)
     .join(' ');
   const profile: Record<string, string> = nodeOptions ? { NODE_OPTIONS: nodeOptions } : {};
