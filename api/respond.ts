@@ -10,10 +10,10 @@ interface Envelope<T> {
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 /**
- * Envelopes of shared results, by result: serialised once however many responses carry them. Kept
- * as strings: Node writes a string body with the head in one write, a Buffer in two (writev).
+ * Envelopes of shared results, by result: serialised and encoded once however many responses carry
+ * them (a string body would be measured and encoded again for each response).
  */
-const sharedJson = new WeakMap<object, string>();
+const sharedJson = new WeakMap<object, Buffer>();
 
 export interface RespondOptions {
   status?: number;
@@ -30,11 +30,11 @@ export interface RespondOptions {
 export function respond<T>(ctx: Context, data: T, options: RespondOptions = {}): void {
   const status = options.status ?? 200;
   const shared = options.shared && !options.extra && typeof data === 'object' && data !== null && !options.message && status === 200;
-  let json = shared ? sharedJson.get(data) : undefined;
+  let json: string | Buffer | undefined = shared ? sharedJson.get(data) : undefined;
   if (json === undefined) {
     const envelope = { code: status, message: options.message ?? 'ok', data, ...options.extra } satisfies Envelope<T>;
     json = JSON.stringify(envelope);
-    if (shared) sharedJson.set(data, json);
+    if (shared) sharedJson.set(data, (json = Buffer.from(json)));
   }
   ctx.status = status;
   ctx.response.set('Content-Type', JSON_TYPE);
