@@ -13,12 +13,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import type { PublicConfig } from '../contract';
-import { createTestContext, insertLLMConfig, uniqueId } from '../test/support/context';
+import { createTestContext, uniqueId } from '../test/support/context';
 import { dropRunDatabase } from '../test/support/database';
 import { stopTestTemporal } from '../test/support/temporal';
 import { childEnv, spawnAll, spawnServer, type ServerChild } from './children';
 import { BENCH_ENV } from './messages';
+import { seedRestUser } from './rest';
 
 const CONNECTIONS = 50;
 const CONFIGS = 10;
@@ -101,19 +101,7 @@ async function main(): Promise<void> {
   const tc = await createTestContext({ env: BENCH_ENV });
   const children: ServerChild[] = [];
   try {
-    const userId = uniqueId('bench-rest');
-    const configs: PublicConfig[] = [];
-    for (let i = 0; i < CONFIGS; i++) {
-      configs.push(
-        await insertLLMConfig(tc.ctx, userId, {
-          model: `bench-rest-${i}`,
-          baseUrl: 'http://127.0.0.1:9/v1',
-          apiKey: 'sk-bench-0123456789abcdef',
-          priority: i,
-        }),
-      );
-    }
-    const auth = { authorization: `Bearer ${await tc.token(userId, { expiresIn: '2h' })}` };
+    const { configs, headers: auth } = await seedRestUser(tc, CONFIGS);
     const roleArgs: Record<string, string> = { api: 'api', all: 'api,gateway,worker' };
     const [floor, ...servers] = await spawnAll(children, [
       spawnServer('koa floor', ['--koa-floor'], childEnv(tc)),

@@ -263,16 +263,22 @@ describe('foundation', () => {
       return { promise, resolve, reject };
     }
 
-    const turn = () => new Promise((resolve) => setImmediate(resolve));
-
-    it('gives the callers of one event-loop turn one read, sent after they asked, never a running one', async () => {
-      const coalesce = createCoalescer<string>();
+    /** A read that records itself and stays pending until the test settles it. */
+    function recordedReads() {
       const reads: ReturnType<typeof deferred>[] = [];
       const read = () => {
         const d = deferred();
         reads.push(d);
         return d.promise;
       };
+      return { reads, read };
+    }
+
+    const turn = () => new Promise((resolve) => setImmediate(resolve));
+
+    it('gives the callers of one event-loop turn one read, sent after they asked, never a running one', async () => {
+      const coalesce = createCoalescer<string>();
+      const { reads, read } = recordedReads();
       const first = coalesce('k', read);
       const second = coalesce('k', read);
       const other = coalesce('other', read);
@@ -296,12 +302,7 @@ describe('foundation', () => {
 
     it(`runs at most ${MAX_IN_FLIGHT} reads of a key; the callers beyond wait together for the next`, async () => {
       const coalesce = createCoalescer<string>();
-      const reads: ReturnType<typeof deferred>[] = [];
-      const read = () => {
-        const d = deferred();
-        reads.push(d);
-        return d.promise;
-      };
+      const { reads, read } = recordedReads();
       const running: Promise<string>[] = [];
       for (let i = 0; i < MAX_IN_FLIGHT; i++) {
         running.push(coalesce('k', read));
