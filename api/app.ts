@@ -74,9 +74,9 @@ export function createApp(deps: ApiDeps): Koa {
     authenticate(deps.verifier),
   );
   const limit = rateLimit(createSharedLimiter({ ...limiterOptions, limit: deps.config.RATE_LIMIT_PER_MINUTE, prefix: 'user:' }));
-  app.use(async function apiGuard(ctx, next) {
+  app.use(function apiGuard(ctx, next) {
     if (!ctx.path.startsWith('/api/')) return next();
-    await requireUser(ctx, () => refuseCodecTokens(ctx, () => limit(ctx, next)));
+    return requireUser(ctx, () => refuseCodecTokens(ctx, () => limit(ctx, next)));
   });
   if (deps.codec && codecRouter) {
     // Its own CORS, token scope and body limit; before the API's body reader.

@@ -146,7 +146,14 @@ export function serveConsole(options: ConsoleOptions) {
   const secret = devSignInSecret(options.config, options.secrets);
   const { config } = options;
 
-  return async function webConsole(ctx: Context, next: Next): Promise<void> {
+  const consolePath = (urlPath: string): boolean =>
+    urlPath === '/' || urlPath === '/index.html' || urlPath.startsWith('/assets/') || urlPath.startsWith('/console/');
+  // Every other path (the API's) goes straight on, without a promise of this middleware's own.
+  return function webConsole(ctx: Context, next: Next): Promise<void> {
+    return consolePath(ctx.path) ? serve(ctx, next) : next();
+  };
+
+  async function serve(ctx: Context, next: Next): Promise<void> {
     const { path: urlPath, method } = ctx;
     const read = method === 'GET' || method === 'HEAD';
     if (read && (urlPath === '/' || urlPath === '/index.html' || urlPath.startsWith('/assets/') || files.has(urlPath))) {
@@ -190,5 +197,5 @@ export function serveConsole(options: ConsoleOptions) {
       return;
     }
     return next();
-  };
+  }
 }

@@ -9,7 +9,10 @@ interface Envelope<T> {
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8';
-/** Envelopes of shared results, by result: serialised and encoded once however many responses carry them. */
+/**
+ * Envelopes of shared results, by result: serialised and encoded once however many responses carry
+ * them (a string body would be measured and encoded again for each response).
+ */
 const sharedJson = new WeakMap<object, Buffer>();
 
 export interface RespondOptions {
@@ -26,15 +29,16 @@ export interface RespondOptions {
 
 export function respond<T>(ctx: Context, data: T, options: RespondOptions = {}): void {
   const status = options.status ?? 200;
-  const envelope = { code: status, message: options.message ?? 'ok', data, ...options.extra } satisfies Envelope<T>;
-  let json: Buffer | undefined;
-  if (options.shared && !options.extra && typeof data === 'object' && data !== null && !options.message && status === 200) {
-    json = sharedJson.get(data);
-    if (json === undefined) sharedJson.set(data, (json = Buffer.from(JSON.stringify(envelope))));
+  const shared = options.shared && !options.extra && typeof data === 'object' && data !== null && !options.message && status === 200;
+  let json: string | Buffer | undefined = shared ? sharedJson.get(data) : undefined;
+  if (json === undefined) {
+    const envelope = { code: status, message: options.message ?? 'ok', data, ...options.extra } satisfies Envelope<T>;
+    json = JSON.stringify(envelope);
+    if (shared) sharedJson.set(data, (json = Buffer.from(json)));
   }
   ctx.status = status;
   ctx.response.set('Content-Type', JSON_TYPE);
-  ctx.body = json ?? JSON.stringify(envelope);
+  ctx.body = json;
 }
 
 /** The authenticated caller; the authenticate middleware runs before every /api route. */

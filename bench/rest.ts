@@ -38,14 +38,11 @@ async function load(url: string, headers: Record<string, string>, connections: n
   };
 }
 
-export async function measureRest(
-  tc: TestContext,
-  options: { connections: number; seconds: number; warmupSeconds: number; configs: number },
-  log: (line: string) => void,
-): Promise<RestRun> {
+/** One user with `count` LLM configs to read, and that user's Authorization header. */
+export async function seedRestUser(tc: TestContext, count: number): Promise<{ configs: PublicConfig[]; headers: Record<string, string> }> {
   const userId = uniqueId('bench-rest');
   const configs: PublicConfig[] = [];
-  for (let i = 0; i < options.configs; i++) {
+  for (let i = 0; i < count; i++) {
     configs.push(
       await insertLLMConfig(tc.ctx, userId, {
         model: `bench-rest-${i}`,
@@ -55,7 +52,15 @@ export async function measureRest(
       }),
     );
   }
-  const headers = { authorization: `Bearer ${await tc.token(userId, { expiresIn: '2h' })}` };
+  return { configs, headers: { authorization: `Bearer ${await tc.token(userId, { expiresIn: '2h' })}` } };
+}
+
+export async function measureRest(
+  tc: TestContext,
+  options: { connections: number; seconds: number; warmupSeconds: number; configs: number },
+  log: (line: string) => void,
+): Promise<RestRun> {
+  const { configs, headers } = await seedRestUser(tc, options.configs);
   const children: ServerChild[] = [];
   try {
     log('rest: starting the Koa floor, the API alone and all roles, each in a child process');

@@ -52,6 +52,11 @@ export interface PublicConfigReader {
   list(userId: string, filter?: ConfigFilter): Promise<PublicConfig[]>;
 }
 
+interface Statement {
+  name: string;
+  text: string;
+}
+
 const readers = new WeakMap<Database, PublicConfigReader>();
 
 /** The reader of a database, with its SQL built once. */
@@ -69,27 +74,28 @@ export function publicConfigReader(db: Database): PublicConfigReader {
   const table = generator.quoteTable(UserAIConfig.getTableName());
   const select = `SELECT ${Object.keys(UserAIConfig.getAttributes()).map(quote).join(', ')} FROM ${table}`;
   const order = ' ORDER BY "priority" DESC, "created_at" DESC, "id" DESC';
-  const one = `${select} WHERE "id" = $1 AND "user_id" = $2`;
+  // Named statements: each connection parses and plans one once, then only binds and executes it.
+  const one: Statement = { name: 'public-config-one', text: `${select} WHERE "id" = $1 AND "user_id" = $2` };
   // One statement per filter combination, so each stays a fixed string.
-  const lists = new Map<string, string>();
-  const listSql = (filter: ConfigFilter): string => {
+  const lists = new Map<string, Statement>();
+  const listStatement = (filter: ConfigFilter): Statement => {
     const key = `${filter.type !== undefined}${filter.active !== undefined}`;
-    let sql = lists.get(key);
-    if (!sql) {
+    let statement = lists.get(key);
+    if (!statement) {
       const where = ['"user_id" = $1'];
       if (filter.type !== undefined) where.push(`"config_type" = $${where.length + 1}`);
       if (filter.active !== undefined) where.push(`"is_active" = $${where.length + 1}`);
-      sql = `${select} WHERE ${where.join(' AND ')}${order}`;
-      lists.set(key, sql);
+      statement = { name: `public-config-list-${lists.size}`, text: `${select} WHERE ${where.join(' AND ')}${order}` };
+      lists.set(key, statement);
     }
-    return sql;
+    return statement;
   };
   // Sequelize's own pool and pg connections (with its type parsers), queried directly.
   const manager = sequelize.connectionManager;
-  const rows = async (text: string, values: unknown[]): Promise<ConfigRow[]> => {
+  const rows = async ({ name, text }: Statement, values: unknown[]): Promise<ConfigRow[]> => {
     const client = (await manager.getConnection({ type: 'read' })) as pg.Client;
     try {
-      return (await client.query<ConfigRow>({ text, values })).rows;
+      return (await client.query<ConfigRow>({ name, text, values })).rows;
     } finally {
       manager.releaseConnection(client);
     }
@@ -103,7 +109,7 @@ export function publicConfigReader(db: Database): PublicConfigReader {
       const bind: unknown[] = [userId];
       if (filter.type !== undefined) bind.push(filter.type);
       if (filter.active !== undefined) bind.push(filter.active);
-      return (await rows(listSql(filter), bind)).map(toPublicConfig);
+      return (await rows(listStatement(filter), bind)).map(toPublicConfig);
     },
   };
   readers.set(db, reader);

@@ -33,6 +33,11 @@ function scopesOf(claim: unknown): string[] {
 
 export interface TokenVerifier {
   verify(token: string): Promise<Principal>;
+  /**
+   * The principal of a token verified before and still remembered (see `verify`), without a
+   * promise: the REST API's hot path answers most requests from it. Undefined: call `verify`.
+   */
+  known?(token: string): Principal | undefined;
 }
 
 /** User ids appear in workflow ids and URLs; keep them to a safe, bounded alphabet. */
@@ -78,13 +83,18 @@ export function createTokenVerifier(
   // A client sends the same token with every request: remember verified ones (never failures)
   // until they expire, at most a minute, so a key removed from the JWKS stops working soon.
   const verified = new Map<string, { principal: Principal; until: number }>();
+  const known = (token: string): Principal | undefined => {
+    const cached = verified.get(token);
+    if (!cached) return undefined;
+    if (cached.until > now()) return cached.principal;
+    verified.delete(token);
+    return undefined;
+  };
   return {
+    known,
     async verify(token) {
-      const cached = verified.get(token);
-      if (cached) {
-        if (cached.until > now()) return cached.principal;
-        verified.delete(token);
-      }
+      const cached = known(token);
+      if (cached) return cached;
       let payload;
       try {
         ({ payload } = await check(token));

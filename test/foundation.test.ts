@@ -9,7 +9,7 @@ import { resolveSecrets } from '../config/secrets';
 import { createDatabase, createMigrator, withPgClient } from '../db';
 import { urlHost } from '../lib/address';
 import { createTokenVerifier, mintToken } from '../lib/auth';
-import { createCoalescer } from '../lib/coalesce';
+import { createCoalescer, MAX_IN_FLIGHT } from '../lib/coalesce';
 import { addressDenial, checkUrlResolved, checkUrlStatic } from '../lib/egress';
 import { createSecretBox, maskApiKey } from '../lib/secret-box';
 import { createScratchDatabase } from './support/database';
@@ -263,36 +263,66 @@ describe('foundation', () => {
       return { promise, resolve, reject };
     }
 
-    it('gives callers that arrive during a read the next read, started after it ends', async () => {
-      const coalesce = createCoalescer<string>();
+    /** A read that records itself and stays pending until the test settles it. */
+    function recordedReads() {
       const reads: ReturnType<typeof deferred>[] = [];
       const read = () => {
         const d = deferred();
         reads.push(d);
         return d.promise;
       };
+      return { reads, read };
+    }
+
+    const turn = () => new Promise((resolve) => setImmediate(resolve));
+
+    it('gives the callers of one event-loop turn one read, sent after they asked, never a running one', async () => {
+      const coalesce = createCoalescer<string>();
+      const { reads, read } = recordedReads();
       const first = coalesce('k', read);
       const second = coalesce('k', read);
-      const third = coalesce('k', read);
       const other = coalesce('other', read);
-      assert.equal(reads.length, 2, 'one read per key in flight; the joiners wait');
+      assert.equal(reads.length, 0, 'nothing is sent before the turn ends');
+      await turn();
+      assert.equal(reads.length, 2, 'one read per key for the turn');
+      const third = coalesce('k', read); // arrives while the first read runs: never shares it
+      await turn();
+      assert.equal(reads.length, 3, 'a second read of the key runs beside the first');
       reads[0]!.resolve('r1');
-      assert.equal(await first, 'r1');
-      await new Promise((resolve) => setImmediate(resolve));
-      assert.equal(reads.length, 3, 'the next read starts once the first ends');
-      const fourth = coalesce('k', read); // arrives while the second read runs
-      reads[2]!.resolve('r2');
-      assert.deepEqual(await Promise.all([second, third]), ['r2', 'r2']);
-      await new Promise((resolve) => setImmediate(resolve));
-      assert.equal(reads.length, 4);
-      reads[3]!.reject(new Error('down'));
-      await assert.rejects(fourth, /down/);
+      assert.deepEqual(await Promise.all([first, second]), ['r1', 'r1']);
+      reads[2]!.reject(new Error('down'));
+      await assert.rejects(third, /down/);
       reads[1]!.resolve('o');
       assert.equal(await other, 'o');
-      const later = coalesce('k', read);
-      assert.equal(reads.length, 5, 'an idle key starts a read at once');
-      reads[4]!.resolve('r4');
-      assert.equal(await later, 'r4');
+      const later = coalesce('k', () => {
+        throw new Error('no connection');
+      });
+      await assert.rejects(later, /no connection/);
+    });
+
+    it(`runs at most ${MAX_IN_FLIGHT} reads of a key; the callers beyond wait together for the next`, async () => {
+      const coalesce = createCoalescer<string>();
+      const { reads, read } = recordedReads();
+      const running: Promise<string>[] = [];
+      for (let i = 0; i < MAX_IN_FLIGHT; i++) {
+        running.push(coalesce('k', read));
+        await turn();
+      }
+      assert.equal(reads.length, MAX_IN_FLIGHT);
+      const waiting = [coalesce('k', read), coalesce('k', read)];
+      await turn();
+      assert.equal(reads.length, MAX_IN_FLIGHT, 'no read beyond the cap');
+      reads[1]!.resolve('early');
+      assert.equal(await running[1], 'early');
+      await turn();
+      assert.equal(reads.length, MAX_IN_FLIGHT + 1, 'the waiting callers get the next read once one ends');
+      reads[MAX_IN_FLIGHT]!.resolve('next');
+      assert.deepEqual(await Promise.all(waiting), ['next', 'next']);
+      for (const [i, d] of reads.entries()) if (i !== 1 && i !== MAX_IN_FLIGHT) d.resolve(`r${i}`);
+      assert.deepEqual(
+        await Promise.all(running),
+        Array.from({ length: MAX_IN_FLIGHT }, (_, i) => (i === 1 ? 'early' : `r${i}`)),
+      );
     });
   });
 });

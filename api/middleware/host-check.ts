@@ -5,10 +5,22 @@ import type { Context, Next } from 'koa';
 import { unservedHost } from '../../lib/host-policy';
 import { MisdirectedRequestError } from '../../lib/errors';
 
+/** Host headers seen to be served, remembered so the common request skips the parse; refused ones never are. */
+const REMEMBERED_HOSTS = 64;
+
 export function requireServedHost(served: readonly string[], trustProxy: boolean) {
-  return async function hostCheck(ctx: Context, next: Next): Promise<void> {
-    const refused = unservedHost({ host: ctx.req.headers.host, forwardedHost: ctx.req.headers['x-forwarded-host'] }, served, trustProxy);
+  const servedHosts = new Set<string>();
+  return function hostCheck(ctx: Context, next: Next): Promise<void> {
+    const { host, 'x-forwarded-host': forwardedHost } = ctx.req.headers;
+    // Only the Host header decides unless a trusted proxy forwarded another name.
+    const hostOnly = host !== undefined && (!trustProxy || forwardedHost === undefined);
+    if (hostOnly && servedHosts.has(host)) return next();
+    const refused = unservedHost({ host, forwardedHost }, served, trustProxy);
     if (refused !== undefined) throw new MisdirectedRequestError(refused);
-    await next();
+    if (hostOnly) {
+      if (servedHosts.size >= REMEMBERED_HOSTS) servedHosts.clear();
+      servedHosts.add(host);
+    }
+    return next();
   };
 }

@@ -24,19 +24,20 @@ async function readLimited(ctx: Context, limit: number): Promise<string> {
 }
 
 export function jsonBody(limit: number) {
-  return async function jsonBodyMiddleware(ctx: Context, next: Next): Promise<void> {
-    if (METHODS_WITH_BODY.has(ctx.method)) {
-      const hasBody = ctx.request.length !== undefined ? ctx.request.length > 0 : ctx.get('Transfer-Encoding') !== '';
-      if (hasBody) {
-        if (!ctx.is('application/json', '+json')) throw new UnsupportedMediaTypeError();
-        const text = await readLimited(ctx, limit);
-        try {
-          ctx.request.body = text.trim() === '' ? undefined : JSON.parse(text);
-        } catch (error) {
-          throw new BadRequestError(`Malformed JSON: ${(error as Error).message}`, 'invalid_json');
-        }
-      }
+  async function readBody(ctx: Context, next: Next): Promise<void> {
+    if (!ctx.is('application/json', '+json')) throw new UnsupportedMediaTypeError();
+    const text = await readLimited(ctx, limit);
+    try {
+      ctx.request.body = text.trim() === '' ? undefined : JSON.parse(text);
+    } catch (error) {
+      throw new BadRequestError(`Malformed JSON: ${(error as Error).message}`, 'invalid_json');
     }
     await next();
+  }
+  // Reads (GET, HEAD…) go straight on, without a promise of their own.
+  return function jsonBodyMiddleware(ctx: Context, next: Next): Promise<void> {
+    if (!METHODS_WITH_BODY.has(ctx.method)) return next();
+    const hasBody = ctx.request.length !== undefined ? ctx.request.length > 0 : ctx.get('Transfer-Encoding') !== '';
+    return hasBody ? readBody(ctx, next) : next();
   };
 }
