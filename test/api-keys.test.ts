@@ -22,8 +22,12 @@ async function awayFromWindowEdge(): Promise<void> {
   if (into > 55_000) await new Promise((resolve) => setTimeout(resolve, 60_000 - into + 100));
 }
 
+interface OpenAiErrorBody {
+  error: { message: string; type: string; param: string | null; code: string | null };
+}
+
 /** A GET with a Host header of our choosing (fetch cannot set Host). */
-function withHost(base: string, path: string, host: string, token: string): Promise<{ status: number; body: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any -- asserted field by field
+function withHost(base: string, path: string, host: string, token: string): Promise<{ status: number; body: OpenAiErrorBody }> {
   const { hostname, port } = new URL(base);
   return new Promise((resolve, reject) => {
     const req = http.request({ host: hostname, port, path, headers: { Host: host, Authorization: `Bearer ${token}` } }, (res) => {
@@ -32,7 +36,7 @@ function withHost(base: string, path: string, host: string, token: string): Prom
       res.on('end', () => {
         const text = Buffer.concat(chunks).toString('utf8');
         recordResponse(text);
-        resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) });
+        resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as OpenAiErrorBody });
       });
     });
     req.on('error', reject);
