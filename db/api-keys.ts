@@ -79,9 +79,10 @@ export async function createApiKey(db: Database, userId: string, input: { name: 
     }
     const [inserted] = await db.sequelize.query<SummaryRow>(
       `INSERT INTO api_keys (user_id, name, key_hash, prefix, expires_at)
-       VALUES (:userId, :name, :keyHash, :prefix, :expiresAt) RETURNING ${SUMMARY_COLUMNS}`,
+       VALUES ($userId, $name, $keyHash, $prefix, $expiresAt) RETURNING ${SUMMARY_COLUMNS}`,
       {
-        replacements: { userId, name: input.name, keyHash: hashApiKey(key), prefix: apiKeyDisplayPrefix(key), expiresAt: input.expiresAt },
+        // Bound, not inlined: a traced SQL log line never carries the hash.
+        bind: { userId, name: input.name, keyHash: hashApiKey(key), prefix: apiKeyDisplayPrefix(key), expiresAt: input.expiresAt },
         type: QueryTypes.SELECT,
         transaction,
       },
@@ -109,8 +110,9 @@ export async function deleteApiKey(db: Database, userId: string, id: number): Pr
 export function createApiKeyAuthenticator(db: Database, now: () => number = Date.now): (key: string) => Promise<Principal> {
   return async function authenticateApiKey(key) {
     const [row] = await db.sequelize.query<{ id: number; user_id: string; expires_at: Date | null; last_used_at: Date | null }>(
-      'SELECT id, user_id, expires_at, last_used_at FROM api_keys WHERE key_hash = :keyHash',
-      { replacements: { keyHash: hashApiKey(key) }, type: QueryTypes.SELECT },
+      'SELECT id, user_id, expires_at, last_used_at FROM api_keys WHERE key_hash = $keyHash',
+      // Bound, not inlined: a traced SQL log line never carries the hash.
+      { bind: { keyHash: hashApiKey(key) }, type: QueryTypes.SELECT },
     );
     if (!row) throw new UnauthorizedError('Invalid or revoked API key');
     const expiresAt = row.expires_at === null ? Number.POSITIVE_INFINITY : new Date(row.expires_at).getTime();
