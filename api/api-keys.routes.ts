@@ -49,7 +49,13 @@ export function createApiKeysRouter(service: ApiKeyService, docs: RouteDocs): Ro
     docs,
     'delete',
     '/api-keys/:id',
-    { operationId: 'revokeApiKey', summary: 'Revoke an API key (refused at once, on every replica)', tag, response: z.null(), errors: [403, 404] },
+    {
+      operationId: 'revokeApiKey',
+      summary: 'Revoke an API key (refused at once, on every replica)',
+      tag,
+      response: z.null(),
+      errors: [403, 404],
+    },
     async (ctx) => {
       await service.revoke(userOf(ctx), ctx.params.id!);
       respond(ctx, null, { message: 'deleted' });

@@ -161,14 +161,17 @@ export function buildOpenApi(routers: Router[], docs: RouteDocs, info: { version
         'Per-user AI configurations. Inputs also accept the seed spellings: name for config_name, ai_type (llm | function) for config_type, and LLM settings nested in parameters.',
     },
     servers: [{ url: '/' }],
-    components: { schemas: defs, securitySchemes: {
+    components: {
+      schemas: defs,
+      securitySchemes: {
         bearer: {
           type: 'http',
           scheme: 'bearer',
           bearerFormat: 'JWT',
           description: 'A user JWT; on /v1 (and the WebSocket) also a user API key (sb-…, POST /api/v1/api-keys)',
         },
-      }, },
+      },
+    },
     paths,
   };
 }

@@ -90,7 +90,14 @@ export async function createApiKey(db: Database, userId: string, input: { name: 
     return inserted!;
   });
   const summary = toSummary(row);
-  return { id: summary.id, name: summary.name, key, prefix: summary.prefix, created_at: summary.created_at, expires_at: summary.expires_at };
+  return {
+    id: summary.id,
+    name: summary.name,
+    key,
+    prefix: summary.prefix,
+    created_at: summary.created_at,
+    expires_at: summary.expires_at,
+  };
 }
 
 /** Revokes (deletes) one of the user's keys; false when the user has no key with that id. */

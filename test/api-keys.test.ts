@@ -55,7 +55,10 @@ describe('API keys', function () {
     await api?.close();
   });
 
-  async function createKey(user: string, body: Record<string, unknown> = { name: 'laptop' }): Promise<{ id: number; key: string; prefix: string }> {
+  async function createKey(
+    user: string,
+    body: Record<string, unknown> = { name: 'laptop' },
+  ): Promise<{ id: number; key: string; prefix: string }> {
     const created = await api.request('POST', '/api/v1/api-keys', { user, body });
     assert.equal(created.status, 201, JSON.stringify(created.body));
     return created.body.data;
@@ -193,13 +196,17 @@ describe('API keys', function () {
       }
       // Another user's key sees only that user's configs.
       const { key: otherKey } = await createKey(uniqueId('models'));
-      assert.deepEqual((await api.request('GET', '/v1/models', { token: otherKey })).body.data.map((m: { id: string }) => m.id), ['auto']);
+      assert.deepEqual(
+        (await api.request('GET', '/v1/models', { token: otherKey })).body.data.map((m: { id: string }) => m.id),
+        ['auto'],
+      );
     });
 
     it('records last use at most once a minute', async () => {
       const user = uniqueId('keys');
       const { key, id } = await createKey(user);
-      const lastUsed = async () => (await api.request('GET', '/api/v1/api-keys', { user })).body.data.find((k: { id: number }) => k.id === id).last_used_at;
+      const lastUsed = async () =>
+        (await api.request('GET', '/api/v1/api-keys', { user })).body.data.find((k: { id: number }) => k.id === id).last_used_at;
       assert.equal(await lastUsed(), null);
       assert.equal((await api.request('GET', '/v1/models', { token: key })).status, 200);
       const first = await lastUsed();
@@ -207,7 +214,9 @@ describe('API keys', function () {
       assert.equal((await api.request('GET', '/v1/models', { token: key })).status, 200);
       assert.equal(await lastUsed(), first, 'not written again within the minute');
       // A minute later (moved back in the table) it is written again.
-      await api.db.sequelize.query("UPDATE api_keys SET last_used_at = now() - interval '2 minutes' WHERE id = :id", { replacements: { id } });
+      await api.db.sequelize.query("UPDATE api_keys SET last_used_at = now() - interval '2 minutes' WHERE id = :id", {
+        replacements: { id },
+      });
       const stale = await lastUsed();
       assert.equal((await api.request('GET', '/v1/models', { token: key })).status, 200);
       assert.ok(Date.parse(await lastUsed()) > Date.parse(stale));

@@ -368,7 +368,8 @@ const zh: Dictionary = {
   decisionDirect: '直接回答',
   decisionNone: '没有合适的配置：{reason}',
   apiKeysTitle: 'API 密钥',
-  apiKeysIntro: '供 OpenAI 客户端（base URL 为 …/v1，如 GET /v1/models）和 WebSocket 以你的身份使用的密钥。每个密钥只在创建时显示一次；吊销后立即失效。',
+  apiKeysIntro:
+    '供 OpenAI 客户端（base URL 为 …/v1，如 GET /v1/models）和 WebSocket 以你的身份使用的密钥。每个密钥只在创建时显示一次；吊销后立即失效。',
   newApiKey: '新建 API 密钥',
   fieldKeyName: '名称',
   fieldKeyNameHelp: '用在哪里，例如“笔记本”或“Open WebUI”（1 到 100 个字符）。',
