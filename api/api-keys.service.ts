@@ -58,7 +58,8 @@ export function createApiKeyService(deps: { db: Database; now?: () => number }) 
     async create(userId: string, raw: unknown): Promise<CreatedApiKey> {
       const input = parseOrThrow(apiKeyCreateSchema, raw ?? {});
       const expiresAt = input.expires_at ? new Date(input.expires_at) : null;
-      if (expiresAt && expiresAt.getTime() <= now()) {
+      // Written so that an unparsable instant (NaN) is refused too.
+      if (expiresAt && !(expiresAt.getTime() > now())) {
         throw new ValidationError([{ field: 'expires_at', message: 'must be in the future' }]);
       }
       return createApiKey(deps.db, userId, { name: input.name, expiresAt });
