@@ -36,7 +36,9 @@ export interface RouteDoc {
   public?: boolean;
   body?: z.ZodType;
   query?: z.ZodType;
-  /** Schema of `data` in a successful envelope; omitted for non-JSON responses. */
+  /** The answer is `response` itself and errors are OpenAI's shape, not the envelope (the /v1 routes). */
+  bare?: boolean;
+  /** Schema of `data` in a successful envelope (or of the whole answer, `bare`); omitted for non-JSON responses. */
   response?: z.ZodType;
   /** Fields of a successful envelope besides code, message and data (a page's `next_cursor`). */
   envelope?: Record<string, z.ZodType>;

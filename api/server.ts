@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { AppContext, ConfigChangeNotifier, RunningRole } from '../app/context';
 import { urlHost } from '../lib/address';
 import { projectRoot } from '../lib/temporal-cli';
+import { createApiKeyService } from './api-keys.service';
 import { createApp } from './app';
 import { createConfigService } from './configs.service';
 import { createConfigTrialService } from './config-trials.service';
@@ -55,6 +56,8 @@ export function createApiFromContext(ctx: AppContext, notifier: ConfigChangeNoti
     configs,
     trials: createConfigTrialService({ db: ctx.db, executor, timeoutMs: ctx.config.TRIAL_TIMEOUT, egressAllow: ctx.config.egressAllow }),
     readiness: readinessChecks(ctx),
+    apiKeys: createApiKeyService({ db: ctx.db }),
+    db: ctx.db,
     // Sessions live in Temporal; without it (config-only deployments, API tests) they are not served.
     extraRouters: ctx.temporal ? (docs) => [createSessionsRouter(createSessionService(ctx), docs)] : undefined,
     console: { distDir: CONSOLE_DIST, config: ctx.config, secrets: ctx.secrets },

@@ -2,13 +2,21 @@
 // navigation by URL hash, and the three pages.
 import { useCallback, useEffect, useMemo, useState } from 'preact/hooks';
 import { ApiError, createApi, devSignIn, loadSettings, tokenSubject, type ConsoleSettings } from './api';
-import { t } from './i18n';
+import { t, type MessageKey } from './i18n';
+import { ApiKeysPage } from './pages/api-keys';
 import { ChatPage } from './pages/chat';
 import { ConfigsPage } from './pages/configs';
 import { SessionsPage } from './pages/sessions';
 import { Notice } from './ui';
 
 const TOKEN_KEY = 'switchboard.token';
+/** The navigation's pages and their labels, in order. */
+const NAV_LABELS = {
+  configs: 'navConfigs',
+  chat: 'navChat',
+  sessions: 'navSessions',
+  'api-keys': 'navApiKeys',
+} as const satisfies Record<string, MessageKey>;
 
 function currentRoute(): string[] {
   return location.hash.replace(/^#\/?/, '').split('/').filter(Boolean).map(decodeURIComponent);
@@ -75,9 +83,9 @@ export function App() {
       <header class="topbar">
         <strong class="brand">{t('appName')}</strong>
         <nav>
-          {(['configs', 'chat', 'sessions'] as const).map((name) => (
+          {(Object.keys(NAV_LABELS) as (keyof typeof NAV_LABELS)[]).map((name) => (
             <a key={name} href={`#/${name}`} class={page === name ? 'active' : ''} aria-current={page === name ? 'page' : undefined}>
-              {t(name === 'configs' ? 'navConfigs' : name === 'chat' ? 'navChat' : 'navSessions')}
+              {t(NAV_LABELS[name])}
             </a>
           ))}
         </nav>
@@ -100,6 +108,8 @@ export function App() {
           />
         ) : page === 'sessions' ? (
           <SessionsPage api={api} settings={settings} sessionId={rest[0]} />
+        ) : page === 'api-keys' ? (
+          <ApiKeysPage api={api} />
         ) : (
           <ConfigsPage api={api} route={rest} />
         )}
