@@ -3,6 +3,7 @@
 // REST error envelope, and no socket is ever opened for them.
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { isApiKey } from '../lib/api-keys';
 import { bearerToken, refuseCodecToken, type Principal, type TokenVerifier } from '../lib/auth';
 import { AppError, BadRequestError, errorBody, MisdirectedRequestError, UnauthorizedError } from '../lib/errors';
 import { isAllowedOrigin, parseHost, unservedHost, type OriginPolicy } from '../lib/host-policy';
@@ -100,7 +101,14 @@ export function isWebSocketUpgrade(req: IncomingMessage): boolean {
 
 export async function readHandshake(req: IncomingMessage, url: URL, verifier: TokenVerifier): Promise<Handshake> {
   // A user JWT or a user API key (sb-…, looked up on every upgrade: lib/auth.ts, withApiKeys).
-  const token = bearerToken(single(req.headers.authorization)) ?? url.searchParams.get('token') ?? undefined;
+  const headerToken = bearerToken(single(req.headers.authorization));
+  const queryToken = url.searchParams.get('token') ?? undefined;
+  // API keys travel only in the Authorization header: a query string ends up in proxies' and
+  // browsers' logs, and a key (unlike a JWT) does not expire on its own.
+  if (!headerToken && queryToken !== undefined && isApiKey(queryToken)) {
+    throw new UnauthorizedError('An API key goes in the Authorization header, never in ?token= (it would be logged)');
+  }
+  const token = headerToken ?? queryToken;
   if (!token) throw new UnauthorizedError('Missing bearer token (Authorization header or ?token=)');
   const principal = await verifier.verify(token);
   refuseCodecToken(principal);
