@@ -27,11 +27,9 @@ export const openAiErrorSchema = z
   .object({
     error: z.object({
       message: z.string(),
-      type: z
-        .string()
-        .meta({
-          description: 'invalid_request_error, authentication_error, permission_error, not_found_error, rate_limit_error, api_error',
-        }),
+      type: z.string().meta({
+        description: 'invalid_request_error, authentication_error, permission_error, not_found_error, rate_limit_error, api_error',
+      }),
       param: z.string().nullable().meta({ description: 'The request parameter at fault (a 400), else null' }),
       code: z
         .string()
