@@ -11,6 +11,8 @@ import { serveConsole, type ConsoleOptions } from './console';
 import { createConfigsRouter } from './configs.routes';
 import type { ConfigService } from './configs.service';
 import type { ConfigTrialService } from './config-trials.service';
+import { createDeviceRouters } from './devices.routes';
+import type { DeviceService } from './devices.service';
 import { createHealthRouter, type ReadinessCheck } from './health.routes';
 import { authenticate, refuseCodecTokens } from './middleware/authenticate';
 import { errorHandler } from './middleware/error-handler';
@@ -32,6 +34,7 @@ export interface ApiDeps {
   verifier: TokenVerifier;
   configs: ConfigService;
   trials: ConfigTrialService;
+  devices: DeviceService;
   readiness: Record<string, ReadinessCheck>;
   /** Extra authenticated routers under /api/v1 (sessions), built with the same RouteDocs. */
   extraRouters?: (docs: RouteDocs) => Router[];
@@ -47,7 +50,7 @@ export function createApp(deps: ApiDeps): Koa {
   const app = new Koa({ proxy: hops > 0, maxIpsCount: hops });
   const docs = new RouteDocs();
   const metrics = createHttpMetrics();
-  const apiRouters = [createConfigsRouter(deps.configs, deps.trials, docs), ...(deps.extraRouters?.(docs) ?? [])];
+  const apiRouters = [createConfigsRouter(deps.configs, deps.trials, docs), ...createDeviceRouters(deps.devices, docs), ...(deps.extraRouters?.(docs) ?? [])];
   const codecRouter = deps.codec ? createCodecRouter({ docs, codec: deps.codec.codec }) : undefined;
   let openapi: Record<string, unknown> | undefined;
   const health = createHealthRouter({

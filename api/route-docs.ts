@@ -36,6 +36,8 @@ export interface RouteDoc {
   public?: boolean;
   body?: z.ZodType;
   query?: z.ZodType;
+  /** Request headers the route reads (an object schema: its keys are the header names). */
+  headers?: z.ZodType;
   /** Schema of `data` in a successful envelope; omitted for non-JSON responses. */
   response?: z.ZodType;
   /** Fields of a successful envelope besides code, message and data (a page's `next_cursor`). */
@@ -43,6 +45,10 @@ export interface RouteDoc {
   /** The media type of a successful answer when it is not JSON (Prometheus text for /metrics). */
   produces?: string;
   successStatus?: number;
+  /** Further success statuses with the same answer (202 while a device waits). */
+  extraSuccess?: number[];
+  /** The answer is `response` itself, not in the envelope (what xiaozhi devices read). */
+  raw?: boolean;
   /** Error statuses this route can answer besides 401/429/500. */
   errors?: number[];
 }

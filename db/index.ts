@@ -8,11 +8,13 @@ import * as initial from './migrations/0001-initial';
 import * as functionSecrets from './migrations/0002-function-secrets';
 import * as rateLimits from './migrations/0003-rate-limits';
 import * as toolNames from './migrations/0004-tool-names';
+import * as devices from './migrations/0006-devices';
 
 export * from './models';
 export * from './rate-limits';
 export * from './rate-limiters';
 export * from './unavailable';
+export * from './devices';
 
 export interface Database {
   sequelize: Sequelize;
@@ -26,6 +28,7 @@ const migrations = [
   { name: '0002-function-secrets', ...functionSecrets },
   { name: '0003-rate-limits', ...rateLimits },
   { name: '0004-tool-names', ...toolNames },
+  { name: '0006-devices', ...devices },
 ];
 
 export function createDatabase(url: string, options: { logger?: Logger; schema?: string } = {}): Database {
