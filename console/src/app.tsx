@@ -1,10 +1,11 @@
 // The console's shell: settings from the server, sign-in (the token lives in sessionStorage only),
-// navigation by URL hash, and the three pages.
+// navigation by URL hash, and the pages.
 import { useCallback, useEffect, useMemo, useState } from 'preact/hooks';
 import { ApiError, createApi, devSignIn, loadSettings, tokenSubject, type ConsoleSettings } from './api';
 import { t } from './i18n';
 import { ChatPage } from './pages/chat';
 import { ConfigsPage } from './pages/configs';
+import { DevicesPage } from './pages/devices';
 import { SessionsPage } from './pages/sessions';
 import { Notice } from './ui';
 
@@ -75,9 +76,9 @@ export function App() {
       <header class="topbar">
         <strong class="brand">{t('appName')}</strong>
         <nav>
-          {(['configs', 'chat', 'sessions'] as const).map((name) => (
+          {(['configs', 'chat', 'sessions', 'devices'] as const).map((name) => (
             <a key={name} href={`#/${name}`} class={page === name ? 'active' : ''} aria-current={page === name ? 'page' : undefined}>
-              {t(name === 'configs' ? 'navConfigs' : name === 'chat' ? 'navChat' : 'navSessions')}
+              {t(name === 'configs' ? 'navConfigs' : name === 'chat' ? 'navChat' : name === 'sessions' ? 'navSessions' : 'navDevices')}
             </a>
           ))}
         </nav>
@@ -100,6 +101,8 @@ export function App() {
           />
         ) : page === 'sessions' ? (
           <SessionsPage api={api} settings={settings} sessionId={rest[0]} />
+        ) : page === 'devices' ? (
+          <DevicesPage api={api} />
         ) : (
           <ConfigsPage api={api} route={rest} />
         )}
