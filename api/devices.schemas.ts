@@ -74,6 +74,7 @@ export const deviceUpdateSchema = z
       .trim()
       .min(1)
       .max(DEVICE_NAME_MAX)
+      // eslint-disable-next-line no-control-regex -- refusing control characters is the point
       .regex(/^[^\x00-\x1f\x7f]*$/, 'must not contain control characters')
       .optional(),
     ...sessionSettingsShape,

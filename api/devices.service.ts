@@ -132,7 +132,7 @@ export function createDeviceService(deps: { db: Database; config: DeviceConfig; 
 
   function reply(row: DeviceRow, token: string, version: string): OtaReply {
     const answer: OtaReply = {
-      server_time: { timestamp: Date.now(), timezone_offset: -new Date().getTimezoneOffset() },
+      server_time: { timestamp: Date.now(), timezone_offset: 0 - new Date().getTimezoneOffset() },
       firmware: { version, url: '' },
       websocket: { url: socketUrl, token },
     };

@@ -120,7 +120,7 @@ export function createDeviceStore(sequelize: Sequelize) {
         await sequelize.query("SELECT pg_advisory_xact_lock(hashtext('xiaozhi_activations'))", { transaction });
         await sequelize.query(
           `DELETE FROM xiaozhi_devices WHERE id IN (
-             SELECT id FROM xiaozhi_devices WHERE user_id IS NULL AND activation_expires_at < now() - $1 * interval '1 millisecond'
+             SELECT id FROM xiaozhi_devices WHERE user_id IS NULL AND activation_expires_at < now() - $1::double precision * interval '1 millisecond'
              LIMIT ${CLEANUP_BATCH})`,
           { bind: [EXPIRED_KEPT_MS], transaction },
         );
@@ -141,7 +141,7 @@ export function createDeviceStore(sequelize: Sequelize) {
         const rows = await returning(
           `INSERT INTO xiaozhi_devices
              (device_id, client_id, name, token_hash, activation_code, activation_challenge, activation_expires_at, firmware_version, last_seen_at)
-           VALUES ($1, $2, $3, $4, $5, $6, now() + $7 * interval '1 millisecond', $8, now())
+           VALUES ($1, $2, $3, $4, $5, $6, now() + $7::double precision * interval '1 millisecond', $8, now())
            ON CONFLICT (device_id, client_id) DO UPDATE SET
              token_hash = EXCLUDED.token_hash, activation_code = EXCLUDED.activation_code,
              activation_challenge = EXCLUDED.activation_challenge, activation_expires_at = EXCLUDED.activation_expires_at,
@@ -198,7 +198,7 @@ export function createDeviceStore(sequelize: Sequelize) {
     ): Promise<DeviceRow | undefined> {
       const rows = await returning(
         `UPDATE xiaozhi_devices SET
-           name = CASE WHEN $3::boolean THEN $4 ELSE name END,
+           name = CASE WHEN $3::boolean THEN $4::varchar ELSE name END,
            default_llm_id = CASE WHEN $5::boolean THEN $6::integer ELSE default_llm_id END,
            enabled_functions = CASE WHEN $7::boolean THEN $8::jsonb ELSE enabled_functions END,
            updated_at = now()

@@ -69,7 +69,7 @@ describe('xiaozhi devices: provisioning and binding', function () {
     assert.equal(reply.mqtt, undefined);
     assert.deepEqual(Object.keys(reply.server_time).sort(), ['timestamp', 'timezone_offset']);
     assert.ok(Number.isInteger(reply.server_time.timestamp) && reply.server_time.timestamp >= before && reply.server_time.timestamp <= Date.now());
-    assert.equal(reply.server_time.timezone_offset, -new Date().getTimezoneOffset());
+    assert.equal(reply.server_time.timezone_offset, 0 - new Date().getTimezoneOffset());
     assert.deepEqual(reply.firmware, { version: '1.7.5', url: '' });
     assert.deepEqual(Object.keys(reply.websocket).sort(), ['token', 'url']);
     // From configuration (HOST and GATEWAY_PORT here), never from the request's Host.
