@@ -42,7 +42,7 @@ function createProvisioningRouter(service: DeviceService, docs: RouteDocs): Rout
         body: otaBodySchema,
         response: otaReplySchema,
         raw: true,
-        errors: [429, 503],
+        errors: [409, 429, 503],
       },
       async (ctx) => {
         const reply = await service.provision((name) => ctx.get(name), ctx.request.body, ctx.ip);
