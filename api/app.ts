@@ -50,7 +50,11 @@ export function createApp(deps: ApiDeps): Koa {
   const app = new Koa({ proxy: hops > 0, maxIpsCount: hops });
   const docs = new RouteDocs();
   const metrics = createHttpMetrics();
-  const apiRouters = [createConfigsRouter(deps.configs, deps.trials, docs), ...createDeviceRouters(deps.devices, docs), ...(deps.extraRouters?.(docs) ?? [])];
+  const apiRouters = [
+    createConfigsRouter(deps.configs, deps.trials, docs),
+    ...createDeviceRouters(deps.devices, docs),
+    ...(deps.extraRouters?.(docs) ?? []),
+  ];
   const codecRouter = deps.codec ? createCodecRouter({ docs, codec: deps.codec.codec }) : undefined;
   let openapi: Record<string, unknown> | undefined;
   const health = createHealthRouter({

@@ -58,7 +58,8 @@ function createProvisioningRouter(service: DeviceService, docs: RouteDocs): Rout
       'post',
       path,
       {
-        summary: "The device's activation poll: 200 once its code is bound, 202 while it waits; 404 for an unknown challenge, 410 once expired",
+        summary:
+          "The device's activation poll: 200 once its code is bound, 202 while it waits; 404 for an unknown challenge, 410 once expired",
         tag,
         public: true,
         headers: deviceHeadersSchema,

@@ -32,12 +32,21 @@ export const otaReplySchema = z
       url: z.literal(''),
     }),
     websocket: z.object({
-      url: z.string().meta({ description: "The gateway's device socket (GATEWAY_PUBLIC_URL's origin, else PUBLIC_HOST/HOST:GATEWAY_PORT) + /xiaozhi/v1/" }),
-      token: z.string().meta({ description: 'The device token (Authorization: Bearer); a new one with every call, the previous one stops working' }),
+      url: z
+        .string()
+        .meta({
+          description: "The gateway's device socket (GATEWAY_PUBLIC_URL's origin, else PUBLIC_HOST/HOST:GATEWAY_PORT) + /xiaozhi/v1/",
+        }),
+      token: z
+        .string()
+        .meta({ description: 'The device token (Authorization: Bearer); a new one with every call, the previous one stops working' }),
     }),
     activation: z
       .object({
-        code: z.string().regex(/^\d{6}$/).meta({ description: 'Bind it with POST /api/v1/devices/bind; used once, valid 10 minutes' }),
+        code: z
+          .string()
+          .regex(/^\d{6}$/)
+          .meta({ description: 'Bind it with POST /api/v1/devices/bind; used once, valid 10 minutes' }),
         message: z.string(),
         challenge: z.string(),
       })
@@ -49,7 +58,11 @@ export const otaReplySchema = z
 export const activateBodySchema = z
   .looseObject({
     serial_number: z.string().max(128).optional(),
-    challenge: z.string().max(128).optional().meta({ description: 'The challenge of the OTA reply; firmware without a serial number posts {}' }),
+    challenge: z
+      .string()
+      .max(128)
+      .optional()
+      .meta({ description: 'The challenge of the OTA reply; firmware without a serial number posts {}' }),
     hmac: z.string().max(256).optional().meta({ description: 'Ignored: its key lives in the device' }),
   })
   .meta({ id: 'XiaozhiActivateRequest' });

@@ -108,7 +108,12 @@ export function buildOpenApi(routers: Router[], docs: RouteDocs, info: { version
         if (doc?.headers) {
           const headers = jsonSchema(doc.headers, defs) as { properties?: Record<string, unknown>; required?: string[] };
           for (const [name, schema] of Object.entries(headers.properties ?? {}))
-            parameters.push({ name, in: 'header', required: headers.required?.includes(name) ?? false, schema: schema as { type: string } });
+            parameters.push({
+              name,
+              in: 'header',
+              required: headers.required?.includes(name) ?? false,
+              schema: schema as { type: string },
+            });
         }
         const success = doc?.successStatus ?? 200;
         const successBody = doc?.response

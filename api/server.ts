@@ -56,7 +56,12 @@ export function createApiFromContext(ctx: AppContext, notifier: ConfigChangeNoti
     configs,
     trials: createConfigTrialService({ db: ctx.db, executor, timeoutMs: ctx.config.TRIAL_TIMEOUT, egressAllow: ctx.config.egressAllow }),
     readiness: readinessChecks(ctx),
-    devices: createDeviceService({ db: ctx.db, config: ctx.config, rateLimits: createRateLimitStore(ctx.db.sequelize), logger: ctx.logger }),
+    devices: createDeviceService({
+      db: ctx.db,
+      config: ctx.config,
+      rateLimits: createRateLimitStore(ctx.db.sequelize),
+      logger: ctx.logger,
+    }),
     // Sessions live in Temporal; without it (config-only deployments, API tests) they are not served.
     extraRouters: ctx.temporal ? (docs) => [createSessionsRouter(createSessionService(ctx), docs)] : undefined,
     console: { distDir: CONSOLE_DIST, config: ctx.config, secrets: ctx.secrets },

@@ -40,9 +40,16 @@ describe('xiaozhi devices: provisioning and binding', function () {
     await api?.close();
   });
 
-  const ota = (device: { mac: string; clientId: string }, options: { path?: string; body?: unknown; forwardedFor?: string; on?: TestApi } = {}) =>
+  const ota = (
+    device: { mac: string; clientId: string },
+    options: { path?: string; body?: unknown; forwardedFor?: string; on?: TestApi } = {},
+  ) =>
     (options.on ?? api).request('POST', options.path ?? '/xiaozhi/ota/', {
-      headers: { 'Device-Id': device.mac, 'Client-Id': device.clientId, ...(options.forwardedFor ? { 'X-Forwarded-For': options.forwardedFor } : {}) },
+      headers: {
+        'Device-Id': device.mac,
+        'Client-Id': device.clientId,
+        ...(options.forwardedFor ? { 'X-Forwarded-For': options.forwardedFor } : {}),
+      },
       body: options.body ?? otaBody(),
     });
   const activate = (device: { mac: string; clientId: string }, body: unknown, path = '/xiaozhi/ota/activate') =>
@@ -68,7 +75,9 @@ describe('xiaozhi devices: provisioning and binding', function () {
     assert.deepEqual(Object.keys(reply).sort(), ['activation', 'firmware', 'server_time', 'websocket']);
     assert.equal(reply.mqtt, undefined);
     assert.deepEqual(Object.keys(reply.server_time).sort(), ['timestamp', 'timezone_offset']);
-    assert.ok(Number.isInteger(reply.server_time.timestamp) && reply.server_time.timestamp >= before && reply.server_time.timestamp <= Date.now());
+    assert.ok(
+      Number.isInteger(reply.server_time.timestamp) && reply.server_time.timestamp >= before && reply.server_time.timestamp <= Date.now(),
+    );
     assert.equal(reply.server_time.timezone_offset, 0 - new Date().getTimezoneOffset());
     assert.deepEqual(reply.firmware, { version: '1.7.5', url: '' });
     assert.deepEqual(Object.keys(reply.websocket).sort(), ['token', 'url']);
@@ -401,7 +410,8 @@ describe('xiaozhi devices: provisioning and binding', function () {
       const bound = newDevice();
       const boundCode = (await ota(bound, { on: limited, forwardedFor: address() })).body.activation.code;
       assert.equal((await bind(user, boundCode, limited)).status, 201);
-      for (let i = 0; i < 3; i++) assert.equal((await ota(newDevice(), { on: limited, forwardedFor: address() })).status, 200, `device ${i + 1}`);
+      for (let i = 0; i < 3; i++)
+        assert.equal((await ota(newDevice(), { on: limited, forwardedFor: address() })).status, 200, `device ${i + 1}`);
       const full = await ota(newDevice(), { on: limited, forwardedFor: address() });
       assert.equal(full.status, 503);
       assert.equal(full.body.error, 'activations_full');
@@ -428,7 +438,9 @@ describe('xiaozhi devices: provisioning and binding', function () {
     const otaOp = doc.paths['/xiaozhi/ota/'].post;
     assert.deepEqual(otaOp.security, []);
     assert.deepEqual(
-      otaOp.parameters.filter((p: { in: string }) => p.in === 'header').map((p: { name: string; required: boolean }) => [p.name, p.required]),
+      otaOp.parameters
+        .filter((p: { in: string }) => p.in === 'header')
+        .map((p: { name: string; required: boolean }) => [p.name, p.required]),
       [
         ['Device-Id', true],
         ['Client-Id', true],

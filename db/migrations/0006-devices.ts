@@ -27,7 +27,9 @@ export async function up({ context: qi }: { context: QueryInterface }): Promise<
     )`);
   await qi.sequelize.query('CREATE UNIQUE INDEX xiaozhi_devices_identity ON xiaozhi_devices (device_id, client_id)');
   await qi.sequelize.query('CREATE UNIQUE INDEX xiaozhi_devices_token ON xiaozhi_devices (token_hash)');
-  await qi.sequelize.query('CREATE UNIQUE INDEX xiaozhi_devices_code ON xiaozhi_devices (activation_code) WHERE activation_code IS NOT NULL');
+  await qi.sequelize.query(
+    'CREATE UNIQUE INDEX xiaozhi_devices_code ON xiaozhi_devices (activation_code) WHERE activation_code IS NOT NULL',
+  );
   await qi.sequelize.query('CREATE INDEX xiaozhi_devices_user ON xiaozhi_devices (user_id, id) WHERE user_id IS NOT NULL');
   await qi.sequelize.query('CREATE INDEX xiaozhi_devices_pending ON xiaozhi_devices (activation_expires_at) WHERE user_id IS NULL');
 }
