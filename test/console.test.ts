@@ -668,9 +668,11 @@ describe('web console (headless Chromium)', function () {
       })
     ).json()) as { data: { token: string } };
     const devicesTab = await context.newPage();
-    await devicesTab.goto(baseUrl + '/');
-    await devicesTab.evaluate(`sessionStorage.setItem('switchboard.token', ${JSON.stringify(minted.data.token)})`);
+    devicesTab.on('pageerror', (error) => browserLog.push(`pageerror: ${error.message}`));
     await devicesTab.goto(baseUrl + '/#/devices');
+    await devicesTab.evaluate(`sessionStorage.setItem('switchboard.token', ${JSON.stringify(minted.data.token)})`);
+    // The token is read when the console starts.
+    await devicesTab.reload();
     await devicesTab.getByText('No devices yet').waitFor();
     assert.equal(await text(devicesTab.locator('[data-testid="ota-url"]')), `OTA URL: ${baseUrl}/xiaozhi/ota/`);
     // A device provisions as the firmware does and shows its code.
