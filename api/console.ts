@@ -147,7 +147,7 @@ export function serveConsole(options: ConsoleOptions) {
   const { config } = options;
 
   const consolePath = (urlPath: string): boolean =>
-    urlPath === '/' || urlPath === '/index.html' || urlPath.startsWith('/assets/') || urlPath.startsWith('/console/');
+    urlPath === '/' || urlPath === '/index.html' || urlPath.startsWith('/assets/') || urlPath.startsWith('/console/') || files.has(urlPath);
   // Every other path (the API's) goes straight on, without a promise of this middleware's own.
   return function webConsole(ctx: Context, next: Next): Promise<void> {
     return consolePath(ctx.path) ? serve(ctx, next) : next();
