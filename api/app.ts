@@ -2,10 +2,12 @@
 import Koa from 'koa';
 import type Router from '@koa/router';
 import type { AppConfig } from '../config';
-import type { RateLimitStore } from '../db';
+import type { Database, RateLimitStore } from '../db';
 import type { TokenVerifier } from '../lib/auth';
 import type { Logger } from '../lib/logger';
 import type { PayloadCodec } from '@temporalio/common';
+import { createApiKeysRouter } from './api-keys.routes';
+import type { ApiKeyService } from './api-keys.service';
 import { codecEndpoint, createCodecRouter } from './codec.routes';
 import { serveConsole, type ConsoleOptions } from './console';
 import { createConfigsRouter } from './configs.routes';
@@ -14,7 +16,7 @@ import type { ConfigTrialService } from './config-trials.service';
 import { createDeviceRouters } from './devices.routes';
 import type { DeviceService } from './devices.service';
 import { createHealthRouter, type ReadinessCheck } from './health.routes';
-import { authenticate, refuseCodecTokens } from './middleware/authenticate';
+import { authenticate, refuseCodecTokens, userTokensOnly } from './middleware/authenticate';
 import { errorHandler } from './middleware/error-handler';
 import { requireServedHost } from './middleware/host-check';
 import { jsonBody } from './middleware/json-body';
@@ -22,6 +24,8 @@ import { createHttpMetrics } from './middleware/metrics';
 import { AUTH_FAILURE_PREFIX, createFailureLimiter, createSharedLimiter } from '../db';
 import { limitFailedAuth, rateLimit } from './middleware/rate-limit';
 import { requestContext, requestLogger } from './middleware/request-context';
+import { isOpenAiPath, openAiErrorHandler } from './openai-errors';
+import { createOpenAiRouter } from './openai.routes';
 import { buildOpenApi } from './openapi';
 import { RouteDocs } from './route-docs';
 import packageJson from '../package.json';
@@ -35,6 +39,10 @@ export interface ApiDeps {
   configs: ConfigService;
   trials: ConfigTrialService;
   devices: DeviceService;
+  /** User API keys (/api/v1/api-keys). */
+  apiKeys: ApiKeyService;
+  /** The database the OpenAI-compatible routes (/v1) read the caller's configs from. */
+  db: Database;
   readiness: Record<string, ReadinessCheck>;
   /** Extra authenticated routers under /api/v1 (sessions), built with the same RouteDocs. */
   extraRouters?: (docs: RouteDocs) => Router[];
@@ -53,6 +61,8 @@ export function createApp(deps: ApiDeps): Koa {
   const apiRouters = [
     createConfigsRouter(deps.configs, deps.trials, docs),
     ...createDeviceRouters(deps.devices, docs),
+    createApiKeysRouter(deps.apiKeys, docs),
+    createOpenAiRouter(deps.db, docs),
     ...(deps.extraRouters?.(docs) ?? []),
   ];
   const codecRouter = deps.codec ? createCodecRouter({ docs, codec: deps.codec.codec }) : undefined;
@@ -66,7 +76,10 @@ export function createApp(deps: ApiDeps): Koa {
   });
 
   app.use(requestContext(deps.logger, metrics));
-  app.use(errorHandler);
+  // Failures in the REST envelope; on the OpenAI-compatible surface (/v1) in OpenAI's shape.
+  app.use(function errors(ctx, next) {
+    return isOpenAiPath(ctx.path) ? openAiErrorHandler(ctx, next) : errorHandler(ctx, next);
+  });
   // Before every route, health included: probes by address pass, a rebound DNS name does not.
   app.use(requireServedHost(deps.config.servedHosts, hops > 0));
   const healthRoutes = health.routes();
@@ -82,8 +95,10 @@ export function createApp(deps: ApiDeps): Koa {
   );
   const limit = rateLimit(createSharedLimiter({ ...limiterOptions, limit: deps.config.RATE_LIMIT_PER_MINUTE, prefix: 'user:' }));
   app.use(function apiGuard(ctx, next) {
-    if (!ctx.path.startsWith('/api/')) return next();
-    return requireUser(ctx, () => refuseCodecTokens(ctx, () => limit(ctx, next)));
+    // /api/v1 takes user tokens only; /v1 user tokens and API keys. The same limits on both.
+    if (ctx.path.startsWith('/api/')) return requireUser(ctx, () => userTokensOnly(ctx, () => limit(ctx, next)));
+    if (isOpenAiPath(ctx.path)) return requireUser(ctx, () => refuseCodecTokens(ctx, () => limit(ctx, next)));
+    return next();
   });
   if (deps.codec && codecRouter) {
     // Its own CORS, token scope and body limit; before the API's body reader.

@@ -146,6 +146,7 @@ export function serveConsole(options: ConsoleOptions) {
   const secret = devSignInSecret(options.config, options.secrets);
   const { config } = options;
 
+  // The console's pages, assets and settings, and the files at its root (/favicon.ico).
   const consolePath = (urlPath: string): boolean =>
     urlPath === '/' || urlPath === '/index.html' || urlPath.startsWith('/assets/') || urlPath.startsWith('/console/') || files.has(urlPath);
   // Every other path (the API's) goes straight on, without a promise of this middleware's own.

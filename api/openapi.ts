@@ -4,6 +4,7 @@ import type Router from '@koa/router';
 import { z } from 'zod';
 import type { PublicConfig } from '../contract';
 import { CONFIG_TYPES } from '../db/models';
+import { openAiErrorSchema } from './openai-errors';
 import type { RouteDocs } from './route-docs';
 
 export const publicConfigSchema = z
@@ -53,7 +54,7 @@ const errorSchema = z.object({
 const STATUS_TEXT: Record<number, string> = {
   400: 'Invalid request (see errors[])',
   401: 'Missing or invalid token',
-  403: 'Not your resource',
+  403: 'Not your resource, or a token that may not be used here (an API key on /api/v1, a codec token)',
   404: "Not found (also for another user's resource)",
   409: 'Conflict (duplicate name, config cap)',
   410: 'Gone (an expired activation)',
@@ -120,7 +121,9 @@ export function buildOpenApi(routers: Router[], docs: RouteDocs, info: { version
           ? {
               'application/json': {
                 schema: jsonSchema(
-                  doc.raw ? doc.response : z.object({ code: z.number(), message: z.string(), data: doc.response, ...doc.envelope }),
+                  doc.raw || doc.bare
+                    ? doc.response
+                    : z.object({ code: z.number(), message: z.string(), data: doc.response, ...doc.envelope }),
                   defs,
                 ),
               },
@@ -143,7 +146,7 @@ export function buildOpenApi(routers: Router[], docs: RouteDocs, info: { version
         for (const status of errorStatuses) {
           responses[status] = {
             description: STATUS_TEXT[status] ?? 'Error',
-            content: { 'application/json': { schema: jsonSchema(errorSchema, defs) } },
+            content: { 'application/json': { schema: jsonSchema(doc?.bare ? openAiErrorSchema : errorSchema, defs) } },
           };
         }
         (paths[openPath] ??= {})[method.toLowerCase()] = {
@@ -169,7 +172,17 @@ export function buildOpenApi(routers: Router[], docs: RouteDocs, info: { version
         'Per-user AI configurations. Inputs also accept the seed spellings: name for config_name, ai_type (llm | function) for config_type, and LLM settings nested in parameters.',
     },
     servers: [{ url: '/' }],
-    components: { schemas: defs, securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+    components: {
+      schemas: defs,
+      securitySchemes: {
+        bearer: {
+          type: 'http',
+          scheme: 'bearer',
+          bearerFormat: 'JWT',
+          description: 'A user JWT; on /v1 (and the WebSocket) also a user API key (sb-…, POST /api/v1/api-keys)',
+        },
+      },
+    },
     paths,
   };
 }

@@ -38,7 +38,9 @@ export interface RouteDoc {
   query?: z.ZodType;
   /** Request headers the route reads (an object schema: its keys are the header names). */
   headers?: z.ZodType;
-  /** Schema of `data` in a successful envelope; omitted for non-JSON responses. */
+  /** The answer is `response` itself and errors are OpenAI's shape, not the envelope (the /v1 routes). */
+  bare?: boolean;
+  /** Schema of `data` in a successful envelope (or of the whole answer, `bare` or `raw`); omitted for non-JSON responses. */
   response?: z.ZodType;
   /** Fields of a successful envelope besides code, message and data (a page's `next_cursor`). */
   envelope?: Record<string, z.ZodType>;

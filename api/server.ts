@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { AppContext, ConfigChangeNotifier, RunningRole } from '../app/context';
 import { urlHost } from '../lib/address';
 import { projectRoot } from '../lib/temporal-cli';
+import { createApiKeyService } from './api-keys.service';
 import { createApp } from './app';
 import { createDeviceService } from './devices.service';
 import { createConfigService } from './configs.service';
@@ -62,6 +63,8 @@ export function createApiFromContext(ctx: AppContext, notifier: ConfigChangeNoti
       rateLimits: createRateLimitStore(ctx.db.sequelize),
       logger: ctx.logger,
     }),
+    apiKeys: createApiKeyService({ db: ctx.db }),
+    db: ctx.db,
     // Sessions live in Temporal; without it (config-only deployments, API tests) they are not served.
     extraRouters: ctx.temporal ? (docs) => [createSessionsRouter(createSessionService(ctx), docs)] : undefined,
     console: { distDir: CONSOLE_DIST, config: ctx.config, secrets: ctx.secrets },

@@ -2,8 +2,8 @@
 // tests assemble it from the test database and Temporal server.
 import type { AppConfig } from '../config';
 import type { Secrets } from '../config/secrets';
-import type { Database } from '../db';
-import { createTokenVerifier, type TokenVerifier } from '../lib/auth';
+import { createApiKeyAuthenticator, type Database } from '../db';
+import { createTokenVerifier, withApiKeys, type TokenVerifier } from '../lib/auth';
 import type { Logger } from '../lib/logger';
 import { createPayloadEncryption, type PayloadEncryption } from '../lib/payload-codec';
 import { createSecretBox, type SecretBox } from '../lib/secret-box';
@@ -48,6 +48,11 @@ export function payloadEncryptionOf(secrets: Secrets): PayloadEncryption | undef
   return createPayloadEncryption(secrets.payloadKeys);
 }
 
+/** What authenticates requests and sockets: JWTs, and the user API keys stored in `db`. */
+export function createVerifier(config: AppConfig, secrets: Secrets, db: Database): TokenVerifier {
+  return withApiKeys(createTokenVerifier(config, secrets), createApiKeyAuthenticator(db));
+}
+
 /**
  * Every role's context from what start-up gathered: the encryption box and the token verifier
  * built here. `temporal` must have been connected with `payloadEncryption`'s data converter.
@@ -58,6 +63,6 @@ export function buildAppContext(
   return {
     ...parts,
     secretBox: createSecretBox(parts.secrets.encryptionKeys),
-    verifier: createTokenVerifier(parts.config, parts.secrets),
+    verifier: createVerifier(parts.config, parts.secrets, parts.db),
   };
 }

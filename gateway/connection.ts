@@ -15,6 +15,9 @@ import { SignalPump } from './signal-pump';
 import type { SocketProtocol } from './socket-protocol';
 import { SocketWriter } from './socket-writer';
 
+/** The longest a Node timer waits (about 24.8 days); a longer one would fire at once. */
+const MAX_TIMER_MS = 2_147_483_647;
+
 export const CloseCode = {
   normal: 1000,
   /** The gateway is stopping (a deploy, a scale-down): reconnect, to another gateway, and resume the session. */
@@ -118,15 +121,22 @@ export class ClientConnection {
     });
     ws.on('error', (error) => this.log.debug({ err: error }, 'socket error'));
     ws.on('close', onClose);
+    this.armExpiry();
+  }
+
+  /** Closes the socket when its credential expires; an API key may never expire, or beyond a timer's range (re-armed). */
+  private armExpiry(): void {
     const left = this.options.tokenExpiresAt - Date.now();
+    if (left === Number.POSITIVE_INFINITY) return;
     this.expiry = setTimeout(
       () => {
+        if (left > MAX_TIMER_MS) return this.armExpiry();
         this.writer.send(
           errorFrame(FrameErrorCode.tokenExpired, 'The token this socket was opened with has expired; reconnect with a fresh one'),
         );
         this.close(CloseCode.tokenExpired, 'token expired');
       },
-      Math.max(left, 0),
+      Math.min(Math.max(left, 0), MAX_TIMER_MS),
     );
     this.expiry.unref();
   }

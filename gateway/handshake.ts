@@ -99,6 +99,7 @@ export function isWebSocketUpgrade(req: IncomingMessage): boolean {
 }
 
 export async function readHandshake(req: IncomingMessage, url: URL, verifier: TokenVerifier): Promise<Handshake> {
+  // A user JWT or a user API key (sb-…, looked up on every upgrade: lib/auth.ts, withApiKeys).
   const token = bearerToken(single(req.headers.authorization)) ?? url.searchParams.get('token') ?? undefined;
   if (!token) throw new UnauthorizedError('Missing bearer token (Authorization header or ?token=)');
   const principal = await verifier.verify(token);

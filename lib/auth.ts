@@ -2,6 +2,7 @@
 // JWT_JWKS_URL. The algorithm list is fixed per mode, so `alg: none` and algorithm-confusion
 // tokens are refused by jose before any claim is read.
 import { createRemoteJWKSet, jwtVerify, SignJWT, type JWTVerifyGetKey } from 'jose';
+import { isApiKey } from './api-keys';
 import { ForbiddenError, UnauthorizedError } from './errors';
 
 export interface Principal {
@@ -10,6 +11,8 @@ export interface Principal {
   expiresAt: number;
   /** The token's `scope` claim (space-separated, or a list), e.g. `codec` for the codec endpoint. */
   scopes: readonly string[];
+  /** Set when a user API key (`sb-…`) authenticated the request: the key's id. */
+  apiKeyId?: number;
 }
 
 /** The scope a token needs for the codec endpoint (`npm run token -- --codec`). */
@@ -22,6 +25,16 @@ export const CODEC_SCOPE = 'codec';
 export function refuseCodecToken(principal: Principal): void {
   if (principal.scopes.includes(CODEC_SCOPE)) {
     throw new ForbiddenError(`A token with scope "${CODEC_SCOPE}" may only use the codec endpoint; use a user token here`);
+  }
+}
+
+/**
+ * An API key authenticates the OpenAI-compatible surface (/v1) and the WebSocket; managing keys
+ * and configs under /api/v1 takes a user token (a stolen key cannot make itself more keys): 403.
+ */
+export function refuseApiKey(principal: Principal): void {
+  if (principal.apiKeyId !== undefined) {
+    throw new ForbiddenError('An API key may only use /v1 and the WebSocket; use a user token (JWT) here');
   }
 }
 
@@ -115,6 +128,18 @@ export function createTokenVerifier(
       verified.set(token, { principal, until });
       return principal;
     },
+  };
+}
+
+/**
+ * A verifier that takes user API keys (`sb-…`, checked by `keys`: a database lookup) besides what
+ * `tokens` takes (JWTs). Keys are never remembered (`known` is for JWTs only): a revoked key fails
+ * with its next request, on every replica.
+ */
+export function withApiKeys(tokens: TokenVerifier, keys: (key: string) => Promise<Principal>): TokenVerifier {
+  return {
+    known: (token) => (isApiKey(token) ? undefined : tokens.known?.(token)),
+    verify: (token) => (isApiKey(token) ? keys(token) : tokens.verify(token)),
   };
 }
 

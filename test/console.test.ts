@@ -23,6 +23,7 @@ import { startFakeLLM, type FakeLLM, type FakeRequest } from './support/fake-llm
 import { startMcpServer, type TestMcpServer } from './support/mcp-server';
 import { startTcpProxy, type TcpProxy } from './support/tcp-proxy';
 import { testTemporal } from './support/temporal';
+import { registerApiKey } from './support/secret-scan';
 import { TestSocket } from './support/ws-client';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -712,5 +713,63 @@ describe('web console (headless Chromium)', function () {
     const [rows] = await tc.ctx.db.sequelize.query('SELECT id FROM xiaozhi_devices WHERE device_id = $1', { bind: [mac] });
     assert.equal(rows.length, 0);
     await devicesTab.close();
+  });
+
+  it('API keys page: creates a key shown once with a copy hint, lists it by prefix, revokes it after confirming', async function () {
+    // A tab of its own (its own session storage and user), so this runs alone too (--grep 'API keys page').
+    const tab = await context.newPage();
+    const keysUser = uniqueId('keys');
+    try {
+      await tab.goto(baseUrl + '/');
+      await tab.fill('#dev-user', keysUser);
+      await tab.click('[data-testid="dev-sign-in"] button[type="submit"]');
+      await tab.locator('[data-testid="signed-in-user"]').filter({ hasText: keysUser }).waitFor();
+      await tab.click('nav >> text=API keys');
+      await tab.getByText('No API keys yet.').waitFor();
+      const form = tab.locator('[data-testid="api-key-form"]');
+      // The API's field errors, beside their fields.
+      await form.locator('button[type="submit"]').click();
+      await tab.locator('[data-field="key-name"] .field-error').filter({ hasText: 'must not be empty' }).waitFor();
+      await tab.fill('#key-name', 'laptop');
+      await tab.fill('#key-expires', '2020-01-01T00:00');
+      await form.locator('button[type="submit"]').click();
+      await tab.locator('[data-field="key-expires"] .field-error').filter({ hasText: 'must be in the future' }).waitFor();
+      await tab.fill('#key-expires', '');
+      await form.locator('button[type="submit"]').click();
+
+      const shown = tab.locator('[data-testid="api-key-shown"]');
+      await shown.getByText('only time it is shown').waitFor();
+      const key = ((await tab.locator('[data-testid="api-key-value"]').textContent()) ?? '').trim();
+      registerApiKey(key);
+      assert.match(key, /^sb-[A-Za-z0-9_-]{43}$/);
+      await screenshots('api-keys-created', tab);
+      // The key is real: an OpenAI client lists this user's models with it.
+      const models = await fetch(`${baseUrl}/v1/models`, { headers: { Authorization: `Bearer ${key}` } });
+      assert.equal(models.status, 200);
+      assert.equal(((await models.json()) as { data: { id: string }[] }).data[0]?.id, 'auto');
+
+      await shown.getByRole('button', { name: 'I have stored it' }).click();
+      await shown.waitFor({ state: 'detached' });
+      const row = tab.locator('[data-api-key="laptop"]');
+      await row.waitFor();
+      assert.equal(((await row.locator('[data-testid="api-key-prefix"]').textContent()) ?? '').trim(), `${key.slice(0, 11)}…`);
+      assert.ok(!(await tab.content()).includes(key.slice(11)), 'the page no longer holds the key');
+      await screenshots('api-keys', tab);
+
+      await row.getByRole('button', { name: 'Revoke' }).click();
+      await row.locator('.confirm').filter({ hasText: 'Revoke “laptop”?' }).waitFor();
+      await row.locator('.confirm >> text=No').click();
+      await row.getByRole('button', { name: 'Revoke' }).waitFor();
+      assert.equal((await fetch(`${baseUrl}/v1/models`, { headers: { Authorization: `Bearer ${key}` } })).status, 200, 'not revoked on No');
+      await row.getByRole('button', { name: 'Revoke' }).click();
+      await row.locator('.confirm >> text=Yes').click();
+      await tab.getByText('Revoked “laptop”.').waitFor();
+      await row.waitFor({ state: 'detached' });
+      const refused = await fetch(`${baseUrl}/v1/models`, { headers: { Authorization: `Bearer ${key}` } });
+      assert.equal(refused.status, 401);
+      assert.equal(((await refused.json()) as { error: { code: string } }).error.code, 'invalid_api_key');
+    } finally {
+      await tab.close();
+    }
   });
 });

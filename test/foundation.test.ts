@@ -33,6 +33,7 @@ describe('foundation', () => {
         for (let round = 0; round < 2; round++) {
           await migrator.up();
           assert.deepEqual(await tables(scratch.url), [
+            'api_keys',
             'rate_limit_counters',
             'schema_migrations',
             'user_ai_configs',

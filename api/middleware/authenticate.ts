@@ -1,7 +1,7 @@
-// Bearer JWT on every route it is mounted before; sets ctx.state.user. A token verified before
+// Bearer JWT (or user API key, lib/auth.ts) on every route it is mounted before; sets ctx.state.user. A token verified before
 // (lib/auth remembers them) is accepted without a promise; others wait for the verification.
 import type { Context, Next } from 'koa';
-import { bearerToken, refuseCodecToken, type TokenVerifier } from '../../lib/auth';
+import { bearerToken, refuseApiKey, refuseCodecToken, type TokenVerifier } from '../../lib/auth';
 import { UnauthorizedError } from '../../lib/errors';
 
 export function authenticate(verifier: TokenVerifier) {
@@ -20,8 +20,14 @@ export function authenticate(verifier: TokenVerifier) {
   };
 }
 
-/** The API is for user tokens: a codec token (lib/auth.ts) gets a 403. After `authenticate`. */
+/** /v1 takes user tokens and API keys: a codec token (lib/auth.ts) gets a 403. After `authenticate`. */
 export function refuseCodecTokens(ctx: Context, next: Next): Promise<void> {
   if (ctx.state.user) refuseCodecToken(ctx.state.user);
   return next();
+}
+
+/** /api/v1 is for user tokens: a codec token or an API key gets a 403. After `authenticate`. */
+export function userTokensOnly(ctx: Context, next: Next): Promise<void> {
+  if (ctx.state.user) refuseApiKey(ctx.state.user);
+  return refuseCodecTokens(ctx, next);
 }

@@ -70,6 +70,21 @@ export interface SessionDetail extends SessionSummary {
   source: 'workflow' | 'database';
 }
 
+/** A user API key as lists show it (never the key). */
+export interface ApiKey {
+  id: number;
+  name: string;
+  prefix: string;
+  created_at: string;
+  last_used_at: string | null;
+  expires_at: string | null;
+}
+
+/** A key as its create answers: the key itself, this once. */
+export interface CreatedApiKey extends Omit<ApiKey, 'last_used_at'> {
+  key: string;
+}
+
 /** The body of a create or replace: the API's canonical spelling. */
 export type ConfigBody = Record<string, unknown>;
 
@@ -150,6 +165,9 @@ export function createApi(token: string, onUnauthorized: () => void) {
     bindDevice: (code: string) => call<PublicDevice>('POST', `${V1}/devices/bind`, { code }),
     updateDevice: (id: number, body: { name?: string }) => call<PublicDevice>('PATCH', `${V1}/devices/${id}`, body),
     unbindDevice: (id: number) => call<PublicDevice>('DELETE', `${V1}/devices/${id}`),
+    listApiKeys: () => call<ApiKey[]>('GET', `${V1}/api-keys`),
+    createApiKey: (body: { name: string; expires_at?: string }) => call<CreatedApiKey>('POST', `${V1}/api-keys`, body),
+    revokeApiKey: (id: number) => call<null>('DELETE', `${V1}/api-keys/${id}`),
   };
 }
 

@@ -2,7 +2,8 @@
 // navigation by URL hash, and the pages.
 import { useCallback, useEffect, useMemo, useState } from 'preact/hooks';
 import { ApiError, createApi, devSignIn, loadSettings, tokenSubject, type ConsoleSettings } from './api';
-import { t } from './i18n';
+import { t, type MessageKey } from './i18n';
+import { ApiKeysPage } from './pages/api-keys';
 import { ChatPage } from './pages/chat';
 import { ConfigsPage } from './pages/configs';
 import { DevicesPage } from './pages/devices';
@@ -10,6 +11,14 @@ import { SessionsPage } from './pages/sessions';
 import { Notice } from './ui';
 
 const TOKEN_KEY = 'switchboard.token';
+/** The navigation's pages and their labels, in order. */
+const NAV_LABELS = {
+  configs: 'navConfigs',
+  chat: 'navChat',
+  sessions: 'navSessions',
+  'api-keys': 'navApiKeys',
+  devices: 'navDevices',
+} as const satisfies Record<string, MessageKey>;
 
 function currentRoute(): string[] {
   return location.hash.replace(/^#\/?/, '').split('/').filter(Boolean).map(decodeURIComponent);
@@ -76,9 +85,9 @@ export function App() {
       <header class="topbar">
         <strong class="brand">{t('appName')}</strong>
         <nav>
-          {(['configs', 'chat', 'sessions', 'devices'] as const).map((name) => (
+          {(Object.keys(NAV_LABELS) as (keyof typeof NAV_LABELS)[]).map((name) => (
             <a key={name} href={`#/${name}`} class={page === name ? 'active' : ''} aria-current={page === name ? 'page' : undefined}>
-              {t(name === 'configs' ? 'navConfigs' : name === 'chat' ? 'navChat' : name === 'sessions' ? 'navSessions' : 'navDevices')}
+              {t(NAV_LABELS[name])}
             </a>
           ))}
         </nav>
@@ -103,6 +112,8 @@ export function App() {
           <SessionsPage api={api} settings={settings} sessionId={rest[0]} />
         ) : page === 'devices' ? (
           <DevicesPage api={api} />
+        ) : page === 'api-keys' ? (
+          <ApiKeysPage api={api} />
         ) : (
           <ConfigsPage api={api} route={rest} />
         )}

@@ -9,7 +9,8 @@ import { createApiFromContext, noopNotifier } from '../../api/server';
 import type { ConfigChangeNotifier } from '../../app/context';
 import { createTestContext } from './context';
 import { capturingLogger } from './logger';
-import { recordResponse, registerSecret } from './secret-scan';
+import { API_KEY_PREFIX } from '../../lib/api-keys';
+import { recordResponse, registerApiKey, registerSecret } from './secret-scan';
 
 export interface TestApi {
   url: string;
@@ -39,12 +40,16 @@ function registerRequestSecrets(body: unknown): void {
   }
 }
 
-/** A webhook secret is in the one response that made it, by design: registered, and left out of what the scan reads. */
+/**
+ * A webhook secret or an API key is in the one response that made it, by design: registered (a
+ * key with its stored hash), and left out of what the scan reads.
+ */
 function withoutShownSecret(text: string, parsed: unknown): string {
-  const shown = (parsed as { data?: { webhook_secret?: unknown } } | null)?.data?.webhook_secret;
-  if (typeof shown !== 'string') return text;
-  registerSecret(shown);
-  return text.split(shown).join('[shown once]');
+  const data = (parsed as { data?: { webhook_secret?: unknown; key?: unknown } } | null)?.data;
+  let shown: string | undefined;
+  if (typeof data?.webhook_secret === 'string') registerSecret((shown = data.webhook_secret));
+  else if (typeof data?.key === 'string' && data.key.startsWith(API_KEY_PREFIX)) registerApiKey((shown = data.key));
+  return shown === undefined ? text : text.split(shown).join('[shown once]');
 }
 
 export async function startTestApi(env: Record<string, string> = {}, notifier: ConfigChangeNotifier = noopNotifier): Promise<TestApi> {

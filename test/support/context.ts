@@ -6,10 +6,10 @@ import { loadConfig, type AppConfig } from '../../config';
 import { resolvePayloadKeys, type Secrets } from '../../config/secrets';
 import { Client } from '@temporalio/client';
 import { createPayloadEncryption } from '../../lib/payload-codec';
-import { createTokenVerifier, mintToken } from '../../lib/auth';
+import { mintToken } from '../../lib/auth';
 import { createSecretBox } from '../../lib/secret-box';
 import type { PublicConfig } from '../../contract';
-import type { AppContext } from '../../app/context';
+import { createVerifier, type AppContext } from '../../app/context';
 import { createDatabase } from '../../db';
 import { runDatabaseUrlOnce, openTestDatabase } from './database';
 import type { Logger } from '../../lib/logger';
@@ -63,7 +63,7 @@ export async function createTestContext(
     logger: options.logger ?? testLogger,
     db,
     secretBox: createSecretBox(secrets.encryptionKeys),
-    verifier: createTokenVerifier(config, secrets),
+    verifier: createVerifier(config, secrets, db),
     payloadEncryption,
     temporal: temporalEnv
       ? {

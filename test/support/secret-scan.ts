@@ -6,6 +6,7 @@
 // a history, a log line or a response.
 import { Client, Connection } from '@temporalio/client';
 import { decodedText } from './histories';
+import { hashApiKey } from '../../lib/api-keys';
 import { historyEvents } from '../../lib/temporal-history';
 
 /** A run's history as text, page by page (a page holds whole batches of events: one can pass 4 MB). */
@@ -24,6 +25,15 @@ const responses: string[] = [];
 
 export function registerSecret(value: string | null | undefined): void {
   if (value && value.length >= MIN_SECRET_LENGTH) secrets.add(value);
+}
+
+/**
+ * A user API key (`sb-…`) the service made: the key, and its stored SHA-256 hash (lib/api-keys.ts),
+ * which must never leave the database either.
+ */
+export function registerApiKey(key: string): void {
+  registerSecret(key);
+  registerSecret(hashApiKey(key));
 }
 
 export function recordLogLine(line: string): void {
