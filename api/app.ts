@@ -13,6 +13,8 @@ import { serveConsole, type ConsoleOptions } from './console';
 import { createConfigsRouter } from './configs.routes';
 import type { ConfigService } from './configs.service';
 import type { ConfigTrialService } from './config-trials.service';
+import { createDeviceRouters } from './devices.routes';
+import type { DeviceService } from './devices.service';
 import { createHealthRouter, type ReadinessCheck } from './health.routes';
 import { authenticate, refuseCodecTokens, userTokensOnly } from './middleware/authenticate';
 import { errorHandler } from './middleware/error-handler';
@@ -36,6 +38,7 @@ export interface ApiDeps {
   verifier: TokenVerifier;
   configs: ConfigService;
   trials: ConfigTrialService;
+  devices: DeviceService;
   /** User API keys (/api/v1/api-keys). */
   apiKeys: ApiKeyService;
   /** The database the OpenAI-compatible routes (/v1) read the caller's configs from. */
@@ -57,6 +60,7 @@ export function createApp(deps: ApiDeps): Koa {
   const metrics = createHttpMetrics();
   const apiRouters = [
     createConfigsRouter(deps.configs, deps.trials, docs),
+    ...createDeviceRouters(deps.devices, docs),
     createApiKeysRouter(deps.apiKeys, docs),
     createOpenAiRouter(deps.db, docs),
     ...(deps.extraRouters?.(docs) ?? []),

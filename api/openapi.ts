@@ -57,6 +57,7 @@ const STATUS_TEXT: Record<number, string> = {
   403: 'Not your resource, or a token that may not be used here (an API key on /api/v1, a codec token)',
   404: "Not found (also for another user's resource)",
   409: 'Conflict (duplicate name, config cap)',
+  410: 'Gone (an expired activation)',
   413: 'Body too large',
   415: 'Body is not JSON',
   429: 'Rate limited; see Retry-After',
@@ -105,23 +106,33 @@ export function buildOpenApi(routers: Router[], docs: RouteDocs, info: { version
           for (const [name, schema] of Object.entries(query.properties ?? {}))
             parameters.push({ name, in: 'query', required: false, schema: schema as { type: string } });
         }
+        if (doc?.headers) {
+          const headers = jsonSchema(doc.headers, defs) as { properties?: Record<string, unknown>; required?: string[] };
+          for (const [name, schema] of Object.entries(headers.properties ?? {}))
+            parameters.push({
+              name,
+              in: 'header',
+              required: headers.required?.includes(name) ?? false,
+              schema: schema as { type: string },
+            });
+        }
         const success = doc?.successStatus ?? 200;
-        const responses: Record<string, unknown> = {
-          [success]: {
-            description: 'Success',
-            ...(doc?.links ? { links: doc.links } : {}),
-            content: doc?.response
-              ? {
-                  'application/json': {
-                    schema: jsonSchema(
-                      doc.bare ? doc.response : z.object({ code: z.number(), message: z.string(), data: doc.response, ...doc.envelope }),
-                      defs,
-                    ),
-                  },
-                }
-              : { [doc?.produces ?? 'application/json']: {} },
-          },
-        };
+        const successBody = doc?.response
+          ? {
+              'application/json': {
+                schema: jsonSchema(
+                  doc.raw || doc.bare
+                    ? doc.response
+                    : z.object({ code: z.number(), message: z.string(), data: doc.response, ...doc.envelope }),
+                  defs,
+                ),
+              },
+            }
+          : { [doc?.produces ?? 'application/json']: {} };
+        const responses: Record<string, unknown> = {};
+        for (const status of [success, ...(doc?.extraSuccess ?? [])]) {
+          responses[status] = { description: 'Success', ...(doc?.links ? { links: doc.links } : {}), content: successBody };
+        }
         const errorStatuses = new Set([
           ...(doc?.errors ?? []),
           ...(doc?.public ? [] : [401, 429]),

@@ -36,15 +36,21 @@ export interface RouteDoc {
   public?: boolean;
   body?: z.ZodType;
   query?: z.ZodType;
+  /** Request headers the route reads (an object schema: its keys are the header names). */
+  headers?: z.ZodType;
   /** The answer is `response` itself and errors are OpenAI's shape, not the envelope (the /v1 routes). */
   bare?: boolean;
-  /** Schema of `data` in a successful envelope (or of the whole answer, `bare`); omitted for non-JSON responses. */
+  /** Schema of `data` in a successful envelope (or of the whole answer, `bare` or `raw`); omitted for non-JSON responses. */
   response?: z.ZodType;
   /** Fields of a successful envelope besides code, message and data (a page's `next_cursor`). */
   envelope?: Record<string, z.ZodType>;
   /** The media type of a successful answer when it is not JSON (Prometheus text for /metrics). */
   produces?: string;
   successStatus?: number;
+  /** Further success statuses with the same answer (202 while a device waits). */
+  extraSuccess?: number[];
+  /** The answer is `response` itself, not in the envelope (what xiaozhi devices read). */
+  raw?: boolean;
   /** Error statuses this route can answer besides 401/429/500. */
   errors?: number[];
 }

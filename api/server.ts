@@ -7,6 +7,7 @@ import { urlHost } from '../lib/address';
 import { projectRoot } from '../lib/temporal-cli';
 import { createApiKeyService } from './api-keys.service';
 import { createApp } from './app';
+import { createDeviceService } from './devices.service';
 import { createConfigService } from './configs.service';
 import { createConfigTrialService } from './config-trials.service';
 import { createConfigExecutor } from '../execution';
@@ -56,6 +57,12 @@ export function createApiFromContext(ctx: AppContext, notifier: ConfigChangeNoti
     configs,
     trials: createConfigTrialService({ db: ctx.db, executor, timeoutMs: ctx.config.TRIAL_TIMEOUT, egressAllow: ctx.config.egressAllow }),
     readiness: readinessChecks(ctx),
+    devices: createDeviceService({
+      db: ctx.db,
+      config: ctx.config,
+      rateLimits: createRateLimitStore(ctx.db.sequelize),
+      logger: ctx.logger,
+    }),
     apiKeys: createApiKeyService({ db: ctx.db }),
     db: ctx.db,
     // Sessions live in Temporal; without it (config-only deployments, API tests) they are not served.

@@ -9,11 +9,13 @@ import * as functionSecrets from './migrations/0002-function-secrets';
 import * as rateLimits from './migrations/0003-rate-limits';
 import * as toolNames from './migrations/0004-tool-names';
 import * as apiKeys from './migrations/0005-api-keys';
+import * as devices from './migrations/0006-devices';
 
 export * from './models';
 export * from './rate-limits';
 export * from './rate-limiters';
 export * from './unavailable';
+export * from './devices';
 export * from './api-keys';
 
 export interface Database {
@@ -29,6 +31,7 @@ const migrations = [
   { name: '0003-rate-limits', ...rateLimits },
   { name: '0004-tool-names', ...toolNames },
   { name: '0005-api-keys', ...apiKeys },
+  { name: '0006-devices', ...devices },
 ];
 
 export function createDatabase(url: string, options: { logger?: Logger; schema?: string } = {}): Database {

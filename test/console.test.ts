@@ -658,6 +658,63 @@ describe('web console (headless Chromium)', function () {
     assert.deepEqual(stored?.parameters?.required, ['a', 'b']);
   });
 
+  it('Devices page: binds a device by its code (a wrong code shown at the field), renames it, unbinds it after confirming', async function () {
+    // A tab of its own, signed in as a user of its own, so it runs alone (--grep) or after the others.
+    const owner = uniqueId('devices');
+    const minted = (await (
+      await fetch(baseUrl + '/console/dev-token', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ user: owner }),
+      })
+    ).json()) as { data: { token: string } };
+    const devicesTab = await context.newPage();
+    devicesTab.on('pageerror', (error) => browserLog.push(`pageerror: ${error.message}`));
+    await devicesTab.goto(baseUrl + '/#/devices');
+    await devicesTab.evaluate(`sessionStorage.setItem('switchboard.token', ${JSON.stringify(minted.data.token)})`);
+    // The token is read when the console starts.
+    await devicesTab.reload();
+    await devicesTab.getByText('No devices yet').waitFor();
+    assert.equal(await text(devicesTab.locator('[data-testid="ota-url"]')), `OTA URL: ${baseUrl}/xiaozhi/ota/`);
+    // A device provisions as the firmware does and shows its code.
+    const mac = 'a4:cf:12:34:56:78';
+    const provisioned = (await (
+      await fetch(baseUrl + '/xiaozhi/ota/', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', 'Device-Id': mac, 'Client-Id': '7b94d69a-9808-4c59-9c9b-704333b38aff' },
+        body: JSON.stringify({ application: { version: '1.6.2' }, board: { type: 'bread-compact-wifi', name: 'Desk speaker' } }),
+      })
+    ).json()) as { activation: { code: string } };
+    const code = provisioned.activation.code;
+    const wrong = code === '000000' ? '000001' : '000000';
+    await devicesTab.fill('#bind-code', wrong);
+    await devicesTab.click('[data-testid="bind-device"] button[type="submit"]');
+    await devicesTab.locator('[data-field="bind-code"] .field-error').filter({ hasText: 'no device is waiting with this code' }).waitFor();
+    await devicesTab.fill('#bind-code', code);
+    await devicesTab.click('[data-testid="bind-device"] button[type="submit"]');
+    await devicesTab.getByText('Bound “Desk speaker”.').waitFor();
+    const row = devicesTab.locator(`[data-device="${mac}"]`);
+    await row.locator('[data-testid="device-name"]').filter({ hasText: 'Desk speaker' }).waitFor();
+    await screenshots('devices', devicesTab);
+
+    await row.getByRole('button', { name: 'Rename' }).click();
+    await row.locator('input').fill('Kitchen');
+    await row.getByRole('button', { name: 'Save' }).click();
+    await row.locator('[data-testid="device-name"]').filter({ hasText: 'Kitchen' }).waitFor();
+
+    await row.getByRole('button', { name: 'Unbind' }).click();
+    await row.locator('.confirm').filter({ hasText: 'Unbind “Kitchen”?' }).waitFor();
+    await row.locator('.confirm').getByRole('button', { name: 'No' }).click();
+    assert.equal(await row.count(), 1);
+    await row.getByRole('button', { name: 'Unbind' }).click();
+    await row.locator('.confirm').getByRole('button', { name: 'Yes' }).click();
+    await devicesTab.getByText('Unbound “Kitchen”.').waitFor();
+    await row.waitFor({ state: 'detached' });
+    const [rows] = await tc.ctx.db.sequelize.query('SELECT id FROM xiaozhi_devices WHERE device_id = $1', { bind: [mac] });
+    assert.equal(rows.length, 0);
+    await devicesTab.close();
+  });
+
   it('API keys page: creates a key shown once with a copy hint, lists it by prefix, revokes it after confirming', async function () {
     // A tab of its own (its own session storage and user), so this runs alone too (--grep 'API keys page').
     const tab = await context.newPage();

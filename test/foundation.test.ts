@@ -38,6 +38,7 @@ describe('foundation', () => {
             'schema_migrations',
             'user_ai_configs',
             'user_session_configs',
+            'xiaozhi_devices',
           ]);
           assert.deepEqual(
             (await migrator.pending()).map((m) => m.name),

@@ -2,8 +2,10 @@
 // console's own two endpoints, as typed calls. Nothing else talks to the server over HTTP.
 import type { PublicConfig, ResultFrame, SessionSettings, TranscriptEntry } from '../../contract/session';
 import type { ConsoleSettings, SessionSummary } from '../../contract/rest';
+import type { PublicDevice } from '../../contract/devices';
 
 export type { ConsoleSettings, SessionSummary } from '../../contract/rest';
+export type { PublicDevice } from '../../contract/devices';
 
 export type { PublicConfig };
 
@@ -159,6 +161,10 @@ export function createApi(token: string, onUnauthorized: () => void) {
     },
     closeSession: (id: string) => call<SessionSummary>('DELETE', `${V1}/sessions/${encodeURIComponent(id)}`),
     getSession: (id: string) => call<SessionDetail>('GET', `${V1}/sessions/${encodeURIComponent(id)}`),
+    listDevices: () => call<PublicDevice[]>('GET', `${V1}/devices`),
+    bindDevice: (code: string) => call<PublicDevice>('POST', `${V1}/devices/bind`, { code }),
+    updateDevice: (id: number, body: { name?: string }) => call<PublicDevice>('PATCH', `${V1}/devices/${id}`, body),
+    unbindDevice: (id: number) => call<PublicDevice>('DELETE', `${V1}/devices/${id}`),
     listApiKeys: () => call<ApiKey[]>('GET', `${V1}/api-keys`),
     createApiKey: (body: { name: string; expires_at?: string }) => call<CreatedApiKey>('POST', `${V1}/api-keys`, body),
     revokeApiKey: (id: number) => call<null>('DELETE', `${V1}/api-keys/${id}`),

@@ -1,11 +1,12 @@
 // The console's shell: settings from the server, sign-in (the token lives in sessionStorage only),
-// navigation by URL hash, and the three pages.
+// navigation by URL hash, and the pages.
 import { useCallback, useEffect, useMemo, useState } from 'preact/hooks';
 import { ApiError, createApi, devSignIn, loadSettings, tokenSubject, type ConsoleSettings } from './api';
 import { t, type MessageKey } from './i18n';
 import { ApiKeysPage } from './pages/api-keys';
 import { ChatPage } from './pages/chat';
 import { ConfigsPage } from './pages/configs';
+import { DevicesPage } from './pages/devices';
 import { SessionsPage } from './pages/sessions';
 import { Notice } from './ui';
 
@@ -16,6 +17,7 @@ const NAV_LABELS = {
   chat: 'navChat',
   sessions: 'navSessions',
   'api-keys': 'navApiKeys',
+  devices: 'navDevices',
 } as const satisfies Record<string, MessageKey>;
 
 function currentRoute(): string[] {
@@ -108,6 +110,8 @@ export function App() {
           />
         ) : page === 'sessions' ? (
           <SessionsPage api={api} settings={settings} sessionId={rest[0]} />
+        ) : page === 'devices' ? (
+          <DevicesPage api={api} />
         ) : page === 'api-keys' ? (
           <ApiKeysPage api={api} />
         ) : (
