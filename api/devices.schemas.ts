@@ -32,11 +32,9 @@ export const otaReplySchema = z
       url: z.literal(''),
     }),
     websocket: z.object({
-      url: z
-        .string()
-        .meta({
-          description: "The gateway's device socket (GATEWAY_PUBLIC_URL's origin, else PUBLIC_HOST/HOST:GATEWAY_PORT) + /xiaozhi/v1/",
-        }),
+      url: z.string().meta({
+        description: "The gateway's device socket (GATEWAY_PUBLIC_URL's origin, else PUBLIC_HOST/HOST:GATEWAY_PORT) + /xiaozhi/v1/",
+      }),
       token: z
         .string()
         .meta({ description: 'The device token (Authorization: Bearer); a new one with every call, the previous one stops working' }),
