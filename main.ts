@@ -4,6 +4,7 @@
 // roles. Shutdown on SIGINT/SIGTERM/SIGHUP runs it backwards; a second signal forces the exit
 // (a terminal's Ctrl-C arriving twice at once counts as one, see runtime/signals.ts).
 import { parseArgs } from 'node:util';
+import pino from 'pino';
 import { ConfigError, type AppConfig } from './config';
 import { createLogger, type Logger } from './lib/logger';
 import { logDestination } from './lib/log-pretty';
@@ -79,16 +80,22 @@ async function startDependencies(
 }
 
 /**
- * Pino writes to stdout asynchronously; an exit with a write still in flight can print the last
- * lines out of order. Bounded, so a stuck stdout never holds the exit.
+ * Pino writes to stdout asynchronously. Its flush(cb) answers at once, even with a write still in
+ * flight, and the exit handler then writes what is buffered synchronously: the buffered last line
+ * ("switchboard stopped") would overtake the one in flight ("postgresql stopped"). So wait until no
+ * write is in flight; what is buffered then goes out in order at exit. Bounded, so a stuck stdout
+ * never holds the exit.
  */
 function flushed(logger: Logger): Promise<void> {
+  // SonicBoom's in-flight flag is not public API; without it (another destination) this only flushes.
+  const stream = (logger as unknown as Record<symbol, { _writing?: boolean } | undefined>)[pino.symbols.streamSym];
+  const deadline = Date.now() + 2_000;
   return new Promise((resolve) => {
-    const timer = setTimeout(resolve, 2_000);
-    logger.flush(() => {
-      clearTimeout(timer);
-      resolve();
-    });
+    const idle = (): void => {
+      if (!stream?._writing || Date.now() > deadline) resolve();
+      else setTimeout(idle, 5);
+    };
+    logger.flush(idle);
   });
 }
 
