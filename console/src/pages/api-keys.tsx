@@ -1,41 +1,14 @@
 // API keys: create one (a name, an optional expiry) and see the key this once with a copy hint,
 // list them (prefix, created, last used, expiry; never the key), revoke one after confirming.
-import { useCallback, useEffect, useState } from 'preact/hooks';
-import { ApiError, type Api, type ApiKey, type CreatedApiKey } from '../api';
+import { useState } from 'preact/hooks';
+import { ApiError, type Api, type CreatedApiKey } from '../api';
 import { formatTime, t } from '../i18n';
-import { Field, Notice } from '../ui';
+import { ConfirmButton, Field, Notice, PageNotices, useListing } from '../ui';
 
 export function ApiKeysPage(props: { api: Api }) {
   const { api } = props;
-  const [keys, setKeys] = useState<ApiKey[] | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const [notice, setNotice] = useState<string | null>(null);
+  const { items: keys, error, notice, setNotice, reload, act } = useListing(api, (a) => a.listApiKeys());
   const [shown, setShown] = useState<CreatedApiKey | null>(null);
-  const [confirming, setConfirming] = useState<number | null>(null);
-
-  const reload = useCallback(async () => {
-    try {
-      setKeys(await api.listApiKeys());
-      setError(null);
-    } catch (caught) {
-      setError(t('errorGeneric', { message: (caught as Error).message }));
-    }
-  }, [api]);
-  useEffect(() => {
-    void reload();
-  }, [reload]);
-
-  async function revoke(key: ApiKey) {
-    setConfirming(null);
-    try {
-      await api.revokeApiKey(key.id);
-      setNotice(t('apiKeyRevoked', { name: key.name }));
-      setError(null);
-    } catch (caught) {
-      setError(t('errorGeneric', { message: (caught as Error).message }));
-    }
-    await reload();
-  }
 
   return (
     <section>
@@ -63,12 +36,7 @@ export function ApiKeysPage(props: { api: Api }) {
           void reload();
         }}
       />
-      {notice && (
-        <Notice kind="success" onClose={() => setNotice(null)}>
-          {notice}
-        </Notice>
-      )}
-      {error && <Notice kind="error">{error}</Notice>}
+      <PageNotices notice={notice} error={error} onCloseNotice={() => setNotice(null)} />
       {keys === null ? (
         <p>{t('loading')}</p>
       ) : keys.length === 0 ? (
@@ -95,21 +63,11 @@ export function ApiKeysPage(props: { api: Api }) {
               <span>{key.last_used_at ? formatTime(key.last_used_at) : t('never')}</span>
               <span>{key.expires_at ? formatTime(key.expires_at) : t('never')}</span>
               <span class="row-actions">
-                {confirming === key.id ? (
-                  <span class="confirm" role="alert">
-                    {t('confirmRevoke', { name: key.name })}
-                    <button type="button" class="danger small" onClick={() => void revoke(key)}>
-                      {t('yes')}
-                    </button>
-                    <button type="button" class="secondary small" onClick={() => setConfirming(null)}>
-                      {t('no')}
-                    </button>
-                  </span>
-                ) : (
-                  <button type="button" class="danger small" onClick={() => setConfirming(key.id)}>
-                    {t('revoke')}
-                  </button>
-                )}
+                <ConfirmButton
+                  label={t('revoke')}
+                  question={t('confirmRevoke', { name: key.name })}
+                  onConfirm={() => void act(() => api.revokeApiKey(key.id), t('apiKeyRevoked', { name: key.name }))}
+                />
               </span>
             </li>
           ))}

@@ -1,42 +1,16 @@
 // Configs: the list (type, model or function, priority, active), create and edit forms for LLM and
 // function configs, reorder, toggle, delete with confirmation, and a test run of any config.
-import { useCallback, useEffect, useState } from 'preact/hooks';
+import { useState } from 'preact/hooks';
 import type { Api, PublicConfig, TrialResult } from '../api';
 import { t } from '../i18n';
-import { Field, Notice } from '../ui';
+import { ConfirmButton, Field, Notice, PageNotices, useListing } from '../ui';
 import { ConfigForm } from './config-form';
 
 export function ConfigsPage(props: { api: Api; route: string[] }) {
   const { api, route } = props;
-  const [configs, setConfigs] = useState<PublicConfig[] | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const [notice, setNotice] = useState<string | null>(null);
+  const { items: configs, error, notice, setNotice, reload, act } = useListing(api, (a) => a.listConfigs());
   const [secret, setSecret] = useState<{ name: string; secret: string } | null>(null);
-  const [confirming, setConfirming] = useState<number | null>(null);
   const [testing, setTesting] = useState<number | null>(null);
-
-  const reload = useCallback(async () => {
-    try {
-      setConfigs(await api.listConfigs());
-      setError(null);
-    } catch (caught) {
-      setError(t('errorGeneric', { message: (caught as Error).message }));
-    }
-  }, [api]);
-  useEffect(() => {
-    void reload();
-  }, [reload]);
-
-  async function act(action: () => Promise<unknown>, success?: string) {
-    try {
-      await action();
-      setNotice(success ?? null);
-      setError(null);
-    } catch (caught) {
-      setError(t('errorGeneric', { message: (caught as Error).message }));
-    }
-    await reload();
-  }
 
   // #/configs/new/llm, #/configs/new/function, #/configs/<id>/edit
   const [first, second] = route;
@@ -101,12 +75,7 @@ export function ConfigsPage(props: { api: Api; route: string[] }) {
           </button>
         </div>
       )}
-      {notice && (
-        <Notice kind="success" onClose={() => setNotice(null)}>
-          {notice}
-        </Notice>
-      )}
-      {error && <Notice kind="error">{error}</Notice>}
+      <PageNotices notice={notice} error={error} onCloseNotice={() => setNotice(null)} />
       {configs === null ? (
         <p>{t('loading')}</p>
       ) : configs.length === 0 ? (
@@ -178,28 +147,11 @@ export function ConfigsPage(props: { api: Api; route: string[] }) {
                 <a class="button secondary small" href={`#/configs/${config.id}/edit`}>
                   {t('edit')}
                 </a>
-                {confirming === config.id ? (
-                  <span class="confirm" role="alert">
-                    {t('confirmDelete', { name: config.config_name })}
-                    <button
-                      type="button"
-                      class="danger small"
-                      onClick={() => {
-                        setConfirming(null);
-                        void act(() => api.deleteConfig(config.id), t('deleted', { name: config.config_name }));
-                      }}
-                    >
-                      {t('yes')}
-                    </button>
-                    <button type="button" class="secondary small" onClick={() => setConfirming(null)}>
-                      {t('no')}
-                    </button>
-                  </span>
-                ) : (
-                  <button type="button" class="danger small" onClick={() => setConfirming(config.id)}>
-                    {t('delete')}
-                  </button>
-                )}
+                <ConfirmButton
+                  label={t('delete')}
+                  question={t('confirmDelete', { name: config.config_name })}
+                  onConfirm={() => void act(() => api.deleteConfig(config.id), t('deleted', { name: config.config_name }))}
+                />
               </span>
               {testing === config.id && <TestPanel api={api} config={config} onClose={() => setTesting(null)} />}
             </li>

@@ -1,41 +1,15 @@
 // Devices: the user's xiaozhi devices (name, MAC, bound and last seen, online), "Bind a device" by
 // the 6-digit code a device shows, rename, and unbind after confirming. The OTA URL to put in a
 // device's firmware or SDK is this API's /xiaozhi/ota/.
-import { useCallback, useEffect, useState } from 'preact/hooks';
+import { useState } from 'preact/hooks';
 import { ApiError, type Api, type PublicDevice } from '../api';
 import { formatTime, t } from '../i18n';
-import { Field, Notice } from '../ui';
+import { ConfirmButton, Field, PageNotices, useListing } from '../ui';
 
 export function DevicesPage(props: { api: Api }) {
   const { api } = props;
-  const [devices, setDevices] = useState<PublicDevice[] | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const [notice, setNotice] = useState<string | null>(null);
-  const [confirming, setConfirming] = useState<number | null>(null);
+  const { items: devices, error, notice, setNotice, reload, act } = useListing(api, (a) => a.listDevices());
   const [renaming, setRenaming] = useState<{ id: number; name: string; error?: string } | null>(null);
-
-  const reload = useCallback(async () => {
-    try {
-      setDevices(await api.listDevices());
-      setError(null);
-    } catch (caught) {
-      setError(t('errorGeneric', { message: (caught as Error).message }));
-    }
-  }, [api]);
-  useEffect(() => {
-    void reload();
-  }, [reload]);
-
-  async function act(action: () => Promise<unknown>, success: string) {
-    try {
-      await action();
-      setNotice(success);
-      setError(null);
-    } catch (caught) {
-      setError(t('errorGeneric', { message: (caught as Error).message }));
-    }
-    await reload();
-  }
 
   async function rename(event: Event) {
     event.preventDefault();
@@ -67,12 +41,7 @@ export function DevicesPage(props: { api: Api }) {
           void reload();
         }}
       />
-      {notice && (
-        <Notice kind="success" onClose={() => setNotice(null)}>
-          {notice}
-        </Notice>
-      )}
-      {error && <Notice kind="error">{error}</Notice>}
+      <PageNotices notice={notice} error={error} onCloseNotice={() => setNotice(null)} />
       {devices === null ? (
         <p>{t('loading')}</p>
       ) : devices.length === 0 ? (
@@ -121,28 +90,11 @@ export function DevicesPage(props: { api: Api }) {
                 <button type="button" class="secondary small" onClick={() => setRenaming({ id: device.id, name: device.name })}>
                   {t('rename')}
                 </button>
-                {confirming === device.id ? (
-                  <span class="confirm" role="alert">
-                    {t('confirmUnbind', { name: device.name })}
-                    <button
-                      type="button"
-                      class="danger small"
-                      onClick={() => {
-                        setConfirming(null);
-                        void act(() => api.unbindDevice(device.id), t('deviceUnbound', { name: device.name }));
-                      }}
-                    >
-                      {t('yes')}
-                    </button>
-                    <button type="button" class="secondary small" onClick={() => setConfirming(null)}>
-                      {t('no')}
-                    </button>
-                  </span>
-                ) : (
-                  <button type="button" class="danger small" onClick={() => setConfirming(device.id)}>
-                    {t('unbind')}
-                  </button>
-                )}
+                <ConfirmButton
+                  label={t('unbind')}
+                  question={t('confirmUnbind', { name: device.name })}
+                  onConfirm={() => void act(() => api.unbindDevice(device.id), t('deviceUnbound', { name: device.name }))}
+                />
               </span>
             </li>
           ))}
