@@ -1,7 +1,8 @@
 // User API keys (`sb-…`) under /api/v1/api-keys: create (the key shown this once), list, revoke.
 // The request schemas here validate and document; the table is db/api-keys.ts's.
 import { z } from 'zod';
-import { createApiKey, deleteApiKey, listApiKeys, type ApiKeySummary, type CreatedApiKey, type Database } from '../db';
+import type { ApiKeySummary, CreatedApiKey } from '../contract';
+import { createApiKey, deleteApiKey, listApiKeys, type Database } from '../db';
 import { NotFoundError, ValidationError } from '../lib/errors';
 import { parseOrThrow } from '../lib/validate';
 

@@ -90,3 +90,18 @@ export interface AuditPage {
   entries: AuditEntry[];
   next_cursor: string | null;
 }
+
+/** A key as lists show it: never the key or its hash. */
+export interface ApiKeySummary {
+  id: number;
+  name: string;
+  prefix: string;
+  created_at: string;
+  last_used_at: string | null;
+  expires_at: string | null;
+}
+
+/** A key as its create answers: with the key itself, this once. */
+export interface CreatedApiKey extends Omit<ApiKeySummary, 'last_used_at'> {
+  key: string;
+}

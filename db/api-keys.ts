@@ -5,32 +5,13 @@ import { QueryTypes } from 'sequelize';
 import { apiKeyDisplayPrefix, generateApiKey, hashApiKey } from '../lib/api-keys';
 import type { Principal } from '../lib/auth';
 import { ConflictError, UnauthorizedError } from '../lib/errors';
+import type { ApiKeySummary, CreatedApiKey } from '../contract';
 import type { Database } from './index';
 
 /** The most keys a user may hold at once (409 `api_key_limit_reached` beyond). */
 export const MAX_API_KEYS_PER_USER = 20;
 /** `last_used_at` is written at most this often per key, so a busy key costs no write per request. */
 export const LAST_USED_RESOLUTION_MS = 60_000;
-
-/** A key as lists show it: never the key or its hash. */
-export interface ApiKeySummary {
-  id: number;
-  name: string;
-  prefix: string;
-  created_at: string;
-  last_used_at: string | null;
-  expires_at: string | null;
-}
-
-/** A key as its create answers: with the key itself, this once. */
-export interface CreatedApiKey {
-  id: number;
-  name: string;
-  key: string;
-  prefix: string;
-  created_at: string;
-  expires_at: string | null;
-}
 
 interface SummaryRow {
   id: number;

@@ -1,10 +1,12 @@
 // The documented REST API (/api/v1, envelope { code, message, data }, 400s with errors[]) and the
 // console's own two endpoints, as typed calls. Nothing else talks to the server over HTTP.
 import type { PublicConfig, ResultFrame, SessionSettings, TranscriptEntry } from '../../contract/session';
-import type { ConsoleSettings, SessionSummary } from '../../contract/rest';
+import type { ApiKeySummary, ConsoleSettings, CreatedApiKey, SessionSummary } from '../../contract/rest';
 import type { PublicDevice } from '../../contract/devices';
 
-export type { ConsoleSettings, SessionSummary } from '../../contract/rest';
+export type { ConsoleSettings, CreatedApiKey, SessionSummary } from '../../contract/rest';
+/** A user API key as lists show it (never the key). */
+export type ApiKey = ApiKeySummary;
 export type { PublicDevice } from '../../contract/devices';
 
 export type { PublicConfig };
@@ -68,21 +70,6 @@ export interface SessionDetail extends SessionSummary {
   pending_ids: string[];
   unacked_results: number;
   source: 'workflow' | 'database';
-}
-
-/** A user API key as lists show it (never the key). */
-export interface ApiKey {
-  id: number;
-  name: string;
-  prefix: string;
-  created_at: string;
-  last_used_at: string | null;
-  expires_at: string | null;
-}
-
-/** A key as its create answers: the key itself, this once. */
-export interface CreatedApiKey extends Omit<ApiKey, 'last_used_at'> {
-  key: string;
 }
 
 /** The body of a create or replace: the API's canonical spelling. */
