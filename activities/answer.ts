@@ -10,14 +10,16 @@ import {
   type AnswerMessageOutput,
   type FirstAttempt,
   type RelayFrame,
+  type RouteInput,
   type RoutingCandidate,
   type RoutingDecision,
   type StepRecord,
 } from '../contract';
 import { llmAnswerOrder, llmConfigToolName, routeWithoutRouter, ROUTING_BOUNDS, routingCandidates } from '../routing';
 import type { ConfigExecutor } from '../execution';
-import { buildRouterTools } from '../llm/router';
+import { buildRouterTools, offerDeviceTools } from '../llm/router';
 import type { ActivityDeps } from './deps';
+import { createDeviceToolSteps } from './device-tools';
 import type { LLMSteps } from './llm';
 import { withHeartbeat } from './heartbeat';
 import { updateSessionRecord } from './session-record';
@@ -27,6 +29,7 @@ const CALL_MARGIN_MS = 250;
 
 export function createAnswerActivity(deps: ActivityDeps, llm: LLMSteps, executor: ConfigExecutor) {
   const { relay, logger } = deps;
+  const device = createDeviceToolSteps(deps);
 
   /** The offered configs, functions with their argument schemas (the workflow caches no schemas). */
   async function candidates(input: AnswerMessageInput, timeoutMs: number): Promise<RoutingCandidate[]> {
@@ -38,24 +41,43 @@ export function createAnswerActivity(deps: ActivityDeps, llm: LLMSteps, executor
   }
 
   /** The tool names routing is given (functions by their mapped names), recorded in the step's result for the audit trail. */
-  function offeredTools(configs: RoutingCandidate[], input: AnswerMessageInput): string[] {
-    if (llm.routerConfigured) return buildRouterTools({ configs, settings: input.settings }).map((tool) => tool.function.name);
-    return routingCandidates(configs, input.settings).map((c) =>
-      c.config_type === 'llm' ? llmConfigToolName(c.id) : providerToolName(c.function_name ?? c.config_name),
-    );
+  function offeredTools(routeInput: RouteInput): string[] {
+    const { configs, settings } = routeInput;
+    if (llm.routerConfigured) return buildRouterTools(routeInput).map((tool) => tool.function.name);
+    return [
+      ...routingCandidates(configs, settings).map((c) =>
+        c.config_type === 'llm' ? llmConfigToolName(c.id) : providerToolName(c.function_name ?? c.config_name),
+      ),
+      ...offerDeviceTools(routeInput).map((t) => t.tool),
+    ];
   }
 
   async function decide(
     input: AnswerMessageInput,
     timeoutMs: number,
     signal: AbortSignal,
-    offered: (tools: string[]) => void,
+    offered: (tools: string[], deviceTools: string[]) => void,
   ): Promise<RoutingDecision> {
-    const configs = await candidates(input, timeoutMs);
-    offered(offeredTools(configs, input));
-    const routeInput = { userId: input.userId, text: input.message.text, configs, settings: input.settings };
+    const [configs, deviceTools] = await Promise.all([candidates(input, timeoutMs), device.load(input)]);
+    const routeInput: RouteInput = { userId: input.userId, text: input.message.text, configs, settings: input.settings, deviceTools };
+    offered(
+      offeredTools(routeInput),
+      offerDeviceTools(routeInput).map((t) => t.tool),
+    );
+    const decision = await route(input, routeInput, timeoutMs, signal);
+    return decision.kind === 'device_tool' ? device.check(decision, deviceTools) : decision;
+  }
+
+  async function route(
+    input: AnswerMessageInput,
+    routeInput: RouteInput,
+    timeoutMs: number,
+    signal: AbortSignal,
+  ): Promise<RoutingDecision> {
+    const { configs } = routeInput;
+    const devices = offerDeviceTools(routeInput);
     if (!llm.routerConfigured)
-      return routeWithoutRouter(configs, input.settings, input.message.text, 'no router LLM is configured', ROUTING_BOUNDS);
+      return routeWithoutRouter(configs, input.settings, input.message.text, 'no router LLM is configured', ROUTING_BOUNDS, devices);
     for (let attempt = 1; ; attempt++) {
       try {
         return await llm.askRouterOnce(routeInput, timeoutMs, signal);
@@ -69,6 +91,7 @@ export function createAnswerActivity(deps: ActivityDeps, llm: LLMSteps, executor
             input.message.text,
             `the router LLM failed: ${failure.message}`,
             ROUTING_BOUNDS,
+            devices,
           );
         }
         await new Promise((resolve) => setTimeout(resolve, input.retryInitialMs * 2 ** (attempt - 1)));
@@ -165,18 +188,29 @@ export function createAnswerActivity(deps: ActivityDeps, llm: LLMSteps, executor
     progress({ type: 'progress', id: input.message.id, stage: 'routing' });
     const started = performance.now();
     let offered: string[] = [];
-    const routing = await decide(input, timeoutMs, signal, (tools) => (offered = tools));
+    let offeredDevice: string[] = [];
+    const routing = await decide(input, timeoutMs, signal, (tools, deviceTools) => {
+      offered = tools;
+      offeredDevice = deviceTools;
+    });
     const routingMs = Math.round(performance.now() - started);
     let attempt: FirstAttempt | undefined;
     if (routing.kind === 'llm_config' || (routing.kind === 'function' && !routing.missing?.length)) {
       progress({ type: 'progress', id: input.message.id, stage: 'executing', config_id: routing.configId });
       attempt = await firstAttempt(input, routing, timeoutMs, signal);
       if (input.followUps) attempt = { ...attempt, step: firstStep(input, routing, attempt, input.followUps) };
-    } else if (routing.kind === 'builtin') {
+    } else if (routing.kind === 'builtin' || routing.kind === 'device_tool') {
       progress({ type: 'progress', id: input.message.id, stage: 'executing' });
     }
     await mirrored;
-    return { messageId: input.message.id, offered, routing, routingMs, ...(attempt ? { firstAttempt: attempt } : {}) };
+    return {
+      messageId: input.message.id,
+      offered,
+      ...(offeredDevice.length ? { offeredDeviceTools: offeredDevice } : {}),
+      routing,
+      routingMs,
+      ...(attempt ? { firstAttempt: attempt } : {}),
+    };
   }
 
   return { answerMessage };

@@ -91,12 +91,15 @@ const auditEntrySchema = z
       .array(
         z.object({
           tool: z.string(),
-          kind: z.enum(['llm_config', 'function', 'builtin']),
+          kind: z.enum(['llm_config', 'function', 'builtin', 'device_tool']),
           ...configRef,
           config_id: z.number().int().nullable(),
         }),
       )
-      .meta({ description: 'The tools routing was given: use_ai_config_<id> per LLM config, function names, enabled built-ins' }),
+      .meta({
+        description:
+          "The tools routing was given: use_ai_config_<id> per LLM config, function names, enabled built-ins, the device's tools",
+      }),
     offered_source: z.enum(['recorded', 'derived']).meta({
       description: "`recorded` in the routing step's result; `derived` from the cached configs and settings in history (older sessions)",
     }),

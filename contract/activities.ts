@@ -1,6 +1,7 @@
 // The contract between the session workflow and its activities: inputs, outputs and the
 // activity interface the workflow proxies. Types only, so nothing of the activities' Node code
 // reaches the workflow bundle. `createActivities` (activities/) implements `SessionActivities`.
+import type { DeviceTool } from './device-tools';
 import type { CachedConfig, PublicConfig, RelayAddress, RoutingDecision, SessionSettings, SessionStatus, SessionTuning } from './session';
 
 /** What routing needs to know of a config; the answer activity gets only this (history stays small). The rules are in routing/. */
@@ -23,6 +24,8 @@ export interface RouteInput {
   /** The configs the message may go to, as much of them as routing needs (functions with their argument schemas). */
   configs: RoutingCandidate[];
   settings: SessionSettings;
+  /** The tools the session's device listed (contract/device-tools.ts), when it has a device. */
+  deviceTools?: DeviceTool[];
 }
 
 export interface ChatTurn {
@@ -117,6 +120,8 @@ export interface AnswerMessageInput {
   functionTimeoutMs?: number;
   /** The session row's activity times, mirrored as part of the same step (at most once a minute). */
   record?: SessionRecordUpdate;
+  /** The session has a device: the tools it listed on its socket are offered too (read by the step, cached nowhere). */
+  deviceTools?: boolean;
   /**
    * The workflow's limits after a failed first attempt (SessionTuning), so the first attempt's
    * step record says whether another step follows (`last`).
@@ -139,6 +144,8 @@ export interface AnswerMessageOutput {
    * where the audit trail derives them from the cached configs and settings).
    */
   offered?: string[];
+  /** Which of `offered` are the device's tools (their mapped names), for the audit trail. */
+  offeredDeviceTools?: string[];
   routing: RoutingDecision;
   routingMs: number;
   /** Set when routing chose an LLM or a function config: how its first attempt went. */

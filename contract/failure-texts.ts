@@ -41,3 +41,18 @@ export const SESSION_BUSY_TEXT =
 export function closedBeforeAnswerText(reason: string): string {
   return `The session was closed (${reason}) before this message was answered`;
 }
+
+/** A device tool chosen while no device socket is attached to the session: nothing was sent. */
+export function deviceNotConnectedText(name: string): string {
+  return `Device tool "${name}" was not called: the device is not connected`;
+}
+
+/** A device tool whose call went out but whose answer did not come back in time (DEVICE_TOOL_TIMEOUT). */
+export function deviceToolTimeoutText(name: string, seconds: number): string {
+  return `The device did not answer device tool "${name}" within ${seconds} s; the tool may have run`;
+}
+
+/** A device tool call the router made with arguments its schema refuses: nothing was sent. */
+export function deviceToolArgumentsText(name: string, field: string, message: string): string {
+  return `Device tool "${name}" was not called: argument ${field} ${message}`;
+}

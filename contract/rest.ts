@@ -44,7 +44,8 @@ export interface AuditAttempt {
 
 export interface AuditOffered {
   tool: string;
-  kind: 'llm_config' | 'function' | 'builtin';
+  /** `device_tool`: a tool the session's device listed (called on the device, not a config). */
+  kind: 'llm_config' | 'function' | 'builtin' | 'device_tool';
   config_id: number | null;
   config_name: string | null;
 }

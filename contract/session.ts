@@ -4,6 +4,7 @@
 // is bundled into the workflow sandbox.
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType, type Duration } from '@temporalio/common';
+import type { DeviceToolCallFrame } from './device-tools';
 
 // ---------------------------------------------------------------------------------------------
 // Identifiers
@@ -128,6 +129,8 @@ export interface SessionTuning {
   functionTimeout: Duration;
   /** Attempts per function call; only timeouts, 5xx, 429 and connection errors are tried again. */
   functionMaxAttempts: number;
+  /** How long a device tool call waits for the device's answer (DEVICE_TOOL_TIMEOUT); never tried again. */
+  deviceToolTimeout: Duration;
 }
 
 /** A session's timeouts and limits unless its input overrides them (the audit trail reads them too). */
@@ -140,6 +143,7 @@ export const DEFAULT_SESSION_TUNING: SessionTuning = {
   continueAsNewAfter: 100,
   functionTimeout: '30 seconds',
   functionMaxAttempts: 3,
+  deviceToolTimeout: '30 seconds',
 };
 
 export interface CarriedState {
@@ -266,6 +270,20 @@ export type RoutingDecision =
       reason?: string;
     }
   | { kind: 'builtin'; name: BuiltinFunctionName; arguments: Record<string, unknown>; routedBy: RoutedBy }
+  | {
+      /** A tool the session's device listed (contract/device-tools.ts), called on the device by its real `name`. */
+      kind: 'device_tool';
+      name: string;
+      /** The name routing offered it under (contract/tool-names.ts). */
+      tool: string;
+      arguments: Record<string, unknown>;
+      routedBy: RoutedBy;
+      /** Required arguments the message did not provide (routing without an LLM); the call is not made. */
+      missing?: string[];
+      /** Why the arguments were refused (checked against its inputSchema); the call is not made. */
+      invalid?: string;
+      reason?: string;
+    }
   | { kind: 'direct_answer'; answer: string; routedBy: RoutedBy }
   | { kind: 'none'; reason: string; routedBy: RoutedBy };
 
@@ -319,9 +337,10 @@ export type ServerFrame =
 /**
  * A frame on its way to a gateway: what the client gets, or `reload_configs`, which the gateway
  * turns into `configs_updated` with the configs read from the database (the workflow caches only
- * a summary of them).
+ * a summary of them), or `device_tool_call`, which the gateway turns into an MCP `tools/call` on
+ * the device's socket (gateway/device-tools.ts).
  */
-export type RelayFrame = ServerFrame | { type: 'reload_configs' };
+export type RelayFrame = ServerFrame | { type: 'reload_configs' } | DeviceToolCallFrame;
 
 /** The workflow's sink (a call outside history, skipped on replay) that hands frames to the relay. */
 export type RelaySinks = {

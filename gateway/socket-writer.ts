@@ -127,6 +127,8 @@ export class SocketWriter {
       if (frame.type === 'reload_configs') void this.sendConfigs();
       else if (frame.type === 'function_call_result') this.result(frame);
       else if (frame.type === 'delta') this.delta(frame);
+      // Taken out by the gateway's relay handler before a socket sees them (gateway/device-tools.ts).
+      else if (frame.type === 'device_tool_call') continue;
       else this.send(frame);
     }
     // After what is queued: the session_closed frame itself is on its way.

@@ -7,6 +7,8 @@ import type OpenAI from 'openai';
 import { BUILTIN_FUNCTIONS, providerToolName, type BuiltinFunctionName, type RoutingDecision } from '../contract';
 import type { RouteInput, RoutableConfig, RoutingCandidate } from '../contract';
 import {
+  offeredDeviceTools,
+  type OfferedDeviceTool,
   activeLLMConfigs,
   enabledBuiltins,
   llmConfigToolName,
@@ -66,8 +68,33 @@ function builtinTool(name: BuiltinFunctionName): Tool {
   return { type: 'function', function: { name, description: spec.description, parameters: spec.parameters } };
 }
 
+/**
+ * The device's tools as offered (routing/device-tools.ts): each under a mapped name that no LLM
+ * config's, function config's or built-in's tool has, whether or not a router LLM decides.
+ */
+export function offerDeviceTools(input: Pick<RouteInput, 'configs' | 'settings' | 'deviceTools'>): OfferedDeviceTool[] {
+  if (!input.deviceTools?.length) return [];
+  const reserved = [
+    ...activeLLMConfigs(input.configs).map((c) => llmConfigToolName(c.id)),
+    ...userFunctions(input).map((f) => providerToolName(f.function_name)),
+    ...BUILTIN_FUNCTIONS,
+  ];
+  return offeredDeviceTools(input.deviceTools, input.settings, reserved);
+}
+
+function deviceTool(tool: OfferedDeviceTool): Tool {
+  return {
+    type: 'function',
+    function: {
+      name: tool.tool,
+      description: `${tool.description || tool.name} (a tool on the user's device)`,
+      parameters: tool.inputSchema,
+    },
+  };
+}
+
 /** A user's function named like a built-in takes the built-in's place: the user configured it on purpose. */
-export function buildRouterTools(input: Pick<RouteInput, 'configs' | 'settings'>): Tool[] {
+export function buildRouterTools(input: Pick<RouteInput, 'configs' | 'settings' | 'deviceTools'>): Tool[] {
   const functions = userFunctions(input);
   const taken = new Set(functions.map((f) => providerToolName(f.function_name)));
   return [
@@ -76,6 +103,7 @@ export function buildRouterTools(input: Pick<RouteInput, 'configs' | 'settings'>
     ...enabledBuiltins(input.settings, BUILTIN_FUNCTIONS)
       .filter((name) => !taken.has(name))
       .map(builtinTool),
+    ...offerDeviceTools(input).map(deviceTool),
   ];
 }
 
@@ -98,7 +126,14 @@ export function decisionFromReply(
   if (!call) {
     const answer = message.content?.trim();
     if (answer) return { kind: 'direct_answer', answer, routedBy: 'router_llm' };
-    return routeWithoutRouter(input.configs, input.settings, input.text, 'the router gave neither a tool call nor an answer');
+    return routeWithoutRouter(
+      input.configs,
+      input.settings,
+      input.text,
+      'the router gave neither a tool call nor an answer',
+      undefined,
+      offerDeviceTools(input),
+    );
   }
   const name = call.function.name;
   if (!tools.some((t) => t.function.name === name)) {
@@ -107,6 +142,8 @@ export function decisionFromReply(
       input.settings,
       input.text,
       `the router chose ${JSON.stringify(name.slice(0, 80))}, which was not offered`,
+      undefined,
+      offerDeviceTools(input),
     );
   }
   const args = parseArguments(call.function.arguments);
@@ -117,6 +154,8 @@ export function decisionFromReply(
   }
   const fn = userFunctions(input).find((f) => providerToolName(f.function_name) === name);
   if (fn) return { kind: 'function', configId: fn.id, functionName: fn.function_name, arguments: args, routedBy: 'router_llm' };
+  const device = offerDeviceTools(input).find((t) => t.tool === name);
+  if (device) return { kind: 'device_tool', name: device.name, tool: name, arguments: args, routedBy: 'router_llm' };
   return { kind: 'builtin', name: name as BuiltinFunctionName, arguments: args, routedBy: 'router_llm' };
 }
 
@@ -135,6 +174,14 @@ export async function askRouter(client: OpenAI, model: string, input: RouteInput
     { signal },
   );
   const message = completion.choices[0]?.message;
-  if (!message) return routeWithoutRouter(input.configs, input.settings, input.text, 'the router returned no choices');
+  if (!message)
+    return routeWithoutRouter(
+      input.configs,
+      input.settings,
+      input.text,
+      'the router returned no choices',
+      undefined,
+      offerDeviceTools(input),
+    );
   return decisionFromReply(message, input, tools);
 }

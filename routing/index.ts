@@ -3,3 +3,4 @@
 // clock, no randomness; the workflow bundle includes this layer. It imports only contract/.
 export * from './rules';
 export * from './similarity';
+export * from './device-tools';

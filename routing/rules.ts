@@ -8,6 +8,7 @@ import {
   type RoutingDecision,
   type SessionSettings,
 } from '../contract';
+import { deviceToolCandidates, deviceToolDecisionFromMessage, deviceToolOfCandidate, type OfferedDeviceTool } from './device-tools';
 import { argumentsFromMessage, similarityMatch, SIMILARITY_THRESHOLD, type RoutingBounds } from './similarity';
 
 export function routableView(config: RoutableConfig): RoutableConfig {
@@ -81,6 +82,8 @@ export function routingCandidates<C extends RoutableConfig>(configs: readonly C[
  * gets its arguments from the message where its schema allows; otherwise the decision lists the
  * missing ones and no call is made. The activities pass `ROUTING_BOUNDS` (routing/similarity.ts);
  * the workflow, which recomputes its decision on replay, reads everything as it always did.
+ * `deviceTools` (the session device's, routing/device-tools.ts) compete as functions; the
+ * workflow, which caches none, passes none.
  */
 export function routeWithoutRouter(
   configs: readonly RoutingCandidate[],
@@ -88,21 +91,33 @@ export function routeWithoutRouter(
   text: string,
   reason: string,
   bounds?: RoutingBounds,
+  deviceTools: readonly OfferedDeviceTool[] = [],
 ): RoutingDecision {
   const offered = routingCandidates(configs, settings);
   const match = similarityMatch(
     text,
-    offered.map((c) => ({
-      id: c.id,
-      kind: c.config_type === 'llm' ? ('llm' as const) : ('function' as const),
-      name: c.config_name,
-      description: c.description,
-      functionName: c.function_name,
-      parameters: c.parameters ?? null,
-    })),
+    [
+      ...offered.map((c) => ({
+        id: c.id,
+        kind: c.config_type === 'llm' ? ('llm' as const) : ('function' as const),
+        name: c.config_name,
+        description: c.description,
+        functionName: c.function_name,
+        parameters: c.parameters ?? null,
+      })),
+      ...deviceToolCandidates(deviceTools),
+    ],
     SIMILARITY_THRESHOLD,
     bounds,
   );
+  const device = match && deviceToolOfCandidate(deviceTools, match.candidate.id);
+  if (device) {
+    return deviceToolDecisionFromMessage(
+      device,
+      text,
+      `${reason}; the description of device tool "${device.name}" matched the message best`,
+    );
+  }
   const chosen = match && offered.find((c) => c.id === match.candidate.id);
   if (!chosen) return fallbackDecision(configs, settings, text, `${reason}; no config's description matched the message`);
   const why = `${reason}; the description of "${chosen.config_name}" matched the message best`;

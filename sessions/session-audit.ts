@@ -8,12 +8,18 @@
 // recorded before the step records are read by the LEGACY module beside this one.
 import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
 import type { LoadedDataConverter } from '@temporalio/common/lib/converter/data-converter';
+import { msToNumber } from '@temporalio/common/lib/time';
 import { decodeFromPayloadsAtIndex } from '@temporalio/common/lib/internal-non-workflow';
 import type { temporal } from '@temporalio/proto';
 import {
+  attachSignal,
   closedBeforeAnswerText,
   DEFAULT_SESSION_TUNING,
   describeFailure,
+  detachSignal,
+  deviceNotConnectedText,
+  deviceToolResultSignal,
+  deviceToolTimeoutText,
   MAX_PENDING_MESSAGE_BYTES,
   messageSignal,
   missingArgumentsText,
@@ -29,6 +35,9 @@ import {
   type AuditPage,
   type CachedConfig,
   type CarriedState,
+  type DeviceToolResult,
+  type DetachInput,
+  type RelayAddress,
   type ExecuteFunctionOutput,
   type ExecuteLLMConfigOutput,
   type FirstAttempt,
@@ -85,7 +94,8 @@ interface Marker extends Omit<LocalActivityMarker, 'failure'> {
 
 interface OpenEntry {
   entry: AuditEntry;
-  kind: 'llm' | 'function' | 'other';
+  /** `device`: a device tool call, answered by a `deviceToolResult` signal (workflows/device-tools.ts). */
+  kind: 'llm' | 'function' | 'device' | 'other';
   /** LEGACY: the steps still to come, for markers that record none. */
   plan: Step[];
   done: boolean;
@@ -124,6 +134,11 @@ class RunReader {
   private pendingBytes = 0;
   private readonly known = new Set<string>();
   private open: OpenEntry | undefined;
+  /** The socket attached, as the workflow tracks it: a device tool chosen without one is not called. */
+  private attached: RelayAddress | null = null;
+  /** The device tools offered by the routing step being read (their mapped names). */
+  private deviceTools: readonly string[] = [];
+  private deviceTimerId: string | undefined;
   readonly entries: AuditEntry[] = [];
   nextRunId: string | undefined;
 
@@ -145,9 +160,14 @@ class RunReader {
       const { signalName, input } = event.workflowExecutionSignaledEventAttributes;
       if (signalName === messageSignal.name) this.enqueue(await this.decode<IncomingMessage>(input), event);
       if (signalName === updateSessionConfigSignal.name) this.updateSettings(await this.decode<SessionSettingsUpdate>(input));
+      if (signalName === attachSignal.name) this.attached = (await this.decode<RelayAddress>(input)) ?? this.attached;
+      if (signalName === detachSignal.name) this.detached(await this.decode<DetachInput>(input));
+      if (signalName === deviceToolResultSignal.name) this.deviceAnswered(await this.decode<DeviceToolResult>(input), event);
     } else if (event.markerRecordedEventAttributes) {
       const marker = await localActivityMarker(this.converter, event);
       if (marker) this.onMarker(marker);
+    } else if (event.timerStartedEventAttributes || event.timerFiredEventAttributes) {
+      this.deviceTimer(event);
     } else if (event.workflowExecutionContinuedAsNewEventAttributes) {
       this.nextRunId = event.workflowExecutionContinuedAsNewEventAttributes.newExecutionRunId ?? undefined;
     } else if (event.workflowExecutionCompletedEventAttributes) {
@@ -161,6 +181,11 @@ class RunReader {
 
   /** After the last event read: an entry still waiting for its steps is in progress. */
   finish(): AuditEntry[] {
+    if (this.open?.kind === 'device' && !this.open.done) {
+      this.open.entry.status = 'in_progress';
+      this.entries.push(this.open.entry);
+      this.open = undefined;
+    }
     this.close();
     return this.entries;
   }
@@ -169,6 +194,7 @@ class RunReader {
     const carried: Partial<CarriedState> = input?.carried ?? {};
     this.tuning = { ...DEFAULT_SESSION_TUNING, ...input?.tuning };
     if (carried.settings) this.settings = carried.settings;
+    this.attached = carried.attached ?? null;
     this.configs = (carried.configs ?? []).map(toCachedConfig);
     for (const id of carried.handledIds ?? []) this.known.add(id);
     for (const message of carried.pending ?? []) this.push(message);
@@ -255,8 +281,50 @@ class RunReader {
     return message ?? (id === undefined ? undefined : { id, text: '', receivedAt: 0 });
   }
 
+  private deviceTimeoutMs(): number {
+    return msToNumber(this.tuning.deviceToolTimeout ?? DEFAULT_SESSION_TUNING.deviceToolTimeout);
+  }
+
+  private deviceTimeoutText(name: string | null): string {
+    return deviceToolTimeoutText(name ?? '', Math.round(this.deviceTimeoutMs() / 1000));
+  }
+
+  /** The timer of the open device tool call (its duration is the tuning's): started, then fired without an answer. */
+  private deviceTimer(event: HistoryEvent): void {
+    const open = this.open;
+    if (!open || open.done || open.kind !== 'device') return;
+    const started = event.timerStartedEventAttributes;
+    if (started && started.startToFireTimeout) {
+      const { seconds, nanos } = started.startToFireTimeout;
+      const ms = Number(seconds ?? 0) * 1000 + Math.round((nanos ?? 0) / 1e6);
+      if (ms === this.deviceTimeoutMs() && this.deviceTimerId === undefined) this.deviceTimerId = started.timerId ?? undefined;
+    }
+    const fired = event.timerFiredEventAttributes;
+    if (fired && fired.timerId === this.deviceTimerId) {
+      open.done = true;
+      Object.assign(open.entry, { status: 'failed', error: this.deviceTimeoutText(open.entry.chosen) } satisfies Partial<AuditEntry>);
+      open.entry.timings.answered_at = iso(eventTimeMs(event));
+    }
+  }
+
+  private detached(input: DetachInput | undefined): void {
+    if (input && this.attached?.connectionId === input.connectionId) this.attached = null;
+  }
+
+  /** The device's answer to the open device tool call (or why there is none), as the workflow reads it. */
+  private deviceAnswered(result: DeviceToolResult | undefined, event: HistoryEvent): void {
+    const open = this.open;
+    if (!open || open.done || open.kind !== 'device' || !result || !result.callId.endsWith(`/${open.entry.message_id ?? ''}`)) return;
+    open.done = true;
+    open.entry.status = result.status === 'success' ? 'success' : 'failed';
+    open.entry.answer = result.status === 'success' ? result.result : null;
+    open.entry.error = result.status === 'success' ? null : (result.error ?? 'the device reported an error');
+    open.entry.timings.answered_at = iso(eventTimeMs(event));
+  }
+
   private offered(tools: readonly string[]): AuditOffered[] {
     return tools.map((tool) => {
+      if (this.deviceTools.includes(tool)) return { tool, kind: 'device_tool', config_id: null, config_name: null };
       const llmId = parseLLMConfigToolName(tool);
       if (llmId !== undefined) return { tool, kind: 'llm_config', config_id: llmId, config_name: this.configName(llmId) };
       const fn = this.configs.find(
@@ -281,6 +349,7 @@ class RunReader {
     entry.routing = routing;
     entry.routed_by = routing.routedBy;
     entry.offered_source = output?.offered ? 'recorded' : 'derived';
+    this.deviceTools = output?.offeredDeviceTools ?? [];
     entry.offered = this.offered(output?.offered ?? legacy.offered(routing));
     entry.timings.routing_ms = output?.routingMs ?? null;
     entry.timings.step_ms = marker.durationMs;
@@ -298,6 +367,17 @@ class RunReader {
         return void Object.assign(entry, { chosen: routing.name, status: 'success' } satisfies Partial<AuditEntry>);
       case 'none':
         return void Object.assign(entry, { chosen: 'none', status: 'failed', error: routing.reason } satisfies Partial<AuditEntry>);
+      case 'device_tool': {
+        entry.chosen = routing.name;
+        const refused = routing.missing?.length ? missingArgumentsText(routing.name, routing.missing) : routing.invalid;
+        const error = refused ?? (this.attached ? undefined : deviceNotConnectedText(routing.name));
+        if (error !== undefined) return void Object.assign(entry, { status: 'failed', error } satisfies Partial<AuditEntry>);
+        // Answered by the `deviceToolResult` signal; none before the next message: the timer ran out.
+        open.kind = 'device';
+        open.done = false;
+        this.deviceTimerId = undefined;
+        return;
+      }
       case 'function':
       case 'llm_config': {
         entry.chosen = routing.kind === 'function' ? routing.functionName : routing.tool;
@@ -359,7 +439,9 @@ class RunReader {
     const received = entry.received_at ? Date.parse(entry.received_at) : null;
     const answered = entry.timings.answered_at ? Date.parse(entry.timings.answered_at) : null;
     entry.timings.total_ms = received && answered ? Math.max(0, answered - received) : null;
-    if (open.kind !== 'other') {
+    if (open.kind === 'device' && !open.done) {
+      Object.assign(entry, { status: 'failed', error: this.deviceTimeoutText(entry.chosen) } satisfies Partial<AuditEntry>);
+    } else if (open.kind === 'llm' || open.kind === 'function') {
       entry.timings.execute_ms = entry.attempts.reduce((sum, a) => sum + (a.duration_ms ?? 0), 0);
       const success = entry.attempts.find((a) => a.status === 'success');
       const failures = entry.attempts.filter((a) => a.status === 'failed');

@@ -10,6 +10,7 @@ import {
   type ServerFrame,
   type SessionTuning,
 } from '../contract';
+import type { DeviceToolResults } from './device-tools';
 import type { SessionProxies } from './session-activities';
 import type { SessionData } from './session-state';
 
@@ -25,6 +26,8 @@ export interface AnswerContext {
   session: SessionData;
   acts: SessionProxies;
   tuning: SessionTuning;
+  /** Results the device's gateway signalled (workflows/device-tools.ts). */
+  deviceResults?: DeviceToolResults;
 }
 
 export function rethrowCancellation(err: unknown): void {

@@ -22,6 +22,7 @@ import {
 } from '../contract';
 import { fallbackDecision, llmAnswerOrder, routableView, routeWithoutRouter, routingCandidates } from '../routing';
 import { rethrowCancellation, resultFrame, type Answer, type AnswerContext } from './answer-shared';
+import { answerWithDeviceTool } from './device-tools';
 import { durationMs } from './durations';
 
 type LLMDecision = Extract<RoutingDecision, { kind: 'llm_config' }>;
@@ -62,6 +63,7 @@ async function routeAndTry(ctx: AnswerContext, message: IncomingMessage): Promis
         maxConfigsPerMessage: tuning.maxConfigsPerMessage,
       },
       ...session.recordIfDue(now),
+      ...(session.deviceId !== null ? { deviceTools: true } : {}),
     });
   } catch (err) {
     // The step itself failed after its retries (the database was unreachable, say): the fallback
@@ -250,6 +252,8 @@ export async function answer(ctx: AnswerContext, message: IncomingMessage): Prom
       // Recorded decisions are never a function's before the patch (FUNCTION_CALLS_PATCH).
       if (!patched(FUNCTION_CALLS_PATCH)) return failed(routing.configId, routing.functionName, FUNCTION_CALLS_UNAVAILABLE_TEXT);
       return { routing, result: await answerWithFunction(ctx, message, routing, firstAttempt), extraFrames: [] };
+    case 'device_tool':
+      return { routing, result: await answerWithDeviceTool(ctx, message, routing), extraFrames: [] };
     case 'none':
       return failed(0, 'none', routing.reason);
   }

@@ -25,6 +25,7 @@ import {
   closeSignal,
   detachSignal,
   deviceIdSearchAttribute,
+  deviceToolResultSignal,
   messageSignal,
   refreshConfigsSignal,
   SESSION_BUSY_TEXT,
@@ -43,6 +44,7 @@ import {
 } from '../contract';
 import { answer } from './answer';
 import type { AnswerContext } from './answer-shared';
+import { DeviceToolResults } from './device-tools';
 import { relay, sessionActivities, type SessionProxies } from './session-activities';
 import { jsonBytes, SessionData } from './session-state';
 
@@ -85,6 +87,7 @@ class SessionRunner {
   private readonly data: SessionData;
   private readonly tuning: SessionTuning;
   private readonly acts: SessionProxies;
+  private readonly deviceResults = new DeviceToolResults();
 
   constructor(private readonly input: SessionWorkflowInput) {
     this.data = new SessionData(input, workflowInfo().workflowId, Date.now());
@@ -104,6 +107,7 @@ class SessionRunner {
     setHandler(refreshConfigsSignal, () => void (d.configsStale = true));
     setHandler(updateSessionConfigSignal, (update) => d.updateSettings(update));
     setHandler(closeSignal, ({ reason }) => d.requestClose(reason));
+    setHandler(deviceToolResultSignal, (result) => this.deviceResults.record(result));
     setHandler(stateQuery, () => d.view());
     setHandler(transcriptQuery, () => d.transcript);
   }
@@ -220,7 +224,7 @@ class SessionRunner {
   }
 
   private async handle(message: IncomingMessage): Promise<void> {
-    const ctx: AnswerContext = { session: this.data, acts: this.acts, tuning: this.tuning };
+    const ctx: AnswerContext = { session: this.data, acts: this.acts, tuning: this.tuning, deviceResults: this.deviceResults };
     const reply = await answer(ctx, message);
     log.info('message answered', {
       id: message.id,

@@ -203,6 +203,8 @@ function describeDecision(decision: RoutingDecision): string {
       return t('decisionFunction', { name: decision.functionName });
     case 'builtin':
       return t('decisionBuiltin', { name: decision.name });
+    case 'device_tool':
+      return t('decisionDeviceTool', { name: decision.name });
     case 'direct_answer':
       return t('decisionDirect');
     case 'none':
