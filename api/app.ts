@@ -1,6 +1,7 @@
 // The Koa application, built from its dependencies; it never listens by itself.
 import Koa from 'koa';
 import type Router from '@koa/router';
+import { VISION_PATH, VISION_UNSUPPORTED } from '../contract';
 import type { AppConfig } from '../config';
 import type { Database, RateLimitStore } from '../db';
 import type { TokenVerifier } from '../lib/auth';
@@ -104,6 +105,13 @@ export function createApp(deps: ApiDeps): Koa {
     // Its own CORS, token scope and body limit; before the API's body reader.
     app.use(codecEndpoint({ router: codecRouter, origins: deps.codec.origins, authenticate: requireUser }));
   }
+  // The URL xiaozhi devices are given for image questions (MCP `capabilities.vision`): not supported yet.
+  app.use(function visionUnsupported(ctx, next) {
+    if (ctx.path !== VISION_PATH) return next();
+    ctx.req.resume();
+    ctx.status = 501;
+    ctx.body = VISION_UNSUPPORTED;
+  });
   app.use(jsonBody(deps.config.BODY_LIMIT_BYTES));
   if (deps.console) app.use(serveConsole(deps.console));
   for (const router of apiRouters) {

@@ -62,3 +62,9 @@ export const deviceToolResultSignal = defineSignal<[DeviceToolResult]>('deviceTo
 export function deviceToolCallId(runId: string, messageId: string): string {
   return `${runId}/${messageId}`;
 }
+
+/** The path on the API a device is given for image questions (MCP `capabilities.vision.url`): it answers that they are not supported. */
+export const VISION_PATH = '/xiaozhi/vision/explain';
+
+/** What that path answers (xiaozhi-sdk reads `error`). */
+export const VISION_UNSUPPORTED = { success: false, error: 'image analysis is not supported by this server' } as const;

@@ -10,13 +10,14 @@
 // socket-protocol.ts (the wire format: today's JSON frames, protocol.ts).
 import { randomBytes } from 'node:crypto';
 import type { AppContext, RunningRole } from '../app/context';
-import { subscribeRelay } from '../relay';
+import { subscribeRelay, type RelayDelivery } from '../relay';
 import { requireTemporal } from '../sessions/session-store';
 import type { ConnectionLimits } from './connection';
 import type { HostRules } from './handshake';
 import { listen, type GatewayServer } from './servers';
 import { jsonProtocol } from './socket-protocol';
 import { Sockets } from './sockets';
+import { DeviceTools } from './device-tools';
 import { createUpgrades } from './upgrade';
 
 export interface GatewayOptions {
@@ -51,7 +52,13 @@ export async function startGateway(ctx: AppContext, options: GatewayOptions): Pr
   };
 
   const sockets = new Sockets(options.heartbeatMs ?? 30_000);
-  const relay = await subscribeRelay(ctx.db, instanceId, (connectionId, delivery) => sockets.get(connectionId)?.relayed(delivery), {
+  // Device tool calls go to the device's MCP client (gateway/device-tools.ts), every other frame to the socket.
+  const deviceTools = new DeviceTools({ db: ctx.db, client: temporal.client, instanceId, logger: log });
+  const relayed = (connectionId: string, delivery: RelayDelivery): void => {
+    const rest = deviceTools.take(connectionId, delivery);
+    if (rest) sockets.get(connectionId)?.relayed(rest);
+  };
+  const relay = await subscribeRelay(ctx.db, instanceId, relayed, {
     logger: log,
     onResync: () => sockets.resync(),
   });
