@@ -44,7 +44,6 @@ const CALL_TIMEOUT_MS = msToNumber(DEVICE_TOOL_TIMEOUT) + 5_000;
 /** Longest `nextCursor` followed. */
 const MAX_CURSOR_CHARS = 256;
 
-
 /**
  * `capabilities.vision.url`, from configuration (never a request's Host): GATEWAY_PUBLIC_URL's
  * origin as http(s) when set (a proxy in front serves both), else PUBLIC_HOST (or HOST) and API_PORT.
@@ -89,9 +88,7 @@ export function boundedTool(raw: unknown): DeviceTool | undefined {
 function resultText(result: unknown): string {
   const content = isObject(result) ? result.content : undefined;
   if (!Array.isArray(content)) return JSON.stringify(result ?? null);
-  return content
-    .map((part: unknown) => (isObject(part) && typeof part.text === 'string' ? part.text : JSON.stringify(part)))
-    .join('\n');
+  return content.map((part: unknown) => (isObject(part) && typeof part.text === 'string' ? part.text : JSON.stringify(part))).join('\n');
 }
 
 export interface DeviceMcpOptions {
@@ -117,7 +114,11 @@ export class DeviceMcpClient {
 
   constructor(
     readonly options: DeviceMcpOptions,
-    private readonly owner: { store: DeviceToolStore; gateway: string; signal(workflowId: string, result: DeviceToolResult): Promise<void> },
+    private readonly owner: {
+      store: DeviceToolStore;
+      gateway: string;
+      signal(workflowId: string, result: DeviceToolResult): Promise<void>;
+    },
   ) {}
 
   /** A JSON-RPC message from the device: an answer to one of our requests (its own requests are not served). */
