@@ -1,6 +1,6 @@
 // xiaozhi devices: provisioning (the OTA call a device makes at boot, and its activation polls) and
-// the caller's devices (bind by code, list, rename and configure, unbind). The device socket
-// (/xiaozhi/v1/ on the gateway) is a later step: devices provision and bind, they cannot talk yet.
+// the caller's devices (bind by code, list, rename and configure, unbind). The device socket is
+// /xiaozhi/v1/ on the gateway (gateway/device-upgrade.ts).
 //
 // Guessing codes: six digits are a million codes, so wrong codes are limited per user
 // (DEVICE_BIND_FAILURES_PER_MINUTE) and per client address (DEVICE_BIND_FAILURES_PER_ADDRESS),
@@ -16,6 +16,7 @@ import {
   createSharedLimiter,
   DeviceLimitError,
   hashDeviceToken,
+  isDeviceOnline,
   newDeviceToken,
   type Database,
   type DeviceIdentity,
@@ -26,7 +27,7 @@ import { urlHost } from '../lib/address';
 import { AppError, ConflictError, NotFoundError, RateLimitedError, ValidationError, type FieldError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import { parseOrThrow } from '../lib/validate';
-import { isUsersLlmConfig } from '../sessions/session-store';
+import { deviceSessionId, isUsersLlmConfig } from '../sessions/session-store';
 import {
   activateBodySchema,
   bindBodySchema,
@@ -104,7 +105,7 @@ function toPublicDevice(row: DeviceRow): PublicDevice {
     name: row.name,
     bound_at: (row.bound_at ?? row.created_at).toISOString(),
     last_seen_at: row.last_seen_at?.toISOString() ?? null,
-    online: false,
+    online: isDeviceOnline(row),
     firmware_version: row.firmware_version,
     default_llm_id: row.default_llm_id,
     enabled_functions: row.enabled_functions,
@@ -117,7 +118,14 @@ function parseDeviceId(raw: string): number {
   return id;
 }
 
-export function createDeviceService(deps: { db: Database; config: DeviceConfig; rateLimits: RateLimitStore; logger: Logger }) {
+export function createDeviceService(deps: {
+  db: Database;
+  config: DeviceConfig;
+  rateLimits: RateLimitStore;
+  logger: Logger;
+  /** Closes a device's session when it is unbound (absent where the API runs without Temporal). */
+  closeSession?: (userId: string, sessionId: string) => Promise<void>;
+}) {
   const { config } = deps;
   const store = createDeviceStore(deps.db.sequelize);
   const limiter = { store: deps.rateLimits, logger: deps.logger };
@@ -249,11 +257,18 @@ export function createDeviceService(deps: { db: Database; config: DeviceConfig; 
       return toPublicDevice(row);
     },
 
-    /** Unbinds: the row and its token go; the device's next OTA call gets a new code. */
+    /**
+     * Unbinds: the row and its token go (every gateway is told in the same statement and closes the
+     * device's socket); its session is closed; the device's next OTA call gets a new code.
+     */
     async remove(userId: string, rawId: string): Promise<PublicDevice> {
       const row = await store.remove(userId, parseDeviceId(rawId));
       if (!row) throw new NotFoundError('Device');
-      return toPublicDevice(row);
+      await deps.closeSession?.(userId, deviceSessionId(row.id)).catch((error: unknown) => {
+        // The device is unbound either way; its session then ends by DEVICE_SESSION_IDLE_TTL.
+        deps.logger.warn({ err: error, deviceRowId: row.id }, 'could not close the session of an unbound device');
+      });
+      return { ...toPublicDevice(row), online: false };
     },
   };
 }

@@ -14,7 +14,8 @@ import { createConfigExecutor } from '../execution';
 import type { ReadinessCheck } from './health.routes';
 import { createSessionsRouter } from './sessions.routes';
 import { createRateLimitStore } from '../db';
-import { createConfigChangeNotifier, createSessionService } from '../sessions/sessions.service';
+import { createConfigChangeNotifier, createSessionService, type SessionService } from '../sessions/sessions.service';
+import { NotFoundError } from '../lib/errors';
 
 /** Where scripts/build-console.mjs puts the web console. */
 export const CONSOLE_DIST = path.join(projectRoot, 'console', 'dist');
@@ -62,6 +63,7 @@ export function createApiFromContext(ctx: AppContext, notifier: ConfigChangeNoti
       config: ctx.config,
       rateLimits: createRateLimitStore(ctx.db.sequelize),
       logger: ctx.logger,
+      closeSession: ctx.temporal ? closeSessionIfAny(createSessionService(ctx)) : undefined,
     }),
     apiKeys: createApiKeyService({ db: ctx.db }),
     db: ctx.db,
@@ -70,6 +72,17 @@ export function createApiFromContext(ctx: AppContext, notifier: ConfigChangeNoti
     console: { distDir: CONSOLE_DIST, config: ctx.config, secrets: ctx.secrets },
     codec: ctx.payloadEncryption ? { codec: ctx.payloadEncryption.codec, origins: ctx.config.temporalUiOrigins } : undefined,
   });
+}
+
+/** A device's session closed on unbinding; a device that never connected has none (not an error). */
+function closeSessionIfAny(sessions: SessionService) {
+  return async (userId: string, sessionId: string): Promise<void> => {
+    try {
+      await sessions.close(userId, sessionId);
+    } catch (error) {
+      if (!(error instanceof NotFoundError)) throw error;
+    }
+  };
 }
 
 export const noopNotifier: ConfigChangeNotifier = { configsChanged: async () => undefined };

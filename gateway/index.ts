@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import type { AppContext, RunningRole } from '../app/context';
 import { subscribeRelay } from '../relay';
 import { requireTemporal } from '../sessions/session-store';
-import type { ConnectionLimits } from './connection';
+import type { ConnectionLimits, DeviceMcpHook } from './connection';
 import type { HostRules } from './handshake';
 import { listen, type GatewayServer } from './servers';
 import { jsonProtocol } from './socket-protocol';
@@ -26,9 +26,13 @@ export interface GatewayOptions {
   instanceId?: string;
   /** Protocol-level ping interval that finds dead peers; 0 turns it off. */
   heartbeatMs?: number;
+  /** Device-side MCP on xiaozhi sockets (/xiaozhi/v1/): see DeviceMcpHook in connection.ts. */
+  deviceMcp?: DeviceMcpHook;
 }
 
 const BAD_FRAMES_PER_MINUTE = 10;
+/** A xiaozhi device streams about 1,000 Opus frames (60 ms each) a minute while it listens; three times that is the budget. */
+export const AUDIO_FRAMES_PER_MINUTE = 3_000;
 
 export async function startGateway(ctx: AppContext, options: GatewayOptions): Promise<RunningRole> {
   const temporal = requireTemporal(ctx);
@@ -38,6 +42,7 @@ export async function startGateway(ctx: AppContext, options: GatewayOptions): Pr
     maxFrameBytes: ctx.config.WS_MAX_FRAME_BYTES,
     messagesPerMinute: ctx.config.WS_MESSAGES_PER_MINUTE,
     badFramesPerMinute: BAD_FRAMES_PER_MINUTE,
+    audioFramesPerMinute: AUDIO_FRAMES_PER_MINUTE,
   };
   const hostRules: HostRules = {
     served: ctx.config.servedHosts,
@@ -51,11 +56,28 @@ export async function startGateway(ctx: AppContext, options: GatewayOptions): Pr
   };
 
   const sockets = new Sockets(options.heartbeatMs ?? 30_000);
-  const relay = await subscribeRelay(ctx.db, instanceId, (connectionId, delivery) => sockets.get(connectionId)?.relayed(delivery), {
+  const upgrades = createUpgrades({
+    ctx,
+    temporal,
+    instanceId,
+    sockets,
+    protocol: jsonProtocol,
+    limits,
+    hostRules,
     logger: log,
-    onResync: () => sockets.resync(),
+    deviceMcp: options.deviceMcp,
   });
-  const upgrades = createUpgrades({ ctx, temporal, instanceId, sockets, protocol: jsonProtocol, limits, hostRules, logger: log });
+  let relay;
+  try {
+    relay = await subscribeRelay(ctx.db, instanceId, (connectionId, delivery) => sockets.get(connectionId)?.relayed(delivery), {
+      logger: log,
+      onResync: () => sockets.resync(),
+      channels: upgrades.channels,
+    });
+  } catch (error) {
+    upgrades.close();
+    throw error;
+  }
 
   let server: GatewayServer;
   try {
@@ -69,6 +91,7 @@ export async function startGateway(ctx: AppContext, options: GatewayOptions): Pr
     });
   } catch (error) {
     sockets.stopAccepting();
+    upgrades.close();
     await relay.close();
     throw error;
   }
