@@ -11,10 +11,10 @@
 // <emoji>}`, `tts start`, one `tts sentence_start {text}` per sentence, `tts stop`. Sentences
 // stream: `delta` frames are cut into sentences as they come, so the device speaks before the
 // provider has finished. A device cannot take back words: when the deltas start again (a retry, a
-// fallback, another worker after a crash: `offset` 0 again) the sentences already sent stand,
-// nothing more is spoken from deltas, and the recorded answer follows whole after a `tts stop`
-// (`tts start`, its sentences, `tts stop`) once the result arrives. The same when the result does
-// not continue what was spoken.
+// fallback, another worker after a crash: `offset` 0 again) the sentences already sent stand and
+// nothing more is spoken from deltas until the result (the one durable answer) arrives. If it
+// begins with what was spoken, the rest of it follows; if not, the spoken part is closed with
+// `tts stop` and the recorded answer follows whole (`llm`, `tts start`, its sentences, `tts stop`).
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { ResultFrame, ServerFrame } from '../contract';
@@ -244,7 +244,7 @@ export class XiaozhiProtocol implements SocketProtocol {
     const spoken = answer.streamed.slice(0, answer.consumed);
     const out: string[] = [];
     let rest = text;
-    if (answer.consumed > 0 && (answer.restarted || !text.startsWith(spoken))) {
+    if (answer.consumed > 0 && !text.startsWith(spoken)) {
       // What was said stands; the recorded answer follows whole.
       out.push(this.frame({ type: 'tts', state: 'stop' }));
       answer.started = false;

@@ -10,13 +10,13 @@ import { createApiFromContext, noopNotifier } from '../api/server';
 import type { RunningRole } from '../app/context';
 import { deviceIdSearchAttribute, sessionWorkflowId, stateQuery } from '../contract';
 import { AUDIO_FRAMES_PER_MINUTE, startGateway } from '../gateway';
-import { splitSentences } from '../gateway/xiaozhi-protocol';
+import { splitSentences, XiaozhiProtocol } from '../gateway/xiaozhi-protocol';
 import { deviceSessionId } from '../sessions/session-store';
 import { startWorker } from '../worker';
 import { createTestContext, insertLLMConfig, uniqueId, type TestContext } from './support/context';
 import { eventually } from './support/eventually';
 import { startFakeLLM, type FakeLLM } from './support/fake-llm';
-import { recordResponse } from './support/secret-scan';
+import { recordResponse, registerSecret } from './support/secret-scan';
 import { testTemporal } from './support/temporal';
 
 type Frame = Record<string, unknown> & { type: string };
@@ -145,6 +145,8 @@ describe('xiaozhi device socket (/xiaozhi/v1/)', function () {
     });
     assert.equal(ota.status, 200, JSON.stringify(ota.body));
     assert.equal(ota.body.websocket.url.endsWith('/xiaozhi/v1/'), true);
+    // Device tokens are secrets: the run's scan looks for them in every history, log line and frame.
+    registerSecret(ota.body.websocket.token);
     return { mac, clientId, token: ota.body.websocket.token, code: ota.body.activation.code };
   }
 
@@ -187,7 +189,10 @@ describe('xiaozhi device socket (/xiaozhi/v1/)', function () {
   }
 
   before(async function () {
-    tc = await createTestContext({ env: { EGRESS_ALLOW: '127.0.0.0/8', DEVICE_ACTIVATIONS_PER_ADDRESS: '100000' } });
+    tc = await createTestContext({
+      // A provider that stalls mid-stream fails after 2 s of silence (and is tried again).
+      env: { EGRESS_ALLOW: '127.0.0.0/8', DEVICE_ACTIVATIONS_PER_ADDRESS: '100000', UPSTREAM_GAP_TIMEOUT: '2s' },
+    });
     llm = await startFakeLLM();
     worker = await startWorker(tc.ctx, { connection: (await testTemporal()).nativeConnection });
     gateway = await startGateway(tc.ctx, { host: '127.0.0.1', port: 0 });
@@ -211,6 +216,28 @@ describe('xiaozhi device socket (/xiaozhi/v1/)', function () {
       consumed: '你好。今天天气很好！Pi is 3.14. Really?'.length,
     });
     assert.deepEqual(splitSentences('Yes', true).sentences, ['Yes']);
+  });
+
+  it('continues a restarted answer that repeats what was spoken, without saying it twice', function () {
+    const protocol = new XiaozhiProtocol({ sessionId: 'device-1' });
+    const said = (frames: string[]) =>
+      frames
+        .map((text) => JSON.parse(text) as Frame)
+        .map((f) => (f.type === 'tts' ? `${String(f.state)} ${String(f.text ?? '')}`.trim() : f.type));
+    const delta = (text: string, offset: number) => said(protocol.render({ type: 'delta', id: 'q1', text, offset, config_id: 1 }));
+    assert.deepEqual(delta('One. Two', 0), ['llm', 'start', 'sentence_start One.']);
+    assert.deepEqual(delta('One. Tw', 0), []);
+    assert.deepEqual(delta('o. Three.', 7), []);
+    const result = protocol.render({
+      type: 'function_call_result',
+      id: 'q1',
+      config_id: 1,
+      config_name: 'c',
+      result: 'One. Two. Three.',
+      execute_time: 1,
+      status: 'success',
+    });
+    assert.deepEqual(said(result), ['sentence_start Two.', 'sentence_start Three.', 'stop']);
   });
 
   it('refuses a missing or unknown token, another device’s headers and a bad Protocol-Version before the upgrade', async function () {
@@ -304,7 +331,7 @@ describe('xiaozhi device socket (/xiaozhi/v1/)', function () {
   it('resumes the same session on reconnect and speaks an answer made while the device was away', async function () {
     const { device, model } = await boundDevice();
     const first = await connect(device);
-    llm.script(model, { echo: true, delayMs: 2_000 });
+    llm.script(model, { echo: true, delayMs: 1_200 });
     first.socket.send({ type: 'listen', state: 'detect', text: 'Answer me later.' });
     await first.socket.next((f) => f.type === 'stt');
     await first.socket.close();
@@ -315,6 +342,40 @@ describe('xiaozhi device socket (/xiaozhi/v1/)', function () {
     const frames = await second.socket.answer();
     assert.deepEqual(sentences(frames), [`[${model}] Answer me later.`]);
     await second.socket.close();
+  });
+
+  it('after a retry restarted the stream, the sentences spoken stand and the recorded answer follows after a tts stop', async function () {
+    const { device, model } = await boundDevice();
+    const { socket } = await connect(device);
+    // The first attempt streams two sentences and stalls (the gap timeout fails it); the retry says something else.
+    llm.script(
+      model,
+      { pieces: ['First sentence here. ', 'Second one. ', 'never sent'], pieceDelayMs: 150, stallAfter: 2 },
+      { pieces: ['A different answer. ', 'All of it.'], pieceDelayMs: 50 },
+    );
+    socket.send({ type: 'listen', state: 'detect', text: 'Tell me' });
+    await socket.next((f) => f.type === 'tts' && f.state === 'stop');
+    await socket.next((f) => f.type === 'tts' && f.state === 'stop');
+    assert.deepEqual(
+      socket.frames
+        .map(({ frame: f }) => (f.type === 'tts' ? `tts ${String(f.state)}${f.text ? ` ${String(f.text)}` : ''}` : f.type))
+        .slice(1),
+      [
+        'stt',
+        'llm',
+        'tts start',
+        'tts sentence_start First sentence here.',
+        'tts sentence_start Second one.',
+        'tts stop',
+        'llm',
+        'tts start',
+        'tts sentence_start A different answer.',
+        'tts sentence_start All of it.',
+        'tts stop',
+      ],
+    );
+    assert.equal(llm.hits(model), 2);
+    await socket.close();
   });
 
   it('stops speaking on abort: tts stop, and no further sentence of that answer', async function () {
