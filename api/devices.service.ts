@@ -118,13 +118,23 @@ function parseDeviceId(raw: string): number {
   return id;
 }
 
+/** What the device service asks of a device's session: closed on unbinding, its settings changed with the device's. */
+export interface DeviceSessions {
+  close(userId: string, sessionId: string): Promise<void>;
+  applySettings(
+    userId: string,
+    sessionId: string,
+    settings: { default_llm_id?: number | null; enabled_functions?: string[] | null },
+  ): Promise<void>;
+}
+
 export function createDeviceService(deps: {
   db: Database;
   config: DeviceConfig;
   rateLimits: RateLimitStore;
   logger: Logger;
-  /** Closes a device's session when it is unbound (absent where the API runs without Temporal). */
-  closeSession?: (userId: string, sessionId: string) => Promise<void>;
+  /** The device's session (absent where the API runs without Temporal); a device that never connected has none. */
+  sessions?: DeviceSessions;
 }) {
   const { config } = deps;
   const store = createDeviceStore(deps.db.sequelize);
@@ -254,6 +264,18 @@ export function createDeviceService(deps: {
       }
       const row = await store.update(userId, parseDeviceId(rawId), input);
       if (!row) throw new NotFoundError('Device');
+      const { default_llm_id, enabled_functions } = input;
+      if (default_llm_id !== undefined || enabled_functions !== undefined) {
+        // A running session takes them now (a socket that connects later gets them anyway).
+        await deps.sessions
+          ?.applySettings(userId, deviceSessionId(row.id), { default_llm_id, enabled_functions })
+          .catch((error: unknown) => {
+            deps.logger.warn(
+              { err: error, deviceRowId: row.id },
+              'could not apply device settings to its session; it gets them on its next connection',
+            );
+          });
+      }
       return toPublicDevice(row);
     },
 
@@ -264,7 +286,7 @@ export function createDeviceService(deps: {
     async remove(userId: string, rawId: string): Promise<PublicDevice> {
       const row = await store.remove(userId, parseDeviceId(rawId));
       if (!row) throw new NotFoundError('Device');
-      await deps.closeSession?.(userId, deviceSessionId(row.id)).catch((error: unknown) => {
+      await deps.sessions?.close(userId, deviceSessionId(row.id)).catch((error: unknown) => {
         // The device is unbound either way; its session then ends by DEVICE_SESSION_IDLE_TTL.
         deps.logger.warn({ err: error, deviceRowId: row.id }, 'could not close the session of an unbound device');
       });

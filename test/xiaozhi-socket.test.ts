@@ -378,6 +378,32 @@ describe('xiaozhi device socket (/xiaozhi/v1/)', function () {
     await socket.close();
   });
 
+  it('gives the device session the device’s settings: a PATCH reaches the running session', async function () {
+    const { device, userId, model, rowId } = await boundDevice();
+    const other = await insertLLMConfig(tc.ctx, userId, {
+      model: uniqueId('xz-other'),
+      baseUrl: llm.baseUrl,
+      apiKey: 'sk-test-0123456789abcdef',
+    });
+    const { socket, sessionId } = await connect(device);
+    socket.send({ type: 'listen', state: 'detect', text: 'Who answers?' });
+    const before = sentences(await socket.answer());
+    assert.ok(before[0] === `[${model}] Who answers?` || before[0] === `[${other.model_name}] Who answers?`, JSON.stringify(before));
+    const patched = await request('PATCH', `/api/v1/devices/${rowId}`, {
+      user: userId,
+      body: { default_llm_id: other.id, enabled_functions: [] },
+    });
+    assert.equal(patched.status, 200, JSON.stringify(patched.body));
+    await eventually(async () => {
+      const state = await tc.ctx.temporal!.client.workflow.getHandle(sessionWorkflowId(userId, sessionId)).query(stateQuery);
+      assert.equal(state.settings.default_llm_id, other.id);
+      assert.deepEqual(state.settings.enabled_functions, []);
+    });
+    socket.send({ type: 'listen', state: 'detect', text: 'Who answers now?' });
+    assert.deepEqual(sentences(await socket.answer()), [`[${other.model_name}] Who answers now?`]);
+    await socket.close();
+  });
+
   it('stops speaking on abort: tts stop, and no further sentence of that answer', async function () {
     const { device, model } = await boundDevice();
     const { socket } = await connect(device);
