@@ -4,10 +4,11 @@
 // NOTIFY on its own channel). A Temporal client only: no worker runs here. Several gateways share
 // one cluster.
 //
-// Its parts: upgrade.ts (upgrade and attach; the checks in handshake.ts), servers.ts (the HTTP
-// server, health), sockets.ts (the open sockets, timers, shutdown), connection.ts (one socket),
-// socket-writer.ts (frames to the client, in order), signal-pump.ts (frames to the workflow), and
-// socket-protocol.ts (the wire format: today's JSON frames, protocol.ts).
+// Its parts: upgrade.ts (upgrade and attach; the checks in handshake.ts; device sockets in
+// device-upgrade.ts), servers.ts (the HTTP server, health), sockets.ts (the open sockets, timers,
+// shutdown), connection.ts (one socket), socket-writer.ts (frames to the client, in order),
+// signal-pump.ts (frames to the workflow), and socket-protocol.ts (the wire format: the JSON frames
+// of /ws, protocol.ts, and the xiaozhi device protocol of /xiaozhi/v1/, xiaozhi-protocol.ts).
 import { randomBytes } from 'node:crypto';
 import type { AppContext, RunningRole } from '../app/context';
 import { subscribeRelay } from '../relay';
