@@ -127,15 +127,19 @@ export function createDeviceUpgrades(options: DeviceUpgradeOptions) {
 
   function tracked(row: DeviceRow, connection: ClientConnection): DeviceAttach {
     const address = `${instanceId}/${connection.id}`;
+    // In order: a socket that closes at once must not leave its address behind.
+    let recorded = Promise.resolve();
     return {
       connection,
       opened() {
         open.set(connection.id, { rowId: row.id, connection });
-        store.opened(row.id, address).catch((error: unknown) => log.warn({ err: error }, 'could not record a device socket'));
+        recorded = store.opened(row.id, address).catch((error: unknown) => log.warn({ err: error }, 'could not record a device socket'));
       },
       closed() {
         if (!open.delete(connection.id)) return;
-        store.closed(row.id, address).catch((error: unknown) => log.warn({ err: error }, 'could not record a device socket closing'));
+        recorded = recorded
+          .then(() => store.closed(row.id, address))
+          .catch((error: unknown) => log.warn({ err: error }, 'could not record a device socket closing'));
       },
     };
   }

@@ -280,6 +280,16 @@ describe('xiaozhi device socket (/xiaozhi/v1/)', function () {
     await socket.close();
   });
 
+  it('closes a socket whose device never says hello (1008) after 10 s', async function () {
+    const device = await provision();
+    const socket = await DeviceSocket.open(deviceUrl, headersOf(device));
+    const started = Date.now();
+    const closed = await socket.closed;
+    assert.equal(closed.code, 1008);
+    assert.ok(Date.now() - started >= 9_000);
+    assert.match(String(socket.frames.at(-1)?.frame.message), /No hello within 10 s/);
+  });
+
   it('tells an unbound device its activation code as speech, whatever it asks', async function () {
     const device = await provision();
     const { socket, sessionId } = await connect(device);
