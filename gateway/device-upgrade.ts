@@ -215,16 +215,17 @@ export function createDeviceUpgrades(options: DeviceUpgradeOptions) {
           idleTtlMs: ctx.config.DEVICE_SESSION_IDLE_TTL,
         });
       }
-      // The device's settings (PATCH /api/v1/devices/:id), applied on every connect.
-      await withTemporalDeadline(temporal, () =>
-        temporal.client.workflow
-          .getHandle(connection.workflowId)
-          .signal(updateSessionConfigSignal, { default_llm_id: row.default_llm_id, enabled_functions: row.enabled_functions }),
-      );
     } catch (error) {
       sockets.remove(connection);
       throw error;
     }
+    // The device's settings (PATCH /api/v1/devices/:id), applied on every connect; best effort
+    // (the session keeps the ones it had, and the next connect tries again).
+    await withTemporalDeadline(temporal, () =>
+      temporal.client.workflow
+        .getHandle(connection.workflowId)
+        .signal(updateSessionConfigSignal, { default_llm_id: row.default_llm_id, enabled_functions: row.enabled_functions }),
+    ).catch((error: unknown) => log.warn({ err: error, sessionId }, 'could not give a device session its settings'));
     return tracked(row, connection);
   }
 
