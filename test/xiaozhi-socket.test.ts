@@ -122,6 +122,10 @@ describe('xiaozhi device socket (/xiaozhi/v1/)', function () {
   let api: http.Server;
   let apiUrl: string;
   let deviceUrl: string;
+  /** A second gateway (its own instance and LISTEN), with room for one unbound device socket. */
+  let tc2: TestContext;
+  let gateway2: RunningRole;
+  let deviceUrl2: string;
 
   async function request(method: string, path: string, options: { user?: string; body?: unknown; headers?: Record<string, string> } = {}) {
     const headers: Record<string, string> = { 'content-type': 'application/json', ...options.headers };
@@ -169,8 +173,8 @@ describe('xiaozhi device socket (/xiaozhi/v1/)', function () {
     ...extra,
   });
 
-  async function connect(device: Device): Promise<{ socket: DeviceSocket; sessionId: string }> {
-    const socket = await DeviceSocket.open(deviceUrl, headersOf(device));
+  async function connect(device: Device, url = deviceUrl): Promise<{ socket: DeviceSocket; sessionId: string }> {
+    const socket = await DeviceSocket.open(url, headersOf(device));
     socket.send(hello);
     const answer = await socket.next((f) => f.type === 'hello', 10_000);
     return { socket, sessionId: answer.session_id as string };
@@ -197,12 +201,17 @@ describe('xiaozhi device socket (/xiaozhi/v1/)', function () {
     worker = await startWorker(tc.ctx, { connection: (await testTemporal()).nativeConnection });
     gateway = await startGateway(tc.ctx, { host: '127.0.0.1', port: 0 });
     deviceUrl = gateway.urls.websocket!.replace(/\/ws$/, '/xiaozhi/v1/');
+    tc2 = await createTestContext({ env: { MAX_UNBOUND_DEVICE_SOCKETS: '1', TEMPORAL_TASK_QUEUE: tc.ctx.config.TEMPORAL_TASK_QUEUE } });
+    gateway2 = await startGateway(tc2.ctx, { host: '127.0.0.1', port: 0 });
+    deviceUrl2 = gateway2.urls.websocket!.replace(/\/ws$/, '/xiaozhi/v1/');
     api = http.createServer(createApiFromContext(tc.ctx, noopNotifier).callback());
     await new Promise<void>((resolve) => api.listen(0, '127.0.0.1', resolve));
     apiUrl = `http://127.0.0.1:${(api.address() as AddressInfo).port}`;
   });
 
   after(async function () {
+    await gateway2?.close();
+    await tc2?.close();
     await gateway?.close();
     await worker?.close();
     await new Promise<void>((resolve) => (api ? api.close(() => resolve()) : resolve()));
@@ -449,9 +458,20 @@ describe('xiaozhi device socket (/xiaozhi/v1/)', function () {
     await socket.close();
   });
 
-  it('shows the device online while its socket is open; unbinding closes the socket at once and refuses the token', async function () {
+  it('caps unbound device sockets over all gateways (MAX_UNBOUND_DEVICE_SOCKETS): 503 beyond', async function () {
+    // Sockets of earlier tests may still be clearing their rows: the first socket waits for room.
+    const first = await eventually(async () => connect(await provision(), deviceUrl2));
+    const refused = await refusal(headersOf(await provision()), deviceUrl2);
+    assert.equal(refused.status, 503);
+    assert.match(refused.body, /unbound_devices_full/);
+    await first.socket.close();
+    await eventually(async () => (await connect(await provision(), deviceUrl2)).socket.close());
+  });
+
+  it('shows the device online while its socket is open; unbinding closes the socket at once, on another gateway too, and refuses the token', async function () {
     const { device, userId, rowId } = await boundDevice();
-    const { socket, sessionId } = await connect(device);
+    // Held by the second gateway: the API reaches it only through the notification.
+    const { socket, sessionId } = await connect(device, deviceUrl2);
     await eventually(async () => {
       const list = await request('GET', '/api/v1/devices', { user: userId });
       assert.equal(list.body.data[0].online, true);
