@@ -126,6 +126,8 @@ describe('xiaozhi device socket (/xiaozhi/v1/)', function () {
   let tc2: TestContext;
   let gateway2: RunningRole;
   let deviceUrl2: string;
+  /** What the second gateway's MCP hook heard (the seam device-side MCP plugs into). */
+  const mcpHeard: { event: string; sessionId: string; value: unknown }[] = [];
 
   async function request(method: string, path: string, options: { user?: string; body?: unknown; headers?: Record<string, string> } = {}) {
     const headers: Record<string, string> = { 'content-type': 'application/json', ...options.headers };
@@ -202,7 +204,22 @@ describe('xiaozhi device socket (/xiaozhi/v1/)', function () {
     gateway = await startGateway(tc.ctx, { host: '127.0.0.1', port: 0 });
     deviceUrl = gateway.urls.websocket!.replace(/\/ws$/, '/xiaozhi/v1/');
     tc2 = await createTestContext({ env: { MAX_UNBOUND_DEVICE_SOCKETS: '1', TEMPORAL_TASK_QUEUE: tc.ctx.config.TEMPORAL_TASK_QUEUE } });
-    gateway2 = await startGateway(tc2.ctx, { host: '127.0.0.1', port: 0 });
+    gateway2 = await startGateway(tc2.ctx, {
+      host: '127.0.0.1',
+      port: 0,
+      deviceMcp: {
+        onHello(features, connection) {
+          mcpHeard.push({ event: 'hello', sessionId: connection.sessionId, value: features });
+          if (features.mcp) connection.sendMcp({ jsonrpc: '2.0', id: 1, method: 'initialize', params: {} });
+        },
+        onMcpPayload(payload, connection) {
+          mcpHeard.push({ event: 'payload', sessionId: connection.sessionId, value: payload });
+        },
+        onClose(connection) {
+          mcpHeard.push({ event: 'close', sessionId: connection.sessionId, value: null });
+        },
+      },
+    });
     deviceUrl2 = gateway2.urls.websocket!.replace(/\/ws$/, '/xiaozhi/v1/');
     api = http.createServer(createApiFromContext(tc.ctx, noopNotifier).callback());
     await new Promise<void>((resolve) => api.listen(0, '127.0.0.1', resolve));
@@ -456,6 +473,32 @@ describe('xiaozhi device socket (/xiaozhi/v1/)', function () {
     assert.deepEqual(sentences(await socket.answer()), [`[${model}] Still there?`]);
     assert.equal(socket.frames.filter((f) => f.frame.type === 'error').length, 3);
     await socket.close();
+  });
+
+  it('hands device-side MCP to the gateway’s hook: hello features, every mcp payload, close; sendMcp writes an mcp frame', async function () {
+    const { device } = await boundDevice();
+    const { socket, sessionId } = await connect(device, deviceUrl2);
+    const initialize = await socket.next((f) => f.type === 'mcp');
+    assert.deepEqual(initialize, {
+      type: 'mcp',
+      payload: { jsonrpc: '2.0', id: 1, method: 'initialize', params: {} },
+      session_id: sessionId,
+    });
+    const reply = { jsonrpc: '2.0', id: 1, result: { protocolVersion: '2024-11-05', serverInfo: { name: 'device' } } };
+    socket.send({ session_id: sessionId, type: 'mcp', payload: reply });
+    socket.send({ session_id: sessionId, type: 'mcp' });
+    const invalid = await socket.next((f) => f.type === 'error');
+    assert.match(String(invalid.message), /payload: required/);
+    await socket.close();
+    await eventually(() => mcpHeard.some((h) => h.event === 'close' && h.sessionId === sessionId));
+    assert.deepEqual(
+      mcpHeard.filter((h) => h.sessionId === sessionId),
+      [
+        { event: 'hello', sessionId, value: { mcp: true } },
+        { event: 'payload', sessionId, value: reply },
+        { event: 'close', sessionId, value: null },
+      ],
+    );
   });
 
   it('caps unbound device sockets over all gateways (MAX_UNBOUND_DEVICE_SOCKETS): 503 beyond', async function () {
