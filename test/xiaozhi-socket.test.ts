@@ -380,6 +380,25 @@ describe('xiaozhi device socket (/xiaozhi/v1/)', function () {
     await second.socket.close();
   });
 
+  it('starts a device session that has ended again under the same id on the next connection', async function () {
+    const { device, userId, model } = await boundDevice();
+    const first = await connect(device);
+    await first.socket.close();
+    const closed = await request('DELETE', `/api/v1/sessions/${first.sessionId}`, { user: userId });
+    assert.equal(closed.status, 200, JSON.stringify(closed.body));
+    const handle = tc.ctx.temporal!.client.workflow.getHandle(sessionWorkflowId(userId, first.sessionId));
+    await eventually(async () => assert.equal((await handle.describe()).status.name, 'COMPLETED'));
+    const firstRun = (await handle.describe()).runId;
+    const second = await connect(device);
+    assert.equal(second.sessionId, first.sessionId);
+    assert.notEqual((await handle.describe()).runId, firstRun);
+    const row = await request('GET', `/api/v1/sessions/${first.sessionId}`, { user: userId });
+    assert.equal(row.body.data.status, 'active');
+    second.socket.send({ type: 'listen', state: 'detect', text: 'Back again' });
+    assert.deepEqual(sentences(await second.socket.answer()), [`[${model}] Back again`]);
+    await second.socket.close();
+  });
+
   it('after a retry restarted the stream, the sentences spoken stand and the recorded answer follows after a tts stop', async function () {
     const { device, model } = await boundDevice();
     const { socket } = await connect(device);
