@@ -10,6 +10,7 @@ import * as rateLimits from './migrations/0003-rate-limits';
 import * as toolNames from './migrations/0004-tool-names';
 import * as apiKeys from './migrations/0005-api-keys';
 import * as devices from './migrations/0006-devices';
+import * as deviceSockets from './migrations/0007-device-sockets';
 import * as deviceTools from './migrations/0008-device-tools';
 
 export * from './models';
@@ -34,6 +35,7 @@ const migrations = [
   { name: '0004-tool-names', ...toolNames },
   { name: '0005-api-keys', ...apiKeys },
   { name: '0006-devices', ...devices },
+  { name: '0007-device-sockets', ...deviceSockets },
   { name: '0008-device-tools', ...deviceTools },
 ];
 

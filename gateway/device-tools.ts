@@ -32,6 +32,8 @@ import { createDeviceToolStore, type Database, type DeviceToolStore } from '../d
 import { urlHost } from '../lib/address';
 import type { Logger } from '../lib/logger';
 import type { RelayDelivery } from '../relay';
+import type { ClientConnection, DeviceMcpHook } from './connection';
+import type { DeviceFeatures } from './socket-protocol';
 import type { AppConfig } from '../config';
 import { msToNumber } from '@temporalio/common/lib/time';
 
@@ -252,6 +254,8 @@ export interface DeviceToolsOptions {
   /** This gateway (recorded on each claim). */
   instanceId: string;
   logger: Logger;
+  /** `capabilities.vision` for the clients the hook makes (`visionUrl`). */
+  vision: { url: string; token: string };
 }
 
 /**
@@ -259,7 +263,7 @@ export interface DeviceToolsOptions {
  * `device_tool_call` frames go: to the client of the socket they name, or, when that socket is
  * not here (closed, or another kind of socket), straight back as a `failed` result: nothing sent.
  */
-export class DeviceTools {
+export class DeviceTools implements DeviceMcpHook {
   private readonly clients = new Map<string, DeviceMcpClient>();
   private readonly store: DeviceToolStore;
 
@@ -286,6 +290,32 @@ export class DeviceTools {
   detach(connectionId: string): void {
     this.clients.get(connectionId)?.close();
     this.clients.delete(connectionId);
+  }
+
+  // The xiaozhi connection's hook (connection.ts, DeviceMcpHook): a device that offers MCP gets a
+  // client on its hello, which lists its tools at once; its mcp frames go to that client.
+
+  onHello(features: DeviceFeatures, connection: ClientConnection): void {
+    if (!features.mcp) return;
+    const client = this.attach(connection.id, {
+      userId: connection.userId,
+      sessionId: connection.sessionId,
+      workflowId: connection.workflowId,
+      send: (payload) => void connection.sendMcp(payload),
+      vision: this.options.vision,
+      logger: this.options.logger.child({ connectionId: connection.id }),
+    });
+    client
+      .start()
+      .catch((error: unknown) => this.options.logger.info({ err: error, connectionId: connection.id }, 'device tools not listed'));
+  }
+
+  onMcpPayload(payload: unknown, connection: ClientConnection): void {
+    this.clients.get(connection.id)?.onDevicePayload(payload);
+  }
+
+  onClose(connection: ClientConnection): void {
+    this.detach(connection.id);
   }
 
   /** The relay's delivery for one socket, without its device tool calls, which are handled here. */

@@ -4,20 +4,21 @@
 // NOTIFY on its own channel). A Temporal client only: no worker runs here. Several gateways share
 // one cluster.
 //
-// Its parts: upgrade.ts (upgrade and attach; the checks in handshake.ts), servers.ts (the HTTP
-// server, health), sockets.ts (the open sockets, timers, shutdown), connection.ts (one socket),
-// socket-writer.ts (frames to the client, in order), signal-pump.ts (frames to the workflow), and
-// socket-protocol.ts (the wire format: today's JSON frames, protocol.ts).
+// Its parts: upgrade.ts (upgrade and attach; the checks in handshake.ts; device sockets in
+// device-upgrade.ts), servers.ts (the HTTP server, health), sockets.ts (the open sockets, timers,
+// shutdown), connection.ts (one socket), socket-writer.ts (frames to the client, in order),
+// signal-pump.ts (frames to the workflow), and socket-protocol.ts (the wire format: the JSON frames
+// of /ws, protocol.ts, and the xiaozhi device protocol of /xiaozhi/v1/, xiaozhi-protocol.ts).
 import { randomBytes } from 'node:crypto';
 import type { AppContext, RunningRole } from '../app/context';
 import { subscribeRelay, type RelayDelivery } from '../relay';
 import { requireTemporal } from '../sessions/session-store';
-import type { ConnectionLimits } from './connection';
+import type { ConnectionLimits, DeviceMcpHook } from './connection';
 import type { HostRules } from './handshake';
 import { listen, type GatewayServer } from './servers';
 import { jsonProtocol } from './socket-protocol';
 import { Sockets } from './sockets';
-import { DeviceTools } from './device-tools';
+import { DeviceTools, visionUrl } from './device-tools';
 import { createUpgrades } from './upgrade';
 
 export interface GatewayOptions {
@@ -27,9 +28,13 @@ export interface GatewayOptions {
   instanceId?: string;
   /** Protocol-level ping interval that finds dead peers; 0 turns it off. */
   heartbeatMs?: number;
+  /** Device-side MCP on xiaozhi sockets (/xiaozhi/v1/): see DeviceMcpHook in connection.ts. */
+  deviceMcp?: DeviceMcpHook;
 }
 
 const BAD_FRAMES_PER_MINUTE = 10;
+/** A xiaozhi device streams about 1,000 Opus frames (60 ms each) a minute while it listens; three times that is the budget. */
+export const AUDIO_FRAMES_PER_MINUTE = 3_000;
 
 export async function startGateway(ctx: AppContext, options: GatewayOptions): Promise<RunningRole> {
   const temporal = requireTemporal(ctx);
@@ -39,6 +44,7 @@ export async function startGateway(ctx: AppContext, options: GatewayOptions): Pr
     maxFrameBytes: ctx.config.WS_MAX_FRAME_BYTES,
     messagesPerMinute: ctx.config.WS_MESSAGES_PER_MINUTE,
     badFramesPerMinute: BAD_FRAMES_PER_MINUTE,
+    audioFramesPerMinute: AUDIO_FRAMES_PER_MINUTE,
   };
   const hostRules: HostRules = {
     served: ctx.config.servedHosts,
@@ -52,17 +58,41 @@ export async function startGateway(ctx: AppContext, options: GatewayOptions): Pr
   };
 
   const sockets = new Sockets(options.heartbeatMs ?? 30_000);
-  // Device tool calls go to the device's MCP client (gateway/device-tools.ts), every other frame to the socket.
-  const deviceTools = new DeviceTools({ db: ctx.db, client: temporal.client, instanceId, logger: log });
-  const relayed = (connectionId: string, delivery: RelayDelivery): void => {
-    const rest = deviceTools.take(connectionId, delivery);
-    if (rest) sockets.get(connectionId)?.relayed(rest);
-  };
-  const relay = await subscribeRelay(ctx.db, instanceId, relayed, {
+  // Device-side MCP on xiaozhi sockets (gateway/device-tools.ts): it lists each device's tools, and
+  // the relay's device tool calls go to it; every other frame goes to the socket.
+  const deviceTools = new DeviceTools({
+    db: ctx.db,
+    client: temporal.client,
+    instanceId,
     logger: log,
-    onResync: () => sockets.resync(),
+    vision: { url: visionUrl(ctx.config), token: 'unsupported' },
   });
-  const upgrades = createUpgrades({ ctx, temporal, instanceId, sockets, protocol: jsonProtocol, limits, hostRules, logger: log });
+  const upgrades = createUpgrades({
+    ctx,
+    temporal,
+    instanceId,
+    sockets,
+    protocol: jsonProtocol,
+    limits,
+    hostRules,
+    logger: log,
+    deviceMcp: options.deviceMcp ?? deviceTools,
+  });
+  let relay;
+  try {
+    const relayed = (connectionId: string, delivery: RelayDelivery): void => {
+      const rest = deviceTools.take(connectionId, delivery);
+      if (rest) sockets.get(connectionId)?.relayed(rest);
+    };
+    relay = await subscribeRelay(ctx.db, instanceId, relayed, {
+      logger: log,
+      onResync: () => sockets.resync(),
+      channels: upgrades.channels,
+    });
+  } catch (error) {
+    upgrades.close();
+    throw error;
+  }
 
   let server: GatewayServer;
   try {
@@ -76,6 +106,7 @@ export async function startGateway(ctx: AppContext, options: GatewayOptions): Pr
     });
   } catch (error) {
     sockets.stopAccepting();
+    upgrades.close();
     await relay.close();
     throw error;
   }

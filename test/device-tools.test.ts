@@ -85,6 +85,7 @@ async function startDeviceGateway(h: SessionHarness): Promise<DeviceGateway> {
     client: h.ctx.temporal!.client,
     instanceId: recorder.instanceId,
     logger: h.ctx.logger,
+    vision: { url: visionUrl(h.ctx.config), token: 'unsupported' },
   });
   const subscription: RelaySubscription = await subscribeRelay(
     h.ctx.db,
