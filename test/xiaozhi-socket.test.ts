@@ -9,6 +9,7 @@ import WebSocket from 'ws';
 import { createApiFromContext, noopNotifier } from '../api/server';
 import type { RunningRole } from '../app/context';
 import { deviceIdSearchAttribute, sessionWorkflowId, stateQuery } from '../contract';
+import { createDeviceToolStore } from '../db';
 import { AUDIO_FRAMES_PER_MINUTE, startGateway } from '../gateway';
 import { splitSentences, XiaozhiProtocol } from '../gateway/xiaozhi-protocol';
 import { deviceSessionId } from '../sessions/session-store';
@@ -551,5 +552,44 @@ describe('xiaozhi device socket (/xiaozhi/v1/)', function () {
       const description = await tc.ctx.temporal!.client.workflow.getHandle(sessionWorkflowId(userId, sessionId)).describe();
       assert.equal(description.status.name, 'COMPLETED');
     });
+  });
+
+  it('device tools: the gateway lists them over the socket (initialize, tools/list paged), routing calls one with tools/call, and its result is spoken', async function () {
+    const { device, userId } = await boundDevice();
+    const { socket, sessionId } = await connect(device);
+    const mcp = (method: string) => (f: Frame) => f.type === 'mcp' && (f.payload as { method?: string } | undefined)?.method === method;
+    const reply = (request: Frame, result: unknown) =>
+      socket.send({ session_id: sessionId, type: 'mcp', payload: { jsonrpc: '2.0', id: (request.payload as { id: number }).id, result } });
+    const initialize = await socket.next(mcp('initialize'));
+    const params = (initialize.payload as { params: { capabilities: { vision: { url: string } } } }).params;
+    assert.match(params.capabilities.vision.url, /\/xiaozhi\/vision\/explain$/);
+    reply(initialize, { protocolVersion: '2024-11-05', capabilities: { tools: {} }, serverInfo: { name: 'test', version: '1' } });
+    await socket.next(mcp('notifications/initialized'));
+    const brightness = {
+      name: 'self.light.set_brightness',
+      description: 'Set the brightness of the light',
+      inputSchema: { type: 'object', properties: { brightness: { type: 'integer', minimum: 0, maximum: 100 } }, required: ['brightness'] },
+    };
+    const status = {
+      name: 'self.get_device_status',
+      description: 'The device status: battery and volume',
+      inputSchema: { type: 'object' },
+    };
+    reply(await socket.next(mcp('tools/list')), { tools: [status], nextCursor: 'next' });
+    const second = await socket.next(mcp('tools/list'));
+    assert.deepEqual((second.payload as { params: unknown }).params, { cursor: 'next' });
+    reply(second, { tools: [brightness] });
+    const store = createDeviceToolStore(tc.ctx.db.sequelize);
+    await eventually(async () => assert.equal((await store.loadTools(userId, sessionId)).length, 2));
+
+    // No router LLM here: the similarity router picks the device tool and reads the number from the question.
+    socket.send({ session_id: sessionId, type: 'listen', state: 'detect', text: 'Set the light brightness to 35' });
+    const call = await socket.next(mcp('tools/call'));
+    assert.deepEqual((call.payload as { params: unknown }).params, { name: brightness.name, arguments: { brightness: 35 } });
+    reply(call, { content: [{ type: 'text', text: 'The light is at 35 now.' }], isError: false });
+    const frames = await socket.answer();
+    assert.deepEqual(sentences(frames), ['The light is at 35 now.']);
+    assert.equal(socket.frames.filter(({ frame }) => mcp('tools/call')(frame)).length, 1);
+    await socket.close();
   });
 });
