@@ -13,7 +13,7 @@ export const sessionSettingsShape = {
     .max(MAX_ENABLED_FUNCTIONS)
     .meta({
       description:
-        'Functions routing may offer: yours by function_name (the real name) or tool_name (the mapped one), and built-ins by name; null for all',
+        "Functions routing may offer: yours by function_name (the real name) or tool_name (the mapped one), built-ins by name, and a device's tools (real or mapped name); null for all",
     })
     .nullable()
     .optional(),
