@@ -370,5 +370,47 @@ describe('API keys', function () {
       assert.equal(refused.status, 401);
       assert.equal((refused.body as { error: string }).error, 'unauthorized');
     });
+
+    it('closes an open socket within a second of its key’s revocation (key_revoked, 4003); other keys’ and JWTs’ sockets stay', async () => {
+      const { userId, token } = await stack.newUser('wsrevoke');
+      const revoked = await createKey(userId, { name: 'to revoke' });
+      const kept = await createKey(userId, { name: 'kept' });
+      const sockets = await Promise.all([
+        TestSocket.open(stack.url, { token: revoked.key }),
+        TestSocket.open(stack.url, { token: revoked.key }),
+        TestSocket.open(stack.url, { token: kept.key }),
+        TestSocket.open(stack.url, { token }),
+      ]);
+      for (const socket of sockets) await socket.next('hello');
+      const [first, second, other, withJwt] = sockets as [TestSocket, TestSocket, TestSocket, TestSocket];
+
+      const started = Date.now();
+      assert.equal((await api.request('DELETE', `/api/v1/api-keys/${revoked.id}`, { user: userId })).status, 200);
+      for (const socket of [first, second]) {
+        const frame = await socket.next('error', (f) => f.code === 'key_revoked', 5_000);
+        assert.match(frame.message, /revoked/);
+        assert.equal((await socket.closed).code, 4003);
+      }
+      const took = Date.now() - started;
+      assert.ok(took < 1_000, `closed ${took} ms after the revocation`);
+
+      for (const socket of [other, withJwt]) {
+        socket.send({ type: 'ping' });
+        await socket.next('pong');
+        await socket.close();
+      }
+    });
+
+    it('closes a socket when its key expires (token_expired, 4001); the key is then refused', async () => {
+      const { userId } = await stack.newUser('wsexpire');
+      const expiring = await createKey(userId, { name: 'brief', expires_at: new Date(Date.now() + 2_500).toISOString() });
+      const socket = await TestSocket.open(stack.url, { token: expiring.key });
+      await socket.next('hello');
+      await socket.next('error', (f) => f.code === 'token_expired', 10_000);
+      assert.equal((await socket.closed).code, 4001);
+      const refused = await TestSocket.refusal(stack.url, { token: expiring.key });
+      assert.equal(refused.status, 401);
+      assert.match((refused.body as { message: string }).message, /expired/);
+    });
   });
 });
