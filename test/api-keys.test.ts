@@ -156,19 +156,24 @@ describe('API keys', function () {
       assert.equal((await api.request('GET', '/v1/models', { token: key })).status, 200, 'the key still works');
     });
 
-    it('takes a user token only: an API key on /api/v1 is a 403', async () => {
+    it('takes a user token only: an API key or a codec token on /api/v1 is a 403 in the envelope', async () => {
       const user = uniqueId('keys');
-      const { key } = await createKey(user);
-      for (const [method, path] of [
-        ['GET', '/api/v1/api-keys'],
-        ['POST', '/api/v1/api-keys'],
-        ['GET', '/api/v1/ai-configs'],
-      ] as const) {
-        const refused = await api.request(method, path, { token: key, body: method === 'POST' ? { name: 'more' } : undefined });
-        assert.equal(refused.status, 403, `${method} ${path}`);
-        assert.equal(refused.body.error, 'forbidden');
+      const { id, key } = await createKey(user);
+      const codec = await mintToken(api.jwtSecret, user, { scopes: ['codec'] });
+      for (const token of [key, codec]) {
+        for (const [method, path] of [
+          ['GET', '/api/v1/api-keys'],
+          ['POST', '/api/v1/api-keys'],
+          ['DELETE', `/api/v1/api-keys/${id}`],
+          ['GET', '/api/v1/ai-configs'],
+        ] as const) {
+          const refused = await api.request(method, path, { token, body: method === 'POST' ? { name: 'more' } : undefined });
+          assert.equal(refused.status, 403, `${method} ${path}`);
+          assert.equal(refused.body.error, 'forbidden');
+        }
       }
-      assert.equal((await api.request('GET', '/api/v1/api-keys', { user })).body.data.length, 1, 'the key made no key');
+      assert.equal((await api.request('GET', '/api/v1/api-keys', { user })).body.data.length, 1, 'no key made or revoked a key');
+      assert.equal((await api.request('GET', '/v1/models', { token: key })).status, 200, 'the key still works');
     });
   });
 
