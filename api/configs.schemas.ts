@@ -146,7 +146,7 @@ export function mcpServerRequestSchema(allow: BlockList) {
 
 export function createConfigSchemas(allow: BlockList) {
   const common = {
-    config_name: name,
+    config_name: name.meta({ description: 'Unique per user; "auto" (any case) is reserved for the routing model of /v1' }),
     description: nullable(text(4000)),
     is_active: z.boolean().optional(),
     priority: between(-1_000_000, 1_000_000, true).optional(),
