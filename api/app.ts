@@ -26,6 +26,7 @@ import { limitFailedAuth, rateLimit } from './middleware/rate-limit';
 import { requestContext, requestLogger } from './middleware/request-context';
 import { isOpenAiPath, openAiErrorHandler } from './openai-errors';
 import { createOpenAiRouter } from './openai.routes';
+import { CHAT_BODY_LIMIT_BYTES, CHAT_COMPLETIONS_PATH } from './openai-chat.routes';
 import { buildOpenApi } from './openapi';
 import { RouteDocs } from './route-docs';
 import packageJson from '../package.json';
@@ -104,7 +105,12 @@ export function createApp(deps: ApiDeps): Koa {
     // Its own CORS, token scope and body limit; before the API's body reader.
     app.use(codecEndpoint({ router: codecRouter, origins: deps.codec.origins, authenticate: requireUser }));
   }
-  app.use(jsonBody(deps.config.BODY_LIMIT_BYTES));
+  const bodies = jsonBody(deps.config.BODY_LIMIT_BYTES);
+  // A chat completion carries its whole context (api/openai-chat.routes.ts).
+  const chatBodies = jsonBody(Math.max(CHAT_BODY_LIMIT_BYTES, deps.config.BODY_LIMIT_BYTES));
+  app.use(function readJsonBody(ctx, next) {
+    return ctx.path === CHAT_COMPLETIONS_PATH ? chatBodies(ctx, next) : bodies(ctx, next);
+  });
   if (deps.console) app.use(serveConsole(deps.console));
   for (const router of apiRouters) {
     app.use(router.routes());
