@@ -105,7 +105,8 @@ export function createApp(deps: ApiDeps): Koa {
     app.use(codecEndpoint({ router: codecRouter, origins: deps.codec.origins, authenticate: requireUser }));
   }
   const restBody = jsonBody(deps.config.BODY_LIMIT_BYTES);
-  const openAiBody = jsonBody(OPENAI_BODY_LIMIT_BYTES);
+  // A chat completion carries its whole context: /v1 takes 1 MiB (api/openai-errors.ts), or more if BODY_LIMIT_BYTES says so.
+  const openAiBody = jsonBody(Math.max(OPENAI_BODY_LIMIT_BYTES, deps.config.BODY_LIMIT_BYTES));
   app.use(function bodies(ctx, next) {
     return isOpenAiPath(ctx.path) ? openAiBody(ctx, next) : restBody(ctx, next);
   });

@@ -123,7 +123,7 @@ export function createUpgrades(options: UpgradeOptions): Upgrades {
       if (existing) {
         await withTemporalDeadline(temporal, () => sessionHandle(temporal, existing).signal(attachSignal, relayAddress));
       } else {
-        await startSession(ctx, { userId: principal.userId, sessionId, deviceId, relayAddress });
+        await startSession(ctx, { userId: principal.userId, sessionId, deviceId, first: { relayAddress } });
       }
     } catch (error) {
       sockets.remove(connection);
