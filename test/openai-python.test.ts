@@ -1,15 +1,23 @@
 // The official openai Python SDK against the running service (issue 17: "a test with the openai
 // Python SDK from the project's venv, installed by setup"). `node scripts/setup.mjs --tool openai`
 // installs the pinned SDK into .tools/venv (a no-op once done); test/support/openai_client.py runs
-// one case per call and prints what the SDK returned or raised. A real API server on a real
-// socket, the run's PostgreSQL.
+// one case per call and prints what the SDK returned or raised: models, each error class, and
+// chat completions (plain and streamed, `auto` and a named config). A real API server on a real
+// socket, the run's PostgreSQL; for completions also a worker on the run's Temporal dev server,
+// with the scripted fake LLM as the provider.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
+import type { RunningRole } from '../app/context';
+import { startApi } from '../api/server';
+import { createApiKey } from '../db';
 import { projectRoot } from '../lib/temporal-cli';
+import { startWorker } from '../worker';
 import { startTestApi, type TestApi } from './support/api';
-import { uniqueId } from './support/context';
-import { recordLogLine } from './support/secret-scan';
+import { createTestContext, insertLLMConfig, uniqueId, type TestContext } from './support/context';
+import { startFakeLLM, type FakeLLM } from './support/fake-llm';
+import { recordLogLine, registerApiKey } from './support/secret-scan';
+import { testTemporal } from './support/temporal';
 
 const PYTHON = path.join(projectRoot, '.tools', 'venv', 'bin', 'python');
 const CLIENT = path.join(projectRoot, 'test', 'support', 'openai_client.py');
@@ -29,11 +37,11 @@ function run(command: string, args: string[], env: NodeJS.ProcessEnv = process.e
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- asserted field by field
 type Printed = Record<string, any>;
 
-/** One case of the Python client against `api`, as `key`. */
-async function python(api: TestApi, key: string, ...args: string[]): Promise<Printed> {
+/** One case of the Python client against the API at `api` (its base URL), as `key`. */
+async function python(api: TestApi | string, key: string, ...args: string[]): Promise<Printed> {
   const { code, out } = await run(PYTHON, [CLIENT, ...args], {
     ...process.env,
-    OPENAI_BASE_URL: `${api.url}/v1`,
+    OPENAI_BASE_URL: `${typeof api === 'string' ? api : api.url}/v1`,
     OPENAI_API_KEY: key,
     PYTHONDONTWRITEBYTECODE: '1',
   });
@@ -120,5 +128,64 @@ describe('the openai Python SDK against /v1', function () {
     } finally {
       await limited.close();
     }
+  });
+
+  describe('chat completions', () => {
+    let tc: TestContext;
+    let llm: FakeLLM;
+    const roles: RunningRole[] = [];
+    let base: string;
+
+    before(async () => {
+      tc = await createTestContext({ env: { EGRESS_ALLOW: '127.0.0.0/8' } });
+      llm = await startFakeLLM();
+      roles.push(await startWorker(tc.ctx, { connection: (await testTemporal()).nativeConnection }));
+      const chatApi = await startApi(tc.ctx, { host: '127.0.0.1', port: 0 });
+      roles.push(chatApi);
+      base = chatApi.urls.base!;
+    });
+    after(async () => {
+      for (const role of roles.reverse()) await role.close();
+      await llm?.close();
+      await tc?.close();
+    });
+
+    /** A user with one LLM config `writer` answered by the fake provider, and an API key. */
+    async function writer(): Promise<{ key: string; model: string }> {
+      const userId = uniqueId('pychat');
+      const model = uniqueId('py-writer');
+      await insertLLMConfig(tc.ctx, userId, { name: 'writer', model, baseUrl: llm.baseUrl });
+      const { key } = await createApiKey(tc.ctx.db, userId, { name: 'python', expiresAt: null });
+      registerApiKey(key);
+      return { key, model };
+    }
+
+    it('chat.completions.create answers with model auto (routed) and with a config name, in OpenAI shape with the switchboard object', async () => {
+      const { key, model } = await writer();
+      for (const asked of ['auto', 'writer']) {
+        const printed = await python(base, key, 'chat', asked, `hello from python via ${asked}`);
+        assert.equal(printed.object, 'chat.completion', JSON.stringify(printed));
+        assert.equal(printed.content, `[${model}] hello from python via ${asked}`);
+        assert.equal(printed.model, 'writer', 'model names the config that answered');
+        assert.equal(printed.finish_reason, 'stop');
+        assert.equal(printed.switchboard.config_name, 'writer');
+        assert.match(printed.switchboard.session_id as string, /\S/);
+        assert.match(printed.switchboard.message_id as string, /\S/);
+      }
+      const unknown = await python(base, key, 'chat', 'no-such-config', 'hi');
+      assert.equal(unknown.error_class, 'NotFoundError');
+      assert.equal(unknown.code, 'model_not_found');
+      assert.equal(unknown.param, 'model');
+    });
+
+    it('chat.completions.create(stream=True) yields the answer in chunks, the switchboard object on the last', async () => {
+      const { key, model } = await writer();
+      llm.otherwise(model, { pieces: ['Streamed ', 'through ', 'Switchboard ', 'to Python.'], pieceDelayMs: 60 });
+      const printed = await python(base, key, 'chat_stream', 'writer', 'stream please');
+      assert.equal(printed.content, 'Streamed through Switchboard to Python.', JSON.stringify(printed));
+      assert.ok((printed.chunks as number) >= 3, `${printed.chunks} chunks`);
+      assert.equal(printed.finish_reason, 'stop');
+      assert.equal(printed.switchboard.config_name, 'writer');
+    });
   });
 });
