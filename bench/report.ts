@@ -213,12 +213,14 @@ function chatCompletionsRows(f: Figures): Row[] {
   const r = f.chatCompletionsRatios;
   const floorRate = (run: { requestsPerSecond: number; directRequestsPerSecond: number }): string =>
     `${ratio(run.requestsPerSecond / run.directRequestsPerSecond)} of the direct floor`;
-  const against = (text: string): string => (peer ? text : '');
+  /** LiteLLM's figure when it ran, else the floor itself: the same calls straight to the fake provider. */
+  const against = (withPeer: string, floorOnly: string): string => (peer ? withPeer : floorOnly);
   return [
     [
       `${what}, added latency p50`,
       against(
         `${ms(peer?.added.p50 ?? NaN)} ${peer?.name ?? ''} (proxy ${ms(peer?.proxy.p50 ?? NaN)} − direct ${ms(peer?.direct.p50 ?? NaN)})`,
+        `direct ${ms(chat.direct.p50)}`,
       ),
       `${ms(chat.added.p50)} (endpoint ${ms(chat.proxy.p50)} − direct ${ms(chat.direct.p50)})`,
       r ? ratio(r.added.p50) : '',
@@ -228,6 +230,7 @@ function chatCompletionsRows(f: Figures): Row[] {
       `${what}, added latency p99`,
       against(
         `${ms(peer?.added.p99 ?? NaN)} ${peer?.name ?? ''} (proxy ${ms(peer?.proxy.p99 ?? NaN)} − direct ${ms(peer?.direct.p99 ?? NaN)})`,
+        `direct ${ms(chat.direct.p99)}`,
       ),
       `${ms(chat.added.p99)} (endpoint ${ms(chat.proxy.p99)} − direct ${ms(chat.direct.p99)})`,
       r ? ratio(r.added.p99) : '',
@@ -235,7 +238,10 @@ function chatCompletionsRows(f: Figures): Row[] {
     ],
     [
       `${what}, throughput: ${chat.clients} clients × ${chat.requests / Math.max(chat.clients, 1)} requests`,
-      against(`${rate(peer?.requestsPerSecond ?? NaN, 'req/s')} ${peer?.name ?? ''} (${peer ? floorRate(peer) : ''})`),
+      against(
+        `${rate(peer?.requestsPerSecond ?? NaN, 'req/s')} ${peer?.name ?? ''} (${peer ? floorRate(peer) : ''})`,
+        `${rate(chat.directRequestsPerSecond, 'req/s')} straight to the fake provider`,
+      ),
       `${rate(chat.requestsPerSecond, 'req/s')} (${chat.errors} errors${chat.firstError ? `, first: ${chat.firstError.slice(0, 80)}` : ''}; ${floorRate(chat)}, ${rate(chat.directRequestsPerSecond, 'req/s')})`,
       r ? ratio(r.throughput) : '',
       r ? `≥ ${GOALS.peerThroughput}× ${verdict(r.throughput >= GOALS.peerThroughput)}` : '',

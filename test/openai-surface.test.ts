@@ -5,9 +5,12 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import OpenAI from 'openai';
+import type { RunningRole } from '../app/context';
+import { startApi } from '../api/server';
+import { createApiKey } from '../db';
 import { startTestApi, type TestApi } from './support/api';
-import { uniqueId } from './support/context';
-import { recordResponse } from './support/secret-scan';
+import { createTestContext, uniqueId, type TestContext } from './support/context';
+import { recordResponse, registerApiKey } from './support/secret-scan';
 
 interface OpenAiErrorBody {
   error: { message: string; type: string; param: string | null; code: string | null };
@@ -224,6 +227,49 @@ describe('the OpenAI-compatible surface (/v1): errors and limits', function () {
       assert.equal(renamed.status, 200);
       const after = await api.request('GET', '/v1/models', { token: key });
       assert.deepEqual((after.body as { data: { id: string }[] }).data.map((m) => m.id).sort(), ['auto', 'formerly-auto']);
+    });
+  });
+
+  describe('POST /v1/chat/completions at the edges (an API role with Temporal)', () => {
+    let tc: TestContext;
+    let chatApi: RunningRole;
+    let key: string;
+
+    before(async () => {
+      tc = await createTestContext();
+      chatApi = await startApi(tc.ctx, { host: '127.0.0.1', port: 0 });
+      ({ key } = await createApiKey(tc.ctx.db, uniqueId('edges'), { name: 'edges', expiresAt: null }));
+      registerApiKey(key);
+    });
+    after(async () => {
+      await chatApi?.close();
+      await tc?.close();
+    });
+
+    async function post(method: string, body?: string) {
+      const response = await fetch(`${chatApi.urls.base}/v1/chat/completions`, {
+        method,
+        headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        body,
+      });
+      const text = await response.text();
+      recordResponse(text);
+      return { status: response.status, headers: response.headers, body: JSON.parse(text) as unknown };
+    }
+
+    it('405 for another method, 413 beyond 1 MiB, and a body just under 1 MiB read and answered by the route', async () => {
+      const get = await post('GET');
+      assert.equal(get.status, 405);
+      assertOpenAiError(get.body, 405, 'invalid_request_error', 'method_not_allowed');
+      assert.match(get.headers.get('allow') ?? '', /POST/);
+      const padded = (bytes: number) =>
+        JSON.stringify({ model: 'no-such-config', messages: [{ role: 'user', content: 'x'.repeat(bytes) }] });
+      const big = await post('POST', padded(1024 * 1024));
+      assert.equal(big.status, 413);
+      assertOpenAiError(big.body, 413, 'invalid_request_error', 'payload_too_large');
+      const fits = await post('POST', padded(1000 * 1024));
+      assert.equal(fits.status, 404, 'read, then refused by the route for its model');
+      assertOpenAiError(fits.body, 404, 'not_found_error', 'model_not_found');
     });
   });
 });
