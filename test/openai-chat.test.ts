@@ -362,6 +362,21 @@ describe('POST /v1/chat/completions', function () {
       assert.equal(ignored.status, 200, ignored.text);
     });
 
+    it('takes bodies up to 1 MiB (a long context reaches the provider), refuses larger ones with 413; the route is in the OpenAPI document', async () => {
+      const u = await newUser([{ name: 'roomy' }]);
+      const turn = 'x'.repeat(100 * 1024);
+      const history = Array.from({ length: 8 }, (_, i) => ({ role: i % 2 ? 'assistant' : 'user', content: turn }));
+      const long = await raw(u.userId, { model: 'roomy', messages: [...history, { role: 'user', content: 'and now?' }] });
+      assert.equal(long.status, 200, long.text.slice(0, 300));
+      assert.equal(llm.requests(u.configs.roomy!.model)[0]!.body.messages.length, 9);
+      const tooLong = await raw(u.userId, { model: 'roomy', messages: [{ role: 'user', content: 'y'.repeat(1024 * 1024) }] });
+      assert.equal(tooLong.status, 413);
+      const document = (await (await fetch(`${base}/openapi.json`)).json()) as {
+        paths: Record<string, Record<string, { operationId?: string }>>;
+      };
+      assert.equal(document.paths['/v1/chat/completions']?.post?.operationId, 'createChatCompletion');
+    });
+
     it("a provider's 429 is a 429 with Retry-After; its 400 passes through with its code", async () => {
       const u = await newUser([{ name: 'limited' }, { name: 'small' }]);
       llm.otherwise(u.configs.limited!.model, { fail: 429, retryAfterSeconds: 0 });
@@ -570,9 +585,9 @@ describe('POST /v1/chat/completions', function () {
     let api: { url: string; close(): Promise<void> };
     let workerEnv: Record<string, string>;
 
-    async function spawnWorker(): Promise<ChildProcess> {
+    async function spawnWorker(extraEnv: Record<string, string> = {}): Promise<ChildProcess> {
       const child = spawn(process.execPath, ['--import', 'tsx', WORKER_SCRIPT], {
-        env: { ...process.env, ...workerEnv },
+        env: { ...process.env, ...workerEnv, ...extraEnv },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       children.push(child);
@@ -686,6 +701,24 @@ describe('POST /v1/chat/completions', function () {
       for await (const chunk of recorded) again += chunk.choices[0]?.delta?.content ?? '';
       assert.equal(again, 'Another answer entirely.');
       assert.equal(llm.hits(model), 2);
+    });
+
+    it('a provider that stops answering is a 504 once every attempt of the config timed out', async () => {
+      for (const child of children) await kill(child);
+      // A worker that gives up on a silent provider after a second (UPSTREAM_GAP_TIMEOUT).
+      await spawnWorker({ UPSTREAM_GAP_TIMEOUT: '1s' });
+      const u = await newUser([{ name: 'silent' }]);
+      const model = u.configs.silent!.model;
+      llm.otherwise(model, { pieces: ['never sent'], stallAfter: 0 });
+      const openai = new OpenAI({ baseURL: `${api.url}/v1`, apiKey: await crashy.token(u.userId), maxRetries: 0, timeout: 120_000 });
+      const stream = openai.chat.completions.create({ model: 'silent', messages: [{ role: 'user', content: 'anyone?' }], stream: true });
+      await assert.rejects(stream, (error: unknown) => {
+        assert.ok(error instanceof OpenAI.APIError);
+        assert.equal(error.status, 504);
+        assert.equal(error.code, 'timeout');
+        return true;
+      });
+      assert.equal(llm.hits(model), 3);
     });
   });
 
