@@ -27,6 +27,7 @@ import {
   isWorkflowGone,
   newSessionId,
   requireTemporal,
+  SessionLimitError,
   sessionHandle,
   startSession,
   withTemporalDeadline,
@@ -36,6 +37,8 @@ import {
 const OUTBOX_POLL_MS = 2_000;
 /** A retry waiting for the first request's answer looks at the recorded answer this often. */
 const CLAIM_POLL_MS = 200;
+/** Retry-After when the caller's open sessions (one-message sessions included) are at the cap. */
+const SESSION_LIMIT_RETRY_S = 1;
 /** The longest a request waits for its answer (every LLM call and fallback is bounded well under it). */
 const ANSWER_TIMEOUT_MS = 10 * 60_000;
 
@@ -207,6 +210,10 @@ export function createChatCompletions(ctx: AppContext) {
       waiter.close();
       if (idem) await store.release(userId, idem.key);
       if (existing && isWorkflowGone(error)) throw new NotFoundError('Session');
+      // One-message sessions count against the session cap while they run: too many at once is a rate limit.
+      if (error instanceof SessionLimitError) {
+        throw new AppError(429, 'session_limit_reached', error.message, { headers: { 'Retry-After': String(SESSION_LIMIT_RETRY_S) } });
+      }
       throw error;
     }
     const created = Math.floor(Date.now() / 1000);

@@ -4,12 +4,18 @@
 // is a message of a session workflow; its histories are replayed (and recorded as fixtures with
 // RECORD_HISTORIES=1).
 import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import OpenAI from 'openai';
 import { createApiFromContext, noopNotifier } from '../api/server';
 import type { RunningRole } from '../app/context';
 import { relayAddressFor, sessionWorkflowId, transcriptQuery } from '../contract';
+import { createApiKey } from '../db';
+import { runDatabaseUrlOnce } from './support/database';
+import { eventually } from './support/eventually';
+import { registerApiKey } from './support/secret-scan';
 import { newSessionId, startSession } from '../sessions/session-store';
 import { startWorker } from '../worker';
 import { createTestContext, uniqueId, type TestContext } from './support/context';
@@ -60,6 +66,23 @@ describe('POST /v1/chat/completions', function () {
     await llm?.close();
     await tc?.close();
   });
+
+  /** The API app on an ephemeral port (a second one acts as another replica). */
+  async function serve(context: TestContext): Promise<{ url: string; close(): Promise<void> }> {
+    const app = createApiFromContext(context.ctx, noopNotifier);
+    const s = http.createServer(app.callback());
+    await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+    return {
+      url: `http://127.0.0.1:${(s.address() as AddressInfo).port}`,
+      async close() {
+        await new Promise<void>((resolve) => {
+          s.close(() => resolve());
+          s.closeAllConnections();
+        });
+        await app.closeServices();
+      },
+    };
+  }
 
   async function client(userId: string): Promise<OpenAI> {
     return new OpenAI({ baseURL: `${base}/v1`, apiKey: await tc.token(userId), maxRetries: 0 });
@@ -339,6 +362,21 @@ describe('POST /v1/chat/completions', function () {
       assert.equal(ignored.status, 200, ignored.text);
     });
 
+    it('takes bodies up to 1 MiB (a long context reaches the provider), refuses larger ones with 413; the route is in the OpenAPI document', async () => {
+      const u = await newUser([{ name: 'roomy' }]);
+      const turn = 'x'.repeat(100 * 1024);
+      const history = Array.from({ length: 8 }, (_, i) => ({ role: i % 2 ? 'assistant' : 'user', content: turn }));
+      const long = await raw(u.userId, { model: 'roomy', messages: [...history, { role: 'user', content: 'and now?' }] });
+      assert.equal(long.status, 200, long.text.slice(0, 300));
+      assert.equal(llm.requests(u.configs.roomy!.model)[0]!.body.messages.length, 9);
+      const tooLong = await raw(u.userId, { model: 'roomy', messages: [{ role: 'user', content: 'y'.repeat(1024 * 1024) }] });
+      assert.equal(tooLong.status, 413);
+      const document = (await (await fetch(`${base}/openapi.json`)).json()) as {
+        paths: Record<string, Record<string, { operationId?: string }>>;
+      };
+      assert.equal(document.paths['/v1/chat/completions']?.post?.operationId, 'createChatCompletion');
+    });
+
     it("a provider's 429 is a 429 with Retry-After; its 400 passes through with its code", async () => {
       const u = await newUser([{ name: 'limited' }, { name: 'small' }]);
       llm.otherwise(u.configs.limited!.model, { fail: 429, retryAfterSeconds: 0 });
@@ -473,6 +511,213 @@ describe('POST /v1/chat/completions', function () {
           .join('');
       assert.equal(text(replayed.text), text(streamed.text));
       assert.ok(replayed.text.trimEnd().endsWith('data: [DONE]'));
+      assert.equal(llm.hits(model), 3);
+    });
+  });
+
+  describe('Idempotency-Key across two API replicas', () => {
+    let other: TestContext;
+    let replica: { url: string; close(): Promise<void> };
+    before(async () => {
+      // Another API replica: its own context (JWT secret, pools, relay endpoint), the same database and task queue.
+      other = await createTestContext({ env: { EGRESS_ALLOW: '127.0.0.0/8', TEMPORAL_TASK_QUEUE: tc.ctx.config.TEMPORAL_TASK_QUEUE } });
+      replica = await serve(other);
+    });
+    after(async () => {
+      await replica?.close();
+      await other?.close();
+    });
+
+    it('a retry on the other replica waits for the answer in flight, then gets the recorded one: one provider call', async () => {
+      const u = await newUser([{ name: 'shared' }]);
+      const model = u.configs.shared!.model;
+      const { key } = await createApiKey(tc.ctx.db, u.userId, { name: 'replicas', expiresAt: null });
+      registerApiKey(key);
+      const on = (url: string) => new OpenAI({ baseURL: `${url}/v1`, apiKey: key, maxRetries: 0 });
+      llm.script(model, { echo: true, delayMs: 1500 });
+      const idempotencyKey = uniqueId('key');
+      const ask = (url: string) =>
+        on(url).chat.completions.create(
+          { model: 'shared', messages: [{ role: 'user', content: 'one answer for both' }] },
+          { headers: { 'Idempotency-Key': idempotencyKey } },
+        );
+      const first = ask(base);
+      await llm.waitForHits(model, 1);
+      const retried = await ask(replica.url);
+      assert.deepEqual(retried, await first);
+      assert.deepEqual(await ask(replica.url), retried);
+      assert.equal(llm.hits(model), 1);
+    });
+  });
+
+  it('a client that disconnects mid-stream does not cancel the step: the answer is recorded for its Idempotency-Key', async () => {
+    const u = await newUser([{ name: 'patient' }]);
+    const pieces = ['A long ', 'answer ', 'nobody ', 'waits ', 'for.'];
+    llm.script(u.configs.patient!.model, { pieces, pieceDelayMs: 200 });
+    const key = uniqueId('key');
+    const body = { model: 'patient', messages: [{ role: 'user', content: 'then leave' }], stream: true };
+    const abort = new AbortController();
+    const response = await fetch(`${base}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${await tc.token(u.userId)}`, 'Idempotency-Key': key },
+      body: JSON.stringify(body),
+      signal: abort.signal,
+    });
+    const sessionId = response.headers.get('x-switchboard-session-id')!;
+    const reader = response.body!.getReader();
+    await reader.read();
+    abort.abort();
+    const handle = tc.ctx.temporal!.client.workflow.getHandle(sessionWorkflowId(u.userId, sessionId));
+    assert.equal(((await handle.result()) as { status: string }).status, 'closed');
+    const [entry] = await handle.query(transcriptQuery);
+    assert.equal(entry!.result?.result, pieces.join(''));
+    const again = await raw(u.userId, { ...body, stream: false }, { 'Idempotency-Key': key });
+    assert.equal(again.status, 422, 'another body (stream: false) is another request');
+    const replayed = await raw(u.userId, body, { 'Idempotency-Key': key });
+    assert.match(replayed.text, /A long /);
+    assert.equal(llm.hits(u.configs.patient!.model), 1);
+  });
+
+  describe('a worker killed with SIGKILL mid-request', () => {
+    const WORKER_SCRIPT = path.join(__dirname, 'support', 'worker-process.ts');
+    const children: ChildProcess[] = [];
+    let crashy: TestContext;
+    let api: { url: string; close(): Promise<void> };
+    let workerEnv: Record<string, string>;
+
+    async function spawnWorker(extraEnv: Record<string, string> = {}): Promise<ChildProcess> {
+      const child = spawn(process.execPath, ['--import', 'tsx', WORKER_SCRIPT], {
+        env: { ...process.env, ...workerEnv, ...extraEnv },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      children.push(child);
+      let stderr = '';
+      child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      await new Promise<void>((resolve, reject) => {
+        child.stdout?.on('data', (chunk: Buffer) => {
+          if (chunk.toString().includes('worker ready')) resolve();
+        });
+        child.once('exit', (code) => reject(new Error(`worker process exited (${code}) before it was ready:\n${stderr}`)));
+      });
+      return child;
+    }
+
+    async function kill(child: ChildProcess): Promise<void> {
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGKILL');
+        await exited;
+      }
+    }
+
+    before(async () => {
+      // Its own task queue, served only by worker processes (the API here runs none).
+      crashy = await createTestContext({ env: { EGRESS_ALLOW: '127.0.0.0/8' } });
+      api = await serve(crashy);
+      workerEnv = {
+        DATABASE_URL: await runDatabaseUrlOnce(),
+        TEMPORAL_ADDRESS: (await testTemporal()).address,
+        TEMPORAL_TASK_QUEUE: crashy.ctx.config.TEMPORAL_TASK_QUEUE,
+        CONFIG_ENCRYPTION_KEY: crashy.ctx.secrets.encryptionKeys[0]!.toString('base64'),
+        EGRESS_ALLOW: '127.0.0.0/8',
+        LOG_LEVEL: 'silent',
+        ROUTER_LLM_BASE_URL: '',
+        ROUTER_LLM_MODEL: '',
+      };
+    });
+    after(async () => {
+      for (const child of children) await kill(child);
+      await api?.close();
+      await crashy?.close();
+    });
+
+    it('still answers, from the next worker; a stream that restarted with the same text goes on', async () => {
+      const u = await newUser([{ name: 'survivor' }]);
+      const model = u.configs.survivor!.model;
+      const openai = new OpenAI({ baseURL: `${api.url}/v1`, apiKey: await crashy.token(u.userId), maxRetries: 0, timeout: 120_000 });
+      llm.script(model, { hang: true });
+      const first = await spawnWorker();
+      const answer = openai.chat.completions.create({ model: 'survivor', messages: [{ role: 'user', content: 'survive this' }] });
+      await llm.waitForHits(model, 1, 60_000);
+      await kill(first);
+      await spawnWorker();
+      const completion = (await answer) as WithSwitchboard<OpenAI.Chat.Completions.ChatCompletion>;
+      assert.equal(completion.choices[0]!.message.content, `[${model}] survive this`);
+
+      const pieces = ['The first ', 'half arrives, ', 'then the worker dies; ', 'the rest comes later.'];
+      llm.script(model, { pieces, pieceDelayMs: 100, stallAfter: 2 }, { pieces, pieceDelayMs: 50 });
+      const stream = await openai.chat.completions.create({
+        model: 'survivor',
+        messages: [{ role: 'user', content: 'stream, then crash' }],
+        stream: true,
+      });
+      let text = '';
+      let killed = false;
+      for await (const chunk of stream) {
+        text += chunk.choices[0]?.delta?.content ?? '';
+        if (!killed && text.length > 0) {
+          killed = true;
+          await eventually(() => llm.hits(model) >= 3);
+          await kill(children.at(-1)!);
+          await spawnWorker();
+        }
+      }
+      assert.equal(text, pieces.join(''), "the new worker's text extends what was sent: the stream goes on");
+    });
+
+    it('a stream whose answer restarts with other text ends with an error chunk; the Idempotency-Key gets the recorded answer', async () => {
+      const u = await newUser([{ name: 'changeling' }]);
+      const model = u.configs.changeling!.model;
+      const openai = new OpenAI({ baseURL: `${api.url}/v1`, apiKey: await crashy.token(u.userId), maxRetries: 0, timeout: 120_000 });
+      if (children.every((c) => c.exitCode !== null || c.signalCode !== null)) await spawnWorker();
+      llm.script(
+        model,
+        { pieces: ['Draft one ', 'goes like this ', 'and never ends'], pieceDelayMs: 100, stallAfter: 2 },
+        { pieces: ['Another ', 'answer entirely.'] },
+      );
+      const key = uniqueId('key');
+      const request = { model: 'changeling', messages: [{ role: 'user' as const, content: 'two drafts' }], stream: true as const };
+      const stream = await openai.chat.completions.create(request, { headers: { 'Idempotency-Key': key } });
+      let text = '';
+      await assert.rejects(
+        (async () => {
+          for await (const chunk of stream) {
+            text += chunk.choices[0]?.delta?.content ?? '';
+            if (text === 'Draft one goes like this ') {
+              await kill(children.at(-1)!);
+              await spawnWorker();
+            }
+          }
+        })(),
+        (error: unknown) => {
+          assert.ok(error instanceof OpenAI.APIError);
+          assert.equal(error.code, 'stream_restarted');
+          return true;
+        },
+      );
+      assert.equal(text, 'Draft one goes like this ');
+      const recorded = await openai.chat.completions.create(request, { headers: { 'Idempotency-Key': key } });
+      let again = '';
+      for await (const chunk of recorded) again += chunk.choices[0]?.delta?.content ?? '';
+      assert.equal(again, 'Another answer entirely.');
+      assert.equal(llm.hits(model), 2);
+    });
+
+    it('a provider that stops answering is a 504 once every attempt of the config timed out', async () => {
+      for (const child of children) await kill(child);
+      // A worker that gives up on a silent provider after a second (UPSTREAM_GAP_TIMEOUT).
+      await spawnWorker({ UPSTREAM_GAP_TIMEOUT: '1s' });
+      const u = await newUser([{ name: 'silent' }]);
+      const model = u.configs.silent!.model;
+      llm.otherwise(model, { pieces: ['never sent'], stallAfter: 0 });
+      const openai = new OpenAI({ baseURL: `${api.url}/v1`, apiKey: await crashy.token(u.userId), maxRetries: 0, timeout: 120_000 });
+      const stream = openai.chat.completions.create({ model: 'silent', messages: [{ role: 'user', content: 'anyone?' }], stream: true });
+      await assert.rejects(stream, (error: unknown) => {
+        assert.ok(error instanceof OpenAI.APIError);
+        assert.equal(error.status, 504);
+        assert.equal(error.code, 'timeout');
+        return true;
+      });
       assert.equal(llm.hits(model), 3);
     });
   });
