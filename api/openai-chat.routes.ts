@@ -37,13 +37,10 @@ class ModelNotFoundError extends AppError {
 }
 
 const chatHeadersSchema = z.object({
-  'X-Session-Id': z
-    .string()
-    .optional()
-    .meta({
-      description:
-        'One of your sessions: the request is answered there, in order with its other messages. Absent: a one-message session of its own.',
-    }),
+  'X-Session-Id': z.string().optional().meta({
+    description:
+      'One of your sessions: the request is answered there, in order with its other messages. Absent: a one-message session of its own.',
+  }),
   'Idempotency-Key': z
     .string()
     .max(MAX_IDEMPOTENCY_KEY)
@@ -142,6 +139,8 @@ export function createOpenAiChatRouter(db: Database, chat: ChatCompletions, docs
       }
       // Server-Sent Events: Koa hands the response over; the run goes on whether the client stays or not.
       ctx.respond = false;
+      ctx.status = 200; // for the request log; the stream writes its own status line
+
       const stream = new CompletionStream(ctx.res, {
         id: run.messageId,
         created: Math.floor(Date.now() / 1000),
