@@ -51,7 +51,7 @@ export interface ChatCompletionInput {
   spec: Omit<ChatRequestSpec, 'replyTo'>;
   stream: boolean;
   /** Idempotency-Key and the request it keys (its body and session header). */
-  idempotency?: { key: string; request: unknown };
+  idempotency?: { key: string; request: { body: unknown; sessionId: string | null } };
 }
 
 export interface ChatDelta {
@@ -77,7 +77,8 @@ export class IdempotencyMismatchError extends AppError {
   }
 }
 
-function requestHash(request: unknown): string {
+/** What an Idempotency-Key is held to: the request's body and its X-Session-Id. */
+export function idempotencyHash(request: { body: unknown; sessionId: string | null }): string {
   return createHash('sha256').update(JSON.stringify(request)).digest('hex');
 }
 
@@ -177,7 +178,7 @@ export function createChatCompletions(ctx: AppContext) {
     const messageId = newMessageId();
     const idem = input.idempotency;
     if (idem) {
-      const bodyHash = requestHash(idem.request);
+      const bodyHash = idempotencyHash(idem.request);
       const { claimed, claim } = await store.claim(userId, idem.key, { bodyHash, sessionId, messageId, oneMessage });
       if (!claimed) {
         if (claim.bodyHash !== bodyHash) throw new IdempotencyMismatchError();

@@ -12,11 +12,12 @@ import OpenAI from 'openai';
 import { createApiFromContext, noopNotifier } from '../api/server';
 import type { RunningRole } from '../app/context';
 import { relayAddressFor, sessionWorkflowId, transcriptQuery } from '../contract';
-import { createApiKey } from '../db';
+import { chatIdempotency, createApiKey } from '../db';
 import { runDatabaseUrlOnce } from './support/database';
 import { eventually } from './support/eventually';
 import { registerApiKey } from './support/secret-scan';
 import { newSessionId, startSession } from '../sessions/session-store';
+import { idempotencyHash } from '../sessions/chat-completions';
 import { startWorker } from '../worker';
 import { createTestContext, uniqueId, type TestContext } from './support/context';
 import { startFakeLLM, type FakeLLM } from './support/fake-llm';
@@ -548,6 +549,45 @@ describe('POST /v1/chat/completions', function () {
       assert.deepEqual(await ask(replica.url), retried);
       assert.equal(llm.hits(model), 1);
     });
+  });
+
+  it('a retry after the first API process died mid-request gets the answer from the outbox: one provider call', async () => {
+    const u = await newUser([{ name: 'orphan' }]);
+    const body = { model: 'orphan', messages: [{ role: 'user', content: 'who answers me?' }] };
+    const key = uniqueId('key');
+    // What the first process did before it died: the claim, and the message signalled with its relay address.
+    const sessionId = newSessionId();
+    const messageId = `chatcmpl-${uniqueId('orphan')}`;
+    await chatIdempotency(tc.ctx.db).claim(u.userId, key, {
+      bodyHash: idempotencyHash({ body, sessionId: null }),
+      sessionId,
+      messageId,
+      oneMessage: true,
+    });
+    await startSession(tc.ctx, {
+      userId: u.userId,
+      sessionId,
+      deviceId: null,
+      first: {
+        message: {
+          id: messageId,
+          text: 'who answers me?',
+          receivedAt: Date.now(),
+          chat: {
+            messages: [{ role: 'user', content: 'who answers me?' }],
+            config: { id: u.configs.orphan!.id, name: 'orphan' },
+            replyTo: relayAddressFor('api-gone', messageId),
+          },
+        },
+      },
+    });
+    const retried = await raw(u.userId, body, { 'Idempotency-Key': key });
+    assert.equal(retried.status, 200, retried.text);
+    assert.equal(retried.json().id, messageId);
+    assert.equal(retried.json().choices[0].message.content, `[${u.configs.orphan!.model}] who answers me?`);
+    assert.equal(llm.hits(u.configs.orphan!.model), 1);
+    const handle = tc.ctx.temporal!.client.workflow.getHandle(sessionWorkflowId(u.userId, sessionId));
+    assert.equal(((await handle.result()) as { status: string }).status, 'closed', 'the retry closed the one-message session');
   });
 
   it('a client that disconnects mid-stream does not cancel the step: the answer is recorded for its Idempotency-Key', async () => {
