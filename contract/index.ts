@@ -9,3 +9,4 @@ export * from './rest';
 export * from './bounds';
 export * from './failure-texts';
 export * from './tool-names';
+export * from './openai-chat';

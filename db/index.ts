@@ -10,6 +10,7 @@ import * as rateLimits from './migrations/0003-rate-limits';
 import * as toolNames from './migrations/0004-tool-names';
 import * as apiKeys from './migrations/0005-api-keys';
 import * as devices from './migrations/0006-devices';
+import * as chatIdempotency from './migrations/0007-chat-idempotency';
 
 export * from './models';
 export * from './rate-limits';
@@ -17,6 +18,7 @@ export * from './rate-limiters';
 export * from './unavailable';
 export * from './devices';
 export * from './api-keys';
+export * from './chat-idempotency';
 
 export interface Database {
   sequelize: Sequelize;
@@ -32,6 +34,7 @@ const migrations = [
   { name: '0004-tool-names', ...toolNames },
   { name: '0005-api-keys', ...apiKeys },
   { name: '0006-devices', ...devices },
+  { name: '0007-chat-idempotency', ...chatIdempotency },
 ];
 
 export function createDatabase(url: string, options: { logger?: Logger; schema?: string } = {}): Database {

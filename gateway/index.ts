@@ -10,6 +10,9 @@
 // socket-protocol.ts (the wire format: today's JSON frames, protocol.ts).
 import { randomBytes } from 'node:crypto';
 import type { AppContext, RunningRole } from '../app/context';
+import { API_KEY_REVOKED_CHANNEL, liveApiKeyIds } from '../db';
+import { listenChannel } from '../db/listen';
+import type { Logger } from '../lib/logger';
 import { subscribeRelay } from '../relay';
 import { requireTemporal } from '../sessions/session-store';
 import type { ConnectionLimits } from './connection';
@@ -29,6 +32,32 @@ export interface GatewayOptions {
 }
 
 const BAD_FRAMES_PER_MINUTE = 10;
+
+/**
+ * Sockets opened with an API key are closed when it is revoked, on whichever API replica: the
+ * revocation is announced on API_KEY_REVOKED_CHANNEL (db/api-keys.ts). After every (re)connection
+ * of the listener (announcements made while it was away are lost), the keys of the open sockets are
+ * looked up, and those no longer there are closed too.
+ */
+function closeOnRevocation(ctx: AppContext, sockets: Sockets, log: Logger) {
+  const recheck = async (): Promise<void> => {
+    const ids = sockets.apiKeyIds();
+    const live = await liveApiKeyIds(ctx.db, ids);
+    for (const id of ids) if (!live.has(id)) sockets.revokeApiKey(id);
+  };
+  return listenChannel(
+    ctx.db,
+    API_KEY_REVOKED_CHANNEL,
+    (payload) => {
+      const id = Number(payload);
+      if (Number.isInteger(id)) sockets.revokeApiKey(id);
+    },
+    {
+      logger: log,
+      onConnect: () => void recheck().catch((error: unknown) => log.warn({ err: error }, 'could not check the API keys of open sockets')),
+    },
+  );
+}
 
 export async function startGateway(ctx: AppContext, options: GatewayOptions): Promise<RunningRole> {
   const temporal = requireTemporal(ctx);
@@ -55,6 +84,10 @@ export async function startGateway(ctx: AppContext, options: GatewayOptions): Pr
     logger: log,
     onResync: () => sockets.resync(),
   });
+  const revocations = await closeOnRevocation(ctx, sockets, log).catch(async (error: unknown) => {
+    await relay.close();
+    throw error;
+  });
   const upgrades = createUpgrades({ ctx, temporal, instanceId, sockets, protocol: jsonProtocol, limits, hostRules, logger: log });
 
   let server: GatewayServer;
@@ -69,7 +102,7 @@ export async function startGateway(ctx: AppContext, options: GatewayOptions): Pr
     });
   } catch (error) {
     sockets.stopAccepting();
-    await relay.close();
+    await Promise.all([relay.close(), revocations.close()]);
     throw error;
   }
   log.info({ url: server.url }, 'gateway listening');
@@ -84,7 +117,7 @@ export async function startGateway(ctx: AppContext, options: GatewayOptions): Pr
         await sockets.drain();
         upgrades.close();
       });
-      await relay.close();
+      await Promise.all([relay.close(), revocations.close()]);
       log.info('gateway stopped');
     },
   };
