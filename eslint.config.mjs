@@ -24,7 +24,7 @@ const LAYERS = {
   execution: ['contract', 'config', 'lib', 'db', 'llm', 'functions'],
   activities: ['contract', 'routing', 'config', 'lib', 'db', 'llm', 'functions', 'execution', 'relay'],
   app: ['config', 'lib', 'db'],
-  sessions: ['contract', 'routing', 'config', 'lib', 'db', 'app'],
+  sessions: ['contract', 'routing', 'config', 'lib', 'db', 'app', 'relay'],
   api: ['contract', 'routing', 'config', 'lib', 'db', 'llm', 'functions', 'execution', 'app', 'sessions'],
   gateway: ['contract', 'config', 'lib', 'db', 'app', 'sessions', 'relay'],
   worker: ['contract', 'config', 'lib', 'app', 'activities', 'relay', 'workflows'],

@@ -23,6 +23,7 @@ import { createDeviceToolSteps } from './device-tools';
 import type { LLMSteps } from './llm';
 import { withHeartbeat } from './heartbeat';
 import { updateSessionRecord } from './session-record';
+import { chatCallSpec, chatFailure } from './chat';
 
 /** Margin under the step's own time limit, so a slow call ends as a clean timeout. */
 const CALL_MARGIN_MS = 250;
@@ -58,6 +59,10 @@ export function createAnswerActivity(deps: ActivityDeps, llm: LLMSteps, executor
     signal: AbortSignal,
     offered: (tools: string[], deviceTools: string[]) => void,
   ): Promise<RoutingDecision> {
+    const named = input.message.chat?.config;
+    // A chat completion request that names its config: nothing routes it.
+    if (named)
+      return { kind: 'llm_config', configId: named.id, tool: llmConfigToolName(named.id), question: input.message.text, routedBy: 'named' };
     const [configs, deviceTools] = await Promise.all([candidates(input, timeoutMs), device.load(input)]);
     const routeInput: RouteInput = { userId: input.userId, text: input.message.text, configs, settings: input.settings, deviceTools };
     offered(
@@ -130,12 +135,14 @@ export function createAnswerActivity(deps: ActivityDeps, llm: LLMSteps, executor
           question: routing.question,
           role: input.settings.role,
           history: input.history,
+          ...(input.message.chat ? { chat: chatCallSpec(input.message.chat) } : {}),
           ...stream,
         },
         timeoutMs,
         signal,
       );
-      return { ok: true, answer: reply.answer, model: reply.model, ms: Math.round(performance.now() - started) };
+      const completion = reply.completion ? { completion: reply.completion } : {};
+      return { ok: true, answer: reply.answer, model: reply.model, ms: Math.round(performance.now() - started), ...completion };
     } catch (err) {
       if (signal.aborted) throw err;
       const failure = err instanceof ApplicationFailure ? err : ApplicationFailure.create({ message: String(err) });
@@ -146,6 +153,7 @@ export function createAnswerActivity(deps: ActivityDeps, llm: LLMSteps, executor
         retryable: !failure.nonRetryable,
         ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
         ms: Math.round(performance.now() - started),
+        ...(input.message.chat ? { failure: chatFailure(failure) } : {}),
       };
     }
   }
@@ -159,7 +167,10 @@ export function createAnswerActivity(deps: ActivityDeps, llm: LLMSteps, executor
   ): StepRecord {
     const fn = routing.kind === 'function';
     const retried = !outcome.ok && outcome.retryable && (fn ? limits.functionMaxAttempts : limits.llmMaxAttempts) > 1;
-    const others = !fn && llmAnswerOrder(input.configs, input.settings, routing.configId).slice(0, limits.maxConfigsPerMessage).length > 1;
+    const others =
+      !fn &&
+      !input.message.chat?.config &&
+      llmAnswerOrder(input.configs, input.settings, routing.configId).slice(0, limits.maxConfigsPerMessage).length > 1;
     return {
       kind: 'first_attempt',
       configId: routing.configId,

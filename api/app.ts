@@ -25,7 +25,7 @@ import { createHttpMetrics } from './middleware/metrics';
 import { AUTH_FAILURE_PREFIX, createFailureLimiter, createSharedLimiter } from '../db';
 import { limitFailedAuth, rateLimit } from './middleware/rate-limit';
 import { requestContext, requestLogger } from './middleware/request-context';
-import { isOpenAiPath, openAiErrorHandler } from './openai-errors';
+import { isOpenAiPath, OPENAI_BODY_LIMIT_BYTES, openAiErrorHandler } from './openai-errors';
 import { createOpenAiRouter } from './openai.routes';
 import { buildOpenApi } from './openapi';
 import { RouteDocs } from './route-docs';
@@ -112,7 +112,12 @@ export function createApp(deps: ApiDeps): Koa {
     ctx.status = 501;
     ctx.body = VISION_UNSUPPORTED;
   });
-  app.use(jsonBody(deps.config.BODY_LIMIT_BYTES));
+  const restBody = jsonBody(deps.config.BODY_LIMIT_BYTES);
+  // A chat completion carries its whole context: /v1 takes 1 MiB (api/openai-errors.ts), or more if BODY_LIMIT_BYTES says so.
+  const openAiBody = jsonBody(Math.max(OPENAI_BODY_LIMIT_BYTES, deps.config.BODY_LIMIT_BYTES));
+  app.use(function bodies(ctx, next) {
+    return isOpenAiPath(ctx.path) ? openAiBody(ctx, next) : restBody(ctx, next);
+  });
   if (deps.console) app.use(serveConsole(deps.console));
   for (const router of apiRouters) {
     app.use(router.routes());

@@ -3,7 +3,8 @@
 // /xiaozhi/v1/ on the gateway (gateway/device-upgrade.ts).
 //
 // Guessing codes: six digits are a million codes, so wrong codes are limited per user
-// (DEVICE_BIND_FAILURES_PER_MINUTE) and per client address (DEVICE_BIND_FAILURES_PER_ADDRESS),
+// (DEVICE_BIND_FAILURES_PER_MINUTE, and DEVICE_BIND_FAILURES_PER_DAY so patience does not add up)
+// and per client address (DEVICE_BIND_FAILURES_PER_ADDRESS),
 // counted in the shared rate-limit table like failed authentications; pending activations are
 // capped overall (MAX_PENDING_ACTIVATIONS) and new codes per address (DEVICE_ACTIVATIONS_PER_ADDRESS).
 import type { z } from 'zod';
@@ -56,6 +57,7 @@ export type DeviceConfig = Pick<
   | 'MAX_DEVICES_PER_USER'
   | 'MAX_PENDING_ACTIVATIONS'
   | 'DEVICE_BIND_FAILURES_PER_MINUTE'
+  | 'DEVICE_BIND_FAILURES_PER_DAY'
   | 'DEVICE_BIND_FAILURES_PER_ADDRESS'
   | 'DEVICE_ACTIVATIONS_PER_ADDRESS'
 >;
@@ -118,6 +120,8 @@ function parseDeviceId(raw: string): number {
   return id;
 }
 
+const DAY_MS = 24 * 60 * 60 * 1000;
+
 /** What the device service asks of a device's session: closed on unbinding, its settings changed with the device's. */
 export interface DeviceSessions {
   close(userId: string, sessionId: string): Promise<void>;
@@ -140,6 +144,12 @@ export function createDeviceService(deps: {
   const store = createDeviceStore(deps.db.sequelize);
   const limiter = { store: deps.rateLimits, logger: deps.logger };
   const userFailures = createFailureLimiter({ ...limiter, limit: config.DEVICE_BIND_FAILURES_PER_MINUTE, prefix: 'device-bind-user:' });
+  const userDailyFailures = createFailureLimiter({
+    ...limiter,
+    limit: config.DEVICE_BIND_FAILURES_PER_DAY,
+    windowMs: DAY_MS,
+    prefix: 'device-bind-user-day:',
+  });
   const addressFailures = createFailureLimiter({
     ...limiter,
     limit: config.DEVICE_BIND_FAILURES_PER_ADDRESS,
@@ -234,7 +244,7 @@ export function createDeviceService(deps: {
     /** POST /api/v1/devices/bind: the device waiting with this code becomes the caller's. */
     async bind(userId: string, body: unknown, address: string): Promise<PublicDevice> {
       const { code } = parseOrThrow(bindBodySchema, body);
-      const blocked = Math.max(userFailures.blocked(userId), addressFailures.blocked(address));
+      const blocked = Math.max(userFailures.blocked(userId), userDailyFailures.blocked(userId), addressFailures.blocked(address));
       if (blocked > 0) throw new RateLimitedError(blocked);
       let row: DeviceRow | undefined;
       try {
@@ -246,8 +256,8 @@ export function createDeviceService(deps: {
         throw error;
       }
       if (row) return toPublicDevice(row);
-      const [byUser, byAddress] = await Promise.all([userFailures.failed(userId), addressFailures.failed(address)]);
-      const wait = Math.max(byUser, byAddress);
+      const waits = await Promise.all([userFailures.failed(userId), userDailyFailures.failed(userId), addressFailures.failed(address)]);
+      const wait = Math.max(...waits);
       if (wait > 0) throw new RateLimitedError(wait);
       throw new ValidationError([{ field: 'code', message: 'no device is waiting with this code, or it expired' }]);
     },

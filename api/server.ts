@@ -15,6 +15,8 @@ import type { ReadinessCheck } from './health.routes';
 import { createSessionsRouter } from './sessions.routes';
 import { createRateLimitStore } from '../db';
 import { createConfigChangeNotifier, createSessionService, type SessionService } from '../sessions/sessions.service';
+import { createChatCompletions } from '../sessions/chat-completions';
+import { createOpenAiChatRouter } from './openai-chat.routes';
 import { ConflictError, NotFoundError } from '../lib/errors';
 
 /** Where scripts/build-console.mjs puts the web console. */
@@ -41,6 +43,8 @@ function readinessChecks(ctx: AppContext): Record<string, ReadinessCheck> {
 }
 
 export function createApiFromContext(ctx: AppContext, notifier: ConfigChangeNotifier) {
+  // Chat completions drive session workflows: served with Temporal only, like the sessions.
+  const chat = ctx.temporal ? createChatCompletions(ctx) : undefined;
   const executor = createConfigExecutor(ctx);
   const configs = createConfigService({
     db: ctx.db,
@@ -50,7 +54,7 @@ export function createApiFromContext(ctx: AppContext, notifier: ConfigChangeNoti
     logger: ctx.logger,
     listMcpTools: (target) => executor.listToolsAt(target, { timeoutMs: ctx.config.TRIAL_TIMEOUT }),
   });
-  return createApp({
+  const app = createApp({
     config: ctx.config,
     logger: ctx.logger,
     rateLimits: createRateLimitStore(ctx.db.sequelize),
@@ -68,10 +72,14 @@ export function createApiFromContext(ctx: AppContext, notifier: ConfigChangeNoti
     apiKeys: createApiKeyService({ db: ctx.db }),
     db: ctx.db,
     // Sessions live in Temporal; without it (config-only deployments, API tests) they are not served.
-    extraRouters: ctx.temporal ? (docs) => [createSessionsRouter(createSessionService(ctx), docs)] : undefined,
+    extraRouters: chat
+      ? (docs) => [createSessionsRouter(createSessionService(ctx), docs), createOpenAiChatRouter(ctx.db, chat, docs)]
+      : undefined,
     console: { distDir: CONSOLE_DIST, config: ctx.config, secrets: ctx.secrets },
     codec: ctx.payloadEncryption ? { codec: ctx.payloadEncryption.codec, origins: ctx.config.temporalUiOrigins } : undefined,
   });
+  /** Stops what the app holds beyond its requests (the chat completions' relay listener). */
+  return Object.assign(app, { closeServices: async () => chat?.close() });
 }
 
 /** A device's session through the sessions service; one that does not exist (never connected) or has ended is no error. */
@@ -113,6 +121,6 @@ export async function startApi(ctx: AppContext, options: ApiOptions): Promise<Ru
       new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();
-      }),
+      }).then(() => app.closeServices()),
   };
 }

@@ -31,8 +31,12 @@ const resultFrameSchema = z.object({
   execute_time: z.number(),
   status: z.enum(['success', 'failed']),
   error: z.string().optional(),
-  routed_by: z.enum(['router_llm', 'similarity', 'fallback']).optional(),
+  routed_by: z.enum(['router_llm', 'similarity', 'fallback', 'named']).optional(),
   fallback_from: z.object({ config_id: z.number().int(), config_name: z.string(), error: z.string() }).optional(),
+  completion: z
+    .looseObject({ finish_reason: z.string().optional() })
+    .optional()
+    .meta({ description: 'A chat completion request (POST /v1/chat/completions): finish reason, tool calls, usage, or why it failed' }),
 });
 
 /** A config as a session caches it (contract/session.ts, toCachedConfig): the summary routing reads, never a secret. */
@@ -105,7 +109,7 @@ const auditEntrySchema = z
     }),
     routing: z.record(z.string(), z.unknown()).nullable().meta({ description: 'The routing decision as recorded' }),
     chosen: z.string().nullable().meta({ description: 'The tool or built-in chosen, or direct_answer / none' }),
-    routed_by: z.enum(['router_llm', 'similarity', 'fallback']).nullable(),
+    routed_by: z.enum(['router_llm', 'similarity', 'fallback', 'named']).nullable(),
     executed_by: z.object(configRef).nullable(),
     fallback_from: z.object({ ...configRef, error: z.string() }).nullable(),
     status: z.enum(['success', 'failed', 'in_progress', 'unanswered']),

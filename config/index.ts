@@ -146,10 +146,11 @@ export const envSchema = z.object({
   MAX_CONFIGS_PER_USER: z.coerce.number().int().min(1).default(200),
   MAX_SESSIONS_PER_USER: z.coerce.number().int().min(1).default(20),
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(600),
-  /** xiaozhi devices (api/devices.service.ts): bound devices per user, pending activation codes overall, wrong codes a minute per user and per address, new codes a minute per address. */
+  /** xiaozhi devices (api/devices.service.ts): bound devices per user, pending activation codes overall, wrong codes a minute and a day per user and a minute per address, new codes a minute per address. */
   MAX_DEVICES_PER_USER: z.coerce.number().int().min(1).default(20),
   MAX_PENDING_ACTIVATIONS: z.coerce.number().int().min(1).default(1000),
   DEVICE_BIND_FAILURES_PER_MINUTE: z.coerce.number().int().min(1).default(5),
+  DEVICE_BIND_FAILURES_PER_DAY: z.coerce.number().int().min(1).default(20),
   DEVICE_BIND_FAILURES_PER_ADDRESS: z.coerce.number().int().min(1).default(20),
   DEVICE_ACTIVATIONS_PER_ADDRESS: z.coerce.number().int().min(1).default(10),
   /** Sockets of devices not bound yet (they only hear their activation code), over every gateway. */

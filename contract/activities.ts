@@ -2,6 +2,7 @@
 // activity interface the workflow proxies. Types only, so nothing of the activities' Node code
 // reaches the workflow bundle. `createActivities` (activities/) implements `SessionActivities`.
 import type { DeviceTool } from './device-tools';
+import type { ChatCompletionExtras, ChatFailure, ChatRequestSpec } from './openai-chat';
 import type { CachedConfig, PublicConfig, RelayAddress, RoutingDecision, SessionSettings, SessionStatus, SessionTuning } from './session';
 
 /** What routing needs to know of a config; the answer activity gets only this (history stays small). The rules are in routing/. */
@@ -45,12 +46,19 @@ export interface ExecuteLLMConfigInput {
   stream?: { relayAddress: RelayAddress; messageId: string };
   /** Which step of the message this call is, recorded with its outcome (absent outside the message path). */
   step?: StepInput;
+  /** A chat completion request: its context replaces `history` and `question`; its overrides and tools apply. */
+  chat?: ChatCallSpec;
 }
+
+/** What a chat completion request changes in one LLM call (contract/openai-chat.ts). */
+export type ChatCallSpec = Pick<ChatRequestSpec, 'messages' | 'temperature' | 'maxTokens' | 'stop' | 'tools' | 'toolChoice'>;
 
 export interface ExecuteLLMConfigOutput {
   answer: string;
   /** The model that answered, as the provider reported it. */
   model: string;
+  /** Finish reason, tool calls and usage (chat completion requests only). */
+  completion?: ChatCompletionExtras;
   /** What the audit trail reads of this step (absent in histories recorded before step records). */
   step?: StepRecord;
 }
@@ -103,7 +111,7 @@ export interface ExecuteFunctionOutput {
  */
 export interface AnswerMessageInput {
   userId: string;
-  message: { id: string; text: string; stream?: boolean };
+  message: { id: string; text: string; stream?: boolean; chat?: ChatRequestSpec };
   /** The session's active LLM configs and enabled function configs, as much of them as routing needs. */
   configs: RoutableConfig[];
   settings: SessionSettings;
@@ -131,8 +139,8 @@ export interface AnswerMessageInput {
 
 /** The first attempt's outcome; `step` records which config it was (absent in histories recorded before step records). */
 export type FirstAttempt = (
-  | { ok: true; answer: string; model?: string; ms: number }
-  | { ok: false; error: string; retryable: boolean; retryAfterMs?: number; ms: number }
+  | { ok: true; answer: string; model?: string; ms: number; completion?: ChatCompletionExtras }
+  | { ok: false; error: string; retryable: boolean; retryAfterMs?: number; ms: number; failure?: ChatFailure }
 ) & { step?: StepRecord };
 
 export interface AnswerMessageOutput {

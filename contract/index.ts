@@ -9,4 +9,5 @@ export * from './rest';
 export * from './bounds';
 export * from './failure-texts';
 export * from './tool-names';
+export * from './openai-chat';
 export * from './device-tools';

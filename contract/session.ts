@@ -5,6 +5,7 @@
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType, type Duration } from '@temporalio/common';
 import type { DeviceToolCallFrame } from './device-tools';
+import type { ChatCompletionExtras, ChatRequestSpec } from './openai-chat';
 
 // ---------------------------------------------------------------------------------------------
 // Identifiers
@@ -176,6 +177,8 @@ export interface IncomingMessage {
   acks?: string[];
   /** The socket asked for streamed answers: `delta` frames while an LLM answers (outside history). */
   stream?: boolean;
+  /** A `POST /v1/chat/completions` request: its context, overrides, named config and tools (contract/openai-chat.ts). */
+  chat?: ChatRequestSpec;
 }
 
 /**
@@ -290,9 +293,10 @@ export type RoutingDecision =
 /**
  * `router_llm`: the router LLM chose. Without a router LLM, or when it failed for good:
  * `similarity` when a config's description matched the message (routing/similarity.ts), else
- * `fallback`: the session's default or highest-priority LLM config answered.
+ * `fallback`: the session's default or highest-priority LLM config answered. `named`: a chat
+ * completion request named the config (`model: "<config_name>"`), so nothing routed it.
  */
-export type RoutedBy = 'router_llm' | 'similarity' | 'fallback';
+export type RoutedBy = 'router_llm' | 'similarity' | 'fallback' | 'named';
 
 export const BUILTIN_FUNCTIONS = ['get_time', 'end_session', 'change_role', 'play_music'] as const;
 export type BuiltinFunctionName = (typeof BUILTIN_FUNCTIONS)[number];
@@ -312,6 +316,8 @@ export interface ResultFrame {
   routed_by?: RoutedBy;
   /** When another config answered because the chosen one failed: the one that failed and why. */
   fallback_from?: { config_id: number; config_name: string; error: string };
+  /** A chat completion request's answer: finish reason, tool calls, usage, or why it failed. */
+  completion?: ChatCompletionExtras;
 }
 
 export type ServerFrame =

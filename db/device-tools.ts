@@ -1,4 +1,4 @@
-// Device tools in PostgreSQL (migration 0008): the tool list of a session's device, and the claim
+// Device tools in PostgreSQL (migration 0009): the tool list of a session's device, and the claim
 // of each device tool call that makes sending it exactly-once (ARCHITECTURE.md, "Device tools").
 import { QueryTypes, type Sequelize } from 'sequelize';
 import type { DeviceTool, DeviceToolResult } from '../contract';

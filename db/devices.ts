@@ -25,7 +25,7 @@ export interface DeviceRow {
   enabled_functions: string[] | null;
   bound_at: Date | null;
   last_seen_at: Date | null;
-  /** The socket that holds the device now (`<gateway instance>/<connection id>`, migration 0007); null while none does. */
+  /** The socket that holds the device now (`<gateway instance>/<connection id>`, migration 0008); null while none does. */
   socket_address: string | null;
   created_at: Date;
   updated_at: Date;
@@ -250,7 +250,7 @@ export function isDeviceOnline(row: Pick<DeviceRow, 'socket_address' | 'last_see
   return row.socket_address !== null && row.last_seen_at !== null && now - row.last_seen_at.getTime() < DEVICE_ONLINE_FRESH_MS;
 }
 
-/** What a gateway records of its device sockets (socket_address, migration 0007). */
+/** What a gateway records of its device sockets (socket_address, migration 0008). */
 export function createDeviceSocketStore(sequelize: Sequelize) {
   return {
     /** This socket holds the device now (a newer socket of the same device replaces an older one). */

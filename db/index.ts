@@ -10,8 +10,9 @@ import * as rateLimits from './migrations/0003-rate-limits';
 import * as toolNames from './migrations/0004-tool-names';
 import * as apiKeys from './migrations/0005-api-keys';
 import * as devices from './migrations/0006-devices';
-import * as deviceSockets from './migrations/0007-device-sockets';
-import * as deviceTools from './migrations/0008-device-tools';
+import * as chatIdempotency from './migrations/0007-chat-idempotency';
+import * as deviceSockets from './migrations/0008-device-sockets';
+import * as deviceTools from './migrations/0009-device-tools';
 
 export * from './models';
 export * from './rate-limits';
@@ -20,6 +21,7 @@ export * from './unavailable';
 export * from './devices';
 export * from './device-tools';
 export * from './api-keys';
+export * from './chat-idempotency';
 
 export interface Database {
   sequelize: Sequelize;
@@ -35,8 +37,9 @@ const migrations = [
   { name: '0004-tool-names', ...toolNames },
   { name: '0005-api-keys', ...apiKeys },
   { name: '0006-devices', ...devices },
-  { name: '0007-device-sockets', ...deviceSockets },
-  { name: '0008-device-tools', ...deviceTools },
+  { name: '0007-chat-idempotency', ...chatIdempotency },
+  { name: '0008-device-sockets', ...deviceSockets },
+  { name: '0009-device-tools', ...deviceTools },
 ];
 
 export function createDatabase(url: string, options: { logger?: Logger; schema?: string } = {}): Database {

@@ -48,6 +48,7 @@ export function createLLMExecutor({ db, secretBox, config, logger }: ExecutionDe
         history: input.history,
         temperature: row.temperature ?? null,
         maxTokens: row.max_tokens ?? null,
+        ...(input.chat ? { chat: input.chat } : {}),
       };
       const reply = options.onDelta
         ? await chatStreamed(client, request, options.onDelta, options.signal)

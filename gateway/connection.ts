@@ -26,6 +26,8 @@ export const CloseCode = {
   tryAgainLater: 1013,
   /** Private-use code: the token the socket was opened with has expired; reconnect with a fresh one. */
   tokenExpired: 4001,
+  /** Private-use code: the API key the socket was opened with was revoked; reconnecting with it is refused (401). */
+  keyRevoked: 4003,
 } as const;
 
 export interface ConnectionLimits {
@@ -74,6 +76,8 @@ export interface ConnectionOptions {
   loadConfigs(): Promise<PublicConfig[]>;
   /** When the token the socket was opened with expires (epoch ms): the socket is closed then. */
   tokenExpiresAt: number;
+  /** The API key the socket was opened with (lib/auth Principal.apiKeyId): its revocation closes the socket. */
+  apiKeyId?: number;
   /** Streamed answers asked for at connect time (`Stream` header or `?stream=`). */
   stream: boolean;
   /**
@@ -95,6 +99,7 @@ export class ClientConnection {
   readonly userId: string;
   readonly sessionId: string;
   readonly workflowId: string;
+  readonly apiKeyId: number | undefined;
   private readonly options: ConnectionOptions;
   private childLog: Logger | undefined;
   private ws: WebSocket | undefined;
@@ -107,6 +112,8 @@ export class ClientConnection {
   private readonly pump: SignalPump;
   private readonly audioFrames: RateWindow;
   private expiry: NodeJS.Timeout | undefined;
+  /** Its API key was revoked: closed now, or as soon as the socket is bound. */
+  private revoked = false;
   private helloTimer: NodeJS.Timeout | undefined;
   /** Our hello is out: the socket writer writes, and `sendMcp` may. */
   private opened = false;
@@ -118,6 +125,7 @@ export class ClientConnection {
     this.userId = options.userId;
     this.sessionId = options.sessionId;
     this.workflowId = options.workflowId;
+    this.apiKeyId = options.apiKeyId;
     this.rate = createRateWindow(options.limits.messagesPerMinute, 60_000);
     this.badFrames = createRateWindow(options.limits.badFramesPerMinute - 1, 60_000);
     this.audioFrames = createRateWindow(options.limits.audioFramesPerMinute, 60_000);
@@ -175,6 +183,18 @@ export class ClientConnection {
       }, DEVICE_HELLO_TIMEOUT_MS);
       this.helloTimer.unref();
     }
+    if (this.revoked) this.closeRevoked();
+  }
+
+  /** The API key this socket was opened with was revoked (on any replica): an `error` frame, then 4003. */
+  revoke(): void {
+    this.revoked = true;
+    if (this.ws) this.closeRevoked();
+  }
+
+  private closeRevoked(): void {
+    this.writer.send(errorFrame(FrameErrorCode.keyRevoked, 'The API key this socket was opened with has been revoked'));
+    this.close(CloseCode.keyRevoked, 'API key revoked');
   }
 
   /** Runs the MCP hook, which must never break the socket. */

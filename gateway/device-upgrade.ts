@@ -211,7 +211,7 @@ export function createDeviceUpgrades(options: DeviceUpgradeOptions) {
           userId,
           sessionId,
           deviceId: row.device_id,
-          relayAddress,
+          first: { relayAddress },
           idleTtlMs: ctx.config.DEVICE_SESSION_IDLE_TTL,
         });
       }

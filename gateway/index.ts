@@ -11,6 +11,9 @@
 // of /ws, protocol.ts, and the xiaozhi device protocol of /xiaozhi/v1/, xiaozhi-protocol.ts).
 import { randomBytes } from 'node:crypto';
 import type { AppContext, RunningRole } from '../app/context';
+import { API_KEY_REVOKED_CHANNEL, liveApiKeyIds } from '../db';
+import { listenChannel } from '../db/listen';
+import type { Logger } from '../lib/logger';
 import { subscribeRelay, type RelayDelivery } from '../relay';
 import { requireTemporal } from '../sessions/session-store';
 import type { ConnectionLimits, DeviceMcpHook } from './connection';
@@ -35,6 +38,32 @@ export interface GatewayOptions {
 const BAD_FRAMES_PER_MINUTE = 10;
 /** A xiaozhi device streams about 1,000 Opus frames (60 ms each) a minute while it listens; three times that is the budget. */
 export const AUDIO_FRAMES_PER_MINUTE = 3_000;
+
+/**
+ * Sockets opened with an API key are closed when it is revoked, on whichever API replica: the
+ * revocation is announced on API_KEY_REVOKED_CHANNEL (db/api-keys.ts). After every (re)connection
+ * of the listener (announcements made while it was away are lost), the keys of the open sockets are
+ * looked up, and those no longer there are closed too.
+ */
+function closeOnRevocation(ctx: AppContext, sockets: Sockets, log: Logger) {
+  const recheck = async (): Promise<void> => {
+    const ids = sockets.apiKeyIds();
+    const live = await liveApiKeyIds(ctx.db, ids);
+    for (const id of ids) if (!live.has(id)) sockets.revokeApiKey(id);
+  };
+  return listenChannel(
+    ctx.db,
+    API_KEY_REVOKED_CHANNEL,
+    (payload) => {
+      const id = Number(payload);
+      if (Number.isInteger(id)) sockets.revokeApiKey(id);
+    },
+    {
+      logger: log,
+      onConnect: () => void recheck().catch((error: unknown) => log.warn({ err: error }, 'could not check the API keys of open sockets')),
+    },
+  );
+}
 
 export async function startGateway(ctx: AppContext, options: GatewayOptions): Promise<RunningRole> {
   const temporal = requireTemporal(ctx);
@@ -93,6 +122,11 @@ export async function startGateway(ctx: AppContext, options: GatewayOptions): Pr
     upgrades.close();
     throw error;
   }
+  const revocations = await closeOnRevocation(ctx, sockets, log).catch(async (error: unknown) => {
+    upgrades.close();
+    await relay.close();
+    throw error;
+  });
 
   let server: GatewayServer;
   try {
@@ -107,7 +141,7 @@ export async function startGateway(ctx: AppContext, options: GatewayOptions): Pr
   } catch (error) {
     sockets.stopAccepting();
     upgrades.close();
-    await relay.close();
+    await Promise.all([relay.close(), revocations.close()]);
     throw error;
   }
   log.info({ url: server.url }, 'gateway listening');
@@ -122,7 +156,7 @@ export async function startGateway(ctx: AppContext, options: GatewayOptions): Pr
         await sockets.drain();
         upgrades.close();
       });
-      await relay.close();
+      await Promise.all([relay.close(), revocations.close()]);
       log.info('gateway stopped');
     },
   };

@@ -114,17 +114,23 @@ export function createUpgrades(options: UpgradeOptions): Upgrades {
           : null,
       loadConfigs: () => loadPublicConfigs(ctx.db, { userId: principal.userId }),
       tokenExpiresAt: principal.expiresAt,
+      apiKeyId: principal.apiKeyId,
       stream,
     });
     // Registered before the workflow hears of it: relayed frames may come before the upgrade
-    // completes (they wait for hello).
+    // completes (they wait for hello). From here on a revocation of its key closes it (sockets.ts);
+    // one announced since the key was looked up refuses it now.
     sockets.add(connection);
+    if (sockets.isRevoked(connection)) {
+      sockets.remove(connection);
+      throw new UnauthorizedError('Invalid or revoked API key');
+    }
     const relayAddress = relayAddressFor(instanceId, connection.id);
     try {
       if (existing) {
         await withTemporalDeadline(temporal, () => sessionHandle(temporal, existing).signal(attachSignal, relayAddress));
       } else {
-        await startSession(ctx, { userId: principal.userId, sessionId, deviceId, relayAddress });
+        await startSession(ctx, { userId: principal.userId, sessionId, deviceId, first: { relayAddress } });
       }
     } catch (error) {
       sockets.remove(connection);

@@ -63,6 +63,8 @@ export class CallError<T extends string = string> extends Error {
   readonly status?: number;
   /** The endpoint's Retry-After (capped), for a 429 or 5xx. */
   readonly retryAfterMs?: number;
+  /** The endpoint's own error code (an OpenAI-style `context_length_exceeded`), when it gave one. */
+  code?: string;
 
   constructor(type: T, message: string, options: { retryable: boolean; status?: number; retryAfterMs?: number; cause?: unknown }) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -75,11 +77,13 @@ export class CallError<T extends string = string> extends Error {
 
   /** The same failure with its message scrubbed (and cut); the cause is dropped, it may carry secrets. */
   scrubbed(secrets: ReadonlyArray<string | null | undefined>): CallError<T> {
-    return new CallError(this.type, scrubSecrets(this.message, secrets).slice(0, MAX_MESSAGE), {
+    const scrubbed = new CallError(this.type, scrubSecrets(this.message, secrets).slice(0, MAX_MESSAGE), {
       retryable: this.retryable,
       status: this.status,
       retryAfterMs: this.retryAfterMs,
     });
+    if (this.code !== undefined) scrubbed.code = this.code;
+    return scrubbed;
   }
 }
 
@@ -188,6 +192,6 @@ export function toCallFailure<T extends string>(
     message: scrubSecrets(`${what}: ${failure.message}`, secrets).slice(0, MAX_MESSAGE),
     nonRetryable: !failure.retryable,
     nextRetryDelay: failure.retryAfterMs,
-    details: failure.status === undefined ? undefined : [{ status: failure.status }],
+    details: failure.status === undefined ? undefined : [{ status: failure.status, ...(failure.code ? { code: failure.code } : {}) }],
   });
 }

@@ -41,7 +41,10 @@ function providerError(err: unknown): CallError<LLMFailureType> | undefined {
   if (err instanceof APIConnectionError) return new CallError(TYPES.connection, `connection failed (${err.message})`, { retryable: true });
   if (err instanceof APIError && typeof err.status === 'number') {
     // The SDK's message starts with the status already ("401 Incorrect API key ...").
-    return httpStatusError(TYPES, err.status, err.message.replace(/^\d{3}\s+/, ''), err.headers?.get('retry-after'));
+    const failure = httpStatusError(TYPES, err.status, err.message.replace(/^\d{3}\s+/, ''), err.headers?.get('retry-after'));
+    // The provider's own code (`context_length_exceeded`), passed through by /v1/chat/completions; a short identifier only.
+    if (typeof err.code === 'string' && /^[a-z0-9_.-]{1,64}$/i.test(err.code)) failure.code = err.code;
+    return failure;
   }
   return undefined;
 }

@@ -136,7 +136,7 @@ async function main(): Promise<number> {
         userId: FUZZ_USER,
         sessionId: newSessionId(),
         deviceId: null,
-        relayAddress: relayAddressFor('fuzz', `fuzz-${i}`),
+        first: { relayAddress: relayAddressFor('fuzz', `fuzz-${i}`) },
       });
     }
     const token = await tc.token(FUZZ_USER, { expiresIn: '1h' });

@@ -9,9 +9,11 @@ import type { AppContext, TemporalHandles } from '../app/context';
 import {
   attachSignal,
   deviceIdSearchAttribute,
+  messageSignal,
   SESSION_WORKFLOW_TYPE,
   sessionWorkflowId,
   userIdSearchAttribute,
+  type IncomingMessage,
   type RelayAddress,
   type SessionWorkflowInput,
 } from '../contract';
@@ -74,8 +76,8 @@ export interface StartSessionInput {
   /** From newSessionId(); the caller needs it before the workflow exists. */
   sessionId: string;
   deviceId: string | null;
-  /** The socket that opens the session, sent in `attach`. */
-  relayAddress: RelayAddress;
+  /** The socket that opens the session, sent in `attach`; or the one message of a chat completion request's session. */
+  first: { relayAddress: RelayAddress } | { message: IncomingMessage };
   /** Idle time before the session expires (default SESSION_IDLE_TTL; device sessions: DEVICE_SESSION_IDLE_TTL). */
   idleTtlMs?: number;
 }
@@ -130,18 +132,28 @@ export async function startSession(ctx: AppContext, input: StartSessionInput): P
     idleTtlMs,
   };
   try {
+    const options = {
+      workflowId,
+      taskQueue: ctx.config.TEMPORAL_TASK_QUEUE,
+      args: [workflowInput] as [SessionWorkflowInput],
+      typedSearchAttributes: [
+        { key: userIdSearchAttribute, value: input.userId },
+        ...(input.deviceId ? [{ key: deviceIdSearchAttribute, value: input.deviceId }] : []),
+      ],
+    };
+    const first = input.first;
     await withTemporalDeadline(temporal, () =>
-      temporal.client.workflow.signalWithStart<SessionWorkflowFn, [RelayAddress]>(SESSION_WORKFLOW_TYPE, {
-        workflowId,
-        taskQueue: ctx.config.TEMPORAL_TASK_QUEUE,
-        args: [workflowInput],
-        signal: attachSignal,
-        signalArgs: [input.relayAddress],
-        typedSearchAttributes: [
-          { key: userIdSearchAttribute, value: input.userId },
-          ...(input.deviceId ? [{ key: deviceIdSearchAttribute, value: input.deviceId }] : []),
-        ],
-      }),
+      'message' in first
+        ? temporal.client.workflow.signalWithStart<SessionWorkflowFn, [IncomingMessage]>(SESSION_WORKFLOW_TYPE, {
+            ...options,
+            signal: messageSignal,
+            signalArgs: [first.message],
+          })
+        : temporal.client.workflow.signalWithStart<SessionWorkflowFn, [RelayAddress]>(SESSION_WORKFLOW_TYPE, {
+            ...options,
+            signal: attachSignal,
+            signalArgs: [first.relayAddress],
+          }),
     );
   } catch (error) {
     await (reused ? row.update({ status: 'closed', expires_at: null }) : row.destroy()).catch((cleanupError: unknown) => {

@@ -22,6 +22,7 @@ import {
 } from '../contract';
 import { fallbackDecision, llmAnswerOrder, routableView, routeWithoutRouter, routingCandidates } from '../routing';
 import { rethrowCancellation, resultFrame, type Answer, type AnswerContext } from './answer-shared';
+import { callContext, chatFailureOf, namedAnswerOrder, replyAddress } from './chat-answer';
 import { answerWithDeviceTool } from './device-tools';
 import { durationMs } from './durations';
 
@@ -37,7 +38,7 @@ export const FUNCTION_CALLS_PATCH = 'function-calls';
 
 /** Where deltas of a message's answer go, when its socket asked for them and one is attached. */
 function streamTarget(ctx: AnswerContext, message: IncomingMessage) {
-  const { relayAddress } = ctx.session;
+  const relayAddress = replyAddress(ctx.session, message);
   return message.stream && relayAddress ? { stream: { relayAddress, messageId: message.id } } : {};
 }
 
@@ -47,12 +48,17 @@ async function routeAndTry(ctx: AnswerContext, message: IncomingMessage): Promis
   try {
     return await ctx.acts.answer.answerMessage({
       userId: session.userId,
-      message: { id: message.id, text: message.text, ...(message.stream ? { stream: true } : {}) },
+      message: {
+        id: message.id,
+        text: message.text,
+        ...(message.stream ? { stream: true } : {}),
+        ...(message.chat ? { chat: message.chat } : {}),
+      },
       configs: routingCandidates(session.configs, session.settings).map(routableView),
       settings: session.settings,
-      history: session.recentTurns(),
+      history: callContext(session, message).history,
       sessionId: session.sessionId,
-      relayAddress: session.relayAddress,
+      relayAddress: replyAddress(session, message),
       routerAttempts: tuning.routeMaxAttempts,
       retryInitialMs: durationMs(tuning.retryInitialInterval),
       callTimeoutMs: durationMs(tuning.llmTimeout),
@@ -94,14 +100,16 @@ async function tryConfig(
       configId: config.id,
       question,
       role: session.settings.role,
-      history: session.recentTurns(),
+      ...callContext(session, message),
       ...streamTarget(ctx, message),
       step,
     });
-    return { ok: true, answer: reply.answer, model: reply.model, ms: Date.now() - started };
+    const completion = reply.completion ? { completion: reply.completion } : {};
+    return { ok: true, answer: reply.answer, model: reply.model, ms: Date.now() - started, ...completion };
   } catch (err) {
     rethrowCancellation(err);
-    return { ok: false, error: describeFailure(err), retryable: false, ms: Date.now() - started };
+    const failure = message.chat ? { failure: chatFailureOf(err) } : {};
+    return { ok: false, error: describeFailure(err), retryable: false, ms: Date.now() - started, ...failure };
   }
 }
 
@@ -113,8 +121,10 @@ async function answerWithLLM(
   first: FirstAttempt | undefined,
 ): Promise<ResultFrame> {
   const { session, tuning } = ctx;
-  const order = llmAnswerOrder(session.configs, session.settings, decision.configId).slice(0, tuning.maxConfigsPerMessage);
-  const failures: { config: CachedConfig; error: string }[] = [];
+  const order =
+    namedAnswerOrder(session.configs, message) ??
+    llmAnswerOrder(session.configs, session.settings, decision.configId).slice(0, tuning.maxConfigsPerMessage);
+  const failures: { config: CachedConfig; error: string; outcome: FirstAttempt }[] = [];
   let spentMs = 0;
   for (const config of order) {
     const step = (kind: StepInput['kind']): StepInput => ({ kind, configName: config.config_name, last: config === order.at(-1) });
@@ -142,10 +152,12 @@ async function answerWithLLM(
         status: 'success',
         routed_by: decision.routedBy,
         ...(failed ? { fallback_from: { config_id: failed.config.id, config_name: failed.config.config_name, error: failed.error } } : {}),
+        ...(outcome.completion ? { completion: outcome.completion } : {}),
       });
     }
-    failures.push({ config, error: outcome.error });
+    failures.push({ config, error: outcome.error, outcome });
   }
+  const last = failures.at(-1)?.outcome;
   const chosen = order.find((c) => c.id === decision.configId) ?? order[0];
   return resultFrame(message, {
     config_id: chosen?.id ?? decision.configId,
@@ -155,6 +167,7 @@ async function answerWithLLM(
     status: 'failed',
     routed_by: decision.routedBy,
     error: noLLMConfigAnsweredText(failures.map((f) => ({ configName: f.config.config_name, error: f.error }))),
+    ...(last && !last.ok && last.failure ? { completion: { failure: last.failure } } : {}),
   });
 }
 

@@ -64,6 +64,11 @@ export function jsonBytes(value: unknown): number {
   return utf8Bytes(JSON.stringify(value) ?? '');
 }
 
+/** What a waiting message counts against MAX_PENDING_BYTES: its text, and a chat completion request's context. */
+function messageBytes(message: IncomingMessage): number {
+  return utf8Bytes(message.text) + (message.chat ? jsonBytes(message.chat) : 0);
+}
+
 function cut(text: string, chars: number): string {
   return text.length > chars ? `${text.slice(0, chars)}…` : text;
 }
@@ -128,7 +133,7 @@ export class SessionData {
     this.settings = carried?.settings ?? { ...DEFAULT_SETTINGS };
     this.configs = (carried?.configs ?? []).map(toCachedConfig);
     this.pending = carried?.pending ?? [];
-    this.pendingBytes = this.pending.reduce((sum, m) => sum + utf8Bytes(m.text), 0);
+    this.pendingBytes = this.pending.reduce((sum, m) => sum + messageBytes(m), 0);
     this.outbox = carried?.outbox ?? [];
     this.relayAddress = carried?.attached ?? null;
     this.transcript = carried?.transcript ?? [];
@@ -148,12 +153,18 @@ export class SessionData {
     if (message.acks?.length) this.ack({ ids: message.acks });
     if (this.isKnown(message.id)) return;
     this.lastActivityAt = now;
-    const bytes = utf8Bytes(message.text);
+    const bytes = messageBytes(message);
     if (this.pendingBytes + bytes > MAX_PENDING_BYTES && this.pending.length > 0) {
       this.refused.push({ id: message.id, text: '', receivedAt: message.receivedAt });
       return;
     }
-    this.pending.push({ id: message.id, text: message.text, receivedAt: message.receivedAt, ...(message.stream ? { stream: true } : {}) });
+    this.pending.push({
+      id: message.id,
+      text: message.text,
+      receivedAt: message.receivedAt,
+      ...(message.stream ? { stream: true } : {}),
+      ...(message.chat ? { chat: message.chat } : {}),
+    });
     this.pendingBytes += bytes;
   }
 
@@ -214,7 +225,7 @@ export class SessionData {
 
   takeNext(): IncomingMessage | undefined {
     const next = this.pending.shift();
-    if (next) this.pendingBytes -= utf8Bytes(next.text);
+    if (next) this.pendingBytes -= messageBytes(next);
     this.current = next ?? null;
     return next;
   }

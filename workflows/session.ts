@@ -44,6 +44,7 @@ import {
 } from '../contract';
 import { answer } from './answer';
 import type { AnswerContext } from './answer-shared';
+import { ReplyAddresses } from './chat-answer';
 import { DeviceToolResults } from './device-tools';
 import { relay, sessionActivities, type SessionProxies } from './session-activities';
 import { jsonBytes, SessionData } from './session-state';
@@ -93,11 +94,18 @@ class SessionRunner {
     this.data = new SessionData(input, workflowInfo().workflowId, Date.now());
     this.tuning = { ...DEFAULT_SESSION_TUNING, ...input.tuning };
     this.acts = sessionActivities(this.tuning);
+    this.replies = new ReplyAddresses(this.data.pending);
   }
+
+  /** Chat completion requests' frames go to the API process holding the request (workflows/chat-answer.ts). */
+  private readonly replies: ReplyAddresses;
 
   listen(): void {
     const d = this.data;
-    setHandler(messageSignal, (message) => d.enqueue(message, Date.now()));
+    setHandler(messageSignal, (message) => {
+      this.replies.note(message);
+      d.enqueue(message, Date.now());
+    });
     setHandler(ackSignal, (ack) => d.ack(ack));
     setHandler(attachSignal, (relayAddress) => d.attach(relayAddress, Date.now()));
     setHandler(detachSignal, ({ connectionId, acks }) => {
@@ -339,8 +347,7 @@ class SessionRunner {
 
   /** Best effort and outside history: a client that misses them gets the outbox on resume. */
   private send(frames: RelayFrame[]): void {
-    const { relayAddress } = this.data;
-    if (relayAddress && frames.length) relay.publish(relayAddress, frames);
+    for (const [relayAddress, group] of this.replies.route(frames, this.data.relayAddress)) relay.publish(relayAddress, group);
   }
 }
 

@@ -21,7 +21,7 @@ export type FakeBehaviour =
   /** A tool call, as a router LLM makes. */
   | { toolCall: string; arguments?: Record<string, unknown> }
   /** An HTTP error in OpenAI's error shape; `echoKey` repeats the bearer token in the message, as some providers do. */
-  | { fail: number; message?: string; echoKey?: boolean; retryAfterSeconds?: number }
+  | { fail: number; message?: string; echoKey?: boolean; retryAfterSeconds?: number; code?: string }
   /** Never answers; the connection stays open until the client gives up or the server closes. */
   | { hang: true }
   /** A 200 whose body is not JSON (a proxy's error page, a truncated answer). */
@@ -41,12 +41,14 @@ export type FakeBehaviour =
 
 export interface ChatBody {
   model: string;
-  messages: { role: string; content: string | null }[];
+  messages: { role: string; content: string | null; tool_calls?: unknown[]; tool_call_id?: string }[];
   tools?: { type: string; function: { name: string; description?: string; parameters?: unknown } }[];
   tool_choice?: unknown;
   stream?: boolean;
   temperature?: number;
   max_tokens?: number;
+  stop?: string[];
+  stream_options?: { include_usage?: boolean };
 }
 
 export interface FakeRequest {
@@ -93,7 +95,7 @@ async function streamPieces(
   res: http.ServerResponse,
   model: string,
   pieces: string[],
-  options: { pieceDelayMs?: number; stallAfter?: number },
+  options: { pieceDelayMs?: number; stallAfter?: number; includeUsage?: boolean },
 ): Promise<void> {
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
   const id = `chatcmpl-fake-${Date.now()}`;
@@ -107,6 +109,13 @@ async function streamPieces(
     res.write(chunk({ content: piece }, null));
   }
   res.write(chunk({}, 'stop'));
+  // As OpenAI does with `stream_options.include_usage`: a last chunk with no choices and the usage.
+  if (options.includeUsage) {
+    const usage = { prompt_tokens: 1, completion_tokens: pieces.length, total_tokens: 1 + pieces.length };
+    res.write(
+      `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created: Math.floor(Date.now() / 1000), model, choices: [], usage })}\n\n`,
+    );
+  }
   res.end('data: [DONE]\n\n');
 }
 
@@ -157,7 +166,7 @@ export async function startFakeLLM(): Promise<FakeLLM> {
         const key = request.authorization?.replace(/^Bearer\s+/i, '') ?? '';
         const message = b.echoKey ? `Incorrect API key provided: ${key}` : (b.message ?? `fake failure ${b.fail}`);
         const headers: Record<string, string> = b.retryAfterSeconds !== undefined ? { 'retry-after': String(b.retryAfterSeconds) } : {};
-        send(res, b.fail, { error: { message, type: 'fake_error', code: String(b.fail) } }, headers);
+        send(res, b.fail, { error: { message, type: 'fake_error', code: b.code ?? String(b.fail) } }, headers);
         return;
       }
       if ('toolCall' in b) {
@@ -176,7 +185,8 @@ export async function startFakeLLM(): Promise<FakeLLM> {
         return;
       }
       if (!body.stream) return send(res, 200, completion(body.model, { content: pieces.join('') }, 'stop'));
-      void streamPieces(res, body.model, pieces, 'pieces' in b ? b : {});
+      const includeUsage = body.stream_options?.include_usage === true;
+      void streamPieces(res, body.model, pieces, { ...('pieces' in b ? b : {}), includeUsage });
     });
   });
   server.on('connection', (socket) => {
