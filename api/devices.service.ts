@@ -13,6 +13,7 @@ import type { PublicDevice } from '../contract/devices';
 import {
   ActivationCapacityError,
   createDeviceStore,
+  createDeviceToolStore,
   createFailureLimiter,
   createSharedLimiter,
   DeviceLimitError,
@@ -142,6 +143,7 @@ export function createDeviceService(deps: {
 }) {
   const { config } = deps;
   const store = createDeviceStore(deps.db.sequelize);
+  const deviceTools = createDeviceToolStore(deps.db.sequelize);
   const limiter = { store: deps.rateLimits, logger: deps.logger };
   const userFailures = createFailureLimiter({ ...limiter, limit: config.DEVICE_BIND_FAILURES_PER_MINUTE, prefix: 'device-bind-user:' });
   const userDailyFailures = createFailureLimiter({
@@ -291,11 +293,13 @@ export function createDeviceService(deps: {
 
     /**
      * Unbinds: the row and its token go (every gateway is told in the same statement and closes the
-     * device's socket); its session is closed; the device's next OTA call gets a new code.
+     * device's socket); its session is closed and the tools it listed forgotten; the device's next
+     * OTA call gets a new code.
      */
     async remove(userId: string, rawId: string): Promise<PublicDevice> {
       const row = await store.remove(userId, parseDeviceId(rawId));
       if (!row) throw new NotFoundError('Device');
+      await deviceTools.forgetTools(userId, deviceSessionId(row.id));
       await deps.sessions?.close(userId, deviceSessionId(row.id)).catch((error: unknown) => {
         // The device is unbound either way; its session then ends by DEVICE_SESSION_IDLE_TTL.
         deps.logger.warn({ err: error, deviceRowId: row.id }, 'could not close the session of an unbound device');

@@ -31,6 +31,11 @@ export function createDeviceToolStore(sequelize: Sequelize) {
       );
     },
 
+    /** The device is unbound: its session's tools go with it. */
+    async forgetTools(userId: string, sessionId: string): Promise<void> {
+      await sequelize.query('DELETE FROM device_tools WHERE user_id = $1 AND session_id = $2', { bind: [userId, sessionId] });
+    },
+
     async loadTools(userId: string, sessionId: string): Promise<DeviceTool[]> {
       const rows = await sequelize.query<{ tools: DeviceTool[] }>('SELECT tools FROM device_tools WHERE user_id = $1 AND session_id = $2', {
         bind: [userId, sessionId],

@@ -555,7 +555,7 @@ describe('xiaozhi device socket (/xiaozhi/v1/)', function () {
   });
 
   it('device tools: the gateway lists them over the socket (initialize, tools/list paged), routing calls one with tools/call, and its result is spoken', async function () {
-    const { device, userId } = await boundDevice();
+    const { device, userId, rowId } = await boundDevice();
     const { socket, sessionId } = await connect(device);
     const mcp = (method: string) => (f: Frame) => f.type === 'mcp' && (f.payload as { method?: string } | undefined)?.method === method;
     const reply = (request: Frame, result: unknown) =>
@@ -590,6 +590,9 @@ describe('xiaozhi device socket (/xiaozhi/v1/)', function () {
     const frames = await socket.answer();
     assert.deepEqual(sentences(frames), ['The light is at 35 now.']);
     assert.equal(socket.frames.filter(({ frame }) => mcp('tools/call')(frame)).length, 1);
-    await socket.close();
+    // Unbinding forgets them.
+    assert.equal((await request('DELETE', `/api/v1/devices/${rowId}`, { user: userId })).status, 200);
+    assert.deepEqual(await store.loadTools(userId, sessionId), []);
+    await socket.closed;
   });
 });
