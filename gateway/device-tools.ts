@@ -224,15 +224,23 @@ export class DeviceMcpClient {
               ? `${failure.message}; the tool may have run`
               : `the device disconnected before it answered device tool "${name}"; the tool may have run`;
       outcome = { status: 'failed', result: '', error };
+    }
+    try {
+      // Still in flight while answering, so a repeated ask meanwhile waits for this answer.
+      await this.answer(frame, outcome, true);
     } finally {
       this.inFlight.delete(callId);
     }
-    return this.answer(frame, outcome, true);
   }
 
+  /** The outcome, recorded on the claim for a repeated ask (best effort: the signal matters more), then signalled. */
   private async answer(frame: DeviceToolCallFrame, outcome: Omit<DeviceToolResult, 'callId'>, record: boolean): Promise<void> {
     const result: DeviceToolResult = { callId: frame.callId, ...outcome };
-    if (record) await this.owner.store.recordOutcome(result);
+    if (record) {
+      await this.owner.store.recordOutcome(result).catch((error: unknown) => {
+        this.options.logger.warn({ err: error, callId: frame.callId }, 'could not record a device tool outcome');
+      });
+    }
     await this.owner.signal(frame.workflowId, result);
   }
 

@@ -563,6 +563,14 @@ describe('xiaozhi device socket (/xiaozhi/v1/)', function () {
     const initialize = await socket.next(mcp('initialize'));
     const params = (initialize.payload as { params: { capabilities: { vision: { url: string } } } }).params;
     assert.match(params.capabilities.vision.url, /\/xiaozhi\/vision\/explain$/);
+    // What that URL answers (xiaozhi-sdk posts a camera picture there as multipart and reads `error`).
+    const vision = await fetch(`${apiUrl}/xiaozhi/vision/explain`, {
+      method: 'POST',
+      headers: { 'content-type': 'multipart/form-data; boundary=x' },
+      body: '--x--\r\n',
+    });
+    assert.equal(vision.status, 501);
+    assert.match(((await vision.json()) as { error: string }).error, /not supported/);
     reply(initialize, { protocolVersion: '2024-11-05', capabilities: { tools: {} }, serverInfo: { name: 'test', version: '1' } });
     await socket.next(mcp('notifications/initialized'));
     const brightness = {
