@@ -338,6 +338,16 @@ describe('device tools', function () {
 
   describe('worker SIGKILLed after tools/call reached the device', () => {
     const children: ChildProcess[] = [];
+    /** A worker process's environment: this harness's database, Temporal, key, and the fake router. */
+    const workerEnv = async (): Promise<Record<string, string>> => ({
+      DATABASE_URL: await runDatabaseUrlOnce(),
+      TEMPORAL_ADDRESS: h.env.address,
+      CONFIG_ENCRYPTION_KEY: h.ctx.secrets.encryptionKeys[0]!.toString('base64'),
+      EGRESS_ALLOW: '127.0.0.0/8',
+      LOG_LEVEL: 'silent',
+      ROUTER_LLM_BASE_URL: h.llm.baseUrl,
+      ROUTER_LLM_API_KEY: randomKey(),
+    });
     after(async () => {
       for (const child of children) {
         child.kill('SIGKILL');
@@ -348,17 +358,7 @@ describe('device tools', function () {
     it('exactly one call, and a failed result that says the tool may have run', async () => {
       const taskQueue = uniqueId('test-device-kill');
       const routerModel = uniqueId('router-kill');
-      const env = {
-        DATABASE_URL: await runDatabaseUrlOnce(),
-        TEMPORAL_ADDRESS: h.env.address,
-        TEMPORAL_TASK_QUEUE: taskQueue,
-        CONFIG_ENCRYPTION_KEY: h.ctx.secrets.encryptionKeys[0]!.toString('base64'),
-        EGRESS_ALLOW: '127.0.0.0/8',
-        LOG_LEVEL: 'silent',
-        ROUTER_LLM_BASE_URL: h.llm.baseUrl,
-        ROUTER_LLM_MODEL: routerModel,
-        ROUTER_LLM_API_KEY: randomKey(),
-      };
+      const env = { ...(await workerEnv()), TEMPORAL_TASK_QUEUE: taskQueue, ROUTER_LLM_MODEL: routerModel };
       // Every routing call (a step run again on the new worker too) picks the device tool.
       h.llm.otherwise(routerModel, { toolCall: MAPPED, arguments: { brightness: 55 } });
       const first = await spawnWorker(env);
@@ -388,6 +388,30 @@ describe('device tools', function () {
       assert.equal(gw.recorder.resultsFor(connectionId, id).length, 1);
       await s.handle.signal(closeSignal, { reason: 'test_done' });
     });
+
+    it('the device answers while no worker runs: its answer is kept (a signal) and is the result, once', async () => {
+      const taskQueue = uniqueId('test-device-kill-answered');
+      const routerModel = uniqueId('router-kill-answered');
+      const env = { ...(await workerEnv()), TEMPORAL_TASK_QUEUE: taskQueue, ROUTER_LLM_MODEL: routerModel };
+      h.llm.otherwise(routerModel, { toolCall: MAPPED, arguments: { brightness: 65 } });
+      const first = await spawnWorker(env);
+      children.push(first);
+      const { s, device, connectionId } = await deviceSession('device-tool-worker-kill-answered', { taskQueue });
+      // Answered 1.5 s after the call: by then the worker is dead, and the next one not started.
+      device.behave({ kind: 'answer', text: 'brightness 65', delayMs: 1_500 });
+      const id = await s.send('set the light to 65');
+      await device.waitForCalls(1, 60_000);
+      first.kill('SIGKILL');
+      await exited(first);
+      await new Promise((r) => setTimeout(r, 2_500));
+      children.push(await spawnWorker(env));
+
+      const result = await gw.recorder.waitForResult(connectionId, id, 120_000);
+      assert.equal(result.status, 'success', JSON.stringify(result));
+      assert.equal(result.result, 'brightness 65');
+      assert.equal(device.calls.length, 1);
+      await s.handle.signal(closeSignal, { reason: 'test_done' });
+    });
   });
 
   // Last: after the worker-kill session, so its history is recorded and replayed too.
@@ -395,7 +419,7 @@ describe('device tools', function () {
     it('replays every history recorded here (and records them as fixtures with RECORD_HISTORIES=1)', async function () {
       this.timeout(300_000);
       const recorded = (await labelledRuns([h])).filter((r) => r.name.startsWith('device-tool-'));
-      assert.ok(recorded.length >= 7);
+      assert.ok(recorded.length >= 8);
       assert.deepEqual(await replayFailures(recorded.map((r) => r.run)), []);
       if (process.env.RECORD_HISTORIES) writeHistoryFixtures(HISTORY_FIXTURES_DIR, recorded);
     });
