@@ -67,5 +67,11 @@ export interface ChatCompletionExtras {
   failure?: ChatFailure;
 }
 
+/**
+ * A request's question as the message's `text` (what routing reads and the transcript shows) is cut
+ * here: the context holds it whole, and one copy of a long question must not double the signal.
+ */
+export const CHAT_TEXT_CHARS = 16_000;
+
 /** Client tools and the context are bounded by the request body (1 MiB); this bounds what a result keeps of tool calls. */
 export const MAX_TOOL_CALL_BYTES = 64 * 1024;

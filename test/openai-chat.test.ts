@@ -370,6 +370,13 @@ describe('POST /v1/chat/completions', function () {
       const long = await raw(u.userId, { model: 'roomy', messages: [...history, { role: 'user', content: 'and now?' }] });
       assert.equal(long.status, 200, long.text.slice(0, 300));
       assert.equal(llm.requests(u.configs.roomy!.model)[0]!.body.messages.length, 9);
+      // One long question: the signal holds it once (the message's text is its head), within the payload bounds.
+      const question = 'q'.repeat(1000 * 1000);
+      const single = await raw(u.userId, { model: 'roomy', messages: [{ role: 'user', content: question }] });
+      assert.equal(single.status, 200, single.text.slice(0, 300));
+      assert.equal(llm.requests(u.configs.roomy!.model).at(-1)!.body.messages[0]!.content, question, 'the provider gets it whole');
+      // The answer is bounded like every answer (ARCHITECTURE.md §5: 64 KiB, cut with a note).
+      assert.match(single.json().choices[0].message.content, /\n\[answer cut at 65536 characters\]$/);
       const tooLong = await raw(u.userId, { model: 'roomy', messages: [{ role: 'user', content: 'y'.repeat(1024 * 1024) }] });
       assert.equal(tooLong.status, 413);
       const document = (await (await fetch(`${base}/openapi.json`)).json()) as {
