@@ -56,6 +56,8 @@ export interface ChatFailure {
   status?: number;
   /** The provider's own error code (`context_length_exceeded`), when it gave one. */
   code?: string;
+  /** The provider's Retry-After (a 429), in ms. */
+  retryAfterMs?: number;
 }
 
 /** What a chat completion answer carries beside its text (in the step's result and the result frame). */

@@ -387,10 +387,10 @@ describe('POST /v1/chat/completions', function () {
 
     it("a provider's 429 is a 429 with Retry-After; its 400 passes through with its code", async () => {
       const u = await newUser([{ name: 'limited' }, { name: 'small' }]);
-      llm.otherwise(u.configs.limited!.model, { fail: 429, retryAfterSeconds: 0 });
+      llm.otherwise(u.configs.limited!.model, { fail: 429, retryAfterSeconds: 2 });
       const limited = await raw(u.userId, { model: 'limited', messages: [{ role: 'user', content: 'x' }] });
       assert.equal(limited.status, 429, limited.text);
-      assert.ok(limited.headers.get('retry-after'));
+      assert.equal(limited.headers.get('retry-after'), '2', "the provider's Retry-After");
       assert.equal(limited.json().error.type, 'rate_limit_error');
       llm.script(u.configs.small!.model, { fail: 400, code: 'context_length_exceeded', message: 'too long' });
       await assert.rejects(
