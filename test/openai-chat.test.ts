@@ -248,7 +248,9 @@ describe('POST /v1/chat/completions', function () {
     recorded.push({ label: 'openai-chat-stream', userId: u.userId, sessionId: last.switchboard.session_id });
 
     // On the wire: event-stream, the ids in the headers, and data: [DONE] at the end.
-    const wire = await raw(u.userId, { model: 'streamer', messages: [{ role: 'user', content: 'again' }], stream: true });
+    // model "auto": the routing step's own first attempt streams the same way.
+    llm.script(u.configs.streamer!.model, { pieces, pieceDelayMs: 100 });
+    const wire = await raw(u.userId, { model: 'auto', messages: [{ role: 'user', content: 'again' }], stream: true });
     assert.equal(wire.status, 200);
     assert.match(wire.headers.get('content-type') ?? '', /^text\/event-stream/);
     assert.match(wire.headers.get('x-switchboard-message-id') ?? '', /^chatcmpl-/);
@@ -257,6 +259,12 @@ describe('POST /v1/chat/completions', function () {
     const final = JSON.parse(events.at(-1)!.slice(6)) as WithSwitchboard<OpenAI.Chat.Completions.ChatCompletionChunk>;
     assert.equal(final.choices[0]!.finish_reason, 'stop');
     assert.equal(final.switchboard.message_id, wire.headers.get('x-switchboard-message-id'));
+    const contents = events.map(
+      (e) => (JSON.parse(e.slice(6)) as OpenAI.Chat.Completions.ChatCompletionChunk).choices[0]?.delta?.content ?? '',
+    );
+    assert.equal(contents.join(''), pieces.join(''));
+    assert.ok(contents.filter(Boolean).length >= 2, 'streamed in several chunks');
+    assert.equal(final.model, 'streamer');
   });
 
   it('client tools go to a named config and its tool_calls come back in OpenAI shape; tool messages pass back', async () => {
@@ -308,6 +316,25 @@ describe('POST /v1/chat/completions', function () {
     assert.equal((passed[1]!.tool_calls as { id: string }[])[0]!.id, call.id);
     assert.deepEqual([passed[2]!.role, passed[2]!.tool_call_id, passed[2]!.content], ['tool', call.id, '{"sky": "sunny"}']);
     recorded.push({ label: 'openai-chat-tools', userId: u.userId, sessionId: second.switchboard.session_id });
+    // Streamed: the provider's tool call, streamed in pieces, comes back as a tool_calls chunk.
+    llm.script(model, { toolCall: 'get_weather', arguments: { city: 'Lyon' } });
+    const stream = await u.openai.chat.completions.create({
+      model: 'agent',
+      messages: [{ role: 'user', content: 'weather in Lyon?' }],
+      tools,
+      stream: true,
+    });
+    const streamedCalls: OpenAI.Chat.Completions.ChatCompletionChunk.Choice.Delta.ToolCall[] = [];
+    let finish: string | null = null;
+    for await (const chunk of stream) {
+      streamedCalls.push(...(chunk.choices[0]?.delta?.tool_calls ?? []));
+      finish = chunk.choices[0]?.finish_reason ?? finish;
+    }
+    assert.equal(finish, 'tool_calls');
+    assert.equal(streamedCalls.length, 1);
+    assert.equal(streamedCalls[0]!.function?.name, 'get_weather');
+    assert.deepEqual(JSON.parse(streamedCalls[0]!.function?.arguments ?? ''), { city: 'Lyon' });
+    assert.equal(llm.requests(model).at(-1)!.body.stream, true);
   });
 
   describe('errors in OpenAI shape', () => {
