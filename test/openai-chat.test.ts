@@ -624,6 +624,30 @@ describe('POST /v1/chat/completions', function () {
     assert.equal(((await handle.result()) as { status: string }).status, 'closed', 'the retry closed the one-message session');
   });
 
+  it('a retry after the first API process died before its signal sends the request itself', async () => {
+    const u = await newUser([{ name: 'late' }]);
+    const body = { model: 'late', messages: [{ role: 'user', content: 'did anyone send me?' }] };
+    const key = uniqueId('key');
+    const sessionId = newSessionId();
+    const messageId = `chatcmpl-${uniqueId('unsent')}`;
+    // The first process claimed the key 20 s ago and died before signalling.
+    await chatIdempotency(tc.ctx.db).claim(u.userId, key, {
+      bodyHash: idempotencyHash({ body, sessionId: null }),
+      sessionId,
+      messageId,
+      oneMessage: true,
+    });
+    await tc.ctx.db.sequelize.query(
+      "UPDATE chat_idempotency SET created_at = now() - interval '20 seconds' WHERE user_id = :userId AND idempotency_key = :key",
+      { replacements: { userId: u.userId, key } },
+    );
+    const retried = await raw(u.userId, body, { 'Idempotency-Key': key });
+    assert.equal(retried.status, 200, retried.text);
+    assert.equal(retried.json().id, messageId);
+    assert.equal(retried.json().switchboard.session_id, sessionId);
+    assert.equal(llm.hits(u.configs.late!.model), 1);
+  });
+
   it('a client that disconnects mid-stream does not cancel the step: the answer is recorded for its Idempotency-Key', async () => {
     const u = await newUser([{ name: 'patient' }]);
     const pieces = ['A long ', 'answer ', 'nobody ', 'waits ', 'for.'];
