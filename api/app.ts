@@ -24,9 +24,8 @@ import { createHttpMetrics } from './middleware/metrics';
 import { AUTH_FAILURE_PREFIX, createFailureLimiter, createSharedLimiter } from '../db';
 import { limitFailedAuth, rateLimit } from './middleware/rate-limit';
 import { requestContext, requestLogger } from './middleware/request-context';
-import { isOpenAiPath, openAiErrorHandler } from './openai-errors';
+import { isOpenAiPath, OPENAI_BODY_LIMIT_BYTES, openAiErrorHandler } from './openai-errors';
 import { createOpenAiRouter } from './openai.routes';
-import { CHAT_BODY_LIMIT_BYTES, CHAT_COMPLETIONS_PATH } from './openai-chat.routes';
 import { buildOpenApi } from './openapi';
 import { RouteDocs } from './route-docs';
 import packageJson from '../package.json';
@@ -105,11 +104,11 @@ export function createApp(deps: ApiDeps): Koa {
     // Its own CORS, token scope and body limit; before the API's body reader.
     app.use(codecEndpoint({ router: codecRouter, origins: deps.codec.origins, authenticate: requireUser }));
   }
-  const bodies = jsonBody(deps.config.BODY_LIMIT_BYTES);
-  // A chat completion carries its whole context (api/openai-chat.routes.ts).
-  const chatBodies = jsonBody(Math.max(CHAT_BODY_LIMIT_BYTES, deps.config.BODY_LIMIT_BYTES));
-  app.use(function readJsonBody(ctx, next) {
-    return ctx.path === CHAT_COMPLETIONS_PATH ? chatBodies(ctx, next) : bodies(ctx, next);
+  const restBody = jsonBody(deps.config.BODY_LIMIT_BYTES);
+  // A chat completion carries its whole context: /v1 takes 1 MiB (api/openai-errors.ts), or more if BODY_LIMIT_BYTES says so.
+  const openAiBody = jsonBody(Math.max(OPENAI_BODY_LIMIT_BYTES, deps.config.BODY_LIMIT_BYTES));
+  app.use(function bodies(ctx, next) {
+    return isOpenAiPath(ctx.path) ? openAiBody(ctx, next) : restBody(ctx, next);
   });
   if (deps.console) app.use(serveConsole(deps.console));
   for (const router of apiRouters) {

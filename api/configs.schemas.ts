@@ -9,7 +9,7 @@ import { ValidationError, type FieldError } from '../lib/errors';
 import { LLM_TYPE_NAMES } from '../llm/providers';
 import { parseOrThrow } from '../lib/validate';
 import type { ConfigType } from '../db';
-import { TOOL_NAME_PATTERN, TOOL_NAME_RULE } from '../contract';
+import { AUTO_MODEL, isReservedConfigName, TOOL_NAME_PATTERN, TOOL_NAME_RULE } from '../contract';
 import { parameterSchemaProblem } from '../functions';
 
 const MAX_PARAMETERS_JSON = 32 * 1024;
@@ -146,7 +146,7 @@ export function mcpServerRequestSchema(allow: BlockList) {
 
 export function createConfigSchemas(allow: BlockList) {
   const common = {
-    config_name: name,
+    config_name: name.meta({ description: 'Unique per user; "auto" (any case) is reserved for the routing model of /v1' }),
     description: nullable(text(4000)),
     is_active: z.boolean().optional(),
     priority: between(-1_000_000, 1_000_000, true).optional(),
@@ -306,6 +306,19 @@ function assertStorable(body: Record<string, unknown>): void {
       stack.push({ value: child, path: [...path, key] });
     }
   }
+}
+
+/**
+ * `auto` is the OpenAI-compatible surface's routing model (contract/rest.ts): a config can no
+ * longer be given that name, in any case. A row that had it before keeps it while a PUT or PATCH
+ * leaves the name as it is (`stored`), so its other fields can still be changed; /v1/models lists
+ * only the router's `auto`.
+ */
+export function assertConfigNameAllowed(name: string, stored?: string): void {
+  if (name === stored || !isReservedConfigName(name)) return;
+  throw new ValidationError([
+    { field: 'config_name', message: `"${AUTO_MODEL}" is reserved (the model that routes between your configs); choose another name` },
+  ]);
 }
 
 export function parseConfig(schemas: ConfigSchemas, body: Record<string, unknown>): ConfigInput {

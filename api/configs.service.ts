@@ -10,7 +10,14 @@ import type { Logger } from '../lib/logger';
 import { maskApiKey, type SecretBox } from '../lib/secret-box';
 import type { ConfigChangeNotifier } from '../app/context';
 import { providerToolName, type PublicConfig } from '../contract';
-import { createConfigSchemas, functionParametersProblem, normaliseConfigBody, parseConfig, type ConfigInput } from './configs.schemas';
+import {
+  assertConfigNameAllowed,
+  createConfigSchemas,
+  functionParametersProblem,
+  normaliseConfigBody,
+  parseConfig,
+  type ConfigInput,
+} from './configs.schemas';
 import { parseOrThrow } from '../lib/validate';
 import { createCoalescer } from '../lib/coalesce';
 import { generateWebhookSecret, schemaCompileProblem, type McpToolInfo } from '../functions';
@@ -314,6 +321,7 @@ export function createConfigService(deps: ConfigServiceDeps) {
         if (!locked) throw new NotFoundError('Config');
         // The schema compiles (bounded: SCHEMA_CHECK_BUDGET_MS) while the row is locked, against what is written.
         const parsed = inputFor(locked);
+        assertConfigNameAllowed(parsed.config_name, locked.config_name);
         assertKeyStaysWithEndpoint(locked, parsed);
         assertHeadersStayWithServer(locked, parsed);
         const input = await assertParametersCompile(await withParameters(parsed, () => openHeaders(locked)));
@@ -347,7 +355,9 @@ export function createConfigService(deps: ConfigServiceDeps) {
 
     async create(userId: string, raw: unknown): Promise<SavedConfig> {
       // The tool's schema is asked for before the transaction: no lock waits on an MCP server.
-      const input = await assertParametersCompile(await withParameters(parseConfig(schemas, normaliseConfigBody(raw))));
+      const parsed = parseConfig(schemas, normaliseConfigBody(raw));
+      assertConfigNameAllowed(parsed.config_name);
+      const input = await assertParametersCompile(await withParameters(parsed));
       const secret = webhookSecret(input);
       const row = await save(userId, () =>
         deps.db.sequelize.transaction(async (transaction) => {

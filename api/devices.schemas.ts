@@ -102,8 +102,11 @@ export const publicDeviceSchema = z
     client_id: z.string().meta({ description: 'Client-Id: a UUID' }),
     name: z.string(),
     bound_at: z.string(),
-    last_seen_at: z.string().nullable().meta({ description: 'Its last provisioning call' }),
-    online: z.boolean().meta({ description: 'Always false for now: devices provision and bind, the device socket is not served yet' }),
+    last_seen_at: z
+      .string()
+      .nullable()
+      .meta({ description: 'When it was last heard from: a provisioning call, or its socket (refreshed every minute while open)' }),
+    online: z.boolean().meta({ description: 'Whether its socket (/xiaozhi/v1/ on a gateway) is open now' }),
     firmware_version: z.string().nullable(),
     default_llm_id: z.number().int().nullable(),
     enabled_functions: z.array(z.string()).nullable(),

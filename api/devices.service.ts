@@ -1,9 +1,10 @@
 // xiaozhi devices: provisioning (the OTA call a device makes at boot, and its activation polls) and
-// the caller's devices (bind by code, list, rename and configure, unbind). The device socket
-// (/xiaozhi/v1/ on the gateway) is a later step: devices provision and bind, they cannot talk yet.
+// the caller's devices (bind by code, list, rename and configure, unbind). The device socket is
+// /xiaozhi/v1/ on the gateway (gateway/device-upgrade.ts).
 //
 // Guessing codes: six digits are a million codes, so wrong codes are limited per user
-// (DEVICE_BIND_FAILURES_PER_MINUTE) and per client address (DEVICE_BIND_FAILURES_PER_ADDRESS),
+// (DEVICE_BIND_FAILURES_PER_MINUTE, and DEVICE_BIND_FAILURES_PER_DAY so patience does not add up)
+// and per client address (DEVICE_BIND_FAILURES_PER_ADDRESS),
 // counted in the shared rate-limit table like failed authentications; pending activations are
 // capped overall (MAX_PENDING_ACTIVATIONS) and new codes per address (DEVICE_ACTIVATIONS_PER_ADDRESS).
 import type { z } from 'zod';
@@ -16,6 +17,7 @@ import {
   createSharedLimiter,
   DeviceLimitError,
   hashDeviceToken,
+  isDeviceOnline,
   newDeviceToken,
   type Database,
   type DeviceIdentity,
@@ -26,7 +28,7 @@ import { urlHost } from '../lib/address';
 import { AppError, ConflictError, NotFoundError, RateLimitedError, ValidationError, type FieldError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import { parseOrThrow } from '../lib/validate';
-import { isUsersLlmConfig } from '../sessions/session-store';
+import { deviceSessionId, isUsersLlmConfig } from '../sessions/session-store';
 import {
   activateBodySchema,
   bindBodySchema,
@@ -55,6 +57,7 @@ export type DeviceConfig = Pick<
   | 'MAX_DEVICES_PER_USER'
   | 'MAX_PENDING_ACTIVATIONS'
   | 'DEVICE_BIND_FAILURES_PER_MINUTE'
+  | 'DEVICE_BIND_FAILURES_PER_DAY'
   | 'DEVICE_BIND_FAILURES_PER_ADDRESS'
   | 'DEVICE_ACTIVATIONS_PER_ADDRESS'
 >;
@@ -104,7 +107,7 @@ function toPublicDevice(row: DeviceRow): PublicDevice {
     name: row.name,
     bound_at: (row.bound_at ?? row.created_at).toISOString(),
     last_seen_at: row.last_seen_at?.toISOString() ?? null,
-    online: false,
+    online: isDeviceOnline(row),
     firmware_version: row.firmware_version,
     default_llm_id: row.default_llm_id,
     enabled_functions: row.enabled_functions,
@@ -117,11 +120,36 @@ function parseDeviceId(raw: string): number {
   return id;
 }
 
-export function createDeviceService(deps: { db: Database; config: DeviceConfig; rateLimits: RateLimitStore; logger: Logger }) {
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** What the device service asks of a device's session: closed on unbinding, its settings changed with the device's. */
+export interface DeviceSessions {
+  close(userId: string, sessionId: string): Promise<void>;
+  applySettings(
+    userId: string,
+    sessionId: string,
+    settings: { default_llm_id?: number | null; enabled_functions?: string[] | null },
+  ): Promise<void>;
+}
+
+export function createDeviceService(deps: {
+  db: Database;
+  config: DeviceConfig;
+  rateLimits: RateLimitStore;
+  logger: Logger;
+  /** The device's session (absent where the API runs without Temporal); a device that never connected has none. */
+  sessions?: DeviceSessions;
+}) {
   const { config } = deps;
   const store = createDeviceStore(deps.db.sequelize);
   const limiter = { store: deps.rateLimits, logger: deps.logger };
   const userFailures = createFailureLimiter({ ...limiter, limit: config.DEVICE_BIND_FAILURES_PER_MINUTE, prefix: 'device-bind-user:' });
+  const userDailyFailures = createFailureLimiter({
+    ...limiter,
+    limit: config.DEVICE_BIND_FAILURES_PER_DAY,
+    windowMs: DAY_MS,
+    prefix: 'device-bind-user-day:',
+  });
   const addressFailures = createFailureLimiter({
     ...limiter,
     limit: config.DEVICE_BIND_FAILURES_PER_ADDRESS,
@@ -216,7 +244,7 @@ export function createDeviceService(deps: { db: Database; config: DeviceConfig; 
     /** POST /api/v1/devices/bind: the device waiting with this code becomes the caller's. */
     async bind(userId: string, body: unknown, address: string): Promise<PublicDevice> {
       const { code } = parseOrThrow(bindBodySchema, body);
-      const blocked = Math.max(userFailures.blocked(userId), addressFailures.blocked(address));
+      const blocked = Math.max(userFailures.blocked(userId), userDailyFailures.blocked(userId), addressFailures.blocked(address));
       if (blocked > 0) throw new RateLimitedError(blocked);
       let row: DeviceRow | undefined;
       try {
@@ -228,8 +256,8 @@ export function createDeviceService(deps: { db: Database; config: DeviceConfig; 
         throw error;
       }
       if (row) return toPublicDevice(row);
-      const [byUser, byAddress] = await Promise.all([userFailures.failed(userId), addressFailures.failed(address)]);
-      const wait = Math.max(byUser, byAddress);
+      const waits = await Promise.all([userFailures.failed(userId), userDailyFailures.failed(userId), addressFailures.failed(address)]);
+      const wait = Math.max(...waits);
       if (wait > 0) throw new RateLimitedError(wait);
       throw new ValidationError([{ field: 'code', message: 'no device is waiting with this code, or it expired' }]);
     },
@@ -246,14 +274,33 @@ export function createDeviceService(deps: { db: Database; config: DeviceConfig; 
       }
       const row = await store.update(userId, parseDeviceId(rawId), input);
       if (!row) throw new NotFoundError('Device');
+      const { default_llm_id, enabled_functions } = input;
+      if (default_llm_id !== undefined || enabled_functions !== undefined) {
+        // A running session takes them now (a socket that connects later gets them anyway).
+        await deps.sessions
+          ?.applySettings(userId, deviceSessionId(row.id), { default_llm_id, enabled_functions })
+          .catch((error: unknown) => {
+            deps.logger.warn(
+              { err: error, deviceRowId: row.id },
+              'could not apply device settings to its session; it gets them on its next connection',
+            );
+          });
+      }
       return toPublicDevice(row);
     },
 
-    /** Unbinds: the row and its token go; the device's next OTA call gets a new code. */
+    /**
+     * Unbinds: the row and its token go (every gateway is told in the same statement and closes the
+     * device's socket); its session is closed; the device's next OTA call gets a new code.
+     */
     async remove(userId: string, rawId: string): Promise<PublicDevice> {
       const row = await store.remove(userId, parseDeviceId(rawId));
       if (!row) throw new NotFoundError('Device');
-      return toPublicDevice(row);
+      await deps.sessions?.close(userId, deviceSessionId(row.id)).catch((error: unknown) => {
+        // The device is unbound either way; its session then ends by DEVICE_SESSION_IDLE_TTL.
+        deps.logger.warn({ err: error, deviceRowId: row.id }, 'could not close the session of an unbound device');
+      });
+      return { ...toPublicDevice(row), online: false };
     },
   };
 }

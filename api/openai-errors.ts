@@ -10,6 +10,12 @@ import { handleErrors } from './middleware/error-handler';
 /** The OpenAI-compatible surface: its paths, for the middleware that picks the error shape. */
 export const OPENAI_PREFIX = '/v1';
 
+/**
+ * The request body cap on /v1: 1 MiB (413 in OpenAI's shape beyond), above the REST API's
+ * BODY_LIMIT_BYTES because a chat request carries its whole conversation.
+ */
+export const OPENAI_BODY_LIMIT_BYTES = 1024 * 1024;
+
 export function isOpenAiPath(path: string): boolean {
   return path === OPENAI_PREFIX || path.startsWith(`${OPENAI_PREFIX}/`);
 }

@@ -4,14 +4,15 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
+import { AUTO_MODEL } from '../contract';
 import type { Database } from '../db';
 import { publicConfigReader } from '../db/public-config';
 import { OPENAI_PREFIX } from './openai-errors';
 import { userOf } from './respond';
 import { KNOWN_METHODS, route, type RouteDocs } from './route-docs';
 
-/** The model that routes a request like a socket message (router LLM, functions, fallback). */
-export const AUTO_MODEL = 'auto';
+/** The model that routes a request like a socket message (router LLM, functions, fallback); no config may take its name. */
+export { AUTO_MODEL };
 
 const modelSchema = z
   .object({
@@ -54,12 +55,15 @@ export function createOpenAiRouter(db: Database, docs: RouteDocs): Router {
         object: 'list',
         data: [
           { id: AUTO_MODEL, object: 'model', created: 0, owned_by: 'switchboard' },
-          ...llms.map((config) => ({
-            id: config.config_name,
-            object: 'model' as const,
-            created: Math.floor(Date.parse(config.created_at) / 1000),
-            owned_by: config.llm_type ?? 'openai',
-          })),
+          // A config named `auto` from before the name was reserved is not listed: `auto` is the router's.
+          ...llms
+            .filter((config) => config.config_name !== AUTO_MODEL)
+            .map((config) => ({
+              id: config.config_name,
+              object: 'model' as const,
+              created: Math.floor(Date.parse(config.created_at) / 1000),
+              owned_by: config.llm_type ?? 'openai',
+            })),
         ],
       };
       answer(ctx, list);

@@ -58,7 +58,7 @@ const STATUS_TEXT: Record<number, string> = {
   404: "Not found (also for another user's resource)",
   409: 'Conflict (duplicate name, config cap)',
   410: 'Gone (an expired activation)',
-  413: 'Body too large',
+  413: 'Body too large: over 1 MiB on /v1, over BODY_LIMIT_BYTES (256 KiB by default) elsewhere',
   415: 'Body is not JSON',
   429: 'Rate limited; see Retry-After',
   502: 'Your endpoint (an MCP server) failed; the message says how',
@@ -169,7 +169,11 @@ export function buildOpenApi(routers: Router[], docs: RouteDocs, info: { version
       title: 'Switchboard API',
       version: info.version,
       description:
-        'Per-user AI configurations. Inputs also accept the seed spellings: name for config_name, ai_type (llm | function) for config_type, and LLM settings nested in parameters.',
+        'Per-user AI configurations. Inputs also accept the seed spellings: name for config_name, ai_type (llm | function) for config_type, and LLM settings nested in parameters. ' +
+        'The OpenAI-compatible surface under /v1 (for the openai SDKs, LiteLLM, Open WebUI) takes a user API key or a JWT and answers every failure in ' +
+        "OpenAI's error shape ({error: {message, type, param, code}}), a 404 for an unknown /v1 route included. Limits on /v1: request bodies up to 1 MiB (413), " +
+        'the per-user RATE_LIMIT_PER_MINUTE shared with /api/v1 (429 with Retry-After), AUTH_FAILURES_PER_MINUTE per client address (429), and the Host check on ' +
+        'every path (421 for a name this deployment does not serve). The config name auto is reserved for the model that routes between your configs.',
     },
     servers: [{ url: '/' }],
     components: {

@@ -7,16 +7,17 @@ import { urlHost } from '../lib/address';
 import { projectRoot } from '../lib/temporal-cli';
 import { createApiKeyService } from './api-keys.service';
 import { createApp } from './app';
-import { createDeviceService } from './devices.service';
+import { createDeviceService, type DeviceSessions } from './devices.service';
 import { createConfigService } from './configs.service';
 import { createConfigTrialService } from './config-trials.service';
 import { createConfigExecutor } from '../execution';
 import type { ReadinessCheck } from './health.routes';
 import { createSessionsRouter } from './sessions.routes';
 import { createRateLimitStore } from '../db';
-import { createConfigChangeNotifier, createSessionService } from '../sessions/sessions.service';
+import { createConfigChangeNotifier, createSessionService, type SessionService } from '../sessions/sessions.service';
 import { createChatCompletions } from '../sessions/chat-completions';
 import { createOpenAiChatRouter } from './openai-chat.routes';
+import { ConflictError, NotFoundError } from '../lib/errors';
 
 /** Where scripts/build-console.mjs puts the web console. */
 export const CONSOLE_DIST = path.join(projectRoot, 'console', 'dist');
@@ -66,6 +67,7 @@ export function createApiFromContext(ctx: AppContext, notifier: ConfigChangeNoti
       config: ctx.config,
       rateLimits: createRateLimitStore(ctx.db.sequelize),
       logger: ctx.logger,
+      sessions: ctx.temporal ? deviceSessions(createSessionService(ctx)) : undefined,
     }),
     apiKeys: createApiKeyService({ db: ctx.db }),
     db: ctx.db,
@@ -78,6 +80,21 @@ export function createApiFromContext(ctx: AppContext, notifier: ConfigChangeNoti
   });
   /** Stops what the app holds beyond its requests (the chat completions' relay listener). */
   return Object.assign(app, { closeServices: async () => chat?.close() });
+}
+
+/** A device's session through the sessions service; one that does not exist (never connected) or has ended is no error. */
+function deviceSessions(sessions: SessionService): DeviceSessions {
+  const ifAny = async (call: () => Promise<unknown>): Promise<void> => {
+    try {
+      await call();
+    } catch (error) {
+      if (!(error instanceof NotFoundError) && !(error instanceof ConflictError)) throw error;
+    }
+  };
+  return {
+    close: (userId, sessionId) => ifAny(() => sessions.close(userId, sessionId)),
+    applySettings: (userId, sessionId, settings) => ifAny(() => sessions.update(userId, sessionId, settings)),
+  };
 }
 
 export const noopNotifier: ConfigChangeNotifier = { configsChanged: async () => undefined };

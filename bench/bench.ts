@@ -10,6 +10,7 @@ import { testTemporal } from '../test/support/temporal';
 import { messageBreakdown, type Breakdown } from './breakdown';
 import { childEnv, spawnAll, spawnServer, type ServerChild } from './children';
 import { floorOnQueue, startFloor, type Floor } from './floor';
+import { measureChatCompletions } from './chat-completions';
 import { measureLiteLLM, type PeerResult } from './litellm';
 import { measureMemory } from './memory';
 import {
@@ -199,6 +200,10 @@ export interface Figures {
   peer?: PeerResult;
   /** Present when the peer ran. */
   peerRatios?: PeerRatios;
+  /** Switchboard's POST /v1/chat/completions measured as the peer is (bench/chat-completions.ts). */
+  chatCompletions?: PeerResult;
+  /** /v1/chat/completions ÷ the LiteLLM proxy (added latency, requests/s); present when both were measured. */
+  chatCompletionsRatios?: PeerRatios;
 }
 
 /** Raw samples for the chart. */
@@ -211,6 +216,8 @@ export interface Samples {
 export interface BenchOptions {
   profile: ProfileName;
   peer?: 'litellm';
+  /** Also measure POST /v1/chat/completions (npm run bench does; the smoke test does not). */
+  chatCompletions?: boolean;
   log?: (line: string) => void;
 }
 
@@ -419,19 +426,23 @@ export async function runBench(options: BenchOptions): Promise<{ figures: Figure
       await tc.close();
     }
 
+    const endpointOptions = {
+      calls: profile.latencyMessages,
+      warmup: profile.warmup,
+      clients: profile.peerClients,
+      requestsPerClient: profile.peerRequestsPerClient,
+    };
+    let chatCompletions: PeerResult | undefined;
+    if (options.chatCompletions) {
+      step(`chat completions: ${endpointOptions.calls} calls one at a time, then ${endpointOptions.clients} clients`);
+      chatCompletions = await measureChatCompletions(llm, endpointOptions, step);
+      if ('error' in chatCompletions) step(`chat completions: not measured: ${chatCompletions.error}`);
+    }
+
     let peer: PeerResult | undefined;
     if (options.peer === 'litellm') {
       step('peer: LiteLLM proxy');
-      peer = await measureLiteLLM(
-        llm,
-        {
-          calls: profile.latencyMessages,
-          warmup: profile.warmup,
-          clients: profile.peerClients,
-          requestsPerClient: profile.peerRequestsPerClient,
-        },
-        step,
-      );
+      peer = await measureLiteLLM(llm, endpointOptions, step);
       if ('error' in peer) step(`peer: LiteLLM skipped: ${peer.error}`);
     }
     step('done');
@@ -480,6 +491,15 @@ export async function runBench(options: BenchOptions): Promise<{ figures: Figure
                 p99: latencyByVariant.noRouter.added.p99 / peer.added.p99,
               },
               throughput: throughputNoRouter.messagesPerSecond / peer.requestsPerSecond,
+            },
+          }
+        : {}),
+      ...(chatCompletions ? { chatCompletions } : {}),
+      ...(chatCompletions && !('error' in chatCompletions) && peer && !('error' in peer)
+        ? {
+            chatCompletionsRatios: {
+              added: { p50: chatCompletions.added.p50 / peer.added.p50, p99: chatCompletions.added.p99 / peer.added.p99 },
+              throughput: chatCompletions.requestsPerSecond / peer.requestsPerSecond,
             },
           }
         : {}),

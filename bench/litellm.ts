@@ -11,7 +11,8 @@ import OpenAI from 'openai';
 import { uniqueId } from '../test/support/context';
 import type { FakeLLM } from '../test/support/fake-llm';
 import { freePort } from '../test/support/net';
-import { now, percentiles, sleep, type Percentiles } from './stats';
+import { measureEndpoint, type EndpointRun } from './openai-peer';
+import { sleep } from './stats';
 
 /**
  * Pinned. 1.82.7 and 1.82.8 on PyPI were malicious uploads (a hijacked maintainer account, March
@@ -19,19 +20,10 @@ import { now, percentiles, sleep, type Percentiles } from './stats';
  */
 export const LITELLM_VERSION = '1.82.6';
 
-export interface PeerRun {
+/** An OpenAI-compatible endpoint measured against the fake provider (openai-peer.ts). */
+export interface PeerRun extends EndpointRun {
   name: string;
   version: string;
-  calls: number;
-  proxy: Percentiles;
-  direct: Percentiles;
-  added: { p50: number; p99: number };
-  clients: number;
-  requests: number;
-  errors: number;
-  requestsPerSecond: number;
-  /** The same clients straight at the fake LLM: the floor of requestsPerSecond. */
-  directRequestsPerSecond: number;
 }
 
 export type PeerResult = PeerRun | { name: string; error: string };
@@ -186,57 +178,8 @@ export async function measureLiteLLM(
     await waitReady(`http://127.0.0.1:${port}/health/liveliness`, proxy, tail, 180_000);
     const direct = new OpenAI({ baseURL: llm.baseUrl, apiKey: 'sk-bench-anything', maxRetries: 0 });
     const viaProxy = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: 'sk-bench-anything', maxRetries: 0, timeout: 30_000 });
-    const ask = async (client: OpenAI, modelName: string, text: string): Promise<number> => {
-      const t = now();
-      const answer = await client.chat.completions.create({ model: modelName, messages: [{ role: 'user', content: text }] });
-      if (!answer.choices[0]?.message.content) throw new Error('no answer');
-      return now() - t;
-    };
-    const proxyTimes: number[] = [];
-    const directTimes: number[] = [];
-    for (let i = -options.warmup; i < options.calls; i++) {
-      const d = await ask(direct, model, `question ${i}`);
-      const p = await ask(viaProxy, 'bench-model', `question ${i}`);
-      if (i < 0) continue;
-      directTimes.push(d);
-      proxyTimes.push(p);
-    }
-    /** `clients` concurrent loops of `requestsPerClient` calls each; requests/s and the count of answers and errors. */
-    const concurrently = async (client: OpenAI, modelName: string): Promise<{ perSecond: number; done: number; errors: number }> => {
-      let errors = 0;
-      let done = 0;
-      const t = now();
-      await Promise.all(
-        Array.from({ length: options.clients }, async (_, c) => {
-          for (let i = 0; i < options.requestsPerClient; i++) {
-            try {
-              await ask(client, modelName, `client ${c} request ${i}`);
-              done++;
-            } catch {
-              errors++;
-            }
-          }
-        }),
-      );
-      return { perSecond: done / ((now() - t) / 1000), done, errors };
-    };
-    const directLoad = await concurrently(direct, model);
-    const proxyLoad = await concurrently(viaProxy, 'bench-model');
-    const proxyP = percentiles(proxyTimes);
-    const directP = percentiles(directTimes);
-    return {
-      name: 'LiteLLM proxy',
-      version: LITELLM_VERSION,
-      calls: options.calls,
-      proxy: proxyP,
-      direct: directP,
-      added: { p50: proxyP.p50 - directP.p50, p99: proxyP.p99 - directP.p99 },
-      clients: options.clients,
-      requests: proxyLoad.done,
-      errors: proxyLoad.errors,
-      requestsPerSecond: proxyLoad.perSecond,
-      directRequestsPerSecond: directLoad.perSecond,
-    };
+    const run = await measureEndpoint({ client: direct, model }, { client: viaProxy, model: 'bench-model' }, options);
+    return { name: 'LiteLLM proxy', version: LITELLM_VERSION, ...run };
   } catch (error) {
     return { name: 'LiteLLM proxy', error: (error as Error).message };
   } finally {

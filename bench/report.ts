@@ -195,7 +195,58 @@ export function summaryRows(f: Figures): Row[] {
       `≥ ${GOALS.peerThroughput}× ${verdict(f.peerRatios.throughput >= GOALS.peerThroughput)}`,
     ]);
   }
+  rows.push(...chatCompletionsRows(f));
   return rows;
+}
+
+/**
+ * POST /v1/chat/completions beside the LiteLLM proxy: both in front of the same fake provider,
+ * both measured against the same floor (the calls made straight to it). Against LiteLLM when it
+ * ran (the ratio is ours ÷ LiteLLM's), else against the floor alone.
+ */
+function chatCompletionsRows(f: Figures): Row[] {
+  const chat = f.chatCompletions;
+  if (!chat) return [];
+  const what = '6. POST /v1/chat/completions (an API key, a named config: one provider call, a one-message session workflow each)';
+  if ('error' in chat) return [[what, '', `not measured: ${chat.error.split('\n')[0]}`, '', '']];
+  const peer = f.peer && !('error' in f.peer) ? f.peer : undefined;
+  const r = f.chatCompletionsRatios;
+  const floorRate = (run: { requestsPerSecond: number; directRequestsPerSecond: number }): string =>
+    `${ratio(run.requestsPerSecond / run.directRequestsPerSecond)} of the direct floor`;
+  /** LiteLLM's figure when it ran, else the floor itself: the same calls straight to the fake provider. */
+  const against = (withPeer: string, floorOnly: string): string => (peer ? withPeer : floorOnly);
+  return [
+    [
+      `${what}, added latency p50`,
+      against(
+        `${ms(peer?.added.p50 ?? NaN)} ${peer?.name ?? ''} (proxy ${ms(peer?.proxy.p50 ?? NaN)} − direct ${ms(peer?.direct.p50 ?? NaN)})`,
+        `direct ${ms(chat.direct.p50)}`,
+      ),
+      `${ms(chat.added.p50)} (endpoint ${ms(chat.proxy.p50)} − direct ${ms(chat.direct.p50)})`,
+      r ? ratio(r.added.p50) : '',
+      r ? `≤ ${GOALS.peerAddedP50}× ${verdict(r.added.p50 <= GOALS.peerAddedP50)}` : '',
+    ],
+    [
+      `${what}, added latency p99`,
+      against(
+        `${ms(peer?.added.p99 ?? NaN)} ${peer?.name ?? ''} (proxy ${ms(peer?.proxy.p99 ?? NaN)} − direct ${ms(peer?.direct.p99 ?? NaN)})`,
+        `direct ${ms(chat.direct.p99)}`,
+      ),
+      `${ms(chat.added.p99)} (endpoint ${ms(chat.proxy.p99)} − direct ${ms(chat.direct.p99)})`,
+      r ? ratio(r.added.p99) : '',
+      '',
+    ],
+    [
+      `${what}, throughput: ${chat.clients} clients × ${chat.requests / Math.max(chat.clients, 1)} requests`,
+      against(
+        `${rate(peer?.requestsPerSecond ?? NaN, 'req/s')} ${peer?.name ?? ''} (${peer ? floorRate(peer) : ''})`,
+        `${rate(chat.directRequestsPerSecond, 'req/s')} straight to the fake provider`,
+      ),
+      `${rate(chat.requestsPerSecond, 'req/s')} (${chat.errors} errors${chat.firstError ? `, first: ${chat.firstError.slice(0, 80)}` : ''}; ${floorRate(chat)}, ${rate(chat.directRequestsPerSecond, 'req/s')})`,
+      r ? ratio(r.throughput) : '',
+      r ? `≥ ${GOALS.peerThroughput}× ${verdict(r.throughput >= GOALS.peerThroughput)}` : '',
+    ],
+  ];
 }
 
 function markdownTable(header: string[], rows: string[][]): string {

@@ -5,7 +5,8 @@
 //
 //   npm run bench                      the full run (a few minutes)
 //   npm run bench -- --quick           a smoke run with few iterations; the page and chart untouched
-//   npm run bench -- --peer litellm    also LiteLLM's proxy side by side (installed into .tools/litellm-venv)
+//   npm run bench -- --peer litellm    also LiteLLM's proxy side by side (installed into .tools/litellm-venv);
+//                                      POST /v1/chat/completions is measured the same way in every run
 //   npm run bench -- --json out.json   also write the figures as JSON
 //   npm run bench -- --cpu-prof        also write CPU profiles of the run (the bench process with the
 //                                      in-process gateway and worker, each workflow thread, each
@@ -57,6 +58,7 @@ async function main(): Promise<void> {
     const { figures, samples } = await runBench({
       profile: quick ? 'quick' : 'full',
       peer: values.peer === 'litellm' ? 'litellm' : undefined,
+      chatCompletions: true,
     });
     console.log(consoleReport(figures));
     if (values.json) writeFileSync(values.json, JSON.stringify(figures, null, 2) + '\n');

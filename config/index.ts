@@ -130,6 +130,8 @@ export const envSchema = z.object({
   ROUTER_LLM_API_KEY: optionalString,
   ROUTER_LLM_MODEL: optionalString,
   SESSION_IDLE_TTL: duration.default(30 * 60_000),
+  /** A bound xiaozhi device's session lives this long without a message (reconnects and quiet hours do not end it). */
+  DEVICE_SESSION_IDLE_TTL: duration.default(7 * 24 * 60 * 60_000),
   EGRESS_ALLOW: cidrList,
   /**
    * Longest silence between two pieces of a response body from a user's endpoint (LLM, webhook).
@@ -144,12 +146,15 @@ export const envSchema = z.object({
   MAX_CONFIGS_PER_USER: z.coerce.number().int().min(1).default(200),
   MAX_SESSIONS_PER_USER: z.coerce.number().int().min(1).default(20),
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(600),
-  /** xiaozhi devices (api/devices.service.ts): bound devices per user, pending activation codes overall, wrong codes a minute per user and per address, new codes a minute per address. */
+  /** xiaozhi devices (api/devices.service.ts): bound devices per user, pending activation codes overall, wrong codes a minute and a day per user and a minute per address, new codes a minute per address. */
   MAX_DEVICES_PER_USER: z.coerce.number().int().min(1).default(20),
   MAX_PENDING_ACTIVATIONS: z.coerce.number().int().min(1).default(1000),
   DEVICE_BIND_FAILURES_PER_MINUTE: z.coerce.number().int().min(1).default(5),
+  DEVICE_BIND_FAILURES_PER_DAY: z.coerce.number().int().min(1).default(20),
   DEVICE_BIND_FAILURES_PER_ADDRESS: z.coerce.number().int().min(1).default(20),
   DEVICE_ACTIVATIONS_PER_ADDRESS: z.coerce.number().int().min(1).default(10),
+  /** Sockets of devices not bound yet (they only hear their activation code), over every gateway. */
+  MAX_UNBOUND_DEVICE_SOCKETS: z.coerce.number().int().min(1).default(200),
   AUTH_FAILURES_PER_MINUTE: z.coerce.number().int().min(1).default(30),
   TRUST_PROXY_HOPS: z.coerce.number().int().min(0).max(10).default(0),
   BODY_LIMIT_BYTES: z.coerce

@@ -10,7 +10,7 @@ export interface PublicDevice {
   name: string;
   bound_at: string;
   last_seen_at: string | null;
-  /** Whether the device's socket is open. Always false until the device socket (/xiaozhi/v1/) lands. */
+  /** Whether the device's socket (/xiaozhi/v1/ on a gateway) is open now. */
   online: boolean;
   /** The firmware version the device last reported. */
   firmware_version: string | null;

@@ -105,3 +105,14 @@ export interface ApiKeySummary {
 export interface CreatedApiKey extends Omit<ApiKeySummary, 'last_used_at'> {
   key: string;
 }
+
+/**
+ * The model of the OpenAI-compatible surface (/v1) that routes a request like a socket message.
+ * No config may take the name, in any case (`Auto` would read as the same thing in a model
+ * picker): a create, or a PUT or PATCH that renames, naming it is a 400 naming `config_name`.
+ */
+export const AUTO_MODEL = 'auto';
+
+export function isReservedConfigName(name: string): boolean {
+  return name.trim().toLowerCase() === AUTO_MODEL;
+}

@@ -81,13 +81,41 @@ export async function createApiKey(db: Database, userId: string, input: { name: 
   };
 }
 
-/** Revokes (deletes) one of the user's keys; false when the user has no key with that id. */
+/**
+ * Where a revocation is announced (the key's id), so every gateway closes the sockets the key
+ * opened (gateway/index.ts LISTENs). Requests need no announcement: keys are never cached.
+ */
+export const API_KEY_REVOKED_CHANNEL = 'switchboard_api_key_revoked';
+
+/**
+ * Revokes (deletes) one of the user's keys; false when the user has no key with that id. The
+ * notification is sent in the same transaction, so it goes out when the delete commits and never
+ * for a delete that did not.
+ */
 export async function deleteApiKey(db: Database, userId: string, id: number): Promise<boolean> {
-  const deleted = await db.sequelize.query<{ id: number }>('DELETE FROM api_keys WHERE id = :id AND user_id = :userId RETURNING id', {
-    replacements: { id, userId },
-    type: QueryTypes.SELECT,
+  return db.sequelize.transaction(async (transaction) => {
+    const deleted = await db.sequelize.query<{ id: number }>('DELETE FROM api_keys WHERE id = :id AND user_id = :userId RETURNING id', {
+      replacements: { id, userId },
+      type: QueryTypes.SELECT,
+      transaction,
+    });
+    if (deleted.length === 0) return false;
+    await db.sequelize.query('SELECT pg_notify(:channel, :payload)', {
+      replacements: { channel: API_KEY_REVOKED_CHANNEL, payload: String(id) },
+      transaction,
+    });
+    return true;
   });
-  return deleted.length > 0;
+}
+
+/** Of these key ids, the ones that still authenticate (not revoked, not expired): a gateway's check after its listener was away. */
+export async function liveApiKeyIds(db: Database, ids: readonly number[]): Promise<Set<number>> {
+  if (ids.length === 0) return new Set();
+  const rows = await db.sequelize.query<{ id: number }>(
+    'SELECT id FROM api_keys WHERE id = ANY($ids::int[]) AND (expires_at IS NULL OR expires_at > now())',
+    { bind: { ids: [...ids] }, type: QueryTypes.SELECT },
+  );
+  return new Set(rows.map((row) => row.id));
 }
 
 /**

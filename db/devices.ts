@@ -25,6 +25,8 @@ export interface DeviceRow {
   enabled_functions: string[] | null;
   bound_at: Date | null;
   last_seen_at: Date | null;
+  /** The socket that holds the device now (`<gateway instance>/<connection id>`, migration 0008); null while none does. */
+  socket_address: string | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -217,15 +219,72 @@ export function createDeviceStore(sequelize: Sequelize) {
       return rows[0];
     },
 
-    /** Unbinds: the row and its token hash are gone; the device provisions afresh, with a new code. */
+    /**
+     * Unbinds: the row and its token hash are gone; the device provisions afresh, with a new code.
+     * In the same statement every gateway is told (DEVICE_EVENTS_CHANNEL), so the device's open
+     * socket closes at once wherever it is.
+     */
     async remove(userId: string, id: number): Promise<DeviceRow | undefined> {
-      const rows = await returning('DELETE FROM xiaozhi_devices WHERE id = $1 AND user_id = $2 RETURNING *', [id, userId]);
+      const rows = await returning(
+        `WITH gone AS (DELETE FROM xiaozhi_devices WHERE id = $1 AND user_id = $2 RETURNING *)
+         SELECT gone.*, pg_notify('${DEVICE_EVENTS_CHANNEL}', 'unbound:' || gone.id) AS notified FROM gone`,
+        [id, userId],
+      );
       return rows[0];
     },
   };
 }
 
 export type DeviceStore = ReturnType<typeof createDeviceStore>;
+
+/** The NOTIFY channel every gateway LISTENs on for device events (`unbound:<row id>`). */
+export const DEVICE_EVENTS_CHANNEL = 'switchboard_devices';
+
+/** A gateway refreshes its device sockets' `last_seen_at` this often... */
+export const DEVICE_SOCKET_REFRESH_MS = 60_000;
+/** ...and a socket address not refreshed for this long is a gateway that died: not online. */
+export const DEVICE_ONLINE_FRESH_MS = 150_000;
+
+/** Whether the device's socket is open: a gateway holds it and refreshed it lately. */
+export function isDeviceOnline(row: Pick<DeviceRow, 'socket_address' | 'last_seen_at'>, now = Date.now()): boolean {
+  return row.socket_address !== null && row.last_seen_at !== null && now - row.last_seen_at.getTime() < DEVICE_ONLINE_FRESH_MS;
+}
+
+/** What a gateway records of its device sockets (socket_address, migration 0008). */
+export function createDeviceSocketStore(sequelize: Sequelize) {
+  return {
+    /** This socket holds the device now (a newer socket of the same device replaces an older one). */
+    async opened(id: number, address: string): Promise<void> {
+      await sequelize.query('UPDATE xiaozhi_devices SET socket_address = $2, last_seen_at = now() WHERE id = $1', { bind: [id, address] });
+    },
+    /** This socket closed: cleared only if no newer socket took the device over meanwhile. */
+    async closed(id: number, address: string): Promise<void> {
+      await sequelize.query(
+        'UPDATE xiaozhi_devices SET socket_address = NULL, last_seen_at = now() WHERE id = $1 AND socket_address = $2',
+        {
+          bind: [id, address],
+        },
+      );
+    },
+    /** The devices whose sockets this gateway holds are still there (one statement a minute per gateway). */
+    async refresh(ids: number[]): Promise<void> {
+      if (ids.length === 0) return;
+      await sequelize.query('UPDATE xiaozhi_devices SET last_seen_at = now() WHERE id = ANY($1::int[])', { bind: [ids] });
+    },
+    /** Unbound devices with an open socket, over every gateway (the MAX_UNBOUND_DEVICE_SOCKETS cap). */
+    async countUnboundOnline(): Promise<number> {
+      const rows = await sequelize.query<{ online: string }>(
+        `SELECT count(*) AS online FROM xiaozhi_devices
+         WHERE user_id IS NULL AND socket_address IS NOT NULL
+           AND last_seen_at > now() - $1::double precision * interval '1 millisecond'`,
+        { bind: [DEVICE_ONLINE_FRESH_MS], type: QueryTypes.SELECT },
+      );
+      return Number(rows[0]?.online ?? 0);
+    },
+  };
+}
+
+export type DeviceSocketStore = ReturnType<typeof createDeviceSocketStore>;
 
 /**
  * The device a token belongs to, for the gateway's upgrade: a bound device (its user) or one still

@@ -11,6 +11,7 @@ import * as toolNames from './migrations/0004-tool-names';
 import * as apiKeys from './migrations/0005-api-keys';
 import * as devices from './migrations/0006-devices';
 import * as chatIdempotency from './migrations/0007-chat-idempotency';
+import * as deviceSockets from './migrations/0008-device-sockets';
 
 export * from './models';
 export * from './rate-limits';
@@ -35,6 +36,7 @@ const migrations = [
   { name: '0005-api-keys', ...apiKeys },
   { name: '0006-devices', ...devices },
   { name: '0007-chat-idempotency', ...chatIdempotency },
+  { name: '0008-device-sockets', ...deviceSockets },
 ];
 
 export function createDatabase(url: string, options: { logger?: Logger; schema?: string } = {}): Database {

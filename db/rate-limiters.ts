@@ -1,4 +1,4 @@
-// Rate limiters that hold across replicas (API and gateway): fixed one-minute windows counted in
+// Rate limiters that hold across replicas (API and gateway): fixed windows (a minute unless said) counted in
 // PostgreSQL (db/rate-limits.ts), so N replicas still give a user the limit once, not N times.
 //
 // The hot path stays in memory. A replica reserves an allowance of a key's window at once (one
@@ -17,7 +17,7 @@
 import type { Logger } from '../lib/logger';
 import type { RateLimitStore } from './rate-limits';
 
-const WINDOW_MS = 60_000;
+const MINUTE_MS = 60_000;
 
 /** The counter prefix of failed authentications: the API and the gateway count an address's failures together. */
 export const AUTH_FAILURE_PREFIX = 'auth-fail:';
@@ -40,24 +40,26 @@ export interface LimiterOptions {
   store: RateLimitStore;
   /** Requests per window. */
   limit: number;
+  /** The window's length; a minute unless given. */
+  windowMs?: number;
   /** Prefix of the counter keys, so limits of different kinds never share a counter. */
   prefix: string;
   logger?: Logger;
   now?: () => number;
 }
 
-function secondsLeft(window: number, t: number): number {
-  return Math.max(1, Math.ceil((window + WINDOW_MS - t) / 1000));
+function secondsLeft(window: number, windowMs: number, t: number): number {
+  return Math.max(1, Math.ceil((window + windowMs - t) / 1000));
 }
 
 /** Per-window local state, dropped wholesale when a new window starts; the caller prunes the database then. */
-function createSlots(now: () => number, onNewWindow: (window: number) => void) {
+function createSlots(now: () => number, windowMs: number, onNewWindow: (window: number) => void) {
   let currentWindow = 0;
   const slots = new Map<string, Slot>();
   return {
     get(key: string): { slot: Slot; t: number } {
       const t = now();
-      const window = t - (t % WINDOW_MS);
+      const window = t - (t % windowMs);
       if (window !== currentWindow) {
         slots.clear();
         currentWindow = window;
@@ -74,10 +76,10 @@ function createSlots(now: () => number, onNewWindow: (window: number) => void) {
   };
 }
 
-function pruner(store: RateLimitStore, logger: Logger | undefined) {
+function pruner(store: RateLimitStore, prefix: string, windowMs: number, logger: Logger | undefined) {
   return (window: number) => {
     // Counters of the window before the previous one are no longer read by anyone.
-    store.prune(window - WINDOW_MS).catch((error: unknown) => logger?.warn({ err: error }, 'could not prune rate-limit counters'));
+    store.prune(window - windowMs, prefix).catch((error: unknown) => logger?.warn({ err: error }, 'could not prune rate-limit counters'));
   };
 }
 
@@ -85,10 +87,11 @@ function pruner(store: RateLimitStore, logger: Logger | undefined) {
 export function createSharedLimiter(options: LimiterOptions) {
   const { store, limit, prefix, logger } = options;
   const now = options.now ?? Date.now;
+  const windowMs = options.windowMs ?? MINUTE_MS;
   const allowance = Math.max(1, Math.min(MAX_ALLOWANCE, Math.floor(limit / 20)));
   const prefetch = allowance >= PREFETCH_FROM;
   const half = Math.floor(allowance / 2);
-  const slots = createSlots(now, pruner(store, logger));
+  const slots = createSlots(now, windowMs, pruner(store, prefix, windowMs, logger));
 
   async function reserve(key: string, slot: Slot): Promise<void> {
     try {
@@ -113,7 +116,7 @@ export function createSharedLimiter(options: LimiterOptions) {
       slot.remaining -= 1;
       return 0;
     }
-    return secondsLeft(slot.window, now());
+    return secondsLeft(slot.window, windowMs, now());
   }
 
   return {
@@ -128,7 +131,7 @@ export function createSharedLimiter(options: LimiterOptions) {
         }
         return 0;
       }
-      if (slot.exhausted) return secondsLeft(slot.window, t);
+      if (slot.exhausted) return secondsLeft(slot.window, windowMs, t);
       return takeSlowly(key, slot);
     },
   };
@@ -138,12 +141,13 @@ export function createSharedLimiter(options: LimiterOptions) {
 export function createFailureLimiter(options: LimiterOptions) {
   const { store, limit, prefix, logger } = options;
   const now = options.now ?? Date.now;
-  const slots = createSlots(now, pruner(store, logger));
+  const windowMs = options.windowMs ?? MINUTE_MS;
+  const slots = createSlots(now, windowMs, pruner(store, prefix, windowMs, logger));
   return {
     /** Seconds the address must wait before it may try again; 0 when it may (as far as this replica knows). */
     blocked(address: string): number {
       const { slot, t } = slots.get(address);
-      return slot.exhausted ? secondsLeft(slot.window, t) : 0;
+      return slot.exhausted ? secondsLeft(slot.window, windowMs, t) : 0;
     },
     /** Records a failure; the seconds to wait when it was one too many, else 0. */
     async failed(address: string): Promise<number> {
@@ -156,7 +160,7 @@ export function createFailureLimiter(options: LimiterOptions) {
         return 0;
       }
       if (total >= limit) slot.exhausted = true;
-      return total > limit ? secondsLeft(slot.window, now()) : 0;
+      return total > limit ? secondsLeft(slot.window, windowMs, now()) : 0;
     },
   };
 }

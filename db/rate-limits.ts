@@ -5,8 +5,8 @@ import { QueryTypes, type Sequelize } from 'sequelize';
 export interface RateLimitStore {
   /** Adds `amount` to the counter of `key` in the window starting at `windowStart` (epoch ms); the new total. */
   add(key: string, windowStart: number, amount: number): Promise<number>;
-  /** Removes the counters of windows that started before `windowStart`. */
-  prune(windowStart: number): Promise<void>;
+  /** Removes the counters of keys starting with `prefix` whose windows started before `windowStart`. */
+  prune(windowStart: number, prefix: string): Promise<void>;
 }
 
 const ADD = `
@@ -20,8 +20,11 @@ export function createRateLimitStore(sequelize: Sequelize): RateLimitStore {
       const rows = await sequelize.query<{ count: number }>(ADD, { bind: [key, windowStart, amount], type: QueryTypes.SELECT });
       return Number(rows[0]?.count ?? amount);
     },
-    async prune(windowStart) {
-      await sequelize.query('DELETE FROM rate_limit_counters WHERE window_start < $1', { bind: [windowStart] });
+    async prune(windowStart, prefix) {
+      // Each limiter prunes its own keys: windows of different lengths share the table.
+      await sequelize.query('DELETE FROM rate_limit_counters WHERE left(key, length($2)) = $2 AND window_start < $1', {
+        bind: [windowStart, prefix],
+      });
     },
   };
 }

@@ -9,10 +9,10 @@ import type { TemporalHandles } from '../app/context';
 import type { PublicConfig, ServerFrame } from '../contract';
 import type { RelayDelivery } from '../relay';
 import { hasSetting, type SessionSettingsUpdate } from '../sessions/session.schemas';
-import { errorFrame, FrameErrorCode, type ClientFrame, type ErrorFrame } from './protocol';
+import { errorFrame, FrameErrorCode, type ErrorFrame } from './protocol';
 import { createRateWindow, type RateWindow } from './rate-window';
 import { SignalPump } from './signal-pump';
-import type { SocketProtocol } from './socket-protocol';
+import type { DeviceFeatures, ProtocolOp, SocketProtocol } from './socket-protocol';
 import { SocketWriter } from './socket-writer';
 
 /** The longest a Node timer waits (about 24.8 days); a longer one would fire at once. */
@@ -26,6 +26,8 @@ export const CloseCode = {
   tryAgainLater: 1013,
   /** Private-use code: the token the socket was opened with has expired; reconnect with a fresh one. */
   tokenExpired: 4001,
+  /** Private-use code: the API key the socket was opened with was revoked; reconnecting with it is refused (401). */
+  keyRevoked: 4003,
 } as const;
 
 export interface ConnectionLimits {
@@ -33,6 +35,31 @@ export interface ConnectionLimits {
   messagesPerMinute: number;
   /** Bad frames (invalid, unknown, oversized) tolerated per minute before closing with 1008. */
   badFramesPerMinute: number;
+  /**
+   * Binary (audio) frames a minute, a budget apart from `messagesPerMinute`: a xiaozhi device
+   * streams about 1,000 Opus frames a minute. Beyond it each is answered `rate_limited` and counted
+   * as a bad frame, like the text frames beyond theirs.
+   */
+  audioFramesPerMinute: number;
+}
+
+/** A device that has not said hello this long after the upgrade is closed (1008). */
+export const DEVICE_HELLO_TIMEOUT_MS = 10_000;
+
+/**
+ * Device-side MCP over a xiaozhi socket: the one place another module plugs in (branch xztools).
+ * The connection sends nothing MCP by itself; it hands every `{"type":"mcp","payload"}` frame the
+ * device sends (after its hello) to `onMcpPayload`, and `connection.sendMcp(payload)` writes one
+ * (`{"type":"mcp","payload",session_id}`). Hooks run on the socket's event loop turn: keep them
+ * quick, and never throw (a throw is logged and dropped).
+ */
+export interface DeviceMcpHook {
+  /** The device said hello: `features.mcp` says it offers tools. `sendMcp` works from now on. */
+  onHello?(features: DeviceFeatures, connection: ClientConnection): void;
+  /** One `mcp` frame's payload, parsed JSON as the device sent it (not validated: JSON-RPC is the hook's to check). */
+  onMcpPayload(payload: unknown, connection: ClientConnection): void;
+  /** The socket closed: calls waiting on it will get no answer. */
+  onClose?(connection: ClientConnection): void;
 }
 
 export interface ConnectionOptions {
@@ -49,8 +76,17 @@ export interface ConnectionOptions {
   loadConfigs(): Promise<PublicConfig[]>;
   /** When the token the socket was opened with expires (epoch ms): the socket is closed then. */
   tokenExpiresAt: number;
+  /** The API key the socket was opened with (lib/auth Principal.apiKeyId): its revocation closes the socket. */
+  apiKeyId?: number;
   /** Streamed answers asked for at connect time (`Stream` header or `?stream=`). */
   stream: boolean;
+  /**
+   * No session behind this socket: each question is answered here with this text (an unbound
+   * device hears its activation code). Nothing is signalled, acked or detached.
+   */
+  localAnswer?(text: string): string;
+  /** Device-side MCP (xiaozhi sockets only). */
+  mcp?: DeviceMcpHook;
 }
 
 function toBuffer(data: RawData): Buffer {
@@ -63,6 +99,7 @@ export class ClientConnection {
   readonly userId: string;
   readonly sessionId: string;
   readonly workflowId: string;
+  readonly apiKeyId: number | undefined;
   private readonly options: ConnectionOptions;
   private childLog: Logger | undefined;
   private ws: WebSocket | undefined;
@@ -73,15 +110,25 @@ export class ClientConnection {
   private readonly badFrames: RateWindow;
   private readonly writer: SocketWriter;
   private readonly pump: SignalPump;
+  private readonly audioFrames: RateWindow;
   private expiry: NodeJS.Timeout | undefined;
+  /** Its API key was revoked: closed now, or as soon as the socket is bound. */
+  private revoked = false;
+  private helloTimer: NodeJS.Timeout | undefined;
+  /** Our hello is out: the socket writer writes, and `sendMcp` may. */
+  private opened = false;
+  /** What the device said it can do in its hello (device protocols). */
+  deviceFeatures: DeviceFeatures | undefined;
 
   constructor(options: ConnectionOptions) {
     this.options = options;
     this.userId = options.userId;
     this.sessionId = options.sessionId;
     this.workflowId = options.workflowId;
+    this.apiKeyId = options.apiKeyId;
     this.rate = createRateWindow(options.limits.messagesPerMinute, 60_000);
     this.badFrames = createRateWindow(options.limits.badFramesPerMinute - 1, 60_000);
+    this.audioFrames = createRateWindow(options.limits.audioFramesPerMinute, 60_000);
     const log = () => this.log;
     this.writer = new SocketWriter({
       write: (frame) => this.write(frame),
@@ -104,6 +151,8 @@ export class ClientConnection {
       closeSocket: () => this.close(CloseCode.normal, 'session closed'),
       log,
     });
+    // Nothing to signal: the session layer never hears of this socket.
+    if (options.localAnswer) this.pump.ended = true;
   }
 
   /** Built on first use: most sockets never log, and an idle socket should cost little memory. */
@@ -120,8 +169,52 @@ export class ClientConnection {
       this.alive = true;
     });
     ws.on('error', (error) => this.log.debug({ err: error }, 'socket error'));
-    ws.on('close', onClose);
+    ws.on('close', () => {
+      clearTimeout(this.helloTimer);
+      this.callHook((mcp) => mcp.onClose?.(this));
+      onClose();
+    });
     this.armExpiry();
+    if (!this.options.protocol.greetsFirst) {
+      this.helloTimer = setTimeout(() => {
+        if (this.opened) return;
+        this.write(errorFrame(FrameErrorCode.invalidFrame, `No hello within ${DEVICE_HELLO_TIMEOUT_MS / 1000} s`));
+        this.close(CloseCode.policyViolation, 'no hello');
+      }, DEVICE_HELLO_TIMEOUT_MS);
+      this.helloTimer.unref();
+    }
+    if (this.revoked) this.closeRevoked();
+  }
+
+  /** The API key this socket was opened with was revoked (on any replica): an `error` frame, then 4003. */
+  revoke(): void {
+    this.revoked = true;
+    if (this.ws) this.closeRevoked();
+  }
+
+  private closeRevoked(): void {
+    this.writer.send(errorFrame(FrameErrorCode.keyRevoked, 'The API key this socket was opened with has been revoked'));
+    this.close(CloseCode.keyRevoked, 'API key revoked');
+  }
+
+  /** Runs the MCP hook, which must never break the socket. */
+  private callHook(call: (mcp: DeviceMcpHook) => void): void {
+    if (!this.options.mcp) return;
+    try {
+      call(this.options.mcp);
+    } catch (error) {
+      this.log.warn({ err: error }, 'the device MCP hook threw');
+    }
+  }
+
+  /**
+   * Writes one device-side MCP frame, `{"type":"mcp","payload"}` (xiaozhi sockets, after the
+   * device's hello). False when it cannot go out: no hello yet, or the socket is closed.
+   */
+  sendMcp(payload: unknown): boolean {
+    if (!this.opened || this.closed || this.ws?.readyState !== WebSocket.OPEN) return false;
+    this.ws.send(JSON.stringify({ type: 'mcp', payload, session_id: this.sessionId }));
+    return true;
   }
 
   /** Closes the socket when its credential expires; an API key may never expire, or beyond a timer's range (re-armed). */
@@ -144,7 +237,13 @@ export class ClientConnection {
   /** `hello` first, then whatever was queued while the handshake finished. */
   open(hello: ServerFrame): void {
     if (this.closed) return;
+    this.opened = true;
     this.writer.open(hello);
+  }
+
+  /** The hello this socket's session answers with (device protocols, when the device says hello). */
+  private helloFrame(): ServerFrame {
+    return { type: 'hello', session_id: this.sessionId, resumed: false, configs: [] };
   }
 
   markClosed(): void {
@@ -152,6 +251,7 @@ export class ClientConnection {
     this.writer.markClosed();
     this.pump.markClosed();
     clearTimeout(this.expiry);
+    clearTimeout(this.helloTimer);
   }
 
   /** Tells the workflow the socket is gone (unless the session is over); the promise settles when it heard. */
@@ -178,7 +278,15 @@ export class ClientConnection {
   }
 
   private write(frame: ServerFrame): void {
-    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(this.options.protocol.render(frame));
+    if (this.ws?.readyState !== WebSocket.OPEN) return;
+    for (const text of this.options.protocol.render(frame)) this.ws.send(text);
+    // A device never acks: written is acked (the outbox keeps what never reached an open socket).
+    if (frame.type === 'function_call_result' && this.options.protocol.acksOnWrite && !this.options.localAnswer) this.pump.ack(frame.id);
+  }
+
+  private writeRaw(texts: string[]): void {
+    if (this.ws?.readyState !== WebSocket.OPEN) return;
+    for (const text of texts) this.ws.send(text);
   }
 
   /** Frames the relay brought, or word that the outbox must be read. */
@@ -213,7 +321,9 @@ export class ClientConnection {
   }
 
   private rejectFrame(error: ErrorFrame): void {
-    this.writer.send(error);
+    // Before a device's hello the writer holds frames back; its mistakes are answered at once.
+    if (!this.opened && !this.options.protocol.greetsFirst) this.write(error);
+    else this.writer.send(error);
     if (!this.badFrames.hit()) {
       this.log.info({ code: error.code }, 'closing a socket that keeps sending bad frames');
       this.close(CloseCode.policyViolation, 'too many invalid frames');
@@ -225,12 +335,18 @@ export class ClientConnection {
    * ack of a result this socket received (a client acking everything it gets would otherwise halve
    * its message rate, and a limited `close` could not end its own session).
    */
-  private isFree(frame: ClientFrame): boolean {
+  private isFree(frame: ProtocolOp): boolean {
     return frame.type === 'ping' || frame.type === 'close' || (frame.type === 'ack' && this.writer.hasWritten(frame.id));
   }
 
-  private handle(frame: ClientFrame): void {
+  private handle(frame: ProtocolOp): void {
     if (frame.type === 'ping') return this.writer.send({ type: 'pong' });
+    if (frame.type === 'audio') {
+      // Not understood (no speech recognition): dropped unread, within a budget of its own.
+      if (this.audioFrames.hit()) return;
+      const message = `More than ${this.options.limits.audioFramesPerMinute} audio frames a minute; audio is not understood here, send text`;
+      return this.rejectFrame(errorFrame(FrameErrorCode.rateLimited, message));
+    }
     if (!this.isFree(frame) && !this.rate.hit()) {
       const id = 'id' in frame ? frame.id : undefined;
       const message = `More than ${this.options.limits.messagesPerMinute} frames a minute; slow down and resend`;
@@ -238,6 +354,7 @@ export class ClientConnection {
     }
     switch (frame.type) {
       case 'message':
+        if (this.options.localAnswer) return this.answerLocally(frame.id, frame.text, this.options.localAnswer);
         return this.pump.message(frame.id, frame.text);
       case 'ack':
         return this.pump.ack(frame.id);
@@ -249,6 +366,40 @@ export class ClientConnection {
       }
       case 'close':
         return this.pump.close();
+      case 'device_hello':
+        return this.deviceHello(frame.features);
+      case 'abort':
+        return this.writeRaw(this.options.protocol.abort?.() ?? []);
+      case 'mcp':
+        return this.callHook((mcp) => mcp.onMcpPayload(frame.payload, this));
+      case 'ignore':
+        return;
     }
+  }
+
+  private deviceHello(features: DeviceFeatures): void {
+    this.deviceFeatures = features;
+    // A second hello (a device that starts over on the same socket) is answered again.
+    if (this.opened) this.write(this.helloFrame());
+    else this.open(this.helloFrame());
+    this.callHook((mcp) => mcp.onHello?.(features, this));
+  }
+
+  /** An unbound device's question: answered here, as if the session had answered it. */
+  private answerLocally(id: string, text: string, answer: (text: string) => string): void {
+    this.writer.send({ type: 'accepted', id });
+    this.writer.relayed({
+      frames: [
+        {
+          type: 'function_call_result',
+          id,
+          config_id: 0,
+          config_name: 'activation',
+          result: answer(text),
+          execute_time: 0,
+          status: 'success',
+        },
+      ],
+    });
   }
 }

@@ -4,15 +4,19 @@
 // NOTIFY on its own channel). A Temporal client only: no worker runs here. Several gateways share
 // one cluster.
 //
-// Its parts: upgrade.ts (upgrade and attach; the checks in handshake.ts), servers.ts (the HTTP
-// server, health), sockets.ts (the open sockets, timers, shutdown), connection.ts (one socket),
-// socket-writer.ts (frames to the client, in order), signal-pump.ts (frames to the workflow), and
-// socket-protocol.ts (the wire format: today's JSON frames, protocol.ts).
+// Its parts: upgrade.ts (upgrade and attach; the checks in handshake.ts; device sockets in
+// device-upgrade.ts), servers.ts (the HTTP server, health), sockets.ts (the open sockets, timers,
+// shutdown), connection.ts (one socket), socket-writer.ts (frames to the client, in order),
+// signal-pump.ts (frames to the workflow), and socket-protocol.ts (the wire format: the JSON frames
+// of /ws, protocol.ts, and the xiaozhi device protocol of /xiaozhi/v1/, xiaozhi-protocol.ts).
 import { randomBytes } from 'node:crypto';
 import type { AppContext, RunningRole } from '../app/context';
+import { API_KEY_REVOKED_CHANNEL, liveApiKeyIds } from '../db';
+import { listenChannel } from '../db/listen';
+import type { Logger } from '../lib/logger';
 import { subscribeRelay } from '../relay';
 import { requireTemporal } from '../sessions/session-store';
-import type { ConnectionLimits } from './connection';
+import type { ConnectionLimits, DeviceMcpHook } from './connection';
 import type { HostRules } from './handshake';
 import { listen, type GatewayServer } from './servers';
 import { jsonProtocol } from './socket-protocol';
@@ -26,9 +30,39 @@ export interface GatewayOptions {
   instanceId?: string;
   /** Protocol-level ping interval that finds dead peers; 0 turns it off. */
   heartbeatMs?: number;
+  /** Device-side MCP on xiaozhi sockets (/xiaozhi/v1/): see DeviceMcpHook in connection.ts. */
+  deviceMcp?: DeviceMcpHook;
 }
 
 const BAD_FRAMES_PER_MINUTE = 10;
+/** A xiaozhi device streams about 1,000 Opus frames (60 ms each) a minute while it listens; three times that is the budget. */
+export const AUDIO_FRAMES_PER_MINUTE = 3_000;
+
+/**
+ * Sockets opened with an API key are closed when it is revoked, on whichever API replica: the
+ * revocation is announced on API_KEY_REVOKED_CHANNEL (db/api-keys.ts). After every (re)connection
+ * of the listener (announcements made while it was away are lost), the keys of the open sockets are
+ * looked up, and those no longer there are closed too.
+ */
+function closeOnRevocation(ctx: AppContext, sockets: Sockets, log: Logger) {
+  const recheck = async (): Promise<void> => {
+    const ids = sockets.apiKeyIds();
+    const live = await liveApiKeyIds(ctx.db, ids);
+    for (const id of ids) if (!live.has(id)) sockets.revokeApiKey(id);
+  };
+  return listenChannel(
+    ctx.db,
+    API_KEY_REVOKED_CHANNEL,
+    (payload) => {
+      const id = Number(payload);
+      if (Number.isInteger(id)) sockets.revokeApiKey(id);
+    },
+    {
+      logger: log,
+      onConnect: () => void recheck().catch((error: unknown) => log.warn({ err: error }, 'could not check the API keys of open sockets')),
+    },
+  );
+}
 
 export async function startGateway(ctx: AppContext, options: GatewayOptions): Promise<RunningRole> {
   const temporal = requireTemporal(ctx);
@@ -38,6 +72,7 @@ export async function startGateway(ctx: AppContext, options: GatewayOptions): Pr
     maxFrameBytes: ctx.config.WS_MAX_FRAME_BYTES,
     messagesPerMinute: ctx.config.WS_MESSAGES_PER_MINUTE,
     badFramesPerMinute: BAD_FRAMES_PER_MINUTE,
+    audioFramesPerMinute: AUDIO_FRAMES_PER_MINUTE,
   };
   const hostRules: HostRules = {
     served: ctx.config.servedHosts,
@@ -51,11 +86,33 @@ export async function startGateway(ctx: AppContext, options: GatewayOptions): Pr
   };
 
   const sockets = new Sockets(options.heartbeatMs ?? 30_000);
-  const relay = await subscribeRelay(ctx.db, instanceId, (connectionId, delivery) => sockets.get(connectionId)?.relayed(delivery), {
+  const upgrades = createUpgrades({
+    ctx,
+    temporal,
+    instanceId,
+    sockets,
+    protocol: jsonProtocol,
+    limits,
+    hostRules,
     logger: log,
-    onResync: () => sockets.resync(),
+    deviceMcp: options.deviceMcp,
   });
-  const upgrades = createUpgrades({ ctx, temporal, instanceId, sockets, protocol: jsonProtocol, limits, hostRules, logger: log });
+  let relay;
+  try {
+    relay = await subscribeRelay(ctx.db, instanceId, (connectionId, delivery) => sockets.get(connectionId)?.relayed(delivery), {
+      logger: log,
+      onResync: () => sockets.resync(),
+      channels: upgrades.channels,
+    });
+  } catch (error) {
+    upgrades.close();
+    throw error;
+  }
+  const revocations = await closeOnRevocation(ctx, sockets, log).catch(async (error: unknown) => {
+    upgrades.close();
+    await relay.close();
+    throw error;
+  });
 
   let server: GatewayServer;
   try {
@@ -69,7 +126,8 @@ export async function startGateway(ctx: AppContext, options: GatewayOptions): Pr
     });
   } catch (error) {
     sockets.stopAccepting();
-    await relay.close();
+    upgrades.close();
+    await Promise.all([relay.close(), revocations.close()]);
     throw error;
   }
   log.info({ url: server.url }, 'gateway listening');
@@ -84,7 +142,7 @@ export async function startGateway(ctx: AppContext, options: GatewayOptions): Pr
         await sockets.drain();
         upgrades.close();
       });
-      await relay.close();
+      await Promise.all([relay.close(), revocations.close()]);
       log.info('gateway stopped');
     },
   };

@@ -49,6 +49,7 @@ export const FrameErrorCode = {
   sessionClosed: 'session_closed',
   sessionBusy: 'session_busy',
   tokenExpired: 'token_expired',
+  keyRevoked: 'key_revoked',
 } as const;
 
 export type ParseResult = { ok: true; frame: ClientFrame } | { ok: false; error: ErrorFrame };

@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { urlHost } from '../lib/address';
 import { AppError, errorBody } from '../lib/errors';
+import { isDevicePath } from './device-upgrade';
 import { hostRefusal, requestUrl, WS_PATH, type HostRules } from './handshake';
 
 export interface ServerOptions {
@@ -36,7 +37,7 @@ export async function listen(options: ServerOptions): Promise<GatewayServer> {
       ? [misdirected.status, errorBody(misdirected)]
       : path === '/healthz'
         ? [closing ? 503 : 200, { code: closing ? 503 : 200, message: closing ? 'closing' : 'ok', data: { instance: instanceId } }]
-        : path === WS_PATH
+        : path === WS_PATH || (path !== undefined && isDevicePath(path))
           ? [426, errorBody(new AppError(426, 'upgrade_required', 'Connect with a WebSocket upgrade'))]
           : [404, errorBody(new AppError(404, 'not_found', 'Not found'))];
     res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8' }).end(JSON.stringify(body));

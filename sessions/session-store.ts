@@ -30,6 +30,15 @@ export function newSessionId(): string {
   return randomBytes(16).toString('base64url');
 }
 
+/**
+ * The one session of a bound xiaozhi device (row id of xiaozhi_devices, never reused): stable, so
+ * every reconnect, on any gateway, resumes the same workflow. Random session ids (22 characters of
+ * base64url) never take this form.
+ */
+export function deviceSessionId(deviceRowId: number): string {
+  return `device-${deviceRowId}`;
+}
+
 export function requireTemporal(ctx: Pick<AppContext, 'temporal'>): TemporalHandles {
   if (!ctx.temporal) throw new ServiceUnavailableError('Sessions need Temporal, which this process is not connected to');
   return ctx.temporal;
@@ -69,6 +78,8 @@ export interface StartSessionInput {
   deviceId: string | null;
   /** The socket that opens the session, sent in `attach`; or the one message of a chat completion request's session. */
   first: { relayAddress: RelayAddress } | { message: IncomingMessage };
+  /** Idle time before the session expires (default SESSION_IDLE_TTL; device sessions: DEVICE_SESSION_IDLE_TTL). */
+  idleTtlMs?: number;
 }
 
 /**
@@ -88,6 +99,8 @@ export async function startSession(ctx: AppContext, input: StartSessionInput): P
   const now = Date.now();
   const { UserSessionConfig: Sessions } = ctx.db.models;
   const limit = ctx.config.MAX_SESSIONS_PER_USER;
+  const idleTtlMs = input.idleTtlMs ?? ctx.config.SESSION_IDLE_TTL;
+  let reused = false;
   const row = await ctx.db.sequelize.transaction(async (transaction) => {
     await ctx.db.sequelize.query("SELECT pg_advisory_xact_lock(hashtext('user_sessions'), hashtext(:userId))", {
       replacements: { userId: input.userId },
@@ -95,23 +108,27 @@ export async function startSession(ctx: AppContext, input: StartSessionInput): P
     });
     const open = await Sessions.count({ where: { user_id: input.userId, status: 'active' }, transaction });
     if (open >= limit) throw new SessionLimitError(limit);
-    return Sessions.create(
-      {
-        user_id: input.userId,
-        session_id: sessionId,
-        workflow_id: workflowId,
-        device_id: input.deviceId,
-        status: 'active',
-        expires_at: new Date(now + ctx.config.SESSION_IDLE_TTL),
-        last_activity_at: new Date(now),
-      },
-      { transaction },
-    );
+    const values = {
+      user_id: input.userId,
+      session_id: sessionId,
+      workflow_id: workflowId,
+      device_id: input.deviceId,
+      status: 'active' as const,
+      expires_at: new Date(now + idleTtlMs),
+      last_activity_at: new Date(now),
+    };
+    // A device's session id is stable: after its session ended (expired, closed) the row starts again.
+    const ended = await Sessions.findOne({ where: { user_id: input.userId, session_id: sessionId }, transaction });
+    if (ended) {
+      reused = true;
+      return ended.update(values, { transaction });
+    }
+    return Sessions.create(values, { transaction });
   });
   try {
     await signalWithStartSession(ctx, input);
   } catch (error) {
-    await row.destroy().catch((cleanupError: unknown) => {
+    await (reused ? row.update({ status: 'closed', expires_at: null }) : row.destroy()).catch((cleanupError: unknown) => {
       ctx.logger.warn({ err: cleanupError, sessionId }, 'could not remove the row of a session that failed to start');
     });
     throw error;
@@ -132,7 +149,7 @@ export async function signalWithStartSession(ctx: AppContext, input: StartSessio
     userId: input.userId,
     sessionId,
     deviceId: input.deviceId,
-    idleTtlMs: ctx.config.SESSION_IDLE_TTL,
+    idleTtlMs: input.idleTtlMs ?? ctx.config.SESSION_IDLE_TTL,
   };
   const options = {
     workflowId,

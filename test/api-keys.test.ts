@@ -156,19 +156,24 @@ describe('API keys', function () {
       assert.equal((await api.request('GET', '/v1/models', { token: key })).status, 200, 'the key still works');
     });
 
-    it('takes a user token only: an API key on /api/v1 is a 403', async () => {
+    it('takes a user token only: an API key or a codec token on /api/v1 is a 403 in the envelope', async () => {
       const user = uniqueId('keys');
-      const { key } = await createKey(user);
-      for (const [method, path] of [
-        ['GET', '/api/v1/api-keys'],
-        ['POST', '/api/v1/api-keys'],
-        ['GET', '/api/v1/ai-configs'],
-      ] as const) {
-        const refused = await api.request(method, path, { token: key, body: method === 'POST' ? { name: 'more' } : undefined });
-        assert.equal(refused.status, 403, `${method} ${path}`);
-        assert.equal(refused.body.error, 'forbidden');
+      const { id, key } = await createKey(user);
+      const codec = await mintToken(api.jwtSecret, user, { scopes: ['codec'] });
+      for (const token of [key, codec]) {
+        for (const [method, path] of [
+          ['GET', '/api/v1/api-keys'],
+          ['POST', '/api/v1/api-keys'],
+          ['DELETE', `/api/v1/api-keys/${id}`],
+          ['GET', '/api/v1/ai-configs'],
+        ] as const) {
+          const refused = await api.request(method, path, { token, body: method === 'POST' ? { name: 'more' } : undefined });
+          assert.equal(refused.status, 403, `${method} ${path}`);
+          assert.equal(refused.body.error, 'forbidden');
+        }
       }
-      assert.equal((await api.request('GET', '/api/v1/api-keys', { user })).body.data.length, 1, 'the key made no key');
+      assert.equal((await api.request('GET', '/api/v1/api-keys', { user })).body.data.length, 1, 'no key made or revoked a key');
+      assert.equal((await api.request('GET', '/v1/models', { token: key })).status, 200, 'the key still works');
     });
   });
 
@@ -369,6 +374,48 @@ describe('API keys', function () {
       const refused = await TestSocket.refusal(stack.url, { token: key });
       assert.equal(refused.status, 401);
       assert.equal((refused.body as { error: string }).error, 'unauthorized');
+    });
+
+    it('closes an open socket within a second of its key’s revocation (key_revoked, 4003); other keys’ and JWTs’ sockets stay', async () => {
+      const { userId, token } = await stack.newUser('wsrevoke');
+      const revoked = await createKey(userId, { name: 'to revoke' });
+      const kept = await createKey(userId, { name: 'kept' });
+      const sockets = await Promise.all([
+        TestSocket.open(stack.url, { token: revoked.key }),
+        TestSocket.open(stack.url, { token: revoked.key }),
+        TestSocket.open(stack.url, { token: kept.key }),
+        TestSocket.open(stack.url, { token }),
+      ]);
+      for (const socket of sockets) await socket.next('hello');
+      const [first, second, other, withJwt] = sockets as [TestSocket, TestSocket, TestSocket, TestSocket];
+
+      const started = Date.now();
+      assert.equal((await api.request('DELETE', `/api/v1/api-keys/${revoked.id}`, { user: userId })).status, 200);
+      for (const socket of [first, second]) {
+        const frame = await socket.next('error', (f) => f.code === 'key_revoked', 5_000);
+        assert.match(frame.message, /revoked/);
+        assert.equal((await socket.closed).code, 4003);
+      }
+      const took = Date.now() - started;
+      assert.ok(took < 1_000, `closed ${took} ms after the revocation`);
+
+      for (const socket of [other, withJwt]) {
+        socket.send({ type: 'ping' });
+        await socket.next('pong');
+        await socket.close();
+      }
+    });
+
+    it('closes a socket when its key expires (token_expired, 4001); the key is then refused', async () => {
+      const { userId } = await stack.newUser('wsexpire');
+      const expiring = await createKey(userId, { name: 'brief', expires_at: new Date(Date.now() + 2_500).toISOString() });
+      const socket = await TestSocket.open(stack.url, { token: expiring.key });
+      await socket.next('hello');
+      await socket.next('error', (f) => f.code === 'token_expired', 10_000);
+      assert.equal((await socket.closed).code, 4001);
+      const refused = await TestSocket.refusal(stack.url, { token: expiring.key });
+      assert.equal(refused.status, 401);
+      assert.match((refused.body as { message: string }).message, /expired/);
     });
   });
 });

@@ -371,6 +371,31 @@ describe('xiaozhi devices: provisioning and binding', function () {
     });
   });
 
+  describe('wrong codes per user and day', () => {
+    it('past DEVICE_BIND_FAILURES_PER_DAY a 429 until the day ends (UTC), whatever the minute limit allows', async () => {
+      const daily = await startTestApi({
+        DEVICE_BIND_FAILURES_PER_MINUTE: '100',
+        DEVICE_BIND_FAILURES_PER_DAY: '4',
+        DEVICE_BIND_FAILURES_PER_ADDRESS: '100000',
+        DEVICE_ACTIVATIONS_PER_ADDRESS: '100000',
+      });
+      try {
+        const user = uniqueId('patient');
+        const { code } = (await ota(newDevice(), { on: daily })).body.activation;
+        const wrong = code === '000000' ? '000001' : '000000';
+        for (let i = 0; i < 4; i++) assert.equal((await bind(user, wrong, daily)).status, 400, `guess ${i + 1}`);
+        const fifth = await bind(user, wrong, daily);
+        assert.equal(fifth.status, 429);
+        const day = 24 * 60 * 60 * 1000;
+        const untilMidnight = Math.ceil((day - (Date.now() % day)) / 1000);
+        assert.ok(Math.abs(Number(fifth.headers.get('retry-after')) - untilMidnight) <= 5, 'Retry-After is the rest of the day');
+        assert.equal((await bind(user, code, daily)).status, 429, 'blocked before the code is looked at');
+      } finally {
+        await daily.close();
+      }
+    });
+  });
+
   describe('per-address limits and the cap on pending activations', () => {
     let limited: TestApi;
     before(async () => {

@@ -195,7 +195,7 @@ const en = {
   networkError: 'Cannot reach the server: {message}',
   devicesTitle: 'Devices',
   devicesIntro:
-    'xiaozhi voice-assistant devices. Put the OTA URL below in the device’s firmware or SDK; it shows a 6-digit code, which binds it to you here. Devices provision and bind, but cannot talk yet: the device socket comes later.',
+    'xiaozhi voice-assistant devices. Put the OTA URL below in the device’s firmware or SDK; it shows a 6-digit code, which binds it to you here. A bound device’s questions are answered by your configs, as text: there is no speech recognition or synthesis yet, so SDKs and text clients work fully and a real device shows the answers but stays silent.',
   devicesOtaUrl: 'OTA URL: {url}',
   noDevices: 'No devices yet. Bind one with the code it shows.',
   bindDevice: 'Bind a device',
@@ -413,7 +413,7 @@ const zh: Dictionary = {
   networkError: '无法连接服务器：{message}',
   devicesTitle: '设备',
   devicesIntro:
-    '小智语音助手设备。把下面的 OTA 地址填入设备固件或 SDK；设备会显示 6 位激活码，在这里输入即可绑定到你的账号。设备目前只能完成配网和绑定，还不能对话：设备连接协议稍后提供。',
+    '小智语音助手设备。把下面的 OTA 地址填入设备固件或 SDK；设备会显示 6 位激活码，在这里输入即可绑定到你的账号。绑定后，设备的提问由你的配置以文字回答：目前还没有语音识别和语音合成，SDK 和文字客户端可完整使用，真实设备会显示回答但不会发声。',
   devicesOtaUrl: 'OTA 地址：{url}',
   noDevices: '还没有设备。输入设备显示的激活码即可绑定。',
   bindDevice: '绑定设备',
