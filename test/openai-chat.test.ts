@@ -480,6 +480,24 @@ describe('POST /v1/chat/completions', function () {
       );
     });
 
+    it('without X-Session-Id, parallel requests are sessions of their own and never queue behind each other', async () => {
+      const u = await newUser([{ name: 'parallel' }]);
+      llm.otherwise(u.configs.parallel!.model, { echo: true, delayMs: 1500 });
+      const started = Date.now();
+      const answers = (await Promise.all(
+        ['one', 'two', 'three'].map((text) =>
+          u.openai.chat.completions.create({ model: 'parallel', messages: [{ role: 'user', content: text }] }),
+        ),
+      )) as WithSwitchboard<OpenAI.Chat.Completions.ChatCompletion>[];
+      const elapsed = Date.now() - started;
+      assert.ok(elapsed < 2 * 1500, `three 1.5 s answers took ${elapsed} ms together`);
+      assert.equal(new Set(answers.map((a) => a.switchboard.session_id)).size, 3);
+      assert.deepEqual(
+        answers.map((a) => a.choices[0]!.message.content),
+        ['one', 'two', 'three'].map((t) => `[${u.configs.parallel!.model}] ${t}`),
+      );
+    });
+
     it("isolates users: another user's session and config names are 404s", async () => {
       const a = await newUser([{ name: 'mine' }]);
       const b = await newUser([{ name: 'theirs' }]);
