@@ -35,8 +35,11 @@ import {
   withTemporalDeadline,
 } from './session-store';
 
-/** The outbox is read when no result has come this long after the signal, and again as often. */
+/** The outbox is read when no result has come this long after the signal; then less often, up to OUTBOX_POLL_MAX_MS apart. */
 const OUTBOX_POLL_MS = 2_000;
+const OUTBOX_POLL_MAX_MS = 10_000;
+/** Each read of the outbox that finds nothing waits this much longer for the next (a query costs the worker a task). */
+const OUTBOX_POLL_GROWTH = 1.5;
 /** A claim whose message its session has not heard of this long after is sent again by a retry. */
 const CLAIM_ORPHAN_MS = 15_000;
 /** A retry waiting for the first request's answer looks at the recorded answer this often. */
@@ -130,11 +133,13 @@ export function createChatCompletions(ctx: AppContext) {
   /** The message's result: from the relay, or from the outbox when the relay stays silent. */
   async function awaitResult(temporal: TemporalHandles, waiter: ChatWaiter, workflowId: string, messageId: string): Promise<ResultFrame> {
     const deadline = Date.now() + ANSWER_TIMEOUT_MS;
+    let wait = OUTBOX_POLL_MS;
     for (;;) {
-      const relayed = await waiter.next(OUTBOX_POLL_MS);
+      const relayed = await waiter.next(wait);
       if (relayed) return relayed;
       const found = await findResult(temporal, workflowId, messageId);
       if (found) return found;
+      wait = Math.min(wait * OUTBOX_POLL_GROWTH, OUTBOX_POLL_MAX_MS);
       if (Date.now() > deadline) {
         return {
           type: 'function_call_result',
