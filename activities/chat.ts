@@ -9,10 +9,11 @@ export function chatCallSpec(chat: ChatRequestSpec): ChatCallSpec {
 }
 
 export function chatFailure(failure: ApplicationFailure): ChatFailure {
-  const detail = (failure.details?.[0] ?? {}) as { status?: unknown; code?: unknown };
+  const detail = (failure.details?.[0] ?? {}) as { status?: unknown; code?: unknown; retryAfterMs?: unknown };
   return {
     type: failure.type ?? 'unknown',
     ...(typeof detail.status === 'number' ? { status: detail.status } : {}),
     ...(typeof detail.code === 'string' ? { code: detail.code } : {}),
+    ...(typeof detail.retryAfterMs === 'number' ? { retryAfterMs: detail.retryAfterMs } : {}),
   };
 }

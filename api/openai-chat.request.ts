@@ -4,12 +4,12 @@
 // since a strict refusal breaks those clients. Text only: images and audio are a 400 naming
 // `messages`. Client tools need a named config (`model: "auto"` routes: a 400 naming `tools`).
 import { z } from 'zod';
-import type { ChatClientTool, ChatContextMessage, ChatToolCall } from '../contract';
+import { CHAT_TEXT_CHARS, type ChatClientTool, type ChatContextMessage, type ChatToolCall } from '../contract';
 import { ValidationError } from '../lib/errors';
 
 export interface ParsedChatRequest {
   model: string;
-  /** The last user message: what routing reads and the transcript shows. */
+  /** The last user message (its first CHAT_TEXT_CHARS): what routing reads and the transcript shows. */
   text: string;
   messages: ChatContextMessage[];
   temperature?: number;
@@ -152,7 +152,7 @@ export function parseChatRequest(body: unknown, autoModel: string): ParsedChatRe
   }
   return {
     model,
-    text: lastUser.content ?? '',
+    text: (lastUser.content ?? '').slice(0, CHAT_TEXT_CHARS),
     messages,
     ...(temperature !== undefined ? { temperature } : {}),
     ...((maxCompletion ?? maxTokens) !== undefined ? { maxTokens: maxCompletion ?? maxTokens } : {}),

@@ -18,9 +18,6 @@ import { AUTO_MODEL } from './openai.routes';
 import { userOf } from './respond';
 import { KNOWN_METHODS, route, type RouteDocs } from './route-docs';
 
-export const CHAT_COMPLETIONS_PATH = `${OPENAI_PREFIX}/chat/completions`;
-/** Chat completion bodies carry the whole context: up to this, within the workflow's payload bounds (ARCHITECTURE.md §5). */
-export const CHAT_BODY_LIMIT_BYTES = 1024 * 1024;
 const MAX_IDEMPOTENCY_KEY = 255;
 
 class ModelNotFoundError extends AppError {

@@ -56,6 +56,8 @@ export interface ChatFailure {
   status?: number;
   /** The provider's own error code (`context_length_exceeded`), when it gave one. */
   code?: string;
+  /** The provider's Retry-After (a 429), in ms. */
+  retryAfterMs?: number;
 }
 
 /** What a chat completion answer carries beside its text (in the step's result and the result frame). */
@@ -66,6 +68,12 @@ export interface ChatCompletionExtras {
   /** Set on a failed answer: why the last config failed. */
   failure?: ChatFailure;
 }
+
+/**
+ * A request's question as the message's `text` (what routing reads and the transcript shows) is cut
+ * here: the context holds it whole, and one copy of a long question must not double the signal.
+ */
+export const CHAT_TEXT_CHARS = 16_000;
 
 /** Client tools and the context are bounded by the request body (1 MiB); this bounds what a result keeps of tool calls. */
 export const MAX_TOOL_CALL_BYTES = 64 * 1024;

@@ -21,6 +21,8 @@ export interface ChatClaim {
   messageId: string;
   oneMessage: boolean;
   response: RecordedChatAnswer | null;
+  /** How long ago the key was claimed. */
+  ageMs: number;
 }
 
 interface ClaimRow {
@@ -29,6 +31,7 @@ interface ClaimRow {
   message_id: string;
   one_message: boolean;
   response: RecordedChatAnswer | null;
+  age_ms: number;
 }
 
 const toClaim = (row: ClaimRow): ChatClaim => ({
@@ -37,14 +40,22 @@ const toClaim = (row: ClaimRow): ChatClaim => ({
   messageId: row.message_id,
   oneMessage: row.one_message,
   response: row.response,
+  ageMs: Number(row.age_ms),
 });
+
+const CLAIM_COLUMNS =
+  'body_hash, session_id, message_id, one_message, response, (EXTRACT(EPOCH FROM now() - created_at) * 1000)::float8 AS age_ms';
 
 export function chatIdempotency(db: Database) {
   const { sequelize } = db;
   const ttl = `${IDEMPOTENCY_TTL_MS / 1000} seconds`;
   return {
     /** Claims `key` for this request (`claimed: true`), or returns the claim that holds it. */
-    async claim(userId: string, key: string, claim: Omit<ChatClaim, 'response'>): Promise<{ claimed: boolean; claim: ChatClaim }> {
+    async claim(
+      userId: string,
+      key: string,
+      claim: Omit<ChatClaim, 'response' | 'ageMs'>,
+    ): Promise<{ claimed: boolean; claim: ChatClaim }> {
       await sequelize.query(`DELETE FROM chat_idempotency WHERE user_id = :userId AND created_at < now() - interval '${ttl}'`, {
         replacements: { userId },
       });
@@ -52,7 +63,7 @@ export function chatIdempotency(db: Database) {
         `INSERT INTO chat_idempotency (user_id, idempotency_key, body_hash, session_id, message_id, one_message)
          VALUES (:userId, :key, :bodyHash, :sessionId, :messageId, :oneMessage)
          ON CONFLICT (user_id, idempotency_key) DO NOTHING
-         RETURNING body_hash, session_id, message_id, one_message, response`,
+         RETURNING ${CLAIM_COLUMNS}`,
         { replacements: { userId, key, ...claim }, type: QueryTypes.SELECT },
       );
       if (inserted[0]) return { claimed: true, claim: toClaim(inserted[0]) };
@@ -63,7 +74,7 @@ export function chatIdempotency(db: Database) {
 
     async read(userId: string, key: string): Promise<ChatClaim | null> {
       const [row] = await sequelize.query<ClaimRow>(
-        `SELECT body_hash, session_id, message_id, one_message, response FROM chat_idempotency
+        `SELECT ${CLAIM_COLUMNS} FROM chat_idempotency
          WHERE user_id = :userId AND idempotency_key = :key AND created_at >= now() - interval '${ttl}'`,
         { replacements: { userId, key }, type: QueryTypes.SELECT },
       );

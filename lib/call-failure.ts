@@ -192,6 +192,15 @@ export function toCallFailure<T extends string>(
     message: scrubSecrets(`${what}: ${failure.message}`, secrets).slice(0, MAX_MESSAGE),
     nonRetryable: !failure.retryable,
     nextRetryDelay: failure.retryAfterMs,
-    details: failure.status === undefined ? undefined : [{ status: failure.status, ...(failure.code ? { code: failure.code } : {}) }],
+    details:
+      failure.status === undefined
+        ? undefined
+        : [
+            {
+              status: failure.status,
+              ...(failure.code ? { code: failure.code } : {}),
+              ...(failure.retryAfterMs !== undefined ? { retryAfterMs: failure.retryAfterMs } : {}),
+            },
+          ],
   });
 }

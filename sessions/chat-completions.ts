@@ -13,6 +13,7 @@ import {
   relayAddressFor,
   sessionWorkflowId,
   stateQuery,
+  transcriptQuery,
   type ChatRequestSpec,
   type IncomingMessage,
   type ResultFrame,
@@ -29,12 +30,18 @@ import {
   requireTemporal,
   SessionLimitError,
   sessionHandle,
+  signalWithStartSession,
   startSession,
   withTemporalDeadline,
 } from './session-store';
 
-/** The outbox is read when no result has come this long after the signal, and again as often. */
+/** The outbox is read when no result has come this long after the signal; then less often, up to OUTBOX_POLL_MAX_MS apart. */
 const OUTBOX_POLL_MS = 2_000;
+const OUTBOX_POLL_MAX_MS = 10_000;
+/** Each read of the outbox that finds nothing waits this much longer for the next (a query costs the worker a task). */
+const OUTBOX_POLL_GROWTH = 1.5;
+/** A claim whose message its session has not heard of this long after is sent again by a retry. */
+const CLAIM_ORPHAN_MS = 15_000;
 /** A retry waiting for the first request's answer looks at the recorded answer this often. */
 const CLAIM_POLL_MS = 200;
 /** Retry-After when the caller's open sessions (one-message sessions included) are at the cap. */
@@ -102,14 +109,37 @@ export function createChatCompletions(ctx: AppContext) {
     }
   }
 
+  /** Whether the workflow has the message: its result, or that it waits or was handled; `gone` when no such workflow runs or ran. */
+  async function probe(
+    temporal: TemporalHandles,
+    workflowId: string,
+    messageId: string,
+  ): Promise<{ result?: ResultFrame; known: boolean } | 'gone' | 'unreachable'> {
+    try {
+      const handle = temporal.client.workflow.getHandle(workflowId);
+      const state = await withTemporalDeadline(temporal, () => handle.query(stateQuery));
+      const result = state.outbox.find((frame) => frame.id === messageId);
+      if (result) return { result, known: true };
+      if (state.pendingIds.includes(messageId)) return { known: true };
+      const transcript = await withTemporalDeadline(temporal, () => handle.query(transcriptQuery));
+      return { known: transcript.some((entry) => entry.id === messageId) };
+    } catch (error) {
+      if (isWorkflowGone(error)) return 'gone';
+      log.debug({ err: error, workflowId }, 'reading the session failed; trying again');
+      return 'unreachable';
+    }
+  }
+
   /** The message's result: from the relay, or from the outbox when the relay stays silent. */
   async function awaitResult(temporal: TemporalHandles, waiter: ChatWaiter, workflowId: string, messageId: string): Promise<ResultFrame> {
     const deadline = Date.now() + ANSWER_TIMEOUT_MS;
+    let wait = OUTBOX_POLL_MS;
     for (;;) {
-      const relayed = await waiter.next(OUTBOX_POLL_MS);
+      const relayed = await waiter.next(wait);
       if (relayed) return relayed;
       const found = await findResult(temporal, workflowId, messageId);
       if (found) return found;
+      wait = Math.min(wait * OUTBOX_POLL_GROWTH, OUTBOX_POLL_MAX_MS);
       if (Date.now() > deadline) {
         return {
           type: 'function_call_result',
@@ -138,33 +168,73 @@ export function createChatCompletions(ctx: AppContext) {
     }
   }
 
-  /** A retry of a request with the same key: the recorded answer, or the first one's when it comes. */
+  /**
+   * A retry of a request with the same key: the recorded answer, or the first one's when it comes.
+   * The first request's process may be gone: its answer is in the outbox all the same; and when
+   * the session never heard of the message CLAIM_ORPHAN_MS after the claim (that process died
+   * before its signal), this request sends it (the same body, the claimed ids; the workflow
+   * answers an id once).
+   */
   async function awaitClaim(
     temporal: TemporalHandles,
     userId: string,
     key: string,
     claim: ChatClaim,
-    workflowId: string,
+    resend: () => Promise<void>,
   ): Promise<RecordedChatAnswer> {
-    const deadline = Date.now() + ANSWER_TIMEOUT_MS;
-    let nextOutboxAt = Date.now() + OUTBOX_POLL_MS;
+    const workflowId = sessionWorkflowId(userId, claim.sessionId);
+    const started = Date.now();
+    const deadline = started + ANSWER_TIMEOUT_MS;
+    let nextProbeAt = started + OUTBOX_POLL_MS;
+    let resent = false;
     for (;;) {
       const current = await store.read(userId, key);
       if (current?.response) return current.response;
-      if (Date.now() >= nextOutboxAt) {
-        // The first request's process may be gone: its answer is in the outbox all the same.
-        nextOutboxAt = Date.now() + OUTBOX_POLL_MS;
-        const found = await findResult(temporal, workflowId, claim.messageId);
-        if (found) {
-          const recorded = await store.record(userId, key, answerFor(found, claim.sessionId, Math.floor(Date.now() / 1000)));
+      if (Date.now() >= nextProbeAt) {
+        nextProbeAt = Date.now() + OUTBOX_POLL_MS;
+        const found = await probe(temporal, workflowId, claim.messageId);
+        if (typeof found === 'object' && found.result) {
+          const recorded = await store.record(userId, key, answerFor(found.result, claim.sessionId, Math.floor(Date.now() / 1000)));
           await settle(temporal, workflowId, claim.messageId, claim.oneMessage);
           return recorded;
+        }
+        const orphaned = found === 'gone' || (typeof found === 'object' && !found.known);
+        if (orphaned && !resent && claim.ageMs + (Date.now() - started) >= CLAIM_ORPHAN_MS) {
+          resent = true;
+          log.warn(
+            { workflowId, messageId: claim.messageId },
+            'the first request with this Idempotency-Key never reached its session; sending it',
+          );
+          await resend().catch((error: unknown) => log.warn({ err: error, workflowId }, 'could not send the claimed request'));
         }
       }
       if (Date.now() > deadline)
         throw new AppError(504, 'timeout', 'The first request with this Idempotency-Key has not been answered yet');
       await new Promise((resolve) => setTimeout(resolve, CLAIM_POLL_MS));
     }
+  }
+
+  /** The request's message, as its signal carries it. */
+  function messageOf(input: ChatCompletionInput, messageId: string, instanceId: string): IncomingMessage {
+    return {
+      id: messageId,
+      text: input.text,
+      receivedAt: Date.now(),
+      ...(input.stream ? { stream: true } : {}),
+      chat: { ...input.spec, replyTo: relayAddressFor(instanceId, messageId) },
+    };
+  }
+
+  /** Sends a claimed request's message that never reached its session (see awaitClaim). */
+  async function resendClaimed(temporal: TemporalHandles, input: ChatCompletionInput, claim: ChatClaim): Promise<void> {
+    const message = messageOf(input, claim.messageId, (await relayOf()).instanceId);
+    const row = await findUserSession(ctx.db, input.userId, claim.sessionId);
+    if (!claim.oneMessage) {
+      if (row) await withTemporalDeadline(temporal, () => sessionHandle(temporal, row).signal(messageSignal, message));
+      return;
+    }
+    const first = { userId: input.userId, sessionId: claim.sessionId, deviceId: null, first: { message } };
+    await (row ? signalWithStartSession(ctx, first) : startSession(ctx, first));
   }
 
   async function start(input: ChatCompletionInput): Promise<ChatRun> {
@@ -182,7 +252,7 @@ export function createChatCompletions(ctx: AppContext) {
       const { claimed, claim } = await store.claim(userId, idem.key, { bodyHash, sessionId, messageId, oneMessage });
       if (!claimed) {
         if (claim.bodyHash !== bodyHash) throw new IdempotencyMismatchError();
-        const recorded = claim.response ?? awaitClaim(temporal, userId, idem.key, claim, sessionWorkflowId(userId, claim.sessionId));
+        const recorded = claim.response ?? awaitClaim(temporal, userId, idem.key, claim, () => resendClaimed(temporal, input, claim));
         return {
           sessionId: claim.sessionId,
           messageId: claim.messageId,
@@ -194,13 +264,7 @@ export function createChatCompletions(ctx: AppContext) {
 
     const chatRelay = await relayOf();
     const waiter = chatRelay.wait(messageId);
-    const message: IncomingMessage = {
-      id: messageId,
-      text: input.text,
-      receivedAt: Date.now(),
-      ...(input.stream ? { stream: true } : {}),
-      chat: { ...input.spec, replyTo: relayAddressFor(chatRelay.instanceId, messageId) },
-    };
+    const message = messageOf(input, messageId, chatRelay.instanceId);
     try {
       if (existing) {
         await withTemporalDeadline(temporal, () => sessionHandle(temporal, existing).signal(messageSignal, message));

@@ -83,7 +83,14 @@ export function failureOf(result: ResultFrame): OpenAiFailure {
   }
   switch (failure.type) {
     case 'LLMRateLimited':
-      return { status: 429, type: 'rate_limit_error', code: 'rate_limit_exceeded', message, retryAfterSeconds: 1 };
+      return {
+        status: 429,
+        type: 'rate_limit_error',
+        code: 'rate_limit_exceeded',
+        message,
+        // The provider's Retry-After when it gave one, else a second.
+        retryAfterSeconds: Math.max(1, Math.ceil((failure.retryAfterMs ?? 0) / 1000)),
+      };
     case 'LLMTimeout':
     case 'timeout':
       return { status: 504, type: 'api_error', code: 'timeout', message };

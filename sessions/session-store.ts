@@ -93,7 +93,7 @@ export interface StartSessionInput {
  * config cap takes.)
  */
 export async function startSession(ctx: AppContext, input: StartSessionInput): Promise<UserSessionConfig> {
-  const temporal = requireTemporal(ctx);
+  requireTemporal(ctx);
   const { sessionId } = input;
   const workflowId = sessionWorkflowId(input.userId, sessionId);
   const now = Date.now();
@@ -125,36 +125,8 @@ export async function startSession(ctx: AppContext, input: StartSessionInput): P
     }
     return Sessions.create(values, { transaction });
   });
-  const workflowInput: SessionWorkflowInput = {
-    userId: input.userId,
-    sessionId,
-    deviceId: input.deviceId,
-    idleTtlMs,
-  };
   try {
-    const options = {
-      workflowId,
-      taskQueue: ctx.config.TEMPORAL_TASK_QUEUE,
-      args: [workflowInput] as [SessionWorkflowInput],
-      typedSearchAttributes: [
-        { key: userIdSearchAttribute, value: input.userId },
-        ...(input.deviceId ? [{ key: deviceIdSearchAttribute, value: input.deviceId }] : []),
-      ],
-    };
-    const first = input.first;
-    await withTemporalDeadline(temporal, () =>
-      'message' in first
-        ? temporal.client.workflow.signalWithStart<SessionWorkflowFn, [IncomingMessage]>(SESSION_WORKFLOW_TYPE, {
-            ...options,
-            signal: messageSignal,
-            signalArgs: [first.message],
-          })
-        : temporal.client.workflow.signalWithStart<SessionWorkflowFn, [RelayAddress]>(SESSION_WORKFLOW_TYPE, {
-            ...options,
-            signal: attachSignal,
-            signalArgs: [first.relayAddress],
-          }),
-    );
+    await signalWithStartSession(ctx, input);
   } catch (error) {
     await (reused ? row.update({ status: 'closed', expires_at: null }) : row.destroy()).catch((cleanupError: unknown) => {
       ctx.logger.warn({ err: cleanupError, sessionId }, 'could not remove the row of a session that failed to start');
@@ -162,6 +134,46 @@ export async function startSession(ctx: AppContext, input: StartSessionInput): P
     throw error;
   }
   return row;
+}
+
+/**
+ * Signal-with-start of a session whose row exists: starts its workflow with `attach` or its first
+ * message, or signals it when it runs already (a chat completion retry taking over a request whose
+ * API process died before its signal).
+ */
+export async function signalWithStartSession(ctx: AppContext, input: StartSessionInput): Promise<void> {
+  const temporal = requireTemporal(ctx);
+  const { sessionId } = input;
+  const workflowId = sessionWorkflowId(input.userId, sessionId);
+  const workflowInput: SessionWorkflowInput = {
+    userId: input.userId,
+    sessionId,
+    deviceId: input.deviceId,
+    idleTtlMs: input.idleTtlMs ?? ctx.config.SESSION_IDLE_TTL,
+  };
+  const options = {
+    workflowId,
+    taskQueue: ctx.config.TEMPORAL_TASK_QUEUE,
+    args: [workflowInput] as [SessionWorkflowInput],
+    typedSearchAttributes: [
+      { key: userIdSearchAttribute, value: input.userId },
+      ...(input.deviceId ? [{ key: deviceIdSearchAttribute, value: input.deviceId }] : []),
+    ],
+  };
+  const first = input.first;
+  await withTemporalDeadline(temporal, () =>
+    'message' in first
+      ? temporal.client.workflow.signalWithStart<SessionWorkflowFn, [IncomingMessage]>(SESSION_WORKFLOW_TYPE, {
+          ...options,
+          signal: messageSignal,
+          signalArgs: [first.message],
+        })
+      : temporal.client.workflow.signalWithStart<SessionWorkflowFn, [RelayAddress]>(SESSION_WORKFLOW_TYPE, {
+          ...options,
+          signal: attachSignal,
+          signalArgs: [first.relayAddress],
+        }),
+  );
 }
 
 /** A row still says active but its workflow is gone (terminated by an operator, say): record that. */

@@ -248,7 +248,9 @@ describe('POST /v1/chat/completions', function () {
     recorded.push({ label: 'openai-chat-stream', userId: u.userId, sessionId: last.switchboard.session_id });
 
     // On the wire: event-stream, the ids in the headers, and data: [DONE] at the end.
-    const wire = await raw(u.userId, { model: 'streamer', messages: [{ role: 'user', content: 'again' }], stream: true });
+    // model "auto": the routing step's own first attempt streams the same way.
+    llm.script(u.configs.streamer!.model, { pieces, pieceDelayMs: 100 });
+    const wire = await raw(u.userId, { model: 'auto', messages: [{ role: 'user', content: 'again' }], stream: true });
     assert.equal(wire.status, 200);
     assert.match(wire.headers.get('content-type') ?? '', /^text\/event-stream/);
     assert.match(wire.headers.get('x-switchboard-message-id') ?? '', /^chatcmpl-/);
@@ -257,6 +259,12 @@ describe('POST /v1/chat/completions', function () {
     const final = JSON.parse(events.at(-1)!.slice(6)) as WithSwitchboard<OpenAI.Chat.Completions.ChatCompletionChunk>;
     assert.equal(final.choices[0]!.finish_reason, 'stop');
     assert.equal(final.switchboard.message_id, wire.headers.get('x-switchboard-message-id'));
+    const contents = events.map(
+      (e) => (JSON.parse(e.slice(6)) as OpenAI.Chat.Completions.ChatCompletionChunk).choices[0]?.delta?.content ?? '',
+    );
+    assert.equal(contents.join(''), pieces.join(''));
+    assert.ok(contents.filter(Boolean).length >= 2, 'streamed in several chunks');
+    assert.equal(final.model, 'streamer');
   });
 
   it('client tools go to a named config and its tool_calls come back in OpenAI shape; tool messages pass back', async () => {
@@ -308,6 +316,25 @@ describe('POST /v1/chat/completions', function () {
     assert.equal((passed[1]!.tool_calls as { id: string }[])[0]!.id, call.id);
     assert.deepEqual([passed[2]!.role, passed[2]!.tool_call_id, passed[2]!.content], ['tool', call.id, '{"sky": "sunny"}']);
     recorded.push({ label: 'openai-chat-tools', userId: u.userId, sessionId: second.switchboard.session_id });
+    // Streamed: the provider's tool call, streamed in pieces, comes back as a tool_calls chunk.
+    llm.script(model, { toolCall: 'get_weather', arguments: { city: 'Lyon' } });
+    const stream = await u.openai.chat.completions.create({
+      model: 'agent',
+      messages: [{ role: 'user', content: 'weather in Lyon?' }],
+      tools,
+      stream: true,
+    });
+    const streamedCalls: OpenAI.Chat.Completions.ChatCompletionChunk.Choice.Delta.ToolCall[] = [];
+    let finish: string | null = null;
+    for await (const chunk of stream) {
+      streamedCalls.push(...(chunk.choices[0]?.delta?.tool_calls ?? []));
+      finish = chunk.choices[0]?.finish_reason ?? finish;
+    }
+    assert.equal(finish, 'tool_calls');
+    assert.equal(streamedCalls.length, 1);
+    assert.equal(streamedCalls[0]!.function?.name, 'get_weather');
+    assert.deepEqual(JSON.parse(streamedCalls[0]!.function?.arguments ?? ''), { city: 'Lyon' });
+    assert.equal(llm.requests(model).at(-1)!.body.stream, true);
   });
 
   describe('errors in OpenAI shape', () => {
@@ -370,6 +397,13 @@ describe('POST /v1/chat/completions', function () {
       const long = await raw(u.userId, { model: 'roomy', messages: [...history, { role: 'user', content: 'and now?' }] });
       assert.equal(long.status, 200, long.text.slice(0, 300));
       assert.equal(llm.requests(u.configs.roomy!.model)[0]!.body.messages.length, 9);
+      // One long question: the signal holds it once (the message's text is its head), within the payload bounds.
+      const question = 'q'.repeat(1000 * 1000);
+      const single = await raw(u.userId, { model: 'roomy', messages: [{ role: 'user', content: question }] });
+      assert.equal(single.status, 200, single.text.slice(0, 300));
+      assert.equal(llm.requests(u.configs.roomy!.model).at(-1)!.body.messages[0]!.content, question, 'the provider gets it whole');
+      // The answer is bounded like every answer (ARCHITECTURE.md §5: 64 KiB, cut with a note).
+      assert.match(single.json().choices[0].message.content, /\n\[answer cut at 65536 characters\]$/);
       const tooLong = await raw(u.userId, { model: 'roomy', messages: [{ role: 'user', content: 'y'.repeat(1024 * 1024) }] });
       assert.equal(tooLong.status, 413);
       const document = (await (await fetch(`${base}/openapi.json`)).json()) as {
@@ -380,10 +414,10 @@ describe('POST /v1/chat/completions', function () {
 
     it("a provider's 429 is a 429 with Retry-After; its 400 passes through with its code", async () => {
       const u = await newUser([{ name: 'limited' }, { name: 'small' }]);
-      llm.otherwise(u.configs.limited!.model, { fail: 429, retryAfterSeconds: 0 });
+      llm.otherwise(u.configs.limited!.model, { fail: 429, retryAfterSeconds: 2 });
       const limited = await raw(u.userId, { model: 'limited', messages: [{ role: 'user', content: 'x' }] });
       assert.equal(limited.status, 429, limited.text);
-      assert.ok(limited.headers.get('retry-after'));
+      assert.equal(limited.headers.get('retry-after'), '2', "the provider's Retry-After");
       assert.equal(limited.json().error.type, 'rate_limit_error');
       llm.script(u.configs.small!.model, { fail: 400, code: 'context_length_exceeded', message: 'too long' });
       await assert.rejects(
@@ -443,6 +477,24 @@ describe('POST /v1/chat/completions', function () {
           { headers: { 'X-Session-Id': 'no-such-session' } },
         ),
         OpenAI.NotFoundError,
+      );
+    });
+
+    it('without X-Session-Id, parallel requests are sessions of their own and never queue behind each other', async () => {
+      const u = await newUser([{ name: 'parallel' }]);
+      llm.otherwise(u.configs.parallel!.model, { echo: true, delayMs: 1500 });
+      const started = Date.now();
+      const answers = (await Promise.all(
+        ['one', 'two', 'three'].map((text) =>
+          u.openai.chat.completions.create({ model: 'parallel', messages: [{ role: 'user', content: text }] }),
+        ),
+      )) as WithSwitchboard<OpenAI.Chat.Completions.ChatCompletion>[];
+      const elapsed = Date.now() - started;
+      assert.ok(elapsed < 2 * 1500, `three 1.5 s answers took ${elapsed} ms together`);
+      assert.equal(new Set(answers.map((a) => a.switchboard.session_id)).size, 3);
+      assert.deepEqual(
+        answers.map((a) => a.choices[0]!.message.content),
+        ['one', 'two', 'three'].map((t) => `[${u.configs.parallel!.model}] ${t}`),
       );
     });
 
@@ -588,6 +640,30 @@ describe('POST /v1/chat/completions', function () {
     assert.equal(llm.hits(u.configs.orphan!.model), 1);
     const handle = tc.ctx.temporal!.client.workflow.getHandle(sessionWorkflowId(u.userId, sessionId));
     assert.equal(((await handle.result()) as { status: string }).status, 'closed', 'the retry closed the one-message session');
+  });
+
+  it('a retry after the first API process died before its signal sends the request itself', async () => {
+    const u = await newUser([{ name: 'late' }]);
+    const body = { model: 'late', messages: [{ role: 'user', content: 'did anyone send me?' }] };
+    const key = uniqueId('key');
+    const sessionId = newSessionId();
+    const messageId = `chatcmpl-${uniqueId('unsent')}`;
+    // The first process claimed the key 20 s ago and died before signalling.
+    await chatIdempotency(tc.ctx.db).claim(u.userId, key, {
+      bodyHash: idempotencyHash({ body, sessionId: null }),
+      sessionId,
+      messageId,
+      oneMessage: true,
+    });
+    await tc.ctx.db.sequelize.query(
+      "UPDATE chat_idempotency SET created_at = now() - interval '20 seconds' WHERE user_id = :userId AND idempotency_key = :key",
+      { replacements: { userId: u.userId, key } },
+    );
+    const retried = await raw(u.userId, body, { 'Idempotency-Key': key });
+    assert.equal(retried.status, 200, retried.text);
+    assert.equal(retried.json().id, messageId);
+    assert.equal(retried.json().switchboard.session_id, sessionId);
+    assert.equal(llm.hits(u.configs.late!.model), 1);
   });
 
   it('a client that disconnects mid-stream does not cancel the step: the answer is recorded for its Idempotency-Key', async () => {

@@ -51,11 +51,12 @@ export function chatFailureOf(err: unknown): ChatFailure {
   const cause = err instanceof ActivityFailure ? err.cause : err;
   if (cause instanceof TimeoutFailure) return { type: 'timeout' };
   if (cause instanceof ApplicationFailure) {
-    const detail = (cause.details?.[0] ?? {}) as { status?: unknown; code?: unknown };
+    const detail = (cause.details?.[0] ?? {}) as { status?: unknown; code?: unknown; retryAfterMs?: unknown };
     return {
       type: cause.type ?? 'unknown',
       ...(typeof detail.status === 'number' ? { status: detail.status } : {}),
       ...(typeof detail.code === 'string' ? { code: detail.code } : {}),
+      ...(typeof detail.retryAfterMs === 'number' ? { retryAfterMs: detail.retryAfterMs } : {}),
     };
   }
   return { type: 'unknown' };

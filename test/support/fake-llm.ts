@@ -119,6 +119,33 @@ async function streamPieces(
   res.end('data: [DONE]\n\n');
 }
 
+/** A tool call as OpenAI streams it: the id and name first, the arguments in two pieces. */
+function streamToolCall(
+  res: http.ServerResponse,
+  model: string,
+  call: { id: string; function: { name: string; arguments: string } },
+): void {
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+  const id = `chatcmpl-fake-${Date.now()}`;
+  const chunk = (delta: Record<string, unknown>, finish: string | null) =>
+    `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created: Math.floor(Date.now() / 1000), model, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+  const half = Math.floor(call.function.arguments.length / 2);
+  res.write(
+    chunk(
+      {
+        role: 'assistant',
+        content: null,
+        tool_calls: [{ index: 0, id: call.id, type: 'function', function: { name: call.function.name, arguments: '' } }],
+      },
+      null,
+    ),
+  );
+  res.write(chunk({ tool_calls: [{ index: 0, function: { arguments: call.function.arguments.slice(0, half) } }] }, null));
+  res.write(chunk({ tool_calls: [{ index: 0, function: { arguments: call.function.arguments.slice(half) } }] }, null));
+  res.write(chunk({}, 'tool_calls'));
+  res.end('data: [DONE]\n\n');
+}
+
 export async function startFakeLLM(): Promise<FakeLLM> {
   const scripts = new Map<string, FakeBehaviour[]>();
   const fallbacks = new Map<string, FakeBehaviour>();
@@ -175,6 +202,7 @@ export async function startFakeLLM(): Promise<FakeLLM> {
           type: 'function',
           function: { name: b.toolCall, arguments: JSON.stringify(b.arguments ?? {}) },
         };
+        if (body.stream) return void streamToolCall(res, body.model, call);
         send(res, 200, completion(body.model, { tool_calls: [call] }, 'tool_calls'));
         return;
       }
