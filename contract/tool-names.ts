@@ -6,12 +6,13 @@
 // and maps the router's pick back. The rule, pure and deterministic (the workflow applies it too):
 //
 // * a name providers already take is its own mapped name (every name stored before this rule);
-// * any other name: each character providers refuse becomes `_`, the result is cut to 55
-//   characters, and `_` plus 8 hex digits of a hash of the whole real name are appended
-//   (`self.light.set_brightness` → `self_light_set_brightness_283b945f`), so two names that read
-//   alike once sanitised or cut still map apart;
-// * what remains, a mapped name equal to another tool's, is a collision: a function config whose
-//   mapped name another of the user's functions already has is refused at save (409 naming
+// * any other name: each character providers refuse becomes `_` (`self.light.set_brightness` →
+//   `self_light_set_brightness`, the name the xiaozhi issue promises);
+// * a sanitised name over 64 characters is cut to 55 and `_` plus 8 hex digits of a hash of the
+//   whole real name are appended, so two long names that share their first 55 characters map apart;
+// * what remains, a mapped name equal to another tool's (`light.on` and `light_on`), is a
+//   collision: a function config whose mapped name another of the user's functions already has
+//   is refused at save (409 naming
 //   `function_name`), and `assignToolNames` resolves it for a set of tools that cannot be
 //   refused (device tools), by suffixing the later name again with a salted hash.
 
@@ -43,7 +44,9 @@ function suffixed(name: string, hash: string): string {
 
 /** The name a provider is offered for a tool's real name (see the rule above). */
 export function providerToolName(name: string): string {
-  return PROVIDER_TOOL_NAME_PATTERN.test(name) ? name : suffixed(name, stableHash(name));
+  if (PROVIDER_TOOL_NAME_PATTERN.test(name)) return name;
+  const safe = name.replace(/[^a-zA-Z0-9_-]/g, '_');
+  return safe.length <= PROVIDER_TOOL_NAME_MAX ? safe : suffixed(name, stableHash(name));
 }
 
 /** Whether `reference` (a client's `enabled_functions` entry, a router's pick) names this tool: by real or mapped name. */

@@ -219,7 +219,7 @@ describe('function configs over REST', function () {
       assert.equal(sum.tool_name, 'get-sum', 'a name providers take is its own tool name');
       const light = await create(mcpTool('self.light.set_brightness'));
       assert.equal(light.function_name, 'self.light.set_brightness');
-      assert.equal(light.tool_name, 'self_light_set_brightness_283b945f');
+      assert.equal(light.tool_name, 'self_light_set_brightness');
       const long = `${'very_long_tool_name.'.repeat(6)}${'x'.repeat(8)}`;
       assert.equal(long.length, 128);
       const created = await create(mcpTool(long));
@@ -229,7 +229,7 @@ describe('function configs over REST', function () {
       const list = await api.request('GET', '/api/v1/ai-configs?type=function_call', { user });
       assert.deepEqual(list.body.data.map((c: { tool_name: string }) => c.tool_name).sort(), [
         'get-sum',
-        'self_light_set_brightness_283b945f',
+        'self_light_set_brightness',
         read.body.data.tool_name,
       ]);
       const llmConfig = await create({ config_name: 'Chat', config_type: 'llm', model_name: 'm' });
@@ -247,21 +247,21 @@ describe('function configs over REST', function () {
 
     it('refuses a second function offered under the same mapped name (409 naming function_name), on create and rename', async () => {
       await create(mcpTool('self.light.set_brightness'));
-      const clash = await api.request('POST', '/api/v1/ai-configs', { user, body: mcpTool('self_light_set_brightness_283b945f') });
+      const clash = await api.request('POST', '/api/v1/ai-configs', { user, body: mcpTool('self_light_set_brightness') });
       assert.equal(clash.status, 409, JSON.stringify(clash.body));
       assert.equal(clash.body.errors[0].field, 'function_name');
       assert.match(clash.body.errors[0].message, /self\.light\.set_brightness/);
       const other = await create(mcpTool('dim_light'));
       const renamed = await api.request('PATCH', `/api/v1/ai-configs/${other.id}`, {
         user,
-        body: { function_name: 'self_light_set_brightness_283b945f' },
+        body: { function_name: 'self_light_set_brightness' },
       });
       assert.equal(renamed.status, 409);
       assert.equal(renamed.body.errors[0].field, 'function_name');
       // Another user has names of their own.
       const elsewhere = await api.request('POST', '/api/v1/ai-configs', {
         user: `other-${randomUUID()}`,
-        body: mcpTool('self_light_set_brightness_283b945f'),
+        body: mcpTool('self_light_set_brightness'),
       });
       assert.equal(elsewhere.status, 201);
     });
@@ -350,7 +350,7 @@ describe('function configs over REST', function () {
       });
       assert.equal(listed.status, 200, JSON.stringify(listed.body));
       const light = listed.body.data.find((t: { name: string }) => t.name === 'self.light.set_brightness');
-      assert.equal(light.tool_name, 'self_light_set_brightness_283b945f');
+      assert.equal(light.tool_name, 'self_light_set_brightness');
       assert.equal(light.input_schema.type, 'object');
       assert.equal(listed.body.data.find((t: { name: string }) => t.name === 'get-sum').tool_name, 'get-sum');
       assert.equal((await api.request('GET', '/api/v1/ai-configs', { user })).body.data.length, 0, 'nothing is stored');

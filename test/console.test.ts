@@ -644,7 +644,7 @@ describe('web console (headless Chromium)', function () {
     // A name providers refuse is shown with the name LLMs are offered instead.
     await picker
       .locator('li', { hasText: 'self.light.set_brightness' })
-      .getByText('offered to LLMs as self_light_set_brightness_283b945f')
+      .getByText('offered to LLMs as self_light_set_brightness')
       .waitFor();
     await screenshots('config-form-tools-before-save');
     await page.getByRole('button', { name: 'Use this tool: get-sum' }).click();

@@ -207,7 +207,7 @@ describe('function calls, routing without a router LLM, streamed answers', funct
         mcp_server_url: mcp.url,
         mcp_headers: { Authorization: `Bearer ${MCP_TOKEN}` },
       });
-      const mapped = 'self_light_set_brightness_283b945f';
+      const mapped = 'self_light_set_brightness';
       assert.equal(light.tool_name, mapped);
       const s = await h.startSession({ userId, label: 'fn-mcp-mapped-name' });
       // enabled_functions may name a function by its mapped name as well as by its real one.

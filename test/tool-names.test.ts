@@ -19,8 +19,9 @@ describe('tool names: real names and the names providers are offered', () => {
     }
   });
 
-  it('maps "." and names over 64 characters to a sanitised, cut name with a stable hash of the real name', () => {
-    assert.equal(providerToolName('self.light.set_brightness'), 'self_light_set_brightness_283b945f');
+  it('maps "." to "_", and names over 64 characters to a sanitised, cut name with a stable hash of the real name', () => {
+    assert.equal(providerToolName('self.light.set_brightness'), 'self_light_set_brightness');
+    assert.equal(providerToolName('a.b.c'), 'a_b_c');
     const long = 'a'.repeat(60) + '.' + 'b'.repeat(67);
     assert.equal(long.length, 128);
     assert.ok(TOOL_NAME_PATTERN.test(long));
@@ -32,9 +33,9 @@ describe('tool names: real names and the names providers are offered', () => {
     assert.ok(!TOOL_NAME_PATTERN.test('x'.repeat(129)), 'real names stop at 128 characters');
   });
 
-  it('maps names that read alike once sanitised or cut to different names', () => {
+  it('maps long names that read alike once cut to different names; alike once sanitised is a collision, told apart in a set', () => {
     assert.notEqual(providerToolName('light.on'), providerToolName('light_on.'));
-    assert.notEqual(providerToolName('light.on'), 'light_on');
+    assert.equal(providerToolName('light.on'), 'light_on', 'a collision with the real name light_on: refused at save, suffixed in a set');
     const stem = 'device_'.repeat(10); // 70 characters: both are cut to the same 55
     assert.notEqual(providerToolName(`${stem}one`), providerToolName(`${stem}two`));
     for (const name of [`${stem}one`, `${stem}two`, 'a.b', '.', '-.-']) assert.match(providerToolName(name), PROVIDER_TOOL_NAME_PATTERN);
@@ -62,8 +63,9 @@ describe('tool names: real names and the names providers are offered', () => {
 
   it('lets enabled_functions name a function by its real or its mapped name', () => {
     assert.ok(namesTool('self.light.set_brightness', 'self.light.set_brightness'));
-    assert.ok(namesTool('self_light_set_brightness_283b945f', 'self.light.set_brightness'));
-    assert.ok(!namesTool('self_light_set_brightness', 'self.light.set_brightness'));
+    assert.ok(namesTool('self_light_set_brightness', 'self.light.set_brightness'));
+    assert.ok(!namesTool('self_light_set_brightness_283b945f', 'self.light.set_brightness'));
+    assert.ok(!namesTool('self-light-set_brightness', 'self.light.set_brightness'));
     const light: RoutableConfig = {
       id: 1,
       config_name: 'Light',
@@ -74,7 +76,7 @@ describe('tool names: real names and the names providers are offered', () => {
       is_active: true,
       priority: 0,
     };
-    for (const enabled of [['self.light.set_brightness'], ['self_light_set_brightness_283b945f']]) {
+    for (const enabled of [['self.light.set_brightness'], ['self_light_set_brightness']]) {
       const settings = { default_llm_id: null, enabled_functions: enabled, role: null };
       assert.deepEqual(routingCandidates([light], settings), [light]);
     }
@@ -82,7 +84,7 @@ describe('tool names: real names and the names providers are offered', () => {
   });
 
   it('accepts real and mapped names in enabled_functions (REST and session_config share the schema), and nothing else', () => {
-    const names = ['self.light.set_brightness', 'self_light_set_brightness_283b945f', 'get-sum', 'x'.repeat(128)];
+    const names = ['self.light.set_brightness', 'self_light_set_brightness', 'get-sum', 'x'.repeat(128)];
     assert.ok(sessionSettingsUpdateSchema.safeParse({ enabled_functions: names }).success);
     for (const bad of ['get sum', 'x'.repeat(129), '']) {
       const parsed = sessionSettingsUpdateSchema.safeParse({ enabled_functions: [bad] });
