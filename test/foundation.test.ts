@@ -34,6 +34,9 @@ describe('foundation', () => {
           await migrator.up();
           assert.deepEqual(await tables(scratch.url), [
             'api_keys',
+            'chat_idempotency',
+            'device_tool_calls',
+            'device_tools',
             'rate_limit_counters',
             'schema_migrations',
             'user_ai_configs',
