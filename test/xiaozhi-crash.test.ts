@@ -2,25 +2,55 @@
 // runs in its own process (test/support/worker-process.ts), so the relay reaches the gateway by
 // NOTIFY as in production; a new worker process takes the session over and calls the provider
 // again. The sentences already spoken stand, a `tts stop` closes them, and the recorded answer
-// follows whole, once (README, "Connecting xiaozhi devices").
+// follows whole, once (README, "Connecting xiaozhi devices"). Once with a raw socket playing the
+// device, once with the real xiaozhi-sdk 0.5.1 (test/support/xiaozhi_crash_client.py).
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import readline from 'node:readline';
 import WebSocket from 'ws';
 import { createApiFromContext, noopNotifier } from '../api/server';
 import type { RunningRole } from '../app/context';
 import { startGateway } from '../gateway';
+import { projectRoot } from '../lib/temporal-cli';
 import { createTestContext, insertLLMConfig, uniqueId, type TestContext } from './support/context';
 import { runDatabaseUrlOnce } from './support/database';
 import { eventually } from './support/eventually';
 import { startFakeLLM, type FakeLLM } from './support/fake-llm';
+import { freePort } from './support/net';
 import { registerSecret } from './support/secret-scan';
 import { testTemporal } from './support/temporal';
 
 const WORKER_SCRIPT = path.join(__dirname, 'support', 'worker-process.ts');
+const PYTHON = path.join(projectRoot, '.tools', 'venv', 'bin', 'python');
+const SDK_DRIVER = path.join(projectRoot, 'test', 'support', 'xiaozhi_crash_client.py');
+
+/** What the device hears of the question: the spoken part closed by a tts stop, then the recorded answer once. */
+const HEARD_ACROSS_THE_CRASH = [
+  'stt',
+  'llm',
+  'tts start',
+  'tts sentence_start Spoken before the crash.',
+  'tts sentence_start This too.',
+  'tts stop',
+  'llm',
+  'tts start',
+  'tts sentence_start The recorded answer.',
+  'tts sentence_start Said once.',
+  'tts stop',
+];
+
+/** The first provider call streams two sentences and hangs (the worker dies meanwhile); the next worker's call answers differently, as a provider asked twice may. */
+function scriptCrashingAnswer(llm: FakeLLM, model: string): void {
+  llm.script(
+    model,
+    { pieces: ['Spoken before the crash. ', 'This too. ', 'never sent'], pieceDelayMs: 150, stallAfter: 2 },
+    { pieces: ['The recorded answer. ', 'Said once.'], pieceDelayMs: 50 },
+  );
+}
 
 /** `node --import tsx`: one process, so SIGKILL really kills the worker. */
 async function spawnWorker(env: Record<string, string>): Promise<ChildProcess> {
@@ -74,9 +104,17 @@ describe('xiaozhi device socket: a worker killed mid-answer', function () {
 
   before(async function () {
     // No worker in this process: the context's task queue is served by worker processes only.
-    tc = await createTestContext({ env: { EGRESS_ALLOW: '127.0.0.0/8', DEVICE_ACTIVATIONS_PER_ADDRESS: '100000' } });
+    const gatewayPort = await freePort();
+    tc = await createTestContext({
+      env: {
+        EGRESS_ALLOW: '127.0.0.0/8',
+        DEVICE_ACTIVATIONS_PER_ADDRESS: '100000',
+        // The OTA reply names the socket URL from configuration only (the SDK connects where it says).
+        GATEWAY_PUBLIC_URL: `ws://127.0.0.1:${gatewayPort}/ws`,
+      },
+    });
     llm = await startFakeLLM();
-    gateway = await startGateway(tc.ctx, { host: '127.0.0.1', port: 0 });
+    gateway = await startGateway(tc.ctx, { host: '127.0.0.1', port: gatewayPort });
     api = http.createServer(createApiFromContext(tc.ctx, noopNotifier).callback());
     await new Promise<void>((resolve) => api.listen(0, '127.0.0.1', resolve));
     apiUrl = `http://127.0.0.1:${(api.address() as AddressInfo).port}`;
@@ -107,13 +145,7 @@ describe('xiaozhi device socket: a worker killed mid-answer', function () {
     const userId = uniqueId('xz-crash');
     const model = uniqueId('xz-crash-model');
     await insertLLMConfig(tc.ctx, userId, { model, baseUrl: llm.baseUrl, apiKey: 'sk-test-0123456789abcdef' });
-    // The first call streams two sentences and then hangs (the worker dies meanwhile); the call
-    // the next worker makes answers differently, as a provider asked twice may.
-    llm.script(
-      model,
-      { pieces: ['Spoken before the crash. ', 'This too. ', 'never sent'], pieceDelayMs: 150, stallAfter: 2 },
-      { pieces: ['The recorded answer. ', 'Said once.'], pieceDelayMs: 50 },
-    );
+    scriptCrashingAnswer(llm, model);
     const mac = [...randomBytes(6)].map((b) => b.toString(16).padStart(2, '0')).join(':');
     const clientId = randomUUID();
     const ota = await request('POST', '/xiaozhi/ota/', { headers: { 'Device-Id': mac, 'Client-Id': clientId }, body: {} });
@@ -150,21 +182,63 @@ describe('xiaozhi device socket: a worker killed mid-answer', function () {
         // Not the hello, nor the gateway's MCP client initialising (gateway/device-tools.ts).
         .filter((f) => f.type !== 'hello' && f.type !== 'mcp')
         .map((f) => (f.type === 'tts' ? `tts ${String(f.state)}${f.text ? ` ${String(f.text)}` : ''}` : f.type)),
-      [
-        'stt',
-        'llm',
-        'tts start',
-        'tts sentence_start Spoken before the crash.',
-        'tts sentence_start This too.',
-        'tts stop',
-        'llm',
-        'tts start',
-        'tts sentence_start The recorded answer.',
-        'tts sentence_start Said once.',
-        'tts stop',
-      ],
+      HEARD_ACROSS_THE_CRASH,
     );
     assert.equal(llm.hits(model), 2);
     ws.close();
+  });
+
+  it('the same through the real xiaozhi-sdk 0.5.1: it hears the spoken sentences, a tts stop, and the recorded answer once', async function () {
+    const setup = spawnSync(process.execPath, [path.join(projectRoot, 'scripts', 'setup.mjs'), '--tool', 'xiaozhi-sdk'], {
+      encoding: 'utf8',
+      timeout: 170_000,
+    });
+    assert.equal(setup.status, 0, `setup --tool xiaozhi-sdk failed:\n${setup.stdout}\n${setup.stderr}`);
+    // Only this test's workers serve the queue, so the one killed is the one answering.
+    for (const worker of workers.splice(0)) {
+      worker.kill('SIGKILL');
+      await exited(worker);
+    }
+    const userId = uniqueId('xz-sdk-crash');
+    const model = uniqueId('xz-sdk-crash-model');
+    await insertLLMConfig(tc.ctx, userId, { model, baseUrl: llm.baseUrl, apiKey: 'sk-test-0123456789abcdef' });
+    scriptCrashingAnswer(llm, model);
+    const mac = [...randomBytes(6)].map((b) => b.toString(16).padStart(2, '0')).join(':');
+
+    const events: { event: string; code?: string; frames?: string[] }[] = [];
+    const stderr: string[] = [];
+    const child = spawn(PYTHON, [SDK_DRIVER, `${apiUrl}/xiaozhi/ota/`, mac, 'Crash while you answer'], {
+      cwd: projectRoot,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk.toString()));
+    const driverExit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      for await (const line of readline.createInterface({ input: child.stdout! })) {
+        const event = JSON.parse(line) as (typeof events)[number];
+        events.push(event);
+        if (event.event === 'waiting') {
+          const bound = await request('POST', '/api/v1/devices/bind', { user: userId, body: { code: event.code ?? events[0]!.code } });
+          assert.equal(bound.status, 201, JSON.stringify(bound.body));
+          workers.push(await spawnWorker(workerEnv));
+          child.stdin!.write('bound\n');
+        }
+        if (event.event === 'spoken') {
+          const answering = workers.at(-1)!;
+          answering.kill('SIGKILL');
+          await exited(answering);
+          workers.push(await spawnWorker(workerEnv));
+        }
+      }
+      assert.equal(await driverExit, 0, `driver failed:\n${stderr.join('')}\nevents: ${JSON.stringify(events)}`);
+    } finally {
+      child.kill('SIGKILL');
+    }
+    assert.ok(
+      events.some((e) => e.event === 'spoken'),
+      `the worker was killed mid-answer: ${JSON.stringify(events)}`,
+    );
+    assert.deepEqual(events.find((e) => e.event === 'heard')?.frames, HEARD_ACROSS_THE_CRASH);
+    assert.equal(llm.hits(model), 2);
   });
 });
