@@ -1,7 +1,7 @@
-// LISTEN on one PostgreSQL channel with a connection of its own, reconnecting after a lost
+// LISTEN on PostgreSQL channels with a connection of their own, reconnecting after a lost
 // connection. Notifications sent while the listener was away are lost, so `onConnect` runs after
-// every (re)connection: the caller looks up what it may have missed. (The relay, relay/index.ts,
-// keeps its own listener: it also registers the gateways of its process.)
+// every (re)connection: the caller looks up what it may have missed. The one listener of the
+// code base: the relay (relay/index.ts) and the gateway's key revocations use it.
 import pg from 'pg';
 import type { Logger } from '../lib/logger';
 import type { Database } from './index';
@@ -12,20 +12,26 @@ export interface Listener {
   close(): Promise<void>;
 }
 
-export async function listenChannel(
+/** LISTENs on every channel of `handlers`, each notification to its channel's handler (one that throws is logged). */
+export async function listenChannels(
   db: Database,
-  channel: string,
-  onPayload: (payload: string) => void,
+  handlers: Record<string, (payload: string) => void>,
   options: { logger: Logger; onConnect?: () => void },
 ): Promise<Listener> {
-  const log = options.logger.child({ component: 'listen', channel });
+  const log = options.logger;
   const { host, port, database, username, password } = db.sequelize.config;
   let client: pg.Client | undefined;
   let closed = false;
   let retry: NodeJS.Timeout | undefined;
 
   const onNotification = (message: pg.Notification): void => {
-    if (message.channel === channel && message.payload !== undefined) onPayload(message.payload);
+    const handler = Object.hasOwn(handlers, message.channel) ? handlers[message.channel] : undefined;
+    if (!handler) return;
+    try {
+      handler(message.payload ?? '');
+    } catch (error) {
+      log.warn({ err: error, channel: message.channel }, 'a notification handler failed');
+    }
   };
 
   const connect = async (): Promise<void> => {
@@ -37,7 +43,7 @@ export async function listenChannel(
     });
     next.on('end', () => lost(next));
     await next.connect();
-    await next.query(`LISTEN "${channel}"`);
+    for (const channel of Object.keys(handlers)) await next.query(`LISTEN "${channel}"`);
     if (closed) return void (await next.end());
     client = next;
     options.onConnect?.();

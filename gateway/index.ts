@@ -12,7 +12,7 @@
 import { randomBytes } from 'node:crypto';
 import type { AppContext, RunningRole } from '../app/context';
 import { API_KEY_REVOKED_CHANNEL, liveApiKeyIds } from '../db';
-import { listenChannel } from '../db/listen';
+import { listenChannels } from '../db/listen';
 import type { Logger } from '../lib/logger';
 import { subscribeRelay, type RelayDelivery } from '../relay';
 import { requireTemporal } from '../sessions/session-store';
@@ -51,15 +51,16 @@ function closeOnRevocation(ctx: AppContext, sockets: Sockets, log: Logger) {
     const live = await liveApiKeyIds(ctx.db, ids);
     for (const id of ids) if (!live.has(id)) sockets.revokeApiKey(id);
   };
-  return listenChannel(
+  return listenChannels(
     ctx.db,
-    API_KEY_REVOKED_CHANNEL,
-    (payload) => {
-      const id = Number(payload);
-      if (Number.isInteger(id)) sockets.revokeApiKey(id);
+    {
+      [API_KEY_REVOKED_CHANNEL]: (payload) => {
+        const id = Number(payload);
+        if (Number.isInteger(id)) sockets.revokeApiKey(id);
+      },
     },
     {
-      logger: log,
+      logger: log.child({ component: 'listen', channel: API_KEY_REVOKED_CHANNEL }),
       onConnect: () => void recheck().catch((error: unknown) => log.warn({ err: error }, 'could not check the API keys of open sockets')),
     },
   );

@@ -5,9 +5,9 @@
 // PostgreSQL NOTIFY on a channel per gateway instance. A frame batch too large for a
 // notification (8,000 bytes) travels as a hint, and the gateway reads the outbox itself.
 import { createHash } from 'node:crypto';
-import pg from 'pg';
 import { gatewayInstanceOf, type RelayAddress, type RelayFrame } from '../contract';
 import type { Database } from '../db';
+import { listenChannels } from '../db/listen';
 import type { Logger } from '../lib/logger';
 
 /** What a gateway receives for one of its sockets. */
@@ -21,7 +21,6 @@ export interface FrameRelay {
 
 /** PostgreSQL refuses notification payloads of 8,000 bytes or more. */
 const NOTIFY_PAYLOAD_LIMIT = 7_900;
-const RECONNECT_DELAY_MS = 1_000;
 
 /** Gateways of this process, by instance id. */
 const localGateways = new Map<string, RelayHandler>();
@@ -100,77 +99,21 @@ export async function subscribeRelay(
   const log = options.logger.child({ component: 'relay', instanceId });
   const channel = relayChannel(instanceId);
   localGateways.set(instanceId, handler);
-  const { host, port, database, username, password } = db.sequelize.config;
-  let client: pg.Client | undefined;
-  let closed = false;
-  let retry: NodeJS.Timeout | undefined;
-
-  const extra = options.channels ?? {};
-  const onNotification = (message: pg.Notification): void => {
-    const other = Object.hasOwn(extra, message.channel) ? extra[message.channel] : undefined;
-    if (other) {
-      try {
-        other(message.payload ?? '');
-      } catch (error) {
-        log.warn({ err: error, channel: message.channel }, 'a notification handler failed');
-      }
-      return;
-    }
-    if (message.channel !== channel || !message.payload) return;
+  const onRelayed = (payload: string): void => {
+    if (!payload) return;
     let wire: WireMessage;
     try {
-      wire = JSON.parse(message.payload) as WireMessage;
+      wire = JSON.parse(payload) as WireMessage;
     } catch {
       return log.warn('ignoring a malformed relay notification');
     }
     handler(wire.c, wire.fetch ? { fetchOutbox: true } : { frames: wire.f ?? [] });
   };
-
-  const connect = async (): Promise<void> => {
-    const next = new pg.Client({ host, port: Number(port), database, user: username, password: password ?? undefined });
-    next.on('notification', onNotification);
-    next.on('error', (error) => {
-      log.warn({ err: error }, 'relay listener lost its connection; reconnecting');
-      lost(next);
-    });
-    next.on('end', () => lost(next));
-    await next.connect();
-    await next.query(`LISTEN "${channel}"`);
-    for (const name of Object.keys(extra)) await next.query(`LISTEN "${name}"`);
-    if (closed) return void (await next.end());
-    client = next;
-    options.onResync?.();
-  };
-
-  const reconnectLater = (): void => {
-    if (closed || retry) return;
-    retry = setTimeout(() => {
-      retry = undefined;
-      connect().catch((error: unknown) => {
-        log.warn({ err: error }, 'relay listener could not reconnect; trying again');
-        reconnectLater();
-      });
-    }, RECONNECT_DELAY_MS);
-    retry.unref();
-  };
-
-  const lost = (which: pg.Client): void => {
-    if (client !== which) return;
-    client = undefined;
-    which.removeAllListeners('notification');
-    void which.end().catch(() => undefined);
-    reconnectLater();
-  };
-
-  await connect();
+  const listener = await listenChannels(db, { [channel]: onRelayed, ...options.channels }, { logger: log, onConnect: options.onResync });
   return {
     async close() {
-      closed = true;
       if (localGateways.get(instanceId) === handler) localGateways.delete(instanceId);
-      if (retry) clearTimeout(retry);
-      const current = client;
-      client = undefined;
-      await current?.end().catch(() => undefined);
+      await listener.close();
     },
   };
 }
