@@ -6,8 +6,7 @@
 // stand-in gateway (the relay subscription and a raw `ws` server wired to gateway/device-tools.ts)
 // and a scripted device (test/support/mcp-device.ts) over a real socket.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { defaultDataConverter } from '@temporalio/common';
 import { WebSocketServer, type WebSocket } from 'ws';
 import {
@@ -36,6 +35,7 @@ import { runDatabaseUrlOnce } from './support/database';
 import { eventually } from './support/eventually';
 import { HISTORY_FIXTURES_DIR, replayFailures, writeHistoryFixtures } from './support/histories';
 import { connectMcpDevice, type DeviceToolSpec, type McpDevice } from './support/mcp-device';
+import { exited, spawnWorkerProcess } from './support/spawn-ready';
 import {
   FrameRecorder,
   labelledRuns,
@@ -361,7 +361,7 @@ describe('device tools', function () {
       const env = { ...(await workerEnv()), TEMPORAL_TASK_QUEUE: taskQueue, ROUTER_LLM_MODEL: routerModel };
       // Every routing call (a step run again on the new worker too) picks the device tool.
       h.llm.otherwise(routerModel, { toolCall: MAPPED, arguments: { brightness: 55 } });
-      const first = await spawnWorker(env);
+      const first = await spawnWorkerProcess(env);
       children.push(first);
       const { s, device, connectionId } = await deviceSession('device-tool-worker-kill', {
         taskQueue,
@@ -374,7 +374,7 @@ describe('device tools', function () {
       first.kill('SIGKILL');
       await exited(first);
       assert.equal(first.signalCode, 'SIGKILL');
-      children.push(await spawnWorker(env));
+      children.push(await spawnWorkerProcess(env));
 
       const result = await gw.recorder.waitForResult(connectionId, id, 120_000);
       assert.equal(result.status, 'failed');
@@ -394,7 +394,7 @@ describe('device tools', function () {
       const routerModel = uniqueId('router-kill-answered');
       const env = { ...(await workerEnv()), TEMPORAL_TASK_QUEUE: taskQueue, ROUTER_LLM_MODEL: routerModel };
       h.llm.otherwise(routerModel, { toolCall: MAPPED, arguments: { brightness: 65 } });
-      const first = await spawnWorker(env);
+      const first = await spawnWorkerProcess(env);
       children.push(first);
       const { s, device, connectionId } = await deviceSession('device-tool-worker-kill-answered', { taskQueue });
       // Answered 1.5 s after the call: by then the worker is dead, and the next one not started.
@@ -404,7 +404,7 @@ describe('device tools', function () {
       first.kill('SIGKILL');
       await exited(first);
       await new Promise((r) => setTimeout(r, 2_500));
-      children.push(await spawnWorker(env));
+      children.push(await spawnWorkerProcess(env));
 
       const result = await gw.recorder.waitForResult(connectionId, id, 120_000);
       assert.equal(result.status, 'success', JSON.stringify(result));
@@ -425,27 +425,3 @@ describe('device tools', function () {
     });
   });
 });
-
-const WORKER_SCRIPT = path.join(__dirname, 'support', 'worker-process.ts');
-
-/** `node --import tsx`: one process, so SIGKILL really kills the worker. */
-async function spawnWorker(env: Record<string, string>): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', WORKER_SCRIPT], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  await new Promise<void>((resolve, reject) => {
-    child.stdout?.on('data', (chunk: Buffer) => {
-      if (chunk.toString().includes('worker ready')) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`worker process exited (${code}) before it was ready:\n${stderr}`)));
-  });
-  return child;
-}
-
-function exited(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => child.once('exit', () => resolve()));
-}

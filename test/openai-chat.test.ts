@@ -4,9 +4,8 @@
 // is a message of a session workflow; its histories are replayed (and recorded as fixtures with
 // RECORD_HISTORIES=1).
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import http from 'node:http';
-import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import OpenAI from 'openai';
 import { createApiFromContext, noopNotifier } from '../api/server';
@@ -25,6 +24,7 @@ import { fetchAllRuns, HISTORY_FIXTURES_DIR, replayFailures, writeHistoryFixture
 import { createLLMConfigRow } from './support/llm-configs';
 import { recordResponse } from './support/secret-scan';
 import { testTemporal } from './support/temporal';
+import { killHard, spawnWorkerProcess } from './support/spawn-ready';
 
 interface Switchboard {
   session_id: string;
@@ -695,35 +695,15 @@ describe('POST /v1/chat/completions', function () {
   });
 
   describe('a worker killed with SIGKILL mid-request', () => {
-    const WORKER_SCRIPT = path.join(__dirname, 'support', 'worker-process.ts');
     const children: ChildProcess[] = [];
     let crashy: TestContext;
     let api: { url: string; close(): Promise<void> };
     let workerEnv: Record<string, string>;
 
     async function spawnWorker(extraEnv: Record<string, string> = {}): Promise<ChildProcess> {
-      const child = spawn(process.execPath, ['--import', 'tsx', WORKER_SCRIPT], {
-        env: { ...process.env, ...workerEnv, ...extraEnv },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      const child = await spawnWorkerProcess({ ...workerEnv, ...extraEnv });
       children.push(child);
-      let stderr = '';
-      child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-      await new Promise<void>((resolve, reject) => {
-        child.stdout?.on('data', (chunk: Buffer) => {
-          if (chunk.toString().includes('worker ready')) resolve();
-        });
-        child.once('exit', (code) => reject(new Error(`worker process exited (${code}) before it was ready:\n${stderr}`)));
-      });
       return child;
-    }
-
-    async function kill(child: ChildProcess): Promise<void> {
-      if (child.exitCode === null && child.signalCode === null) {
-        const exited = new Promise((resolve) => child.once('exit', resolve));
-        child.kill('SIGKILL');
-        await exited;
-      }
     }
 
     before(async () => {
@@ -742,7 +722,7 @@ describe('POST /v1/chat/completions', function () {
       };
     });
     after(async () => {
-      for (const child of children) await kill(child);
+      for (const child of children) await killHard(child);
       await api?.close();
       await crashy?.close();
     });
@@ -755,7 +735,7 @@ describe('POST /v1/chat/completions', function () {
       const first = await spawnWorker();
       const answer = openai.chat.completions.create({ model: 'survivor', messages: [{ role: 'user', content: 'survive this' }] });
       await llm.waitForHits(model, 1, 60_000);
-      await kill(first);
+      await killHard(first);
       await spawnWorker();
       const completion = (await answer) as WithSwitchboard<OpenAI.Chat.Completions.ChatCompletion>;
       assert.equal(completion.choices[0]!.message.content, `[${model}] survive this`);
@@ -774,7 +754,7 @@ describe('POST /v1/chat/completions', function () {
         if (!killed && text.length > 0) {
           killed = true;
           await eventually(() => llm.hits(model) >= 3);
-          await kill(children.at(-1)!);
+          await killHard(children.at(-1)!);
           await spawnWorker();
         }
       }
@@ -800,7 +780,7 @@ describe('POST /v1/chat/completions', function () {
           for await (const chunk of stream) {
             text += chunk.choices[0]?.delta?.content ?? '';
             if (text === 'Draft one goes like this ') {
-              await kill(children.at(-1)!);
+              await killHard(children.at(-1)!);
               await spawnWorker();
             }
           }
@@ -820,7 +800,7 @@ describe('POST /v1/chat/completions', function () {
     });
 
     it('a provider that stops answering is a 504 once every attempt of the config timed out', async () => {
-      for (const child of children) await kill(child);
+      for (const child of children) await killHard(child);
       // A worker that gives up on a silent provider after a second (UPSTREAM_GAP_TIMEOUT).
       await spawnWorker({ UPSTREAM_GAP_TIMEOUT: '1s' });
       const u = await newUser([{ name: 'silent' }]);

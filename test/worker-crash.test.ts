@@ -1,37 +1,13 @@
 // Recovery: the worker process dies with SIGKILL while an LLM call is in flight; a new worker
 // process picks the session up and the result still reaches the socket, exactly once.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { closeSignal, transcriptQuery } from '../contract';
 import { runDatabaseUrlOnce } from './support/database';
 import { uniqueId } from './support/context';
 import { eventually } from './support/eventually';
 import { startSessionHarness, type SessionHarness } from './support/session-harness';
-
-const WORKER_SCRIPT = path.join(__dirname, 'support', 'worker-process.ts');
-
-/** `node --import tsx`: one process, so SIGKILL really kills the worker (the tsx CLI would leave a child behind). */
-async function spawnWorker(env: Record<string, string>): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', WORKER_SCRIPT], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  await new Promise<void>((resolve, reject) => {
-    child.stdout?.on('data', (chunk: Buffer) => {
-      if (chunk.toString().includes('worker ready')) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`worker process exited (${code}) before it was ready:\n${stderr}`)));
-  });
-  return child;
-}
-
-function exited(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => child.once('exit', () => resolve()));
-}
+import { exited, spawnWorkerProcess } from './support/spawn-ready';
 
 describe('worker crash', function () {
   this.timeout(180_000);
@@ -67,7 +43,7 @@ describe('worker crash', function () {
     await h.createLLMConfig(userId, { model_name: model });
     h.llm.script(model, { hang: true }); // the first call never answers; later ones echo
 
-    const first = await spawnWorker(env);
+    const first = await spawnWorkerProcess(env);
     children.push(first);
     const s = await h.startSession({ userId, taskQueue, tuning: { llmTimeout: '4 seconds' }, label: 'worker-crash' });
     const id = await s.send('survive this');
@@ -76,7 +52,7 @@ describe('worker crash', function () {
     first.kill('SIGKILL');
     await exited(first);
     assert.equal(first.signalCode, 'SIGKILL');
-    children.push(await spawnWorker(env));
+    children.push(await spawnWorkerProcess(env));
 
     const result = await h.gateway.waitForResult(s.connectionId, id, 120_000);
     assert.equal(result.status, 'success');
@@ -99,7 +75,7 @@ describe('worker crash', function () {
     // The first call streams two pieces and then stalls; the retry on the new worker streams it all.
     h.llm.script(model, { pieces, pieceDelayMs: 100, stallAfter: 2 }, { pieces, pieceDelayMs: 50 });
 
-    const first = await spawnWorker(env);
+    const first = await spawnWorkerProcess(env);
     children.push(first);
     const s = await h.startSession({ userId, taskQueue, tuning: { llmTimeout: '4 seconds' }, label: 'worker-crash-stream' });
     const id = await s.send('stream, then crash', undefined, { stream: true });
@@ -108,7 +84,7 @@ describe('worker crash', function () {
 
     first.kill('SIGKILL');
     await exited(first);
-    children.push(await spawnWorker(env));
+    children.push(await spawnWorkerProcess(env));
 
     const result = await h.gateway.waitForResult(s.connectionId, id, 120_000);
     assert.equal(result.result, pieces.join(''));

@@ -23,8 +23,8 @@ import { startFakeLLM, type FakeLLM } from './support/fake-llm';
 import { freePort } from './support/net';
 import { registerSecret } from './support/secret-scan';
 import { testTemporal } from './support/temporal';
+import { exited, spawnWorkerProcess } from './support/spawn-ready';
 
-const WORKER_SCRIPT = path.join(__dirname, 'support', 'worker-process.ts');
 const PYTHON = path.join(projectRoot, '.tools', 'venv', 'bin', 'python');
 const SDK_DRIVER = path.join(projectRoot, 'test', 'support', 'xiaozhi_crash_client.py');
 
@@ -50,28 +50,6 @@ function scriptCrashingAnswer(llm: FakeLLM, model: string): void {
     { pieces: ['Spoken before the crash. ', 'This too. ', 'never sent'], pieceDelayMs: 150, stallAfter: 2 },
     { pieces: ['The recorded answer. ', 'Said once.'], pieceDelayMs: 50 },
   );
-}
-
-/** `node --import tsx`: one process, so SIGKILL really kills the worker. */
-async function spawnWorker(env: Record<string, string>): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', WORKER_SCRIPT], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  await new Promise<void>((resolve, reject) => {
-    child.stdout?.on('data', (chunk: Buffer) => {
-      if (chunk.toString().includes('worker ready')) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`worker process exited (${code}) before it was ready:\n${stderr}`)));
-  });
-  return child;
-}
-
-function exited(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => child.once('exit', () => resolve()));
 }
 
 type Frame = Record<string, unknown> & { type: string };
@@ -154,7 +132,7 @@ describe('xiaozhi device socket: a worker killed mid-answer', function () {
     const bound = await request('POST', '/api/v1/devices/bind', { user: userId, body: { code: ota.body.activation.code } });
     assert.equal(bound.status, 201);
 
-    workers.push(await spawnWorker(workerEnv));
+    workers.push(await spawnWorkerProcess(workerEnv));
     const url = gateway.urls.websocket!.replace(/\/ws$/, '/xiaozhi/v1/');
     const ws = new WebSocket(url, {
       headers: { Authorization: `Bearer ${ota.body.websocket.token}`, 'Device-Id': mac, 'Client-Id': clientId, 'Protocol-Version': '1' },
@@ -171,7 +149,7 @@ describe('xiaozhi device socket: a worker killed mid-answer', function () {
     const first = workers[0]!;
     first.kill('SIGKILL');
     await exited(first);
-    workers.push(await spawnWorker(workerEnv));
+    workers.push(await spawnWorkerProcess(workerEnv));
 
     const stops = () => frames.filter((f) => f.type === 'tts' && f.state === 'stop').length;
     await eventually(() => stops() === 2, 120_000);
@@ -220,14 +198,14 @@ describe('xiaozhi device socket: a worker killed mid-answer', function () {
         if (event.event === 'waiting') {
           const bound = await request('POST', '/api/v1/devices/bind', { user: userId, body: { code: event.code ?? events[0]!.code } });
           assert.equal(bound.status, 201, JSON.stringify(bound.body));
-          workers.push(await spawnWorker(workerEnv));
+          workers.push(await spawnWorkerProcess(workerEnv));
           child.stdin!.write('bound\n');
         }
         if (event.event === 'spoken') {
           const answering = workers.at(-1)!;
           answering.kill('SIGKILL');
           await exited(answering);
-          workers.push(await spawnWorker(workerEnv));
+          workers.push(await spawnWorkerProcess(workerEnv));
         }
       }
       assert.equal(await driverExit, 0, `driver failed:\n${stderr.join('')}\nevents: ${JSON.stringify(events)}`);

@@ -2,6 +2,9 @@
 // as `node --import tsx <script>`: one process, so SIGKILL really kills it (the tsx CLI would leave
 // a child behind).
 import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+
+const WORKER_SCRIPT = path.join(__dirname, 'worker-process.ts');
 
 export async function spawnReady(
   script: string,
@@ -34,4 +37,9 @@ export function exited(child: ChildProcess): Promise<void> {
 export async function killHard(child: ChildProcess): Promise<void> {
   child.kill('SIGKILL');
   await exited(child);
+}
+
+/** A session worker in a process of its own (worker-process.ts), once it polls: for tests that kill it mid-activity. */
+export async function spawnWorkerProcess(env: Record<string, string>): Promise<ChildProcess> {
+  return (await spawnReady(WORKER_SCRIPT, env, /worker ready/)).child;
 }
